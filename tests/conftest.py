@@ -1,0 +1,46 @@
+"""Fixtures shared by every test layer.
+
+Real-service fixtures skip on a laptop without the service, but fail in CI (``CI=true``): a green CI
+run must never hide a missing Redis.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MAPPINGS = ROOT / "mappings"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require_service(what: str, why: str) -> None:
+    """Skip locally, fail in CI, when a real service a test needs is not there."""
+    message = f"{what} is not available: {why}"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return os.environ.get("CRMSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[object]:
+    """A real Redis connection on a test database, flushed before and after each test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        require_service("redis-server", f"{redis_url}: {exc}")
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()

@@ -1,0 +1,68 @@
+"""The project's exception tree: shallow, one root, messages built before ``raise``.
+
+Callers catch the narrowest class they can act on. ``CrmError`` subclasses are what the per-CRM
+``classify`` functions return, so the retry layer only ever looks at these types.
+"""
+
+from __future__ import annotations
+
+
+class CrmSyncError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+class ConfigError(CrmSyncError):
+    """Settings or command-line input that cannot be used as given."""
+
+
+class MappingError(CrmSyncError):
+    """A definition map that cannot be loaded. ``problems`` lists every problem found, each located."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        noun = "problem" if len(self.problems) == 1 else "problems"
+        super().__init__(f"{len(self.problems)} {noun} in definition map:\n" + "\n".join(self.problems))
+
+
+class InputError(CrmSyncError):
+    """A record, facts or base document that is not in the shape the core expects."""
+
+
+class CrmError(CrmSyncError):
+    """A failure talking to a CRM, already classified. ``code`` is the CRM's own error code."""
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        self.code = code
+        self.status = status
+        super().__init__(message)
+
+
+class RetriableError(CrmError):
+    """Worth trying again after ``wait_seconds`` (429, 5xx, lock contention, timeouts, resets)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        wait_seconds: float | None = None,
+    ) -> None:
+        self.wait_seconds = wait_seconds
+        super().__init__(message, code=code, status=status)
+
+
+class SessionExpiredError(CrmError):
+    """Credentials must be refreshed once before the call can be repeated."""
+
+
+class QuotaExhaustedError(CrmError):
+    """The daily allocation (or our configured share of it) is used up: stop, report, do not spin."""
+
+
+class RecordRejectedError(CrmError):
+    """The CRM refused this record (validation, picklist, read-only, duplicate). Never retried."""
+
+
+class FatalError(CrmError):
+    """Misconfiguration or an answer no retry can change (bad credentials, missing permission)."""
