@@ -1,0 +1,87 @@
+"""What the planner returns: writes per side with their causes, skipped items with reasons, the new base."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from worker.records import Base, Value
+
+Side = Literal["salesforce", "hubspot"]
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """Why a value is written: the map entry responsible.
+
+    kind: ``field`` (a changed field syncs across), ``rule`` (an automation rule), ``requirement`` (a
+    status needs a field, or Salesforce needs a field on create), ``repair`` (a side was blank or
+    behind), ``link`` (the other side's id), ``lifecycle`` (the clear step of a backward HubSpot move).
+    """
+
+    kind: str
+    ref: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    field: str  # the CRM's own name (Salesforce API name / HubSpot internal name)
+    value: Value
+    cause: Cause
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    side: Side
+    op: Literal["create", "update"]
+    object_type: str  # "Lead" / "Contact" / "contacts"
+    record_id: str | None  # None for a create
+    step: int  # writes to one record run in step order; clear-then-set is step 1 then 2
+    changes: tuple[FieldChange, ...]
+
+    def values(self) -> dict[str, Value]:
+        return {c.field: c.value for c in self.changes}
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Something the plan deliberately did not do, and why (reported, never silently dropped).
+
+    kind: ``unknown_value``, ``backward_move``, ``blocked``, ``contradiction``, ``not_included``,
+    ``no_value_on_side``, ``upsell_policy``, ``deleted``, ``read_only``, ``rule_limit``.
+    """
+
+    kind: str
+    ref: str
+    side: Side | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    field: str  # map field id
+    salesforce: Value
+    hubspot: Value
+    winner: Side
+    policy: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    salesforce: tuple[Write, ...]
+    hubspot: tuple[Write, ...]
+    skipped: tuple[Skip, ...]
+    conflicts: tuple[Conflict, ...]
+    events: tuple[str, ...]
+    rules_applied: tuple[str, ...]
+    new_base: Base
+    values: dict[str, Value] = field(default_factory=dict)  # canonical values after the plan
+
+    @property
+    def has_writes(self) -> bool:
+        return bool(self.salesforce or self.hubspot)
+
+    @property
+    def writes(self) -> tuple[Write, ...]:
+        return self.salesforce + self.hubspot
