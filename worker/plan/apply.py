@@ -23,6 +23,7 @@ def apply_plan(
     new_hubspot_id: str = "1",
 ) -> tuple[SalesforceRecord | None, HubSpotRecord | None]:
     sf = salesforce
+    hs = hubspot
     for write in sorted(plan.salesforce, key=lambda w: w.step):
         values: dict[str, Value] = dict(write.values())
         if write.op == "create":
@@ -31,6 +32,8 @@ def apply_plan(
                 id=new_salesforce_id,
                 values={"Id": new_salesforce_id, **values},
             )
+            if write.link_back and hs is not None:  # the executor's follow-up write
+                hs = replace(hs, properties={**hs.properties, write.link_back: new_salesforce_id})
         elif sf is not None and write.object_type == "Contact" and sf.object_type == "Lead":
             sf = SalesforceRecord(  # the converted lead's Contact now carries the person
                 object_type="Contact",
@@ -40,11 +43,12 @@ def apply_plan(
             )
         elif sf is not None:
             sf = replace(sf, values={**sf.values, **values})
-    hs = hubspot
     for write in sorted(plan.hubspot, key=lambda w: w.step):
         values = dict(write.values())
         if write.op == "create":
             hs = HubSpotRecord(id=new_hubspot_id, properties=values)
+            if write.link_back and sf is not None:
+                sf = replace(sf, values={**sf.values, write.link_back: new_hubspot_id})
         elif hs is not None:
             hs = replace(hs, properties={**hs.properties, **values})
     return sf, hs

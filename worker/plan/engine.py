@@ -33,6 +33,7 @@ _SIDE_LABEL = {SF: "Salesforce", HS: "HubSpot"}
 _MAX_RULE_STEPS = 64
 # Salesforce refuses a Lead without these; HubSpot's own connector fills them the same way.
 SALESFORCE_LEAD_REQUIRED = {"LastName": "[not provided]", "Company": "[not provided]"}
+_PLACEHOLDERS = frozenset(SALESFORCE_LEAD_REQUIRED.values())  # read as blank: never synced onwards
 _HUMAN_EVENTS = ("stage_changed", "status_changed")
 _FACT_EVENT_ORDER = (
     "lead_converted",
@@ -162,7 +163,7 @@ class _Planner:
                 return False, None, None, False
             raw = rec_hs.properties.get(name)
             self.hs_current[f.id] = raw
-        if raw == "":
+        if raw == "" or (side == SF and raw in _PLACEHOLDERS):
             raw = None
         canonical = raw
         if raw is not None and f.sf_to_canon is not None:
@@ -355,8 +356,6 @@ class _Planner:
         return "Contact" if self.sf_frozen else self.sf.object_type
 
     def _fire(self, rule: Rule) -> list[tuple[str, str | None]]:
-        if not self._condition_holds(rule):
-            return []
         stage = self.target.get(STAGE)
         if (
             rule.event == "opportunity_lost"
@@ -373,6 +372,8 @@ class _Planner:
                     "(policies.lost_opportunity_demotes_customer is false)",
                 )
             )
+            return []
+        if not self._condition_holds(rule):
             return []
         follow: list[tuple[str, str | None]] = []
         changed = False
@@ -531,7 +532,7 @@ class _Planner:
         changes = self._changes_for(SF, sobject, self.sf_current)
         link = self.cmap.link_sf_hubspot_id
         hs = self.hs
-        if hs is not None and sf.values.get(link) != hs.id and not self.sf_frozen:
+        if hs is not None and sf.values.get(link) != hs.id:
             changes.append(FieldChange(link, hs.id, Cause("link", "hubspot_id", "HubSpot contact id")))
         if not changes:
             return ()
@@ -584,7 +585,8 @@ class _Planner:
         changes.append(
             FieldChange(cmap.link_sf_hubspot_id, hs.id, Cause("link", "hubspot_id", "HubSpot contact id"))
         )
-        return (Write(SF, "create", "Lead", None, 1, tuple(changes)),)
+        link_back, _ = self._hubspot_link_for("Lead", "")
+        return (Write(SF, "create", "Lead", None, 1, tuple(changes), link_back=link_back),)
 
     def _hubspot_writes(self) -> tuple[Write, ...]:
         hs = self.hs
@@ -627,10 +629,13 @@ class _Planner:
 
     def _hubspot_link(self, sf: SalesforceRecord) -> tuple[str, str]:
         if self.sf_frozen and sf.converted_contact_id is not None:
-            return self.cmap.link_hs_contact_id, sf.converted_contact_id
-        if sf.object_type == "Contact":
-            return self.cmap.link_hs_contact_id, sf.id
-        return self.cmap.link_hs_lead_id, sf.id
+            return self._hubspot_link_for("Contact", sf.converted_contact_id)
+        return self._hubspot_link_for(sf.object_type, sf.id)
+
+    def _hubspot_link_for(self, sobject: str, record_id: str) -> tuple[str, str]:
+        if sobject == "Contact":
+            return self.cmap.link_hs_contact_id, record_id
+        return self.cmap.link_hs_lead_id, record_id
 
     def _hubspot_create(self) -> tuple[Write, ...]:
         cmap = self.cmap
@@ -679,7 +684,7 @@ class _Planner:
             return ()
         link_name, link_value = self._hubspot_link(sf)
         changes.append(FieldChange(link_name, link_value, Cause("link", "salesforce_id", "Salesforce id")))
-        return (Write(HS, "create", "contacts", None, 1, tuple(changes)),)
+        return (Write(HS, "create", "contacts", None, 1, tuple(changes), link_back=cmap.link_sf_hubspot_id),)
 
     # --- 5. new base ------------------------------------------------------------------------------
 

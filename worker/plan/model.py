@@ -39,6 +39,9 @@ class Write:
     record_id: str | None  # None for a create
     step: int  # writes to one record run in step order; clear-then-set is step 1 then 2
     changes: tuple[FieldChange, ...]
+    # For a create: the field on the *other* side's record that must receive the new id once it is
+    # known (the executor writes it; the plan cannot know the id in advance).
+    link_back: str | None = None
 
     def values(self) -> dict[str, Value]:
         return {c.field: c.value for c in self.changes}

@@ -18,6 +18,7 @@ def _write_json(write: Write) -> dict[str, Any]:
         "id": write.record_id,
         "step": write.step,
         "fields": write.values(),
+        "link_back": write.link_back,
         "changes": [
             {
                 "field": c.field,
