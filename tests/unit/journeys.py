@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from tests.conftest import MAPPINGS
 from worker.mapping import CompiledMap, load_map
 from worker.plan import Plan, apply_plan, plan
 from worker.records import (
@@ -16,7 +17,6 @@ from worker.records import (
     hubspot_record,
     salesforce_record,
 )
-from tests.conftest import MAPPINGS
 
 SF_ID = "00Q5e00000AbCdEEAV"
 CONTACT_ID = "0035e00000XyZaBAAV"

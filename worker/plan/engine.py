@@ -20,6 +20,7 @@ The order of work, each step reading only what the steps before it decided:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from worker.errors import InputError
 from worker.mapping.compiled import STAGE, STATUS, CompiledMap, Field, Rule
@@ -70,15 +71,18 @@ class _Planner:
         "events",
         "facts",
         "has_base",
+        "held",
         "hs",
         "hs_current",
         "human",
+        "path",
         "sf",
         "sf_current",
         "sf_frozen",
         "skipped",
         "suppressed",
         "target",
+        "unknown",
     )
 
     def __init__(
@@ -92,19 +96,27 @@ class _Planner:
         self.sf = sf
         self.hs = hs
         self.has_base = base is not None
+        if base is not None and "" in base.values.values():  # blank is blank, whichever way it is spelt
+            base = replace(base, values={k: v or None for k, v in base.values.items()})
         self.base = base if base is not None else _NO_BASE
         self.facts = facts
         self.cmap = cmap
         self.target: dict[str, Value] = {}
         self.causes: dict[str, Cause] = {}
         self.human: dict[str, Side] = {}  # field id -> the side whose edit set the target this round
+        # Sides not to write, by reason: the field's sync rule (lifted when a rule changes the value),
+        # a person's refused edit (likewise), a value the map does not know (never overwritten).
         self.suppressed: set[tuple[Side, str]] = set()
+        self.held: set[tuple[Side, str]] = set()
+        self.unknown: set[tuple[Side, str]] = set()
         self.skipped: list[Skip] = []
+        self.path: list[str] = []
         self.conflicts: list[Conflict] = []
         self.events: list[str] = []
         self.applied: list[str] = []
-        # A converted lead is read-only: its values froze at conversion and say nothing new. What the
-        # Contact holds is what we last wrote there (the base), or the lead's values the first time.
+        # A converted lead is read-only: its values froze at conversion and say nothing new. Its Contact
+        # got the lead's values at conversion, so they are what the writes are compared with; the new
+        # base points at the Contact, which the loader reads from then on.
         self.sf_frozen = sf is not None and sf.object_type == "Lead" and sf.is_converted
         self.sf_current: dict[str, Value] = {}
         self.hs_current: dict[str, Value] = {}
@@ -116,6 +128,9 @@ class _Planner:
             if f.sync is not SyncRule.NONE:
                 self._merge(f)
         self._check_merged_status()
+        for stage in (self.base.values.get(STAGE), self.target.get(STAGE)):
+            if stage is not None and (not self.path or self.path[-1] != stage):
+                self.path.append(stage)
         self._automation()
         sf_writes = self._salesforce_writes()
         hs_writes = self._hubspot_writes()
@@ -128,6 +143,7 @@ class _Planner:
             rules_applied=tuple(self.applied),
             new_base=self._new_base(sf_writes, hs_writes),
             values=dict(self.target),
+            stage_path=tuple(self.path),
         )
 
     def _side_base(self, side: Side, f: Field) -> Value:
@@ -150,10 +166,6 @@ class _Planner:
             name = f.salesforce_name(rec_sf.object_type) if rec_sf is not None else None
             if rec_sf is None or name is None:
                 return False, None, None, False
-            if self.sf_frozen and self.has_base:
-                raw = self._side_base(SF, f)
-                self.sf_current[f.id] = raw
-                return True, raw, self.base.values.get(f.id), False
             raw = rec_sf.values.get(name)
             self.sf_current[f.id] = raw
         else:
@@ -181,12 +193,14 @@ class _Planner:
                             "left as is and not synced (add it to the map, or fix the record)",
                         )
                     )
-                self.suppressed.add((side, f.id))
+                self.unknown.add((side, f.id))
                 return True, raw, None, False
         if raw is None:
             return True, None, None, False  # blank never wins: it is filled, not propagated
         if not self.has_base:
             return True, raw, canonical, True
+        if side == SF and self.sf_frozen:
+            return True, raw, canonical, False  # a converted lead is frozen: it carries no new edits
         return True, raw, canonical, raw != self._side_base(side, f)
 
     def _merge(self, f: Field) -> None:
@@ -252,7 +266,7 @@ class _Planner:
     def _hold(self, f: Field, side: Side, base_val: Value, wanted: Value) -> None:
         """Keep the base value: report the refused edit, write nothing back over it."""
         self.target[f.id] = base_val
-        self.suppressed.add((side, f.id))
+        self.held.add((side, f.id))
         self.skipped.append(
             Skip(
                 "backward_move",
@@ -416,7 +430,12 @@ class _Planner:
                 self._report_blocked(value, None, current)
                 continue
             self.target[fid] = value
+            if fid == STAGE:
+                self.path.append(value)
             self.causes[fid] = Cause("rule", rule.id, rule.description or f"rule {rule.id}")
+            for side in (SF, HS):  # the rule's value goes to both sides (unknown values excepted)
+                self.held.discard((side, fid))
+                self.suppressed.discard((side, fid))
             self.human.pop(fid, None)
             changed = True
             follow.append(("stage_changed" if fid == STAGE else "status_changed", value))
@@ -436,7 +455,7 @@ class _Planner:
         self.target[STATUS] = previous
         self.causes.pop(STATUS, None)
         if side is not None:
-            self.suppressed.add((side, STATUS))
+            self.held.add((side, STATUS))
         self._report_blocked(status_id, side, previous)
 
     def _requirement_ok(self, status_id: str, cause_ref: str) -> bool:
@@ -476,7 +495,8 @@ class _Planner:
     ) -> list[FieldChange]:
         changes: list[FieldChange] = []
         for f in self.cmap.fields:
-            if f.sync is SyncRule.NONE or (side, f.id) in self.suppressed:
+            key = (side, f.id)
+            if f.sync is SyncRule.NONE or key in self.suppressed or key in self.held or key in self.unknown:
                 continue
             name = f.hubspot if side == HS else f.salesforce_name(sobject or "Lead")
             if name is None:
@@ -701,12 +721,12 @@ class _Planner:
             values[f.id] = self.target.get(f.id)
             sf_name = f.salesforce_name(sobject) if sobject else None
             if sf_name is not None:
-                if (SF, f.id) in self.suppressed and self._held(SF, f):
+                if (SF, f.id) in self.held or (SF, f.id) in self.unknown:
                     sf_values[f.id] = self._side_base(SF, f) if self.has_base else None
                 else:
                     sf_values[f.id] = sf_written.get(sf_name, _blank(self.sf_current.get(f.id)))
             if f.hubspot is not None and (self.hs is not None or hs_writes):
-                if (HS, f.id) in self.suppressed and self._held(HS, f):
+                if (HS, f.id) in self.held or (HS, f.id) in self.unknown:
                     hs_values[f.id] = self._side_base(HS, f) if self.has_base else None
                 else:
                     hs_values[f.id] = hs_written.get(f.hubspot, _blank(self.hs_current.get(f.id)))
@@ -729,10 +749,6 @@ class _Planner:
             salesforce_id=sf_id,
             hubspot_id=hs_id,
         )
-
-    def _held(self, side: Side, f: Field) -> bool:
-        """A suppressed value that must be re-detected next time (refused edit or unknown value)."""
-        return any(s.ref == f.id and s.side == side for s in self.skipped)
 
     def _merged_digest(self) -> FactsDigest:
         digest = self.facts.digest()

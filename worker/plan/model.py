@@ -80,6 +80,7 @@ class Plan:
     rules_applied: tuple[str, ...]
     new_base: Base
     values: dict[str, Value] = field(default_factory=dict)  # canonical values after the plan
+    stage_path: tuple[str, ...] = ()  # every stage the person passed through, base first
 
     @property
     def has_writes(self) -> bool:

@@ -52,6 +52,7 @@ def plan_to_json(plan: Plan, cmap: CompiledMap) -> dict[str, Any]:
         "events": list(plan.events),
         "rules_applied": list(plan.rules_applied),
         "values": dict(plan.values),
+        "stage_path": list(plan.stage_path),
         "new_base": base_to_json(plan.new_base),
     }
 
