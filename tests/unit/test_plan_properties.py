@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -108,7 +109,7 @@ def test_no_plan_moves_a_stage_backward_against_the_transitions(case: Any) -> No
     if before:
         assert path[0] == before
     assert path[-1:] == ((result.values["stage"],) if result.values.get("stage") else ())
-    for current, new in zip(path, path[1:], strict=False):
+    for current, new in itertools.pairwise(path):
         if cmap.is_backward(current, new):
             assert cmap.backward_move_allowed(current, new), path
     # HubSpot is only ever moved back by an explicit clear then set, in two ordered requests.
