@@ -163,8 +163,10 @@ class _Planner:
         """(present, raw, canonical, changed) for one side of one field."""
         if side == SF:
             rec_sf = self.sf
-            name = f.salesforce_name(rec_sf.object_type) if rec_sf is not None else None
-            if rec_sf is None or name is None:
+            if rec_sf is None:
+                return False, None, None, False
+            name = f.salesforce if rec_sf.object_type in f.salesforce_objects else None
+            if name is None:
                 return False, None, None, False
             raw = rec_sf.values.get(name)
             self.sf_current[f.id] = raw
