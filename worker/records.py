@@ -75,6 +75,8 @@ class Facts:
     converted: bool = False
 
     def digest(self) -> FactsDigest:
+        if self is EMPTY_FACTS or self == EMPTY_FACTS:
+            return EMPTY_DIGEST
         return FactsDigest(
             opportunities=tuple(sorted((o.id, o.state) for o in self.opportunities)),
             account_is_customer=self.account_is_customer,

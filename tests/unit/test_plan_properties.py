@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.journeys import HS_ID, SF_ID, replan, shipped, written
-from worker.mapping import CompiledMap
 from worker.plan import plan
 from worker.records import Base, Facts, Opportunity, hubspot_record, salesforce_record
 
@@ -18,8 +17,9 @@ TEXT = st.one_of(st.none(), st.sampled_from(["", "a", "b", "Ada", "ada@x.com", "
 
 
 @st.composite
-def scenario(draw: st.DrawFn) -> tuple[CompiledMap, Any, Any, Base | None, Facts]:
-    cmap = shipped(draw(st.sampled_from(MAPS)))
+def scenario(draw: st.DrawFn) -> tuple[str, Any, Any, Base | None, Facts]:
+    map_name = draw(st.sampled_from(MAPS))
+    cmap = shipped(map_name)
     sf_stages = [s.salesforce for s in cmap.stages.values() if s.salesforce] + [None, "Bogus Stage"]
     hs_stages = [s.hubspot for s in cmap.stages.values() if s.hubspot] + [None, "", "999"]
     sf_statuses = [s.salesforce for s in cmap.statuses.values() if s.salesforce] + [None, "Bogus"]
@@ -77,7 +77,7 @@ def scenario(draw: st.DrawFn) -> tuple[CompiledMap, Any, Any, Base | None, Facts
         completed_calls=frozenset(draw(st.lists(st.sampled_from(["00T1", "00T2"]), max_size=2))),
         meetings=frozenset(draw(st.lists(st.sampled_from(["00U1"]), max_size=1))),
     )
-    return cmap, sf, hs, base, fx
+    return map_name, sf, hs, base, fx
 
 
 PROPERTY_SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -86,7 +86,8 @@ PROPERTY_SETTINGS = settings(max_examples=400, deadline=None, suppress_health_ch
 @PROPERTY_SETTINGS
 @given(scenario())
 def test_applying_a_plan_then_planning_again_writes_nothing(case: Any) -> None:
-    cmap, sf, hs, base, fx = case
+    map_name, sf, hs, base, fx = case
+    cmap = shipped(map_name)
     first = plan(sf, hs, base, fx, cmap)
     second = replan(first, sf, hs, fx, cmap)
     assert not second.has_writes, (first.writes, second.writes)
@@ -95,14 +96,16 @@ def test_applying_a_plan_then_planning_again_writes_nothing(case: Any) -> None:
 @PROPERTY_SETTINGS
 @given(scenario())
 def test_the_plan_is_deterministic(case: Any) -> None:
-    cmap, sf, hs, base, fx = case
+    map_name, sf, hs, base, fx = case
+    cmap = shipped(map_name)
     assert plan(sf, hs, base, fx, cmap) == plan(sf, hs, base, fx, cmap)
 
 
 @PROPERTY_SETTINGS
 @given(scenario())
 def test_no_plan_moves_a_stage_backward_against_the_transitions(case: Any) -> None:
-    cmap, sf, hs, base, fx = case
+    map_name, sf, hs, base, fx = case
+    cmap = shipped(map_name)
     result = plan(sf, hs, base, fx, cmap)
     path = result.stage_path
     before = base.values.get("stage") if base is not None else None

@@ -24,6 +24,7 @@ from worker.mapping.model import (
     RecordCreated,
     StageChanged,
     StatusChanged,
+    SyncRule,
 )
 from worker.mapping.yamlsource import Located, Path, load_located
 
@@ -441,6 +442,7 @@ class _Checker:
             statuses=MappingProxyType(statuses),
             fields=fields,
             fields_by_id=MappingProxyType({f.id: f for f in fields}),
+            synced_fields=tuple(f for f in fields if f.sync is not SyncRule.NONE),
             hubspot_stage_order=MappingProxyType({v: i for i, v in enumerate(m.stage.hubspot_order)}),
             backward_allowed=frozenset(backward),
             backward_allowed_from_any=frozenset(from_any),

@@ -100,6 +100,7 @@ class CompiledMap:
     statuses: MappingProxyType[str, Status]
     fields: tuple[Field, ...]  # stage, status, then the other fields in file order
     fields_by_id: MappingProxyType[str, Field]
+    synced_fields: tuple[Field, ...]  # fields whose sync rule is not `none`
     hubspot_stage_order: MappingProxyType[str, int]
     backward_allowed: frozenset[tuple[str, str]]
     backward_allowed_from_any: frozenset[str]

@@ -74,10 +74,12 @@ class _Planner:
         "held",
         "hs",
         "hs_current",
+        "hs_final",
         "human",
         "path",
         "sf",
         "sf_current",
+        "sf_final",
         "sf_frozen",
         "skipped",
         "suppressed",
@@ -120,13 +122,13 @@ class _Planner:
         self.sf_frozen = sf is not None and sf.object_type == "Lead" and sf.is_converted
         self.sf_current: dict[str, Value] = {}
         self.hs_current: dict[str, Value] = {}
+        self.sf_final: dict[str, Value] = {}  # what each side holds after the writes
+        self.hs_final: dict[str, Value] = {}
 
     # --- 1. merge -------------------------------------------------------------------------------
 
     def run(self) -> Plan:
-        for f in self.cmap.fields:
-            if f.sync is not SyncRule.NONE:
-                self._merge(f)
+        self._merge_all()
         self._check_merged_status()
         for stage in (self.base.values.get(STAGE), self.target.get(STAGE)):
             if stage is not None and (not self.path or self.path[-1] != stage):
@@ -159,63 +161,95 @@ class _Planner:
         assert table is not None
         return table.get(canonical)
 
-    def _read(self, side: Side, f: Field) -> tuple[bool, Value, Value, bool]:
-        """(present, raw, canonical, changed) for one side of one field."""
-        if side == SF:
-            rec_sf = self.sf
-            if rec_sf is None:
-                return False, None, None, False
-            name = f.salesforce if rec_sf.object_type in f.salesforce_objects else None
-            if name is None:
-                return False, None, None, False
-            raw = rec_sf.values.get(name)
-            self.sf_current[f.id] = raw
-        else:
-            rec_hs = self.hs
+    def _merge_all(self) -> None:
+        """Step 1 for every synced field. One loop with locals: this is the planner's hot path."""
+        sf, hs = self.sf, self.hs
+        sf_values = sf.values if sf is not None else None
+        sf_object = sf.object_type if sf is not None else None
+        hs_props = hs.properties if hs is not None else None
+        has_base = self.has_base
+        sf_fresh = not self.sf_frozen
+        base = self.base
+        base_values, base_sf, base_hs = base.values, base.salesforce_values, base.hubspot_values
+        sf_current, hs_current = self.sf_current, self.hs_current
+        for f in self.cmap.synced_fields:
+            fid = f.id
+            sf_raw = sf_val = None
+            sf_changed = False
+            if sf_values is not None and sf_object in f.salesforce_objects:
+                raw = sf_values.get(f.salesforce)  # type: ignore[arg-type]
+                sf_current[fid] = raw
+                if raw and raw not in _PLACEHOLDERS:  # blank never wins: it is filled, not propagated
+                    table = f.sf_to_canon
+                    sf_val = raw if table is None else table.get(raw)
+                    if sf_val is None:
+                        self._unknown(SF, f, raw)
+                    else:
+                        sf_raw = raw
+                        if not has_base:
+                            sf_changed = True
+                        elif sf_fresh:  # a converted lead is frozen: it carries no new edits
+                            held = (
+                                base_sf[fid] if fid in base_sf else self._image(SF, f, base_values.get(fid))
+                            )
+                            sf_changed = raw != held
+            hs_raw = hs_val = None
+            hs_changed = False
             name = f.hubspot
-            if rec_hs is None or name is None:
-                return False, None, None, False
-            raw = rec_hs.properties.get(name)
-            self.hs_current[f.id] = raw
-        if raw == "" or (side == SF and raw in _PLACEHOLDERS):
-            raw = None
-        canonical = raw
-        if raw is not None and f.sf_to_canon is not None:
-            table = f.sf_to_canon if side == SF else f.hs_to_canon
-            assert table is not None
-            canonical = table.get(raw)
-            if canonical is None:
-                if not self.has_base or raw != self._side_base(side, f):
-                    self.skipped.append(
-                        Skip(
-                            "unknown_value",
-                            f.id,
-                            side,
-                            f"{_SIDE_LABEL[side]} {name} value {raw!r} is not in the definition map; "
-                            "left as is and not synced (add it to the map, or fix the record)",
-                        )
-                    )
-                self.unknown.add((side, f.id))
-                return True, raw, None, False
-        if raw is None:
-            return True, None, None, False  # blank never wins: it is filled, not propagated
-        if not self.has_base:
-            return True, raw, canonical, True
-        if side == SF and self.sf_frozen:
-            return True, raw, canonical, False  # a converted lead is frozen: it carries no new edits
-        return True, raw, canonical, raw != self._side_base(side, f)
+            if hs_props is not None and name is not None:
+                raw = hs_props.get(name)
+                hs_current[fid] = raw
+                if raw:
+                    table = f.hs_to_canon
+                    hs_val = raw if table is None else table.get(raw)
+                    if hs_val is None:
+                        self._unknown(HS, f, raw)
+                    else:
+                        hs_raw = raw
+                        if not has_base:
+                            hs_changed = True
+                        else:
+                            held = (
+                                base_hs[fid] if fid in base_hs else self._image(HS, f, base_values.get(fid))
+                            )
+                            hs_changed = raw != held
+            if sf_changed or hs_changed or not has_base or f.sync is not SyncRule.TWO_WAY:
+                self._merge(f, sf_raw, sf_val, sf_changed, hs_raw, hs_val, hs_changed)
+            else:
+                self.target[fid] = base_values.get(fid)
 
-    def _merge(self, f: Field) -> None:
-        _sf_present, sf_raw, sf_val, sf_changed = self._read(SF, f)
-        _hs_present, hs_raw, hs_val, hs_changed = self._read(HS, f)
+    def _unknown(self, side: Side, f: Field, raw: str) -> None:
+        if not self.has_base or raw != self._side_base(side, f):
+            name = f.salesforce if side == SF else f.hubspot
+            self.skipped.append(
+                Skip(
+                    "unknown_value",
+                    f.id,
+                    side,
+                    f"{_SIDE_LABEL[side]} {name} value {raw!r} is not in the definition map; "
+                    "left as is and not synced (add it to the map, or fix the record)",
+                )
+            )
+        self.unknown.add((side, f.id))
+
+    def _merge(
+        self,
+        f: Field,
+        sf_raw: Value,
+        sf_val: Value,
+        sf_changed: bool,
+        hs_raw: Value,
+        hs_val: Value,
+        hs_changed: bool,
+    ) -> None:
         base_val = self.base.values.get(f.id)
         target = base_val
         winner: Side | None = None
         sync = f.sync
         if sync is SyncRule.TWO_WAY:
             if sf_changed and hs_changed:
-                if sf_val == hs_val:
-                    target, winner = sf_val, None
+                if sf_val == hs_val:  # the same edit on both sides: no conflict
+                    target, winner = sf_val, f.owner_side or SF
                 else:
                     winner = self._resolve_conflict(f, sf_raw, hs_raw)
                     target = sf_val if winner == SF else hs_val
@@ -243,6 +277,8 @@ class _Planner:
                 base_val, target
             ):
                 self._hold(f, winner, base_val, target)
+                if sf_changed and hs_changed:
+                    self.held.add((SF if winner == HS else HS, f.id))
                 return
         self.target[f.id] = target
         if winner is not None and target != base_val:
@@ -493,39 +529,57 @@ class _Planner:
     # --- 4. writes --------------------------------------------------------------------------------
 
     def _changes_for(
-        self, side: Side, sobject: str | None, current: Mapping[str, Value]
+        self, side: Side, sobject: str | None, current: Mapping[str, Value], final: dict[str, Value]
     ) -> list[FieldChange]:
+        """The changes one side needs; fills ``final`` with what that side holds afterwards."""
         changes: list[FieldChange] = []
-        for f in self.cmap.fields:
-            key = (side, f.id)
-            if f.sync is SyncRule.NONE or key in self.suppressed or key in self.held or key in self.unknown:
-                continue
-            name = f.hubspot if side == HS else f.salesforce_name(sobject or "Lead")
-            if name is None:
-                continue
-            target = self.target.get(f.id)
+        target_values = self.target
+        base_values = self.base.values
+        blocked = self.suppressed or self.held or self.unknown
+        for f in self.cmap.synced_fields:
+            fid = f.id
+            if side == HS:
+                name = f.hubspot
+                if name is None:
+                    continue
+                table = f.canon_to_hs
+            else:
+                if (sobject or "Lead") not in f.salesforce_objects:
+                    continue
+                name = f.salesforce
+                table = f.canon_to_sf
+            now = current.get(fid)
+            final[fid] = None if now == "" else now
+            if blocked:
+                key = (side, fid)
+                if key in self.held or key in self.unknown:
+                    final[fid] = self._side_base(side, f) if self.has_base else None
+                    continue
+                if key in self.suppressed:
+                    continue
+            target = target_values.get(fid)
             if target is None:
                 continue
-            image = self._image(side, f, target)
+            image = target if table is None else table.get(target)
             if image is None:
-                if target != self.base.values.get(f.id):
+                if target != base_values.get(fid):
                     self.skipped.append(
                         Skip(
                             "no_value_on_side",
-                            f.id,
+                            fid,
                             side,
-                            f"{f.id} {target} has no {_SIDE_LABEL[side]} value in the map; "
+                            f"{fid} {target} has no {_SIDE_LABEL[side]} value in the map; "
                             f"{_SIDE_LABEL[side]} left as it is",
                         )
                     )
                 continue
-            now = current.get(f.id)
             if now == image:
                 continue
-            cause = self.causes.get(f.id) or Cause(
-                "repair", f.id, f"{_SIDE_LABEL[side]} differs from the synced value"
+            cause = self.causes.get(fid) or Cause(
+                "repair", fid, f"{_SIDE_LABEL[side]} differs from the synced value"
             )
-            changes.append(FieldChange(name, image, cause))
+            changes.append(FieldChange(name, image, cause))  # type: ignore[arg-type]
+            final[fid] = image
         return changes
 
     def _salesforce_writes(self) -> tuple[Write, ...]:
@@ -551,7 +605,7 @@ class _Planner:
             sobject, record_id = "Contact", sf.converted_contact_id
         else:
             sobject, record_id = sf.object_type, sf.id
-        changes = self._changes_for(SF, sobject, self.sf_current)
+        changes = self._changes_for(SF, sobject, self.sf_current, self.sf_final)
         link = self.cmap.link_sf_hubspot_id
         hs = self.hs
         if hs is not None and sf.values.get(link) != hs.id:
@@ -595,7 +649,7 @@ class _Planner:
                 )
             )
             return ()
-        changes = self._changes_for(SF, "Lead", {})
+        changes = self._changes_for(SF, "Lead", {}, self.sf_final)
         present = {c.field for c in changes}
         for name, filler in SALESFORCE_LEAD_REQUIRED.items():
             if name not in present:
@@ -617,7 +671,7 @@ class _Planner:
         if hs.archived:
             self.skipped.append(Skip("deleted", "hubspot", HS, f"HubSpot contact {hs.id} is archived"))
             return ()
-        changes = self._changes_for(HS, None, self.hs_current)
+        changes = self._changes_for(HS, None, self.hs_current, self.hs_final)
         sf = self.sf
         if sf is not None:
             link_name, link_value = self._hubspot_link(sf)
@@ -693,7 +747,7 @@ class _Planner:
                 )
             )
             return ()
-        changes = self._changes_for(HS, None, {})
+        changes = self._changes_for(HS, None, {}, self.hs_final)
         if not any(c.field == "email" and c.value for c in changes):
             self.skipped.append(
                 Skip(
@@ -711,27 +765,10 @@ class _Planner:
     # --- 5. new base ------------------------------------------------------------------------------
 
     def _new_base(self, sf_writes: tuple[Write, ...], hs_writes: tuple[Write, ...]) -> Base:
-        values: dict[str, Value] = {}
-        sf_values: dict[str, Value] = {}
-        hs_values: dict[str, Value] = {}
-        sf_written = _final_values(sf_writes)
-        hs_written = _final_values(hs_writes)
-        sobject = self._salesforce_object() if self.sf is not None or sf_writes else None
-        for f in self.cmap.fields:
-            if f.sync is SyncRule.NONE:
-                continue
-            values[f.id] = self.target.get(f.id)
-            sf_name = f.salesforce_name(sobject) if sobject else None
-            if sf_name is not None:
-                if (SF, f.id) in self.held or (SF, f.id) in self.unknown:
-                    sf_values[f.id] = self._side_base(SF, f) if self.has_base else None
-                else:
-                    sf_values[f.id] = sf_written.get(sf_name, _blank(self.sf_current.get(f.id)))
-            if f.hubspot is not None and (self.hs is not None or hs_writes):
-                if (HS, f.id) in self.held or (HS, f.id) in self.unknown:
-                    hs_values[f.id] = self._side_base(HS, f) if self.has_base else None
-                else:
-                    hs_values[f.id] = hs_written.get(f.hubspot, _blank(self.hs_current.get(f.id)))
+        target = self.target
+        values = {f.id: target.get(f.id) for f in self.cmap.synced_fields}
+        sf_values = self.sf_final if (self.sf is not None or sf_writes) else {}
+        hs_values = self.hs_final if (self.hs is not None or hs_writes) else {}
         sf = self.sf
         if sf is None:
             sf_object, sf_id = (
@@ -765,15 +802,3 @@ class _Planner:
                 True,
             )
         return digest
-
-
-def _final_values(writes: tuple[Write, ...]) -> dict[str, Value]:
-    out: dict[str, Value] = {}
-    for write in sorted(writes, key=lambda w: w.step):
-        for change in write.changes:
-            out[change.field] = change.value
-    return out
-
-
-def _blank(value: Value) -> Value:
-    return None if value == "" else value

@@ -1,17 +1,19 @@
-"""What the planner returns: writes per side with their causes, skipped items with reasons, the new base."""
+"""What the planner returns: writes per side with their causes, skipped items with reasons, the new base.
+
+Immutable named tuples rather than frozen dataclasses: the planner builds several per person and
+must plan tens of thousands of people a second (``bench/plan.py``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from worker.records import Base, Value
 
 Side = Literal["salesforce", "hubspot"]
 
 
-@dataclass(frozen=True, slots=True)
-class Cause:
+class Cause(NamedTuple):
     """Why a value is written: the map entry responsible.
 
     kind: ``field`` (a changed field syncs across), ``rule`` (an automation rule), ``requirement`` (a
@@ -24,15 +26,13 @@ class Cause:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
-class FieldChange:
+class FieldChange(NamedTuple):
     field: str  # the CRM's own name (Salesforce API name / HubSpot internal name)
     value: Value
     cause: Cause
 
 
-@dataclass(frozen=True, slots=True)
-class Write:
+class Write(NamedTuple):
     side: Side
     op: Literal["create", "update"]
     object_type: str  # "Lead" / "Contact" / "contacts"
@@ -47,8 +47,7 @@ class Write:
         return {c.field: c.value for c in self.changes}
 
 
-@dataclass(frozen=True, slots=True)
-class Skip:
+class Skip(NamedTuple):
     """Something the plan deliberately did not do, and why (reported, never silently dropped).
 
     kind: ``unknown_value``, ``backward_move``, ``blocked``, ``contradiction``, ``not_included``,
@@ -61,8 +60,7 @@ class Skip:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
-class Conflict:
+class Conflict(NamedTuple):
     field: str  # map field id
     salesforce: Value
     hubspot: Value
@@ -70,8 +68,7 @@ class Conflict:
     policy: str
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(NamedTuple):
     salesforce: tuple[Write, ...]
     hubspot: tuple[Write, ...]
     skipped: tuple[Skip, ...]
@@ -79,7 +76,7 @@ class Plan:
     events: tuple[str, ...]
     rules_applied: tuple[str, ...]
     new_base: Base
-    values: dict[str, Value] = field(default_factory=dict)  # canonical values after the plan
+    values: dict[str, Value]  # canonical values after the plan
     stage_path: tuple[str, ...] = ()  # every stage the person passed through, base first
 
     @property

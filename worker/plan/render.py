@@ -61,8 +61,8 @@ def plan_to_text(plan: Plan, cmap: CompiledMap) -> str:
     lines: list[str] = [f"Plan (map: {cmap.name})"]
     stage = plan.values.get("stage")
     status = plan.values.get("status")
-    stage_label = cmap.stages[stage].label if stage in cmap.stages else stage
-    status_label = cmap.statuses[status].label if status in cmap.statuses else status
+    stage_label = cmap.stages[stage].label if stage is not None and stage in cmap.stages else stage
+    status_label = cmap.statuses[status].label if status is not None and status in cmap.statuses else status
     lines.append(f"  result: stage {stage_label}, status {status_label}")
     if plan.events:
         lines.append(f"  events: {', '.join(plan.events)}")
@@ -73,12 +73,15 @@ def plan_to_text(plan: Plan, cmap: CompiledMap) -> str:
     for write in plan.writes:
         target = f"{write.object_type} {write.record_id}" if write.record_id else f"new {write.object_type}"
         lines.append(f"  {write.side} {write.op} {target} (step {write.step}):")
-        for c in write.changes:
-            lines.append(f"    {c.field} = {c.value!r}  <- {c.cause.kind} {c.cause.ref}: {c.cause.detail}")
-    for c in plan.conflicts:
+        for change in write.changes:
+            cause = change.cause
+            lines.append(
+                f"    {change.field} = {change.value!r}  <- {cause.kind} {cause.ref}: {cause.detail}"
+            )
+    for conflict in plan.conflicts:
         lines.append(
-            f"  conflict on {c.field}: Salesforce {c.salesforce!r} vs HubSpot {c.hubspot!r}"
-            f" -> {c.winner} ({c.policy})"
+            f"  conflict on {conflict.field}: Salesforce {conflict.salesforce!r}"
+            f" vs HubSpot {conflict.hubspot!r} -> {conflict.winner} ({conflict.policy})"
         )
     for s in plan.skipped:
         side = f" [{s.side}]" if s.side else ""
