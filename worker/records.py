@@ -252,7 +252,7 @@ def facts_from_json(raw: Any) -> Facts:
                 is_won=_bool(opp.get("is_won", opp.get("IsWon", False)), f"facts.opportunities[{i}].is_won"),
             )
         )
-    return Facts(
+    facts = Facts(
         opportunities=tuple(opportunities),
         account_is_customer=_bool(data.get("account_is_customer", False), "facts.account_is_customer"),
         account_churned=_bool(data.get("account_churned", False), "facts.account_churned"),
@@ -260,6 +260,7 @@ def facts_from_json(raw: Any) -> Facts:
         meetings=_idset(data.get("meetings", []), "facts.meetings"),
         converted=_bool(data.get("converted", False), "facts.converted"),
     )
+    return EMPTY_FACTS if facts == EMPTY_FACTS else facts
 
 
 def facts_to_json(facts: Facts) -> dict[str, Any]:

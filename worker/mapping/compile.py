@@ -422,6 +422,7 @@ class _Checker:
             for f in m.fields
         )
         fields = (stage_field, status_field, *others)
+        synced = tuple(f for f in fields if f.sync is not SyncRule.NONE)
         backward: set[tuple[str, str]] = set()
         from_any: set[str] = set()
         for t in m.transitions:
@@ -442,7 +443,18 @@ class _Checker:
             statuses=MappingProxyType(statuses),
             fields=fields,
             fields_by_id=MappingProxyType({f.id: f for f in fields}),
-            synced_fields=tuple(f for f in fields if f.sync is not SyncRule.NONE),
+            synced_fields=synced,
+            hubspot_targets=tuple((f, f.hubspot, f.canon_to_hs) for f in synced if f.hubspot is not None),
+            salesforce_targets=MappingProxyType(
+                {
+                    sobject: tuple(
+                        (f, f.salesforce, f.canon_to_sf)
+                        for f in synced
+                        if f.salesforce is not None and sobject in f.salesforce_objects
+                    )
+                    for sobject in ("Lead", "Contact")
+                }
+            ),
             hubspot_stage_order=MappingProxyType({v: i for i, v in enumerate(m.stage.hubspot_order)}),
             backward_allowed=frozenset(backward),
             backward_allowed_from_any=frozenset(from_any),

@@ -101,6 +101,11 @@ class CompiledMap:
     fields: tuple[Field, ...]  # stage, status, then the other fields in file order
     fields_by_id: MappingProxyType[str, Field]
     synced_fields: tuple[Field, ...]  # fields whose sync rule is not `none`
+    # Per side, what the planner's write pass walks: (field, CRM name, canonical -> side table or None).
+    hubspot_targets: tuple[tuple[Field, str, MappingProxyType[str, str | None] | None], ...]
+    salesforce_targets: MappingProxyType[
+        str, tuple[tuple[Field, str, MappingProxyType[str, str | None] | None], ...]
+    ]
     hubspot_stage_order: MappingProxyType[str, int]
     backward_allowed: frozenset[tuple[str, str]]
     backward_allowed_from_any: frozenset[str]

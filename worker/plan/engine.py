@@ -26,7 +26,16 @@ from worker.errors import InputError
 from worker.mapping.compiled import STAGE, STATUS, CompiledMap, Field, Rule
 from worker.mapping.model import ConflictPolicy, SyncRule
 from worker.plan.model import Cause, Conflict, FieldChange, Plan, Side, Skip, Write
-from worker.records import EMPTY_FACTS, Base, Facts, FactsDigest, HubSpotRecord, SalesforceRecord, Value
+from worker.records import (
+    EMPTY_DIGEST,
+    EMPTY_FACTS,
+    Base,
+    Facts,
+    FactsDigest,
+    HubSpotRecord,
+    SalesforceRecord,
+    Value,
+)
 
 SF: Side = "salesforce"
 HS: Side = "hubspot"
@@ -330,7 +339,15 @@ class _Planner:
             value = self.target.get(fid)
             if value is not None and value != self.base.values.get(fid):
                 queue.append((event, value))
-        queue.extend((name, None) for name in self._fact_events())
+        facts = self.facts
+        if (
+            facts is not EMPTY_FACTS
+            or self.base.facts is not EMPTY_DIGEST
+            or (self.sf and self.sf.is_converted)
+        ):
+            queue.extend((name, None) for name in self._fact_events())
+        if not queue:
+            return
         steps = 0
         while queue:
             event, to = queue.pop(0)
@@ -536,18 +553,9 @@ class _Planner:
         target_values = self.target
         base_values = self.base.values
         blocked = self.suppressed or self.held or self.unknown
-        for f in self.cmap.synced_fields:
+        walk = self.cmap.hubspot_targets if side == HS else self.cmap.salesforce_targets[sobject or "Lead"]
+        for f, name, table in walk:
             fid = f.id
-            if side == HS:
-                name = f.hubspot
-                if name is None:
-                    continue
-                table = f.canon_to_hs
-            else:
-                if (sobject or "Lead") not in f.salesforce_objects:
-                    continue
-                name = f.salesforce
-                table = f.canon_to_sf
             now = current.get(fid)
             final[fid] = None if now == "" else now
             if blocked:
@@ -578,7 +586,7 @@ class _Planner:
             cause = self.causes.get(fid) or Cause(
                 "repair", fid, f"{_SIDE_LABEL[side]} differs from the synced value"
             )
-            changes.append(FieldChange(name, image, cause))  # type: ignore[arg-type]
+            changes.append(FieldChange(name, image, cause))
             final[fid] = image
         return changes
 
