@@ -18,27 +18,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worker.mapping import load_map
+from worker.mapping import CompiledMap, load_map
 from worker.plan import plan
 from worker.records import Base, Facts, Opportunity, hubspot_record, salesforce_record
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = [
-    ("Lead", "lead", "lead"),
-    ("Marketing Qualified Lead", "marketingqualifiedlead", "mql"),
-    ("Sales Qualified Lead", "salesqualifiedlead", "sql"),
-    ("Opportunity", "opportunity", "opportunity"),
-]
-STATUSES = [
-    ("Open", "OPEN", "open"),
-    ("Working", "IN_PROGRESS", "working"),
-    ("Contacted", "ATTEMPTED_TO_CONTACT", "contacted"),
-]
 
 
-def make_pair(i: int, rng: random.Random) -> tuple[Any, Any, Base | None, Facts]:
-    sf_stage, hs_stage, stage = rng.choice(STAGES)
-    sf_status, hs_status, status = rng.choice(STATUSES)
+def vocabulary(cmap: CompiledMap) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """Stages and statuses the map gives a value on both sides: (Salesforce, HubSpot, canonical)."""
+    stages = [(s.salesforce, s.hubspot, s.id) for s in cmap.stages.values() if s.salesforce and s.hubspot]
+    statuses = [(s.salesforce, s.hubspot, s.id) for s in cmap.statuses.values() if s.salesforce and s.hubspot]
+    return stages[1:5], statuses[:3]  # type: ignore[return-value]
+
+
+def make_pair(i: int, rng: random.Random, cmap: CompiledMap) -> tuple[Any, Any, Base | None, Facts]:
+    stages, statuses = vocabulary(cmap)
+    sf_stage, hs_stage, stage = rng.choice(stages)
+    sf_status, hs_status, status = rng.choice(statuses)
     email = f"person{i}@example.com"
     sf = {
         "attributes": {"type": "Lead"},
@@ -95,9 +92,9 @@ def make_pair(i: int, rng: random.Random) -> tuple[Any, Any, Base | None, Facts]
             hs["properties"]["jobtitle"] = "VP"
     elif roll < 0.85:
         if rng.random() < 0.5:
-            sf["Status"] = "Qualified"
+            sf["Status"] = statuses[-1][0]
         else:
-            hs["properties"]["lifecyclestage"] = "salesqualifiedlead"
+            hs["properties"]["lifecyclestage"] = stages[-1][1]
     elif roll < 0.92:
         facts = Facts(completed_calls=frozenset({"00T1"}), opportunities=(Opportunity("006A"),))
     elif roll < 0.97:
@@ -117,7 +114,7 @@ def main() -> None:
     args = parser.parse_args()
     cmap = load_map(args.map)
     rng = random.Random(42)
-    raw = [make_pair(i, rng) for i in range(args.pairs)]
+    raw = [make_pair(i, rng, cmap) for i in range(args.pairs)]
 
     gc.collect()
     start = time.process_time()

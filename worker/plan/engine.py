@@ -107,8 +107,25 @@ class _Planner:
         self.sf = sf
         self.hs = hs
         self.has_base = base is not None
-        if base is not None and "" in base.values.values():  # blank is blank, whichever way it is spelt
-            base = replace(base, values={k: v or None for k, v in base.values.items()})
+        stale: list[Skip] = []
+        if base is not None:
+            values = base.values
+            if "" in values.values():  # blank is blank, whichever way it is spelt
+                values = {k: v or None for k, v in values.items()}
+            for fid, known in ((STAGE, cmap.stages), (STATUS, cmap.statuses)):
+                value = values.get(fid)
+                if value is not None and value not in known:  # a base from before the map changed
+                    values = {**values, fid: None}
+                    stale.append(
+                        Skip(
+                            "stale_base",
+                            fid,
+                            None,
+                            f"the last synced {fid} {value!r} is not in the map any more; treated as unknown",
+                        )
+                    )
+            if values is not base.values:
+                base = replace(base, values=values)
         self.base = base if base is not None else _NO_BASE
         self.facts = facts
         self.cmap = cmap
@@ -120,7 +137,7 @@ class _Planner:
         self.suppressed: set[tuple[Side, str]] = set()
         self.held: set[tuple[Side, str]] = set()
         self.unknown: set[tuple[Side, str]] = set()
-        self.skipped: list[Skip] = []
+        self.skipped: list[Skip] = stale
         self.path: list[str] = []
         self.conflicts: list[Conflict] = []
         self.events: list[str] = []

@@ -51,7 +51,7 @@ class Skip(NamedTuple):
     """Something the plan deliberately did not do, and why (reported, never silently dropped).
 
     kind: ``unknown_value``, ``backward_move``, ``blocked``, ``contradiction``, ``not_included``,
-    ``no_value_on_side``, ``upsell_policy``, ``deleted``, ``read_only``, ``rule_limit``.
+    ``no_value_on_side``, ``upsell_policy``, ``deleted``, ``read_only``, ``rule_limit``, ``stale_base``.
     """
 
     kind: str
