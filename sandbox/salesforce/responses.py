@@ -465,7 +465,7 @@ def bulk_get(ctx: Ctx) -> Reply:
     job = _job(ctx)
     info = job["info"]
     job["polls"] += 1
-    if info["state"] == "UploadComplete" and job["polls"] > 1:
+    if info["state"] == "UploadComplete":
         info["state"] = "JobComplete"
     if info["state"] == "JobComplete":
         info["numberRecordsProcessed"] = len(job["ids"])
