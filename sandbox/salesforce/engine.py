@@ -276,14 +276,17 @@ def _id_candidates(org: Org, obj: ObjectDef, cond: soql.Condition | None) -> set
     return None
 
 
-def _sort_key(getter: Getter, descending: bool, nulls_last: bool | None) -> Callable[[Record], Any]:
+def _sort_key(path: Path, descending: bool, nulls_last: bool | None) -> Callable[[Record], Any]:
+    """SOQL default: ASC NULLS FIRST, DESC NULLS LAST; text sorts case-insensitively, ids exactly."""
     nulls_last = descending if nulls_last is None else nulls_last
+    getter = path.get
+    fold = path.leaf.type not in {"id", "reference"}
 
     def key(rec: Record) -> Any:
         v = getter(rec)
         if v is None:
             return (1 if nulls_last != descending else 0, "")
-        return (0 if nulls_last != descending else 1, _ci(v) if not isinstance(v, bool) else v)
+        return (0 if nulls_last != descending else 1, _ci(v) if fold else v)
 
     return key
 
@@ -365,7 +368,7 @@ class Compiled:
         if self.order and not in_order:
             rows = [records[i] for i in out]
             for path, item in reversed(self.order):
-                rows.sort(key=_sort_key(path.get, item.descending, item.nulls_last), reverse=item.descending)
+                rows.sort(key=_sort_key(path, item.descending, item.nulls_last), reverse=item.descending)
             out = [r["Id"] for r in rows]
         start = self.q.offset or 0
         end = None if self.q.limit is None else start + self.q.limit

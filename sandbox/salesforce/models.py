@@ -731,7 +731,11 @@ class Org:
         if end_ms <= start_ms:
             raise err.InvalidReplicationDate("EndDate must chronologically follow the StartDate")
         # Seconds are truncated to the minute (resources-getupdated: 12:30:15 -> 12:30:00).
-        return start_ms // 60_000 * 60_000, min(end_ms // 60_000 * 60_000, now // 60_000 * 60_000)
+        return start_ms // 60_000 * 60_000, end_ms // 60_000 * 60_000
+
+    def _latest_covered(self, hi: int) -> int:
+        """``latestDateCovered`` never claims the unfinished current minute (UNVERIFIED detail)."""
+        return min(hi, self.now_ms() // 60_000 * 60_000)
 
     def updated_ids(self, obj_name: str, start: str, end: str) -> tuple[list[str], int]:
         store = self.store(obj_name)
@@ -745,7 +749,7 @@ class Org:
                 ids.append(rid)
         if len(ids) > GET_UPDATED_MAX_IDS:
             raise err.ExceededIdLimit("record limit reached. cannot submit more than 600,000 records")
-        return ids, hi
+        return ids, self._latest_covered(hi)
 
     def deleted_records(self, obj_name: str, start: str, end: str) -> tuple[list[tuple[str, int]], int, int]:
         store = self.store(obj_name)
@@ -755,8 +759,8 @@ class Org:
             for when, rid in store.deleted_log
             if lo <= when < hi and store.records[rid]["IsDeleted"]
         ]
-        earliest = store.deleted_log[0][0] if store.deleted_log else hi
-        return out, earliest, hi
+        earliest = store.deleted_log[0][0] if store.deleted_log else lo
+        return out, earliest, self._latest_covered(hi)
 
     # -- queries -------------------------------------------------------------------------------
     def open_cursor(

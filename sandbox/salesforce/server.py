@@ -203,6 +203,7 @@ class SalesforceSandbox:
             lifespan="off",
             access_log=False,
             timeout_keep_alive=30,
+            timeout_graceful_shutdown=1,
             h11_max_incomplete_event_size=64 * 1024,
         )
         self._server = uvicorn.Server(config)
@@ -218,6 +219,7 @@ class SalesforceSandbox:
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
+            self._server.force_exit = True  # don't wait for idle keep-alive clients
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self._tmp is not None:
