@@ -449,29 +449,35 @@ def run_query(org: Org, text: str, version: str, include_deleted: bool, batch_si
     if q.count:
         return {"totalSize": len(ids), "done": True, "records": []}
     cursor = org.open_cursor(q, ids, batch_size, include_deleted)
-    cursor_compiled[cursor.locator] = compiled
+    cursor.compiled = compiled
     return page(org, cursor.locator, 0, version, include_deleted)
-
-
-cursor_compiled: dict[str, Compiled] = {}
 
 
 def page(org: Org, locator: str, position: int, version: str, include_deleted: bool) -> dict[str, Any]:
     cursor = org.cursor(locator, position)
-    compiled = cursor_compiled.get(locator)
-    if compiled is None:
-        raise err.InvalidQueryLocator()
-    batch = cursor.ids[position : position + cursor.batch_size]
+    compiled: Compiled = cursor.compiled
     records = org.stores[compiled.obj.name].records
+    rows: list[dict[str, Any]] = []
+    weight = 0
+    nxt = position
     with org.lock:
-        rows = [compiled.shape(records[i]) for i in batch if i in records]
-    nxt = position + len(batch)
+        # "Child objects count toward the number of records for the batch size" (api
+        # sforce_api_header_queryoptions.htm), so a page with subqueries holds fewer parent rows.
+        while nxt < len(cursor.ids) and weight < cursor.batch_size:
+            rid = cursor.ids[nxt]
+            nxt += 1
+            if rid not in records:
+                continue
+            row = compiled.shape(records[rid])
+            rows.append(row)
+            weight += 1 + sum(
+                len(row[rel]["records"]) for rel, *_ in compiled.children if isinstance(row.get(rel), dict)
+            )
     result: dict[str, Any] = {"totalSize": len(cursor.ids), "done": nxt >= len(cursor.ids)}
     if nxt < len(cursor.ids):
         endpoint = "queryAll" if include_deleted else "query"
         result["nextRecordsUrl"] = f"/services/data/v{version}/{endpoint}/{locator}-{nxt}"
     else:
         org.cursors.pop(locator, None)
-        cursor_compiled.pop(locator, None)
     result["records"] = rows
     return result

@@ -78,6 +78,7 @@ class QueryCursor:
     batch_size: int
     include_deleted: bool
     touched: float
+    compiled: Any = None  # engine.Compiled (kept opaque here to avoid an import cycle)
 
 
 @dataclass

@@ -303,3 +303,13 @@ def test_large_change_reads_stream_through_bulk_2(
     assert sorted(r["Id"] for r in rows) == sorted(ids)
     assert rows[0]["IsConverted"] is False and rows[0]["SystemModstamp"].endswith(".000+0000")
     assert pages[-1].watermark.record_id == max((r["SystemModstamp"], r["Id"]) for r in rows)[1]
+
+
+def test_changes_with_facts_in_the_same_query(sf_sandbox: SalesforceSandbox, sf_settings: Settings) -> None:
+    org, admin = sf_sandbox.org, sf_sandbox.org.admin_id
+    lead = org.create("Lead", {"LastName": "Call", "Company": "Acme"}, admin)
+    org.create("Task", {"WhoId": lead, "Type": "Call", "Status": "Completed"}, admin)
+    adapter = SalesforceAdapter(sf_settings(lookback_seconds=0))
+    rows = [r for p in adapter.changes("Lead", Watermark(), ["Status"], with_facts=True) for r in p.records]
+    assert rows[0]["Tasks"]["records"][0]["Status"] == "Completed" and rows[0]["ConvertedAccount"] is None
+    assert adapter.calls == 1 + 1 + 1  # login, COUNT(), one page

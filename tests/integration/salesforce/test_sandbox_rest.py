@@ -364,3 +364,15 @@ def test_composite_retrieve_and_delete(sf_client: Salesforce, make_lead: MakeLea
     assert [r["Id"] for r in rows] == [a, b]
     deleted = sf_client.restful("composite/sobjects", method="DELETE", params={"ids": f"{a},{b}"})
     assert [r["success"] for r in deleted] == [True, True]
+
+
+def test_child_rows_count_toward_batch_size(sf_sandbox: SalesforceSandbox, sf_client: Salesforce) -> None:
+    org = sf_sandbox.org
+    for i in range(300):
+        lead = org.create_raw("Lead", {"LastName": f"L{i}", "Company": "Acme"}, org.admin_id)
+        org.create_raw("Task", {"WhoId": lead, "Type": "Call", "Status": "Completed"}, org.admin_id)
+    headers = {"Sforce-Query-Options": "batchSize=200"}
+    page = sf_client.query("SELECT Id, (SELECT Id, Status FROM Tasks) FROM Lead", headers=headers)
+    assert page["totalSize"] == 300 and len(page["records"]) == 100  # 100 leads + 100 tasks = 200 rows
+    assert page["records"][0]["Tasks"]["totalSize"] == 1
+    assert page["nextRecordsUrl"].endswith("-100")

@@ -147,13 +147,19 @@ class SalesforceAdapter:
         *,
         lookback: dt.timedelta | None = None,
         allow_bulk: bool = True,
+        with_facts: bool = False,
     ) -> Iterator[ChangePage]:
         """Records changed after ``mark`` (minus the lookback), oldest first, in pages.
 
+        ``with_facts`` adds the related facts (see ``related_facts``) to the same query as parent fields
+        and child subqueries, so they cost no extra calls (children count toward the 2000-row batch).
         Above ``bulk_threshold`` matching rows the read goes through Bulk API 2.0 instead (one page
-        per results chunk). ``SystemModstamp`` and ``Id`` are always selected.
+        per results chunk; Bulk queries can't carry child subqueries, so no facts there).
+        ``SystemModstamp`` and ``Id`` are always selected.
         """
-        wanted = list(dict.fromkeys(["Id", "SystemModstamp", *fields]))
+        wanted = ["Id", "SystemModstamp", *fields]
+        if with_facts:
+            wanted += queries.facts_columns(object_type)
         start = poll_start(
             mark, lookback if lookback is not None else dt.timedelta(seconds=self.settings.lookback_seconds)
         )
@@ -161,7 +167,14 @@ class SalesforceAdapter:
         soql = queries.select(wanted, object_type, where, args, tail="ORDER BY SystemModstamp, Id")
         current = mark
         if allow_bulk and self.count(object_type, where, args) > self.settings.bulk_threshold:
-            for rows in self.bulk_pages(soql, object_type):
+            bulk_soql = queries.select(
+                ["Id", "SystemModstamp", *fields],
+                object_type,
+                where,
+                args,
+                tail="ORDER BY SystemModstamp, Id",
+            )
+            for rows in self.bulk_pages(bulk_soql, object_type):
                 current = advance(current, rows)
                 yield ChangePage(rows, current)
             return

@@ -28,7 +28,7 @@ def select(
     fields: Sequence[str], object_type: str, where: str = "", args: Sequence[Any] = (), tail: str = ""
 ) -> str:
     """``SELECT fields FROM object [WHERE where] tail``; ``{}`` placeholders in ``where`` filled safely."""
-    text = f"SELECT {field_list(fields)} FROM {name(object_type)}"
+    text = f"SELECT {select_items(fields)} FROM {name(object_type)}"
     if where:
         text += " WHERE " + where
     if tail:
@@ -60,13 +60,22 @@ ROLES_SUBQUERY = (
 )
 
 
+def facts_columns(object_type: str) -> list[str]:
+    """Select-list items (fields, parent fields, child subqueries) carrying the related facts."""
+    if object_type == "Lead":
+        return [*LEAD_FACTS, CALLS_SUBQUERY, EVENTS_SUBQUERY]
+    if object_type == "Contact":
+        return [*CONTACT_FACTS, ROLES_SUBQUERY, CALLS_SUBQUERY, EVENTS_SUBQUERY]
+    raise ConfigError(f"related facts exist for Lead and Contact, not {object_type}")
+
+
+def select_items(items: Sequence[str]) -> str:
+    """Like ``field_list`` but lets through this module's own constant subqueries."""
+    known = {CALLS_SUBQUERY, EVENTS_SUBQUERY, ROLES_SUBQUERY}
+    return ", ".join(i if i in known else name(i) for i in dict.fromkeys(items))
+
+
 def facts_query(object_type: str, ids: Sequence[str]) -> str:
     """One query per chunk of people: conversion, customer account, opportunities, calls, meetings."""
-    if object_type == "Lead":
-        parts = [*LEAD_FACTS, CALLS_SUBQUERY, EVENTS_SUBQUERY]
-    elif object_type == "Contact":
-        parts = [*CONTACT_FACTS, ROLES_SUBQUERY, CALLS_SUBQUERY, EVENTS_SUBQUERY]
-    else:
-        raise ConfigError(f"related facts exist for Lead and Contact, not {object_type}")
-    head = ", ".join(p if p.startswith("(") else name(p) for p in parts)
-    return format_soql(f"SELECT {head} FROM {object_type} WHERE Id IN {{}}", list(ids))
+    head = select_items(facts_columns(object_type))
+    return format_soql(f"SELECT {head} FROM {name(object_type)} WHERE Id IN {{}}", list(ids))
