@@ -776,6 +776,10 @@ def control_settings(ctx: Ctx) -> Reply:
             if key not in keys:
                 raise err.SalesforceApiError(f"unknown setting {key}")
             setattr(org, key, value)
+        if org.outbound_url and org.outbound is None:
+            from sandbox.salesforce.outbound import OutboundSender
+
+            org.outbound = OutboundSender(org, ctx.base_url)
     return Reply(
         200, {k: getattr(org, k) for k in keys} | {"login_count": org.login_count, "org_id": org.org_id}
     )

@@ -245,6 +245,18 @@ class SalesforceSandbox:
     def clear_faults(self) -> None:
         self.org.faults.clear()
 
+    def enable_outbound(self, url: str, *, initial_delay: float = 0.05, max_delay: float = 2.0) -> Any:
+        """Send Outbound Messages for Lead/Contact changes to ``url`` (returns the sender)."""
+        from sandbox.salesforce.outbound import OutboundSender
+
+        org = self.org
+        org.outbound_url = url
+        if org.outbound is None:
+            org.outbound = OutboundSender(
+                org, self.instance_url, initial_delay=initial_delay, max_delay=max_delay
+            )
+        return org.outbound
+
 
 def serve(host: str, port: int, seed: int) -> None:
     """Run the sandbox until interrupted; prints the base URL, the CA path and the login details."""
