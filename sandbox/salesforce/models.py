@@ -189,6 +189,7 @@ class Org:
         self.cursor_counter = 0
         self.faults: list[FaultRule] = []
         self.clock_offset_ms = 0
+        self.created_ms = int(time.time()) * 1000
         # Limits: DailyApiRequests (reference §7; Enterprise base allocation 100,000).
         self.api_max = 100_000
         self.api_used = 0
@@ -760,7 +761,7 @@ class Org:
             for when, rid in store.deleted_log
             if lo <= when < hi and store.records[rid]["IsDeleted"]
         ]
-        earliest = store.deleted_log[0][0] if store.deleted_log else lo
+        earliest = self.created_ms  # nothing is ever purged from the sandbox's delete log
         return out, earliest, self._latest_covered(hi)
 
     # -- queries -------------------------------------------------------------------------------

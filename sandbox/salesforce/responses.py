@@ -114,6 +114,7 @@ def limits(ctx: Ctx) -> Reply:
             "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000 - len(org_jobs(org))},
             "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
             "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
+            "DailyBulkApiRequests": {"Max": 15000, "Remaining": 15000},
             "ConcurrentAsyncGetReportInstances": {"Max": 200, "Remaining": 200},
         },
     )
