@@ -101,6 +101,10 @@ class FaultRule:
 
 FAULT_ERRORS: dict[str, Callable[[], err.SalesforceApiError]] = {
     "REQUEST_LIMIT_EXCEEDED": err.RequestLimitExceeded,
+    # Concurrent long-running request limit; message UNVERIFIED (salesforce-app-limits-platform-api).
+    "CONCURRENT_REQUEST_LIMIT_EXCEEDED": lambda: err.RequestLimitExceeded(
+        "ConcurrentPerOrgLongTxn Limit exceeded."
+    ),
     "UNABLE_TO_LOCK_ROW": err.UnableToLockRow,
     "UNKNOWN_EXCEPTION": lambda: err.ServerError("An unexpected error occurred. Please include this ErrorId"),
     "SERVER_UNAVAILABLE": lambda: err.ServiceUnavailable("Service Unavailable"),

@@ -165,6 +165,7 @@ def test_locked_record_is_resent_alone(
         ("error", {"error_code": "SERVER_UNAVAILABLE"}),
         ("error", {"error_code": "UNKNOWN_EXCEPTION"}),
         ("error", {"error_code": "UNABLE_TO_LOCK_ROW"}),
+        ("error", {"error_code": "CONCURRENT_REQUEST_LIMIT_EXCEEDED"}),
         ("drop", {}),
         ("slow", {"delay": 0.2}),
     ],
