@@ -276,17 +276,17 @@ class Evaluator:
             return True
         return any(all(self.match_filter(doc, f) for f in g) for g in req.groups)
 
-    def sort_key(self, req: SearchRequest) -> Callable[[Doc], Any]:
-        def key(doc: Doc) -> Any:
-            parts: list[Any] = []
-            for s in req.sorts:
-                raw = self.value_of(doc, s.prop)
-                k = self._key(s.prop, raw) if raw is not None else None
-                parts.append((k is None, k if k is not None else 0))
-            parts.append(doc.id)
-            return parts
+    def sort(self, docs: list[Doc], req: SearchRequest) -> None:
+        """Sort in place: id ascending, then each sort rule (last rule applied first; stable sorts)."""
+        docs.sort(key=lambda d: d.id)
+        for s in reversed(req.sorts):
 
-        return key
+            def key(doc: Doc, prop: str = s.prop) -> Any:
+                raw = self.value_of(doc, prop)
+                k = self._key(prop, raw) if raw is not None else None
+                return (k is None, k if k is not None else 0)
+
+            docs.sort(key=key, reverse=s.descending)
 
 
 class SearchIndex:
@@ -388,7 +388,7 @@ class SearchIndex:
         else:
             docs = (self.docs[i] for i in candidate_ids if i in self.docs)
         matched = [d for d in docs if ev.match(d, req)]
-        matched.sort(key=ev.sort_key(req))
+        ev.sort(matched, req)
         ids = [d.id for d in matched]
         if len(self._cache) > 32:
             self._cache.clear()

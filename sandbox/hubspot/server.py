@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import asdict
 from typing import Any
+from urllib.parse import parse_qsl
 
 import uvicorn
 from starlette.applications import Starlette
@@ -48,7 +49,7 @@ def _endpoint(backend: Backend, handler: Handler, kind: str) -> Any:
         ctype = request.headers.get("content-type", "")
         try:
             if ctype.startswith("application/x-www-form-urlencoded"):
-                body = dict((await request.form()).items())
+                body = dict(parse_qsl(raw.decode()))
             elif raw:
                 body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):

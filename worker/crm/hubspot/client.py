@@ -4,9 +4,10 @@ The client is pointed at ``settings.base_url`` through its ``host`` configuratio
 ``api_request``) [A, PY discovery_base/_default_api_factory]. Calls pass ``_preload_content=False`` so
 we get the raw urllib3 response: the adapter returns HubSpot's JSON exactly as sent (camelCase keys,
 string values, ``null`` for unset properties) and sees the status (200 vs 207) and rate-limit headers;
-non-2xx answers still raise ``ApiException`` [A, PY rest.py]. The client's own urllib3 retries are off
-(tenacity is the single retry owner). API objects are built once: each ``…_api`` property access in
-the client creates a fresh connection pool [A, PY discovery_base].
+non-2xx answers still raise ``ApiException`` [A, PY rest.py]. The client's own urllib3 retries are off:
+tenacity is the single retry owner, and urllib3's default ``Retry`` would otherwise sleep on a GET
+429's ``Retry-After`` (seen against the sandbox). API objects are built once: each ``…_api`` property
+access in the client creates a fresh connection pool [A, PY discovery_base].
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from urllib3.util.retry import Retry
 
 from hubspot import HubSpot
 from worker.crm.hubspot.classify import classify
@@ -76,7 +79,9 @@ class HubSpotTransport:
 
     def _build(self, token: str) -> _Apis:
         base = self.settings.base_url.rstrip("/")
-        return _Apis(HubSpot(access_token=token, host=base, base_url=base, retry=None))
+        # No urllib3 retries: its default Retry would sleep on a GET 429's Retry-After behind our back.
+        no_retry = Retry(total=0, respect_retry_after_header=False, raise_on_status=False)
+        return _Apis(HubSpot(access_token=token, host=base, base_url=base, retry=no_retry))
 
     @property
     def can_refresh(self) -> bool:
