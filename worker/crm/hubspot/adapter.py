@@ -23,12 +23,15 @@ from worker.crm.hubspot.client import Answer, HubSpotTransport, Op, RateLimiter
 from worker.crm.hubspot.cursor import (
     MODIFIED_PROPERTY,
     Cursor,
+    Delivered,
     PageQuery,
     WindowPolicy,
     advance,
     after_page,
     first_query,
     open_window,
+    record_key,
+    should_deliver,
 )
 from worker.crm.hubspot.settings import HubSpotSettings
 from worker.errors import RecordRejectedError
@@ -116,6 +119,7 @@ class HubSpotAdapter:
         self.settings = settings
         self.transport = HubSpotTransport(settings, limiter)
         self.clock = clock
+        self.delivered = Delivered()
         self.policy = WindowPolicy(
             index_lag_margin_ms=int(settings.index_lag_margin_s * 1000),
             lookback_ms=int(settings.lookback_s * 1000),
@@ -138,9 +142,16 @@ class HubSpotAdapter:
             return
         pager = SearchPager(self.transport, object_type, properties)
         current = cursor
-        for records in pager.pages(first_query(window)):
+        for page in pager.pages(first_query(window)):
+            records = []
+            for r in page:
+                key = record_key(r, object_type)
+                if should_deliver(key, cursor, self.policy.lookback_ms, self.delivered):
+                    records.append(r)
+                    self.delivered.add(key)
             current = advance(current, records, object_type)
-            yield ChangePage(records, current)
+            if records:
+                yield ChangePage(records, current)
 
     def read(
         self,

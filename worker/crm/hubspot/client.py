@@ -100,11 +100,19 @@ class HubSpotTransport:
         self.stats.searches += int(search)
         try:
             resp = op(apis)
+            try:
+                # With _preload_content=False the body is read here, so a connection dropped
+                # mid-body surfaces inside this try and is classified like any transport failure.
+                data = resp.data
+                headers = {str(k): str(v) for k, v in resp.headers.items()}
+                status = int(resp.status)
+            finally:
+                resp.release_conn()
         except Exception as exc:
             err = classify(exc, can_refresh=self.can_refresh)
-            headers = getattr(exc, "headers", None)
-            if headers and self.limiter is not None:
-                self.limiter.observe({str(k): str(v) for k, v in headers.items()})
+            exc_headers = getattr(exc, "headers", None)
+            if exc_headers and self.limiter is not None:
+                self.limiter.observe({str(k): str(v) for k, v in exc_headers.items()})
             if isinstance(err, RetriableError):
                 self.stats.retried += 1
                 self.stats.throttled += int(err.status == 429)
@@ -112,12 +120,6 @@ class HubSpotTransport:
                 self._refresh(generation)
                 raise RetriableError("access token refreshed; repeating the call", wait_seconds=0.0) from exc
             raise err from exc
-        try:
-            data = resp.data
-            headers = {str(k): str(v) for k, v in resp.headers.items()}
-            status = int(resp.status)
-        finally:
-            resp.release_conn()
         if self.limiter is not None:
             self.limiter.observe(headers)
         return Answer(status, json.loads(data) if data else None, headers)

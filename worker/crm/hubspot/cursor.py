@@ -3,8 +3,8 @@
 Why it looks like this (facts from /work/shared/reference/hubspot-api.md §3):
 - CRM search is eventually consistent: a changed record can take "up to 30 seconds" to become
   searchable [B]. So a read window closes ``index_lag_margin_ms`` before now, and each poll looks
-  back ``lookback_ms`` before the cursor to catch records the index surfaced late. Records in the
-  lookback zone can therefore be delivered twice: delivery is at-least-once, consumers are idempotent.
+  back ``lookback_ms`` before the cursor to catch records the index surfaced late. Lookback records
+  already delivered by this process are skipped (``Delivered``); otherwise delivery is at-least-once.
 - Search pages past 10,000 results are a 400 [B]. Offsets are also unsafe while records change (a
   record leaving the window shifts later offsets and one would be skipped). So every page is a fresh
   query that starts at the last key read — the window is split at each page boundary — and ``after``
@@ -50,7 +50,7 @@ class WindowPolicy:
     """How far behind now a window closes, how far before the cursor it reopens, and the page size."""
 
     index_lag_margin_ms: int = 30_000
-    lookback_ms: int = 120_000
+    lookback_ms: int = 60_000
     page_size: int = 200
     max_results: int = 10_000  # HubSpot's per-query ceiling; pages never reach it (see module doc)
 
@@ -161,6 +161,35 @@ def after_page(
         return PageOutcome([], PageQuery(last_ms, True, query.end_ms, last_ms, 0))
     keep = [r for r, k in zip(records, keys, strict=True) if k[0] < last_ms]
     return PageOutcome(keep, PageQuery(last_ms, True, query.end_ms))
+
+
+class Delivered:
+    """A bounded memory of ``(id, modified ms)`` keys already delivered, to skip lookback re-reads.
+
+    In-process only: a poll run by another process may deliver a lookback record again, which the
+    at-least-once contract allows.
+    """
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self._keys: dict[tuple[int, int], None] = {}
+
+    def add(self, key: tuple[int, int]) -> None:
+        self._keys[key] = None
+        if len(self._keys) > self.capacity:
+            del self._keys[next(iter(self._keys))]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+
+def should_deliver(
+    key: tuple[int, int], cursor: Cursor | None, lookback_ms: int, delivered: Delivered
+) -> bool:
+    """Past the cursor: yes. At or before it: only a lookback-zone record not delivered before."""
+    if cursor is None or Cursor(*key) > cursor:
+        return True
+    return lookback_ms > 0 and key[0] >= cursor.modified_ms - lookback_ms and key not in delivered
 
 
 def advance(
