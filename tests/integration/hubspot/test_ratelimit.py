@@ -62,8 +62,10 @@ from worker.crm.hubspot import HubSpotAdapter, HubSpotSettings
 from worker.state.ratelimit import RateBudget, RedisRateLimiter
 
 base, redis_url, calls = sys.argv[1], sys.argv[2], int(sys.argv[3])
-limiter = RedisRateLimiter(redis.Redis.from_url(redis_url), "shared", RateBudget(per_ten_seconds=20, search_per_second=4, daily=10_000))
-adapter = HubSpotAdapter(HubSpotSettings(base_url=base, access_token=SecretStr(sys.argv[4]), max_attempts=1), limiter=limiter)
+budget = RateBudget(per_ten_seconds=20, search_per_second=4, daily=10_000)
+limiter = RedisRateLimiter(redis.Redis.from_url(redis_url), "shared", budget)
+settings = HubSpotSettings(base_url=base, access_token=SecretStr(sys.argv[4]), max_attempts=1)
+adapter = HubSpotAdapter(settings, limiter=limiter)
 for _ in range(calls):
     adapter.read(["1001"])
 print(adapter.transport.stats.throttled)

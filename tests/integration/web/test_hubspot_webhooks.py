@@ -162,16 +162,16 @@ def test_sandbox_retries_failed_deliveries_with_increasing_attempt_number() -> N
         seen.append((events[0]["attemptNumber"], ok))
         return JSONResponse({}, 503 if len(seen) < 3 else 200)
 
-    with serve_in_thread(Starlette(routes=[Route("/hook", flaky, methods=["POST"])])) as base:
-        with HubSpotSandbox() as sb:
-            sb.configure_webhooks(target_url=base + "/hook", client_secret=SECRET, retry_base_s=0.05)
-            with sb.backend.lock:
-                from sandbox.hubspot.models import SYSTEM
+    app = Starlette(routes=[Route("/hook", flaky, methods=["POST"])])
+    with serve_in_thread(app) as base, HubSpotSandbox() as sb:
+        sb.configure_webhooks(target_url=base + "/hook", client_secret=SECRET, retry_base_s=0.05)
+        with sb.backend.lock:
+            from sandbox.hubspot.models import SYSTEM
 
-                sb.portal.stores["contacts"].create({"email": "r@example.com"}, SYSTEM)
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and len(seen) < 3:
-                time.sleep(0.05)
+            sb.portal.stores["contacts"].create({"email": "r@example.com"}, SYSTEM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(seen) < 3:
+            time.sleep(0.05)
     assert [a for a, _ in seen[:3]] == [0, 1, 2]
     assert all(ok for _, ok in seen)
 
@@ -183,12 +183,12 @@ def test_sandbox_does_not_retry_a_401() -> None:
         calls.append(1)
         return JSONResponse({}, 401)
 
-    with serve_in_thread(Starlette(routes=[Route("/hook", refuse, methods=["POST"])])) as base:
-        with HubSpotSandbox() as sb:
-            sb.configure_webhooks(target_url=base + "/hook", retry_base_s=0.01)
-            with sb.backend.lock:
-                from sandbox.hubspot.models import SYSTEM
+    app = Starlette(routes=[Route("/hook", refuse, methods=["POST"])])
+    with serve_in_thread(app) as base, HubSpotSandbox() as sb:
+        sb.configure_webhooks(target_url=base + "/hook", retry_base_s=0.01)
+        with sb.backend.lock:
+            from sandbox.hubspot.models import SYSTEM
 
-                sb.portal.stores["contacts"].create({"email": "n@example.com"}, SYSTEM)
-            time.sleep(0.5)
+            sb.portal.stores["contacts"].create({"email": "n@example.com"}, SYSTEM)
+        time.sleep(0.5)
     assert len(calls) == 1
