@@ -579,9 +579,7 @@ class ObjectStore:
                 f"after={req.after} is beyond that. Narrow the filters instead."
             )
         self.index.catch_up(self.portal.clock.now_ms())
-        ids = self.index.run(req, self.evaluator)
-        total = len(ids)
-        page_ids = ids[req.after : req.after + req.limit]
+        total, page_ids = self.index.page(req, self.evaluator)
         page = [self._search_view(i) for i in page_ids]
         nxt = req.after + req.limit
         return total, [r for r in page if r is not None], (nxt if nxt < total else None)
