@@ -143,6 +143,15 @@ def test_batch_over_100_inputs_is_400(hs: Any) -> None:
     with pytest.raises(ApiException) as info:
         hs.crm.contacts.batch_api.read({"inputs": [{"id": str(i)} for i in range(101)]})
     assert info.value.status == 400 and body(info.value)["category"] == "VALIDATION_ERROR"
+    assert body(info.value)["message"] == (
+        "The maximum number of inputs supported in a batch is 100. "
+        "Please reduce the number of items and try again"
+    )
+    with pytest.raises(ApiException) as info:
+        hs.crm.contacts.batch_api.read(
+            {"inputs": [{"id": str(i)} for i in range(51)], "propertiesWithHistory": ["email"]}
+        )
+    assert "batch request for property histories is 50" in body(info.value)["message"]
 
 
 def test_batch_update_unknown_id_is_207_and_known_ids_are_updated(hs: Any) -> None:
