@@ -1,0 +1,198 @@
+"""HubSpot's error answers, one class per real error code, each carrying its status and real body.
+
+Body shapes follow /work/shared/reference/hubspot-api.md §7.4 (SPEC ``Error`` schema plus captured
+bodies). ``correlationId`` is a fresh UUID per answer as on the real API.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+KNOWLEDGE_BASE = {"knowledge-base": "https://www.hubspot.com/products/service/knowledge-base"}
+
+
+def correlation_id() -> str:
+    return str(uuid.uuid4())
+
+
+class HubSpotError(Exception):
+    """An error answer. ``body()`` is the JSON document HubSpot sends; ``headers`` extra headers."""
+
+    status: int = 400
+    category: str = "VALIDATION_ERROR"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+    def body(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "status": "error",
+            "message": self.message,
+            "correlationId": correlation_id(),
+            "category": self.category,
+        }
+        doc.update(self.extra)
+        return doc
+
+    def item_error(self) -> dict[str, Any]:
+        """The ``StandardError`` form used inside a 207 ``errors[]`` list (SPEC ``StandardError``)."""
+        context = self.extra.get("context", {})
+        return {
+            "status": "error",
+            "category": self.category,
+            "message": self.message,
+            "context": context,
+            "errors": self.extra.get("errors", []),
+            "links": {},
+        }
+
+
+class InvalidAuthenticationError(HubSpotError):
+    """401 for a missing/unknown token. [B] jeremylongshore hubspot-common-errors; hubspot-api-php #363."""
+
+    status = 401
+    category = "INVALID_AUTHENTICATION"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
+            "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
+        )
+
+
+class ExpiredAuthenticationError(HubSpotError):
+    """401 for an expired OAuth access token. [B] airbytehq/airbyte #74726; ToolJet #17192."""
+
+    status = 401
+    category = "EXPIRED_AUTHENTICATION"
+
+    def __init__(self, seconds_ago: int, expired_at_iso: str) -> None:
+        super().__init__(
+            f"The OAuth token used to make this call expired {seconds_ago} second(s) ago.",
+            context={"expire time": [expired_at_iso]},
+        )
+
+
+class ObjectNotFoundError(HubSpotError):
+    """404 for GET by unknown id. Body text [C] (segment-docs PR #6244 "resource not found")."""
+
+    status = 404
+    category = "OBJECT_NOT_FOUND"
+
+    def __init__(self, message: str = "resource not found", **extra: Any) -> None:
+        super().__init__(message, **extra)
+
+
+class ConflictError(HubSpotError):
+    """409 on duplicate email. [B] hubspot-api-nodejs #545, hubspot-api-python #51."""
+
+    status = 409
+    category = "CONFLICT"
+
+    def __init__(self, existing_id: int) -> None:
+        super().__init__(f"Contact already exists. Existing ID: {existing_id}")
+        self.existing_id = existing_id
+
+
+class ValidationError(HubSpotError):
+    """400 VALIDATION_ERROR with free text (limits, malformed input). Exact texts are [C] unless noted."""
+
+    status = 400
+    category = "VALIDATION_ERROR"
+
+
+class PropertyValuesInvalidError(ValidationError):
+    """400 "Property values were not valid: [...]" for INVALID_OPTION, PROPERTY_DOESNT_EXIST, READ_ONLY_VALUE.
+
+    Message shape [B] gregorspan/csc-frodx #21 (v3) and Atlas-Authority/marketing-automation #174 (batch
+    upsert, whole batch refused); the ``errors[]`` detail with ``code`` + ``context.propertyName`` is [C].
+    """
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        self.problems = problems
+        super().__init__(
+            "Property values were not valid: " + json.dumps(problems, separators=(",", ":")),
+            errors=[
+                {
+                    "message": p["message"],
+                    "code": p["error"],
+                    "context": {"propertyName": [p["name"]]},
+                }
+                for p in problems
+            ],
+        )
+
+
+class RateLimitedError(HubSpotError):
+    """429 with ``errorType: RATE_LIMIT`` and ``policyName`` and no ``category``. [A] DOCS-USAGE."""
+
+    status = 429
+
+    def __init__(self, policy: str, retry_after_s: int) -> None:
+        message = {
+            "DAILY": "You have reached your daily limit.",
+            "TEN_SECONDLY_ROLLING": "You have reached your ten_secondly_rolling limit.",
+            "SECONDLY": "You have reached your secondly limit.",
+        }[policy]
+        super().__init__(message)
+        self.policy = policy
+        self.headers["Retry-After"] = str(retry_after_s)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "status": "error",
+            "message": self.message,
+            "errorType": "RATE_LIMIT",
+            "correlationId": correlation_id(),
+            "policyName": self.policy,
+            "requestId": str(uuid.uuid4()),
+        }
+
+
+class BadRefreshTokenError(HubSpotError):
+    """400 from ``/oauth/v1/token`` for an unknown refresh token. Shape [C] (reference §7.4)."""
+
+    status = 400
+
+    def __init__(self) -> None:
+        super().__init__("missing or unknown refresh token")
+
+    def body(self) -> dict[str, Any]:
+        return {"status": "BAD_REFRESH_TOKEN", "message": self.message, "correlationId": correlation_id()}
+
+
+class BadClientIdError(HubSpotError):
+    """400 from ``/oauth/v1/token`` when client id/secret do not match. Shape [C]."""
+
+    status = 400
+
+    def __init__(self) -> None:
+        super().__init__("missing or invalid client_id/client_secret")
+
+    def body(self) -> dict[str, Any]:
+        return {"status": "BAD_CLIENT_ID", "message": self.message, "correlationId": correlation_id()}
+
+
+class InternalError(HubSpotError):
+    """5xx injected by the faults control surface. Body shape [C]."""
+
+    category = "INTERNAL_ERROR"
+
+    def __init__(self, status: int) -> None:
+        super().__init__("internal error")
+        self.status = status
+
+
+class PropertyExistsError(HubSpotError):
+    """409 when creating a property whose name is taken. Text [C]."""
+
+    status = 409
+    category = "OBJECT_ALREADY_EXISTS"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"A property named '{name}' already exists.")

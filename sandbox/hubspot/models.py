@@ -1,0 +1,802 @@
+"""State of emulated HubSpot portals and the real API's rules, raising the real errors.
+
+Everything here is transport-free: ``responses.py`` parses HTTP, calls these methods and serialises.
+All mutation happens under ``Backend.lock`` (one process-wide lock; the HTTP server, the webhook
+dispatcher and test control calls share it).
+
+Fidelity notes (sources in /work/shared/reference/hubspot-api.md):
+- property values are strings; ``""`` clears [A, SPEC batch/update description];
+- unknown property → PROPERTY_DOESNT_EXIST, read-only → READ_ONLY_VALUE, bad option → INVALID_OPTION,
+  option value with surrounding whitespace → INVALID_OPTION [A, changelog Jan 2025]; all 400
+  VALIDATION_ERROR "Property values were not valid: [...]" [B];
+- duplicate email → 409 CONFLICT "Contact already exists. Existing ID: N" [B]; batch create/upsert
+  with any invalid input refuses the whole batch [B, hubspot-api-python #51, Atlas-Authority #174];
+- lifecycle forward-only [A legacy doc, B forum]: mode ``silent`` (default, keep old value, 200),
+  ``reject`` (400 VALIDATION_ERROR, [C] text) or ``allow``;
+- merge: survivor keeps ``hs_merged_object_ids``; reads of the merged id answer with the survivor [C];
+- archive is soft; GET of an archived id is 404 unless ``archived=true`` [C]; DELETE of an unknown id
+  is 204 [B, n8n PR #3219];
+- timestamps ISO-8601 with ms and ``Z`` [A, SPEC example].
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sandbox.hubspot import limits
+from sandbox.hubspot.errors import (
+    BadClientIdError,
+    BadRefreshTokenError,
+    ConflictError,
+    ExpiredAuthenticationError,
+    HubSpotError,
+    InvalidAuthenticationError,
+    ObjectNotFoundError,
+    PropertyValuesInvalidError,
+    RateLimitedError,
+    ValidationError,
+)
+from sandbox.hubspot.properties import (
+    PropertyDef,
+    default_properties,
+)
+from sandbox.hubspot.search import Doc, Evaluator, SearchIndex, SearchRequest
+
+DEFAULT_PORTAL_ID = 12345678
+DEFAULT_APP_ID = 987654
+DEFAULT_PRIVATE_APP_TOKEN = "pat-na1-sandbox-0000"
+DEFAULT_CLIENT_ID = "sandbox-client-id"
+DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class ObjectTypeSpec:
+    name: str
+    type_id: str
+    singular: str  # for messages ("CONTACT") and webhook prefixes ("contact")
+    default_properties: tuple[str, ...]
+    unique_property: str | None
+
+
+OBJECT_TYPES: dict[str, ObjectTypeSpec] = {
+    "contacts": ObjectTypeSpec(
+        "contacts",
+        "0-1",
+        "contact",
+        ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
+        "email",
+    ),
+    "companies": ObjectTypeSpec(
+        "companies",
+        "0-2",
+        "company",
+        ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
+        None,
+    ),
+    "deals": ObjectTypeSpec(
+        "deals",
+        "0-3",
+        "deal",
+        (
+            "amount",
+            "closedate",
+            "createdate",
+            "dealname",
+            "dealstage",
+            "hs_lastmodifieddate",
+            "hs_object_id",
+            "pipeline",
+        ),
+        None,
+    ),
+}
+TYPE_ALIASES = {
+    **{k: k for k in OBJECT_TYPES},
+    **{v.type_id: k for k, v in OBJECT_TYPES.items()},
+    "contact": "contacts",
+    "company": "companies",
+    "deal": "deals",
+}
+
+# Association type ids, HUBSPOT_DEFINED [C, HubSpot's association type table, from memory; reference §5].
+ASSOCIATION_TYPES: dict[tuple[str, str], tuple[int, int]] = {
+    # (from, to): (default/unlabeled id, primary id)
+    ("contacts", "companies"): (279, 1),
+    ("companies", "contacts"): (280, 2),
+    ("deals", "contacts"): (3, 3),
+    ("contacts", "deals"): (4, 4),
+    ("deals", "companies"): (341, 5),
+    ("companies", "deals"): (342, 6),
+}
+ASSOCIATION_NAMES = {
+    ("contacts", "companies"): "contact_to_company",
+    ("companies", "contacts"): "company_to_contact",
+    ("deals", "contacts"): "deal_to_contact",
+    ("contacts", "deals"): "contact_to_deal",
+    ("deals", "companies"): "deal_to_company",
+    ("companies", "deals"): "company_to_deal",
+}
+
+
+def resolve_type(name: str) -> str:
+    try:
+        return TYPE_ALIASES[name.lower()]
+    except KeyError:
+        raise ObjectNotFoundError(f"Unable to infer object type from: {name}") from None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a change: drives history ``sourceType``/``sourceId`` and webhook ``changeSource``.
+
+    For app tokens HubSpot reports ``changeSource: INTEGRATION`` and the app id [C, not captured].
+    """
+
+    change_source: str
+    source_id: str
+    app_id: int | None = None
+
+
+SYSTEM = Actor("CRM_UI", "userId:1")
+
+
+@dataclass
+class Record:
+    id: int
+    props: dict[str, str]
+    created_ms: int
+    updated_ms: int
+    archived: bool = False
+    archived_ms: int | None = None
+    history: dict[str, list[tuple[str, int, str, str]]] | None = None
+
+    def doc(self) -> Doc:
+        return Doc(self.id, self.props, self.created_ms, self.updated_ms, self.archived, self.archived_ms)
+
+
+class Clock:
+    """Wall clock plus an adjustable offset, so tests can age tokens and webhooks without sleeping."""
+
+    def __init__(self) -> None:
+        self.offset_ms = 0
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000) + self.offset_ms
+
+
+@dataclass
+class Settings:
+    """Per-portal behaviour switches, all editable through ``/_sandbox/settings``."""
+
+    lifecycle_mode: str = "silent"  # silent | reject | allow
+    index_lag_ms: int = 0
+    tier: limits.RateLimitTier = field(default_factory=limits.RateLimitTier)
+
+
+class RateLimiter:
+    """HubSpot's limits as a portal sees them: rolling 10 s per app, daily per account, search per second."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.window: deque[int] = deque()
+        self.search_window: deque[int] = deque()
+        self.daily_count = 0
+        self.day = ""
+        self.throttled = 0
+        self.accepted = 0
+
+    def reset(self) -> None:
+        self.window.clear()
+        self.search_window.clear()
+        self.daily_count = 0
+        self.throttled = 0
+        self.accepted = 0
+
+    def check(self, tier: limits.RateLimitTier, *, search: bool, oauth: bool) -> dict[str, str]:
+        now = self.clock.now_ms()
+        day = datetime.fromtimestamp(now / 1000, tz=UTC).strftime("%Y-%m-%d")
+        if day != self.day:
+            self.day, self.daily_count = day, 0
+        while self.window and self.window[0] <= now - 10_000:
+            self.window.popleft()
+        while self.search_window and self.search_window[0] <= now - 1_000:
+            self.search_window.popleft()
+        if tier.daily is not None and not oauth and self.daily_count >= tier.daily:
+            self.throttled += 1
+            midnight = (now // 86_400_000 + 1) * 86_400_000
+            raise RateLimitedError("DAILY", max(1, (midnight - now) // 1000))
+        if tier.per_ten_seconds is not None and len(self.window) >= tier.per_ten_seconds:
+            self.throttled += 1
+            raise RateLimitedError(
+                "TEN_SECONDLY_ROLLING", max(1, -(-(self.window[0] + 10_000 - now) // 1000))
+            )
+        if (
+            search
+            and tier.search_per_second is not None
+            and len(self.search_window) >= tier.search_per_second
+        ):
+            self.throttled += 1
+            raise RateLimitedError("SECONDLY", 1)
+        self.window.append(now)
+        if search:
+            self.search_window.append(now)
+        self.daily_count += 1
+        self.accepted += 1
+        if search:
+            return {}  # search answers carry no rate-limit headers [C, reference §3]
+        headers = {"X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}
+        if tier.per_ten_seconds is not None:
+            headers["X-HubSpot-RateLimit-Max"] = str(tier.per_ten_seconds)
+            headers["X-HubSpot-RateLimit-Remaining"] = str(tier.per_ten_seconds - len(self.window))
+        if tier.daily is not None and not oauth:
+            headers["X-HubSpot-RateLimit-Daily"] = str(tier.daily)
+            headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(tier.daily - self.daily_count)
+        return headers
+
+
+@dataclass
+class WebhookConfig:
+    """App webhook settings: target URL, the app's client secret (signing key) and subscriptions."""
+
+    target_url: str | None = None
+    client_secret: str = DEFAULT_CLIENT_SECRET
+    app_id: int = DEFAULT_APP_ID
+    subscriptions: set[str] = field(
+        default_factory=lambda: {
+            f"{o}.{e}"
+            for o in ("contact", "company", "deal")
+            for e in ("creation", "propertyChange", "deletion", "merge", "restore", "associationChange")
+        }
+    )
+    property_names: set[str] | None = None  # None: all properties
+    retry_base_s: float = 60.0
+    max_retries: int = limits.WEBHOOK_MAX_RETRIES
+    timeout_s: float = 5.0
+    batch_window_s: float = 0.05
+
+
+class ObjectStore:
+    """Records of one object type in one portal, with the search index and property definitions."""
+
+    def __init__(self, portal: Portal, spec: ObjectTypeSpec) -> None:
+        self.portal = portal
+        self.spec = spec
+        self.properties: dict[str, PropertyDef] = default_properties(spec.name)
+        self.records: dict[int, Record] = {}
+        self.unique: dict[str, int] = {}  # lower-cased unique value -> id
+        self.merged_into: dict[int, int] = {}
+        self.index = SearchIndex()
+        self.evaluator = Evaluator(self._kind)
+
+    def _kind(self, prop: str) -> str:
+        p = self.properties.get(prop)
+        return p.type if p is not None else "string"
+
+    # ---------------------------------------------------------------- lookups
+    def get(self, raw_id: str, *, id_property: str | None = None, archived: bool = False) -> Record:
+        rec = self.find(raw_id, id_property=id_property, archived=archived)
+        if rec is None:
+            raise ObjectNotFoundError()
+        return rec
+
+    def find(self, raw_id: str, *, id_property: str | None = None, archived: bool = False) -> Record | None:
+        if id_property and id_property != "hs_object_id":
+            if id_property != self.spec.unique_property:
+                prop = self.properties.get(id_property)
+                if prop is None or not prop.has_unique_value:
+                    raise ValidationError(
+                        f"Unable to perform update/upsert by non-unique {self.spec.type_id} property",
+                    )
+                matches = [r for r in self.records.values() if r.props.get(id_property) == raw_id]
+                rec = matches[0] if matches else None
+            else:
+                rid = self.unique.get(raw_id.strip().lower())
+                rec = self.records.get(rid) if rid is not None else None
+        else:
+            try:
+                rid = int(raw_id)
+            except ValueError:
+                return None
+            rid = self.merged_into.get(rid, rid)
+            rec = self.records.get(rid)
+        if rec is None or rec.archived != archived:
+            return None
+        return rec
+
+    # ---------------------------------------------------------------- validation
+    def validate(self, props: dict[str, Any]) -> dict[str, str]:
+        """Coerce values to strings and check names, read-only flags and options; raise on any problem."""
+        problems: list[dict[str, Any]] = []
+        out: dict[str, str] = {}
+        for name, raw in props.items():
+            value = "" if raw is None else (str(raw).lower() if isinstance(raw, bool) else str(raw))
+            prop = self.properties.get(name)
+            if prop is None or prop.archived:
+                problems.append(
+                    {
+                        "isValid": False,
+                        "message": f'Property "{name}" does not exist',
+                        "error": "PROPERTY_DOESNT_EXIST",
+                        "name": name,
+                        "localizedErrorMessage": f'Property "{name}" does not exist',
+                    }
+                )
+                continue
+            if prop.read_only_value:
+                problems.append(
+                    {
+                        "isValid": False,
+                        "message": f"{name} is a read only property; its value cannot be set.",
+                        "error": "READ_ONLY_VALUE",
+                        "name": name,
+                        "localizedErrorMessage": f"{name} is a read only property; its value cannot be set.",
+                    }
+                )
+                continue
+            if prop.type == "enumeration" and value != "":
+                allowed = prop.option_values()
+                chosen = value.split(";") if prop.field_type == "checkbox" else [value]
+                bad = [c for c in chosen if c not in allowed]
+                if bad:
+                    msg = f"{bad[0]} was not one of the allowed options: [{', '.join(allowed)}]"
+                    problems.append(
+                        {
+                            "isValid": False,
+                            "message": msg,
+                            "error": "INVALID_OPTION",
+                            "name": name,
+                            "localizedErrorMessage": msg,
+                        }
+                    )
+                    continue
+            if prop.type == "number" and value != "":
+                try:
+                    float(value)
+                except ValueError:
+                    msg = f"{value} is not a valid number"
+                    problems.append(
+                        {
+                            "isValid": False,
+                            "message": msg,
+                            "error": "INVALID_INTEGER" if "." not in value else "INVALID_DOUBLE",
+                            "name": name,
+                            "localizedErrorMessage": msg,
+                        }
+                    )
+                    continue
+            if name == "email" and value != "" and ("@" not in value or value.startswith("@")):
+                msg = f"Email address {value} is invalid"
+                problems.append(
+                    {
+                        "isValid": False,
+                        "message": msg,
+                        "error": "INVALID_EMAIL",
+                        "name": name,
+                        "localizedErrorMessage": msg,
+                    }
+                )
+                continue
+            out[name] = value
+        if problems:
+            raise PropertyValuesInvalidError(problems)
+        return out
+
+    def check_unique_free(self, props: dict[str, str], own_id: int | None = None) -> None:
+        key = self.spec.unique_property
+        if key and props.get(key):
+            existing = self.unique.get(props[key].lower())
+            if existing is not None and existing != own_id:
+                raise ConflictError(existing)
+
+    # ---------------------------------------------------------------- writes
+    def _reindex(self, rec: Record) -> None:
+        lag = self.portal.settings.index_lag_ms
+        if lag <= 0:
+            self.index.put_now(rec.doc())
+        else:
+            self.index.enqueue(self.portal.clock.now_ms() + lag, rec.id, rec.doc())
+
+    def _stamp(self, props: dict[str, str], now: int, created: int) -> None:
+        props["hs_object_id"] = str(props.get("hs_object_id") or "")
+        props["createdate"] = iso(created) or ""
+        props["hs_lastmodifieddate"] = iso(now) or ""
+        if self.spec.name == "contacts":
+            props["lastmodifieddate"] = iso(now) or ""
+
+    def _lifecycle_dates(self, props: dict[str, str], old: str | None, new: str, now: int) -> None:
+        if not new:
+            return
+        props[f"hs_v2_date_entered_{new}"] = iso(now) or ""
+        props[f"hs_lifecyclestage_{new}_date"] = iso(now) or ""
+        if old:
+            props[f"hs_v2_date_exited_{old}"] = iso(now) or ""
+
+    def create(self, raw_props: dict[str, Any], actor: Actor, *, created_ms: int | None = None) -> Record:
+        props = self.validate(raw_props)
+        self.check_unique_free(props)
+        return self._insert(props, actor, created_ms=created_ms)
+
+    def _insert(self, props: dict[str, str], actor: Actor, *, created_ms: int | None = None) -> Record:
+        now = self.portal.clock.now_ms()
+        created = created_ms if created_ms is not None else now
+        rid = self.portal.next_id()
+        values = {k: v for k, v in props.items() if v != ""}
+        if values.get("lifecyclestage") and "lifecyclestage" in self.properties:
+            self._lifecycle_dates(values, None, values["lifecyclestage"], created)
+        self._stamp(values, created if created_ms is not None else now, created)
+        values["hs_object_id"] = str(rid)
+        rec = Record(
+            id=rid, props=values, created_ms=created, updated_ms=created if created_ms is not None else now
+        )
+        self.records[rid] = rec
+        key = self.spec.unique_property
+        if key and values.get(key):
+            self.unique[values[key].lower()] = rid
+        self._reindex(rec)
+        self.portal.emit(self.spec, "creation", rec.id, actor, changeFlag="CREATED")
+        for name, value in props.items():
+            if value != "":
+                self.portal.emit(
+                    self.spec, "propertyChange", rec.id, actor, propertyName=name, propertyValue=value
+                )
+        return rec
+
+    def update(self, rec: Record, raw_props: dict[str, Any], actor: Actor) -> Record:
+        props = self.validate(raw_props)
+        self.check_unique_free(props, own_id=rec.id)
+        return self._apply_update(rec, props, actor)
+
+    def _apply_update(self, rec: Record, props: dict[str, str], actor: Actor) -> Record:
+        now = self.portal.clock.now_ms()
+        new_stage = props.get("lifecyclestage")
+        old_stage = rec.props.get("lifecyclestage")
+        if new_stage and old_stage and new_stage != old_stage and "lifecyclestage" in self.properties:
+            prop = self.properties["lifecyclestage"]
+            if prop.option_rank(new_stage) < prop.option_rank(old_stage):
+                mode = self.portal.settings.lifecycle_mode
+                if mode == "reject":
+                    # [C] text: HubSpot documents silent no-op (mode "silent"); a rejecting mode is a switch.
+                    raise ValidationError(
+                        f"lifecyclestage cannot move backwards from {old_stage} to {new_stage}; "
+                        'set it to "" first, then to the earlier stage in a separate request',
+                    )
+                if mode == "silent":
+                    props = {k: v for k, v in props.items() if k != "lifecyclestage"}
+        changed = {k: v for k, v in props.items() if rec.props.get(k, "") != v}
+        if not changed:
+            return rec
+        if rec.history is None:
+            rec.history = {
+                k: [(v, rec.created_ms, "CRM_UI", "")] for k, v in rec.props.items() if k in self.properties
+            }
+        values = dict(rec.props)  # copy-on-write: the search index may still hold the old dict
+        key = self.spec.unique_property
+        for k, v in changed.items():
+            if k == key:
+                if rec.props.get(k):
+                    self.unique.pop(rec.props[k].lower(), None)
+                if v:
+                    self.unique[v.lower()] = rec.id
+            if k == "lifecyclestage":
+                self._lifecycle_dates(values, rec.props.get(k), v, now)
+            if v == "":
+                values.pop(k, None)
+            else:
+                values[k] = v
+            rec.history.setdefault(k, []).insert(0, (v, now, actor.change_source, actor.source_id))
+        self._stamp(values, now, rec.created_ms)
+        values["hs_object_id"] = str(rec.id)
+        rec.props = values
+        rec.updated_ms = now
+        self._reindex(rec)
+        for k, v in changed.items():
+            self.portal.emit(self.spec, "propertyChange", rec.id, actor, propertyName=k, propertyValue=v)
+        return rec
+
+    def archive(self, raw_id: str, actor: Actor) -> None:
+        rec = self.find(raw_id)
+        if rec is None:
+            return  # 204 even when it does not exist [B, n8n PR #3219]
+        now = self.portal.clock.now_ms()
+        rec.archived, rec.archived_ms = True, now
+        key = self.spec.unique_property
+        if key and rec.props.get(key):
+            self.unique.pop(rec.props[key].lower(), None)
+        self._reindex(rec)
+        self.portal.emit(self.spec, "deletion", rec.id, actor, changeFlag="DELETED")
+
+    def merge(self, primary_id: str, merged_id: str, actor: Actor) -> Record:
+        primary = self.get(primary_id)
+        other = self.get(merged_id)
+        if primary.id == other.id:
+            raise ValidationError("Cannot merge an object with itself")
+        moved = 0
+        values = dict(primary.props)
+        for k, v in other.props.items():
+            if k in ("hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate"):
+                continue
+            if v and not values.get(k):
+                values[k] = v
+                moved += 1
+        merged_ids = [x for x in values.get("hs_merged_object_ids", "").split(";") if x]
+        merged_ids += [str(other.id)] + [
+            x for x in other.props.get("hs_merged_object_ids", "").split(";") if x
+        ]
+        values["hs_merged_object_ids"] = ";".join(merged_ids)
+        if self.spec.name == "contacts":
+            values["hs_calculated_merged_vids"] = ";".join(
+                f"{m}:{self.portal.clock.now_ms()}" for m in merged_ids
+            )
+        now = self.portal.clock.now_ms()
+        self._stamp(values, now, primary.created_ms)
+        values["hs_object_id"] = str(primary.id)
+        primary.props, primary.updated_ms = values, now
+        del self.records[other.id]
+        self.merged_into[other.id] = primary.id
+        for old, new in list(self.merged_into.items()):
+            if new == other.id:
+                self.merged_into[old] = primary.id
+        key = self.spec.unique_property
+        if key and other.props.get(key):
+            self.unique[other.props[key].lower()] = primary.id
+        self.index.enqueue(now, other.id, None)
+        self.index.catch_up(now) if self.portal.settings.index_lag_ms <= 0 else None
+        self._reindex(primary)
+        self.portal.emit(
+            self.spec,
+            "merge",
+            primary.id,
+            actor,
+            primaryObjectId=primary.id,
+            mergedObjectIds=[other.id],
+            newObjectId=primary.id,
+            numberOfPropertiesMoved=moved,
+        )
+        return primary
+
+    # ---------------------------------------------------------------- search
+    def search(self, req: SearchRequest) -> tuple[int, list[Record], int | None]:
+        """Return (total, page records, next offset); 400 when paging past 10,000 results."""
+        if req.after >= limits.SEARCH_MAX_RESULTS:
+            # [B] "Attempting to page beyond 10,000 will result in a 400 error"; text [C].
+            raise ValidationError(
+                f"Search results are limited to {limits.SEARCH_MAX_RESULTS} results; "
+                f"after={req.after} is beyond that. Narrow the filters instead."
+            )
+        self.index.catch_up(self.portal.clock.now_ms())
+        total, page_ids = self.index.page(req, self.evaluator)
+        page = [self._search_view(i) for i in page_ids]
+        nxt = req.after + req.limit
+        return total, [r for r in page if r is not None], (nxt if nxt < total else None)
+
+    def _search_view(self, rid: int) -> Record | None:
+        doc = self.index.docs.get(rid)
+        if doc is None:
+            return None
+        return Record(doc.id, doc.props, doc.created_ms, doc.updated_ms, doc.archived, doc.archived_ms)
+
+
+class Auth:
+    """Private-app tokens (never expire) and OAuth access/refresh tokens (expire after ``expires_in``)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.private_tokens: dict[str, tuple[int, int]] = {}  # token -> (portal id, app id)
+        self.access_tokens: dict[str, tuple[int, int, int]] = {}  # token -> (portal, app, expires ms)
+        self.refresh_tokens: dict[str, tuple[int, int]] = {}
+        self.clients: dict[str, tuple[str, int]] = {}  # client id -> (secret, app id)
+        self.access_ttl_s = limits.OAUTH_ACCESS_TOKEN_TTL_S
+
+    def authenticate(self, header: str | None) -> tuple[int, int, bool]:
+        """(portal id, app id, is_oauth) for an ``Authorization: Bearer`` header, or raise 401."""
+        if not header or not header.lower().startswith("bearer "):
+            raise InvalidAuthenticationError()
+        token = header[7:].strip()
+        if token in self.private_tokens:
+            portal, app = self.private_tokens[token]
+            return portal, app, False
+        entry = self.access_tokens.get(token)
+        if entry is None:
+            raise InvalidAuthenticationError()
+        portal, app, expires = entry
+        now = self.clock.now_ms()
+        if now >= expires:
+            raise ExpiredAuthenticationError(max(0, (now - expires) // 1000), iso(expires) or "")
+        return portal, app, True
+
+    def refresh(self, form: dict[str, str], portal_id: int) -> dict[str, Any]:
+        client_id = form.get("client_id", "")
+        client = self.clients.get(client_id)
+        if client is None or not secrets.compare_digest(client[0], form.get("client_secret", "")):
+            raise BadClientIdError()
+        grant = form.get("grant_type")
+        if grant != "refresh_token":
+            raise ValidationError(f"unsupported grant_type: {grant}")
+        rt = form.get("refresh_token", "")
+        entry = self.refresh_tokens.get(rt)
+        if entry is None:
+            raise BadRefreshTokenError()
+        portal, app = entry
+        token = "oat-" + uuid.uuid4().hex
+        self.access_tokens[token] = (portal, app, self.clock.now_ms() + self.access_ttl_s * 1000)
+        return {
+            "access_token": token,
+            "refresh_token": rt,
+            "expires_in": self.access_ttl_s,
+            "token_type": "bearer",
+            "token_use": "access_token",
+            "hub_id": portal,
+            "user_id": 1,
+            "scopes": ["crm.objects.contacts.read", "crm.objects.contacts.write"],
+        }
+
+    def issue_oauth(self, portal: int, app: int, ttl_s: int | None = None) -> tuple[str, str]:
+        """Control helper: an access token and its refresh token for ``portal``."""
+        token = "oat-" + uuid.uuid4().hex
+        rt = "ort-" + uuid.uuid4().hex
+        self.access_tokens[token] = (portal, app, self.clock.now_ms() + (ttl_s or self.access_ttl_s) * 1000)
+        self.refresh_tokens[rt] = (portal, app)
+        return token, rt
+
+
+class Portal:
+    """One HubSpot account: object stores, associations, settings, limits and webhook outbox."""
+
+    def __init__(self, backend: Backend, portal_id: int) -> None:
+        self.backend = backend
+        self.id = portal_id
+        self.clock = backend.clock
+        self.settings = Settings()
+        self.webhooks = WebhookConfig()
+        self.limiter = RateLimiter(self.clock)
+        self._ids = itertools.count(1001)
+        self._event_ids = itertools.count(100_000_001)
+        self.stores: dict[str, ObjectStore] = {n: ObjectStore(self, s) for n, s in OBJECT_TYPES.items()}
+        # (from type, from id) -> {(to type, to id): {type ids}}
+        self.associations: dict[tuple[str, int], dict[tuple[str, int], set[int]]] = {}
+        self.outbox: deque[dict[str, Any]] = deque()
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def store(self, object_type: str) -> ObjectStore:
+        return self.stores[resolve_type(object_type)]
+
+    def emit(self, spec: ObjectTypeSpec, event: str, object_id: int, actor: Actor, **fields: Any) -> None:
+        cfg = self.webhooks
+        sub = f"{spec.singular}.{event}"
+        if cfg.target_url is None or sub not in cfg.subscriptions:
+            return
+        if (
+            event == "propertyChange"
+            and cfg.property_names is not None
+            and fields.get("propertyName") not in cfg.property_names
+        ):
+            return
+        doc: dict[str, Any] = {
+            "eventId": next(self._event_ids),
+            "subscriptionId": abs(hash(sub)) % 1_000_000,
+            "portalId": self.id,
+            "appId": cfg.app_id,
+            "occurredAt": self.clock.now_ms(),
+            "subscriptionType": sub,
+            "attemptNumber": 0,
+            "objectId": object_id,
+            "changeSource": actor.change_source,
+            "sourceId": actor.source_id,
+        }
+        doc.update(fields)
+        self.outbox.append(doc)
+        self.backend.wake_dispatcher()
+
+    # ---------------------------------------------------------------- associations
+    def associate(  # noqa: PLR0917 - mirrors the v4 path (from type/id, to type/id) plus types and actor
+        self, from_type: str, from_id: int, to_type: str, to_id: int, type_ids: set[int], actor: Actor
+    ) -> None:
+        pair = ASSOCIATION_TYPES.get((from_type, to_type))
+        back = ASSOCIATION_TYPES.get((to_type, from_type))
+        if pair is None or back is None:
+            raise ValidationError(f"No association type between {from_type} and {to_type}")
+        self.associations.setdefault((from_type, from_id), {}).setdefault((to_type, to_id), set()).update(
+            type_ids
+        )
+        mirrored = {back[0] if t == pair[0] else back[1] for t in type_ids}
+        self.associations.setdefault((to_type, to_id), {}).setdefault((from_type, from_id), set()).update(
+            mirrored
+        )
+        spec = OBJECT_TYPES[from_type]
+        self.emit(
+            spec,
+            "associationChange",
+            from_id,
+            actor,
+            associationType=f"{OBJECT_TYPES[from_type].singular.upper()}_TO_{OBJECT_TYPES[to_type].singular.upper()}",
+            fromObjectId=from_id,
+            toObjectId=to_id,
+            associationRemoved=False,
+            isPrimaryAssociation=pair[1] in type_ids,
+        )
+
+    def dissociate(self, from_type: str, from_id: int, to_type: str, to_id: int) -> None:
+        self.associations.get((from_type, from_id), {}).pop((to_type, to_id), None)
+        self.associations.get((to_type, to_id), {}).pop((from_type, from_id), None)
+
+    def associated(self, from_type: str, from_id: int, to_type: str) -> list[tuple[int, set[int]]]:
+        links = self.associations.get((from_type, from_id), {})
+        return sorted((tid, types) for (tt, tid), types in links.items() if tt == to_type)
+
+
+class Backend:
+    """All portals of one sandbox, the shared clock, auth and the lock; ``reset()`` restores defaults."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.clock = Clock()
+        self.auth = Auth(self.clock)
+        self.portals: dict[int, Portal] = {}
+        self.faults: list[dict[str, Any]] = []
+        self._wake: Callable[[], None] = lambda: None
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.clock.offset_ms = 0
+            self.auth = Auth(self.clock)
+            self.portals = {DEFAULT_PORTAL_ID: Portal(self, DEFAULT_PORTAL_ID)}
+            self.auth.private_tokens[DEFAULT_PRIVATE_APP_TOKEN] = (DEFAULT_PORTAL_ID, DEFAULT_APP_ID)
+            self.auth.clients[DEFAULT_CLIENT_ID] = (DEFAULT_CLIENT_SECRET, DEFAULT_APP_ID)
+            self.faults = []
+
+    @property
+    def portal(self) -> Portal:
+        return self.portals[DEFAULT_PORTAL_ID]
+
+    def set_dispatcher_wake(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+
+    def wake_dispatcher(self) -> None:
+        self._wake()
+
+    def take_fault(self, path: str) -> dict[str, Any] | None:
+        """The first armed fault matching ``path``; counted faults disarm when used up."""
+        for f in self.faults:
+            if path.startswith(f.get("path_prefix", "")):
+                if "count" in f:
+                    f["count"] -= 1
+                    if f["count"] <= 0:
+                        self.faults.remove(f)
+                return f
+        return None
+
+
+__all__ = [
+    "DEFAULT_APP_ID",
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "DEFAULT_PORTAL_ID",
+    "DEFAULT_PRIVATE_APP_TOKEN",
+    "SYSTEM",
+    "Actor",
+    "Backend",
+    "HubSpotError",
+    "ObjectStore",
+    "Portal",
+    "Record",
+    "iso",
+    "resolve_type",
+]

@@ -1,0 +1,528 @@
+"""Request parsing → model call → JSON serialisation. No business rules live here.
+
+Shapes follow the SPEC schemas summarised in /work/shared/reference/hubspot-api.md §2.1; query
+parameters accept both repeated keys (what hubspot-api-client sends) and comma-separated values
+(what other clients send) [A, PY basic_api collection_formats "multi"; SPEC].
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.requests import Request
+
+from sandbox.hubspot import limits
+from sandbox.hubspot.errors import HubSpotError, ObjectNotFoundError, PropertyExistsError, ValidationError
+from sandbox.hubspot.models import (
+    ASSOCIATION_NAMES,
+    ASSOCIATION_TYPES,
+    OBJECT_TYPES,
+    Actor,
+    ObjectStore,
+    Portal,
+    Record,
+    iso,
+    resolve_type,
+)
+from sandbox.hubspot.properties import apply_property_patch, property_from_json
+from sandbox.hubspot.search import parse_request
+
+ALWAYS = ("createdate", "hs_object_id")
+
+
+@dataclass
+class Ctx:
+    """One authenticated call: the request, its portal, who is acting, and its parsed body."""
+
+    request: Request
+    portal: Portal
+    actor: Actor
+    body: Any
+
+    @property
+    def params(self) -> dict[str, str]:
+        return {k: unquote(v) for k, v in self.request.path_params.items()}
+
+    def multi(self, name: str) -> list[str] | None:
+        values = self.request.query_params.getlist(name)
+        if not values:
+            return None
+        out: list[str] = []
+        for v in values:
+            out += [p.strip() for p in v.split(",") if p.strip()]
+        return out
+
+    def flag(self, name: str) -> bool:
+        return self.request.query_params.get(name, "false").lower() in ("true", "1")
+
+    def int_param(self, name: str, default: int, maximum: int) -> int:
+        raw = self.request.query_params.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValidationError(f"Invalid {name}: {raw}") from None
+        if value < 1 or value > maximum:
+            raise ValidationError(f"{name} must be between 1 and {maximum}")
+        return value
+
+    def store(self) -> ObjectStore:
+        return self.portal.store(self.request.path_params["objectType"])
+
+
+Result = tuple[int, Any]
+
+
+def record_json(
+    store: ObjectStore,
+    rec: Record,
+    properties: Iterable[str] | None = None,
+    with_history: Iterable[str] | None = None,
+    associations: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """A ``SimplePublicObject``; requested-but-unset known properties come back as null [C]."""
+    names = list(properties) if properties is not None else list(store.spec.default_properties)
+    modified = "lastmodifieddate" if store.spec.name == "contacts" else "hs_lastmodifieddate"
+    for extra in (*ALWAYS, modified):
+        if extra not in names:
+            names.append(extra)
+    props = {n: rec.props.get(n) for n in names if n in store.properties}
+    doc: dict[str, Any] = {
+        "id": str(rec.id),
+        "properties": props,
+        "createdAt": iso(rec.created_ms),
+        "updatedAt": iso(rec.updated_ms),
+        "archived": rec.archived,
+    }
+    if rec.archived:
+        doc["archivedAt"] = iso(rec.archived_ms)
+    if with_history:
+        hist: dict[str, list[dict[str, Any]]] = {}
+        for n in with_history:
+            if n not in store.properties:
+                continue
+            if rec.history is not None and n in rec.history:
+                entries = rec.history[n]
+            elif rec.props.get(n):
+                entries = [(rec.props[n], rec.created_ms, "CRM_UI", "")]
+            else:
+                entries = []
+            hist[n] = [
+                {"value": v, "timestamp": iso(ts), "sourceType": st, "sourceId": sid}
+                for v, ts, st, sid in entries
+            ]
+        doc["propertiesWithHistory"] = hist
+    if associations:
+        out: dict[str, Any] = {}
+        for to in associations:
+            try:
+                to_type = resolve_type(to)
+            except ObjectNotFoundError:
+                continue  # unknown types are ignored [A, SPEC]
+            links = store.portal.associated(store.spec.name, rec.id, to_type)
+            if links:
+                name = ASSOCIATION_NAMES.get((store.spec.name, to_type), "")
+                out[to_type] = {"results": [{"id": str(tid), "type": name} for tid, _ in links]}
+        if out:
+            doc["associations"] = out
+    return doc
+
+
+def _missing_message(store: ObjectStore) -> str:
+    kind = store.spec.singular.upper()
+    return f"Could not get some {kind} objects, they may be deleted or not exist. Check that ids are valid."
+
+
+def _batch(results: list[Any], errors: list[dict[str, Any]], ctx: Ctx, ok_status: int) -> Result:
+    now = iso(ctx.portal.clock.now_ms())
+    doc: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now}
+    if errors:
+        doc["errors"] = errors
+        doc["numErrors"] = len(errors)
+        return 207, doc
+    return ok_status, doc
+
+
+def _inputs(ctx: Ctx, cap: int = limits.BATCH_MAX_INPUTS, *, history: bool = False) -> list[dict[str, Any]]:
+    """The ``inputs`` list, capped. Texts [B]: "... in a batch is 100. Please reduce the number of items
+    and try again" (a captured 400 quoted in a public repo) and "... in a batch request for property
+    histories is 50 ..." (activepieces PR #9359)."""
+    what = "request for property histories" if history else ""
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list):
+        raise ValidationError("Invalid input JSON: inputs must be a list")
+    if len(inputs) > cap:
+        raise ValidationError(
+            f"The maximum number of inputs supported in a batch {what + ' ' if what else ''}is {cap}. "
+            "Please reduce the number of items and try again"
+        )
+    return [i if isinstance(i, dict) else {} for i in inputs]
+
+
+def _props_in(doc: Any) -> dict[str, Any]:
+    props = doc.get("properties") if isinstance(doc, dict) else None
+    if not isinstance(props, dict):
+        raise ValidationError("Invalid input JSON: properties must be an object")
+    return props
+
+
+# -------------------------------------------------------------------------------- objects
+def list_objects(ctx: Ctx) -> Result:
+    """GET /crm/v3/objects/{type}: id-ordered pages, opaque ``after`` [A]; no ``paging`` on the last page."""
+    store = ctx.store()
+    limit = ctx.int_param("limit", limits.LIST_DEFAULT_LIMIT, limits.LIST_MAX_LIMIT)
+    after = ctx.request.query_params.get("after")
+    archived = ctx.flag("archived")
+    start = int(after) if after and after.isdigit() else 0
+    ids = sorted(i for i, r in store.records.items() if r.archived == archived and i >= start)
+    page = ids[:limit]
+    props = ctx.multi("properties")
+    hist = ctx.multi("propertiesWithHistory")
+    assoc = ctx.multi("associations")
+    doc: dict[str, Any] = {
+        "results": [record_json(store, store.records[i], props, hist, assoc) for i in page]
+    }
+    if len(ids) > limit:
+        nxt = str(ids[limit])
+        doc["paging"] = {"next": {"after": nxt, "link": f"{ctx.request.url.path}?after={nxt}"}}
+    return 200, doc
+
+
+def get_object(ctx: Ctx) -> Result:
+    """GET by id or ``idProperty``; a merged-away id answers with the survivor [C]."""
+    store = ctx.store()
+    rec = store.get(
+        ctx.params["objectId"],
+        id_property=ctx.request.query_params.get("idProperty"),
+        archived=ctx.flag("archived"),
+    )
+    return 200, record_json(
+        store, rec, ctx.multi("properties"), ctx.multi("propertiesWithHistory"), ctx.multi("associations")
+    )
+
+
+def create_object(ctx: Ctx) -> Result:
+    store = ctx.store()
+    rec = store.create(_props_in(ctx.body), ctx.actor)
+    for a in (ctx.body or {}).get("associations") or []:
+        _inline_association(ctx, store, rec.id, a)
+    return 201, record_json(store, rec, list(_props_in(ctx.body)))
+
+
+def _inline_association(ctx: Ctx, store: ObjectStore, from_id: int, a: dict[str, Any]) -> None:
+    to_id = int(str((a.get("to") or {}).get("id")))
+    types = {int(t.get("associationTypeId")) for t in a.get("types") or []}
+    to_type = next(
+        (t for (f, t), ids in ASSOCIATION_TYPES.items() if f == store.spec.name and (types & set(ids))),
+        None,
+    )
+    if to_type is None:
+        raise ValidationError(f"Unknown association types: {sorted(types)}")
+    ctx.portal.store(to_type).get(str(to_id))
+    ctx.portal.associate(store.spec.name, from_id, to_type, to_id, types, ctx.actor)
+
+
+def update_object(ctx: Ctx) -> Result:
+    store = ctx.store()
+    rec = store.get(ctx.params["objectId"], id_property=ctx.request.query_params.get("idProperty"))
+    props = _props_in(ctx.body)
+    store.update(rec, props, ctx.actor)
+    return 200, record_json(store, rec, list(props))
+
+
+def archive_object(ctx: Ctx) -> Result:
+    ctx.store().archive(ctx.params["objectId"], ctx.actor)
+    return 204, None
+
+
+def merge_objects(ctx: Ctx) -> Result:
+    store = ctx.store()
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    if "primaryObjectId" not in body or "objectIdToMerge" not in body:
+        raise ValidationError("primaryObjectId and objectIdToMerge are required")
+    rec = store.merge(str(body["primaryObjectId"]), str(body["objectIdToMerge"]), ctx.actor)
+    return 200, record_json(store, rec)
+
+
+# -------------------------------------------------------------------------------- batch
+def batch_read(ctx: Ctx) -> Result:
+    """200, or 207 with one OBJECT_NOT_FOUND error listing the missing ids [B php #619; text C]."""
+    store = ctx.store()
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    hist = body.get("propertiesWithHistory") or None
+    inputs = _inputs(
+        ctx, limits.BATCH_HISTORY_MAX_INPUTS if hist else limits.BATCH_MAX_INPUTS, history=bool(hist)
+    )
+    id_prop = body.get("idProperty")
+    archived = ctx.flag("archived")
+    results = []
+    missing: list[str] = []
+    seen: set[int] = set()
+    for i in inputs:
+        rid = str(i.get("id", ""))
+        rec = store.find(rid, id_property=id_prop, archived=archived)
+        if rec is None:
+            missing.append(rid)
+        elif rec.id not in seen:
+            seen.add(rec.id)
+            results.append(record_json(store, rec, body.get("properties"), hist))
+    errors = []
+    if missing:
+        errors.append(ObjectNotFoundError(_missing_message(store), context={"ids": missing}).item_error())
+    return _batch(results, errors, ctx, 200)
+
+
+def batch_create(ctx: Ctx) -> Result:
+    """All-or-nothing: any invalid input or existing email refuses the whole batch [B, PY #51]."""
+    store = ctx.store()
+    inputs = _inputs(ctx)
+    validated = [store.validate(_props_in(i)) for i in inputs]
+    key = store.spec.unique_property
+    seen: dict[str, int] = {}
+    for v in validated:
+        store.check_unique_free(v)
+        if key and v.get(key):
+            k = v[key].lower()
+            if k in seen:
+                raise ValidationError(f"Duplicate {key} in batch input: {v[key]}")
+            seen[k] = 1
+    recs = [store._insert(v, ctx.actor) for v in validated]
+    return _batch(
+        [record_json(store, r, list(v)) for r, v in zip(recs, validated, strict=True)], [], ctx, 201
+    )
+
+
+def batch_update(ctx: Ctx) -> Result:
+    """Validation failures refuse the whole batch [B]; unknown ids are 207 item errors [C]."""
+    store = ctx.store()
+    inputs = _inputs(ctx)
+    prepared: list[tuple[Record, dict[str, str]]] = []
+    missing: list[str] = []
+    for i in inputs:
+        rid = str(i.get("id", ""))
+        props = store.validate(_props_in(i))
+        rec = store.find(rid, id_property=i.get("idProperty"))
+        if rec is None:
+            missing.append(rid)
+            continue
+        store.check_unique_free(props, own_id=rec.id)
+        prepared.append((rec, props))
+    results = [
+        record_json(store, store._apply_update(rec, props, ctx.actor), list(props)) for rec, props in prepared
+    ]
+    errors = []
+    if missing:
+        errors.append(ObjectNotFoundError(_missing_message(store), context={"ids": missing}).item_error())
+    return _batch(results, errors, ctx, 200)
+
+
+def batch_upsert(ctx: Ctx) -> Result:
+    """Create-or-update by a unique property (``email``); results carry ``new`` [A, SPEC]."""
+    store = ctx.store()
+    inputs = _inputs(ctx)
+    plan: list[tuple[Record | None, dict[str, str], str, str]] = []
+    for i in inputs:
+        id_prop = str(i.get("idProperty") or "")
+        if not id_prop or id_prop == "hs_object_id":
+            raise ValidationError("idProperty is required for upsert and must be a unique property")
+        value = str(i.get("id", ""))
+        props = store.validate(_props_in(i))
+        rec = store.find(value, id_property=id_prop)
+        plan.append((rec, props, id_prop, value))
+    results = []
+    for found, props, id_prop, value in plan:
+        if found is None:
+            rec = store._insert({**props, id_prop: value}, ctx.actor)
+        else:
+            rec = store._apply_update(found, props, ctx.actor)
+        doc = record_json(store, rec, [*props, id_prop])
+        doc["new"] = found is None
+        results.append(doc)
+    return _batch(results, [], ctx, 200)
+
+
+def batch_archive(ctx: Ctx) -> Result:
+    store = ctx.store()
+    for i in _inputs(ctx):
+        store.archive(str(i.get("id", "")), ctx.actor)
+    return 204, None
+
+
+def search(ctx: Ctx) -> Result:
+    store = ctx.store()
+    req = parse_request(ctx.body if isinstance(ctx.body, dict) else {})
+    total, page, nxt = store.search(req)
+    doc: dict[str, Any] = {
+        "total": total,
+        "results": [record_json(store, r, req.properties) for r in page],
+    }
+    if nxt is not None:
+        doc["paging"] = {"next": {"after": str(nxt)}}
+    return 200, doc
+
+
+# -------------------------------------------------------------------------------- properties
+def properties_list(ctx: Ctx) -> Result:
+    store = ctx.store()
+    archived = ctx.flag("archived")
+    return 200, {"results": [p.to_json(iso) for p in store.properties.values() if p.archived == archived]}
+
+
+def property_get(ctx: Ctx) -> Result:
+    store = ctx.store()
+    prop = store.properties.get(ctx.params["propertyName"])
+    if prop is None or prop.archived:
+        raise ObjectNotFoundError(f"Unable to find property {ctx.params['propertyName']}")
+    return 200, prop.to_json(iso)
+
+
+def property_create(ctx: Ctx) -> Result:
+    store = ctx.store()
+    prop = property_from_json(ctx.body if isinstance(ctx.body, dict) else {}, ctx.portal.clock.now_ms())
+    if prop.name in store.properties:
+        raise PropertyExistsError(prop.name)
+    store.properties[prop.name] = prop
+    return 201, prop.to_json(iso)
+
+
+def property_update(ctx: Ctx) -> Result:
+    store = ctx.store()
+    prop = store.properties.get(ctx.params["propertyName"])
+    if prop is None:
+        raise ObjectNotFoundError(f"Unable to find property {ctx.params['propertyName']}")
+    apply_property_patch(prop, ctx.body if isinstance(ctx.body, dict) else {}, ctx.portal.clock.now_ms())
+    return 200, prop.to_json(iso)
+
+
+# -------------------------------------------------------------------------------- associations v4
+def _assoc_types(ctx: Ctx) -> tuple[str, str]:
+    p = ctx.request.path_params
+    return resolve_type(p.get("objectType") or p["fromObjectType"]), resolve_type(p["toObjectType"])
+
+
+def assoc_create_default(ctx: Ctx) -> Result:
+    from_type, to_type = _assoc_types(ctx)
+    fid, tid = int(ctx.params["objectId"]), int(ctx.params["toObjectId"])
+    ctx.portal.store(from_type).get(str(fid))
+    ctx.portal.store(to_type).get(str(tid))
+    default = ASSOCIATION_TYPES[(from_type, to_type)][0]
+    ctx.portal.associate(from_type, fid, to_type, tid, {default}, ctx.actor)
+    spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": default}
+    return _batch([{"from": {"id": str(fid)}, "to": {"id": str(tid)}, "associationSpec": spec}], [], ctx, 200)
+
+
+def assoc_create_labelled(ctx: Ctx) -> Result:
+    from_type, to_type = _assoc_types(ctx)
+    fid, tid = int(ctx.params["objectId"]), int(ctx.params["toObjectId"])
+    ctx.portal.store(from_type).get(str(fid))
+    ctx.portal.store(to_type).get(str(tid))
+    specs = ctx.body if isinstance(ctx.body, list) else []
+    types = {int(s.get("associationTypeId")) for s in specs}
+    ctx.portal.associate(from_type, fid, to_type, tid, types, ctx.actor)
+    return 201, {
+        "fromObjectTypeId": OBJECT_TYPES[from_type].type_id,
+        "fromObjectId": fid,
+        "toObjectTypeId": OBJECT_TYPES[to_type].type_id,
+        "toObjectId": tid,
+        "labels": [],
+    }
+
+
+def _assoc_types_json(from_type: str, to_type: str, types: set[int]) -> list[dict[str, Any]]:
+    primary = ASSOCIATION_TYPES[(from_type, to_type)][1]
+    return [
+        {
+            "category": "HUBSPOT_DEFINED",
+            "typeId": t,
+            "label": "Primary" if t == primary and t not in (3, 4) else None,
+        }
+        for t in sorted(types)
+    ]
+
+
+def assoc_list(ctx: Ctx) -> Result:
+    from_type, to_type = _assoc_types(ctx)
+    limit = ctx.int_param("limit", limits.ASSOCIATIONS_DEFAULT_LIMIT, limits.ASSOCIATIONS_MAX_LIMIT)
+    after = ctx.request.query_params.get("after")
+    links = ctx.portal.associated(from_type, int(ctx.params["objectId"]), to_type)
+    start = int(after) if after and after.isdigit() else 0
+    page = links[start : start + limit]
+    doc: dict[str, Any] = {
+        "results": [
+            {"toObjectId": tid, "associationTypes": _assoc_types_json(from_type, to_type, types)}
+            for tid, types in page
+        ]
+    }
+    if start + limit < len(links):
+        doc["paging"] = {"next": {"after": str(start + limit)}}
+    return 200, doc
+
+
+def assoc_delete(ctx: Ctx) -> Result:
+    from_type, to_type = _assoc_types(ctx)
+    ctx.portal.dissociate(from_type, int(ctx.params["objectId"]), to_type, int(ctx.params["toObjectId"]))
+    return 204, None
+
+
+def assoc_batch_read(ctx: Ctx) -> Result:
+    from_type, to_type = _assoc_types(ctx)
+    results = []
+    for i in _inputs(ctx, 1000):
+        fid = int(str(i.get("id")))
+        links = ctx.portal.associated(from_type, fid, to_type)
+        results.append(
+            {
+                "from": {"id": str(fid)},
+                "to": [
+                    {"toObjectId": tid, "associationTypes": _assoc_types_json(from_type, to_type, types)}
+                    for tid, types in links
+                ],
+            }
+        )
+    return _batch(results, [], ctx, 200)
+
+
+def assoc_batch_default(ctx: Ctx) -> Result:
+    from_type, to_type = _assoc_types(ctx)
+    default = ASSOCIATION_TYPES[(from_type, to_type)][0]
+    results = []
+    for i in _inputs(ctx, 2000):
+        fid, tid = int(str(i["from"]["id"])), int(str(i["to"]["id"]))
+        ctx.portal.associate(from_type, fid, to_type, tid, {default}, ctx.actor)
+        spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": default}
+        results.append({"from": {"id": str(fid)}, "to": {"id": str(tid)}, "associationSpec": spec})
+    return _batch(results, [], ctx, 200)
+
+
+# -------------------------------------------------------------------------------- oauth
+def oauth_token(ctx: Ctx) -> Result:
+    form = ctx.body if isinstance(ctx.body, dict) else {}
+    return 200, ctx.portal.backend.auth.refresh({k: str(v) for k, v in form.items()}, ctx.portal.id)
+
+
+def oauth_access_token_info(ctx: Ctx) -> Result:
+    auth = ctx.portal.backend.auth
+    token = ctx.params["token"]
+    entry = auth.access_tokens.get(token)
+    if entry is None:
+        raise ObjectNotFoundError("Token not found")
+    portal, app, expires = entry
+    return 200, {
+        "token": token,
+        "hub_id": portal,
+        "app_id": app,
+        "user_id": 1,
+        "expires_in": max(0, (expires - auth.clock.now_ms()) // 1000),
+        "token_type": "access",
+        "scopes": ["crm.objects.contacts.read", "crm.objects.contacts.write"],
+    }
+
+
+def error_json(exc: HubSpotError) -> bytes:
+    return json.dumps(exc.body()).encode()

@@ -1,0 +1,333 @@
+"""The ASGI app, the in-process ``HubSpotSandbox`` for tests/benches, and ``serve()`` for the CLI.
+
+Real clients reach only the routes in ``routes.py``; ``/_sandbox/...`` is the control surface (reset,
+seed, faults, settings, clock, webhooks, OAuth token issuing, stats) and takes no auth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import asdict
+from typing import Any
+from urllib.parse import parse_qsl
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sandbox.hubspot import limits
+from sandbox.hubspot.errors import HubSpotError, InternalError, ValidationError
+from sandbox.hubspot.models import (
+    DEFAULT_PRIVATE_APP_TOKEN,
+    Actor,
+    Backend,
+    Portal,
+)
+from sandbox.hubspot.responses import Ctx
+from sandbox.hubspot.routes import ROUTES, Handler
+from sandbox.hubspot.seed import seed_portal
+from sandbox.hubspot.webhooks import WebhookDispatcher
+
+JSON_TYPE = "application/json;charset=utf-8"
+
+
+def _error_response(exc: HubSpotError, extra_headers: dict[str, str] | None = None) -> Response:
+    headers = {**(extra_headers or {}), **exc.headers}
+    return Response(json.dumps(exc.body()), status_code=exc.status, media_type=JSON_TYPE, headers=headers)
+
+
+def _endpoint(backend: Backend, handler: Handler, kind: str) -> Any:
+    async def endpoint(request: Request) -> Response:
+        raw = await request.body()
+        body: Any = None
+        ctype = request.headers.get("content-type", "")
+        try:
+            if ctype.startswith("application/x-www-form-urlencoded"):
+                body = dict(parse_qsl(raw.decode()))
+            elif raw:
+                body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return _error_response(ValidationError("Invalid input JSON on line 1"))
+        rate_headers: dict[str, str] = {}
+        with backend.lock:
+            try:
+                if kind == "public":
+                    portal, app_id = backend.portal, 0
+                else:
+                    portal_id, app_id, oauth = backend.auth.authenticate(request.headers.get("authorization"))
+                    portal = backend.portals[portal_id]
+                    rate_headers = portal.limiter.check(
+                        portal.settings.tier, search=kind == "search", oauth=oauth
+                    )
+                actor = Actor("INTEGRATION", str(app_id), app_id)
+                status, doc = handler(Ctx(request, portal, actor, body))
+            except HubSpotError as exc:
+                return _error_response(exc, rate_headers)
+        if doc is None:
+            return Response(status_code=status, headers=rate_headers)
+        return Response(json.dumps(doc), status_code=status, media_type=JSON_TYPE, headers=rate_headers)
+
+    return endpoint
+
+
+class FaultGate:
+    """Raw ASGI wrapper applying armed faults: delay, an error status, or a dropped connection."""
+
+    def __init__(self, app: ASGIApp, backend: Backend) -> None:
+        self.app = app
+        self.backend = backend
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
+            await self.app(scope, receive, send)
+            return
+        with self.backend.lock:
+            fault = self.backend.take_fault(scope["path"]) if self.backend.faults else None
+        if fault is None:
+            await self.app(scope, receive, send)
+            return
+        if fault.get("delay_ms"):
+            await asyncio.sleep(fault["delay_ms"] / 1000)
+        if fault.get("drop"):
+            # Start a response, send part of it, then return: the server closes the connection mid-body.
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]}
+            )
+            await send({"type": "http.response.body", "body": b"{", "more_body": True})
+            return
+        if fault.get("status"):
+            exc = InternalError(int(fault["status"]))
+            await _error_response(exc)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _control_routes(sandbox: HubSpotSandbox) -> list[Route]:
+    backend = sandbox.backend
+
+    async def reset(request: Request) -> Response:
+        sandbox.reset()
+        return JSONResponse({"ok": True})
+
+    async def seed(request: Request) -> Response:
+        doc = await request.json()
+        with backend.lock:
+            seed_portal(backend.portal, int(doc.get("contacts", 0)), int(doc.get("seed", 0)))
+        return JSONResponse({"ok": True, "contacts": len(backend.portal.stores["contacts"].records)})
+
+    async def faults(request: Request) -> Response:
+        with backend.lock:
+            if request.method == "DELETE":
+                backend.faults.clear()
+            else:
+                backend.faults.append(await request.json())
+            return JSONResponse({"faults": backend.faults})
+
+    async def settings(request: Request) -> Response:
+        doc = await request.json()
+        sandbox.configure(**doc)
+        with backend.lock:
+            s = backend.portal.settings
+            return JSONResponse(
+                {"lifecycle_mode": s.lifecycle_mode, "index_lag_ms": s.index_lag_ms, "tier": asdict(s.tier)}
+            )
+
+    async def clock(request: Request) -> Response:
+        doc = await request.json()
+        sandbox.advance_clock(int(doc.get("advance_ms", 0)))
+        return JSONResponse({"now_ms": backend.clock.now_ms()})
+
+    async def webhooks(request: Request) -> Response:
+        doc = await request.json()
+        sandbox.configure_webhooks(**doc)
+        return JSONResponse({"ok": True})
+
+    async def deliveries(request: Request) -> Response:
+        return JSONResponse([asdict(d) for d in sandbox.dispatcher.deliveries])
+
+    async def oauth(request: Request) -> Response:
+        doc = await request.json() if await request.body() else {}
+        access, refresh = sandbox.issue_oauth_tokens(doc.get("ttl_s"))
+        return JSONResponse({"access_token": access, "refresh_token": refresh})
+
+    async def stats(request: Request) -> Response:
+        with backend.lock:
+            lim = backend.portal.limiter
+            return JSONResponse(
+                {"accepted": lim.accepted, "throttled": lim.throttled, "daily": lim.daily_count}
+            )
+
+    return [
+        Route("/_sandbox/reset", reset, methods=["POST"]),
+        Route("/_sandbox/seed", seed, methods=["POST"]),
+        Route("/_sandbox/faults", faults, methods=["POST", "DELETE"]),
+        Route("/_sandbox/settings", settings, methods=["POST"]),
+        Route("/_sandbox/clock", clock, methods=["POST"]),
+        Route("/_sandbox/webhooks", webhooks, methods=["POST"]),
+        Route("/_sandbox/webhooks/deliveries", deliveries, methods=["GET"]),
+        Route("/_sandbox/oauth/tokens", oauth, methods=["POST"]),
+        Route("/_sandbox/stats", stats, methods=["GET"]),
+    ]
+
+
+class HubSpotSandbox:
+    """An emulated HubSpot on a loopback port, in a background thread; use as a context manager.
+
+    ``base_url`` is what to pass to ``hubspot.HubSpot(host=..., base_url=...)``; ``token`` is a valid
+    private-app token; ``portal`` gives direct model access for assertions and fast setup.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        seed: int = 0,
+        tier: limits.RateLimitTier | None = None,
+    ) -> None:
+        self.backend = Backend()
+        self.dispatcher = WebhookDispatcher(self.backend)
+        self.token = DEFAULT_PRIVATE_APP_TOKEN
+        self._seed = seed
+        self._tier = tier
+        routes = [Route(path, _endpoint(self.backend, h, kind), methods=[m]) for m, path, h, kind in ROUTES]
+        self.app = FaultGate(Starlette(routes=_control_routes(self) + routes), self.backend)
+        config = uvicorn.Config(
+            self.app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+        )
+        self.server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+        self.reset()
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> HubSpotSandbox:
+        self.dispatcher.start()
+        self._thread = threading.Thread(target=self.server.run, name="hubspot-sandbox", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("HubSpot sandbox did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.dispatcher.stop()
+
+    def __enter__(self) -> HubSpotSandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        sock = self.server.servers[0].sockets[0]
+        host, port = sock.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def portal(self) -> Portal:
+        return self.backend.portal
+
+    # ---------------------------------------------------------------- control
+    def reset(self) -> None:
+        self.backend.reset()
+        if self._tier is not None:
+            self.backend.portal.settings.tier = self._tier
+        if self._seed:
+            with self.backend.lock:
+                seed_portal(self.backend.portal, self._seed, 0)
+
+    def configure(
+        self,
+        *,
+        lifecycle_mode: str | None = None,
+        index_lag_ms: int | None = None,
+        tier: str | dict[str, Any] | limits.RateLimitTier | None = None,
+    ) -> None:
+        with self.backend.lock:
+            s = self.backend.portal.settings
+            if lifecycle_mode is not None:
+                if lifecycle_mode not in ("silent", "reject", "allow"):
+                    raise ValueError(
+                        f"lifecycle_mode must be silent, reject or allow, not {lifecycle_mode!r}"
+                    )
+                s.lifecycle_mode = lifecycle_mode
+            if index_lag_ms is not None:
+                s.index_lag_ms = int(index_lag_ms)
+            if isinstance(tier, str):
+                s.tier = limits.RateLimitTier(**asdict(limits.TIERS[tier]))
+            elif isinstance(tier, dict):
+                s.tier = limits.RateLimitTier(**tier)
+            elif tier is not None:
+                s.tier = tier
+
+    def arm_fault(
+        self,
+        *,
+        path_prefix: str = "/crm",
+        status: int | None = None,
+        delay_ms: int | None = None,
+        drop: bool = False,
+        count: int | None = None,
+    ) -> None:
+        fault: dict[str, Any] = {"path_prefix": path_prefix, "drop": drop}
+        if status is not None:
+            fault["status"] = status
+        if delay_ms is not None:
+            fault["delay_ms"] = delay_ms
+        if count is not None:
+            fault["count"] = count
+        with self.backend.lock:
+            self.backend.faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self.backend.lock:
+            self.backend.faults.clear()
+
+    def advance_clock(self, ms: int) -> None:
+        with self.backend.lock:
+            self.backend.clock.offset_ms += ms
+
+    def configure_webhooks(self, **fields: Any) -> None:
+        with self.backend.lock:
+            cfg = self.backend.portal.webhooks
+            for k, v in fields.items():
+                if not hasattr(cfg, k):
+                    raise ValueError(f"unknown webhook setting {k}")
+                value = set(v) if k in ("subscriptions", "property_names") and v is not None else v
+                setattr(cfg, k, value)
+
+    def issue_oauth_tokens(self, ttl_s: int | None = None) -> tuple[str, str]:
+        with self.backend.lock:
+            cfg = self.backend.portal.webhooks
+            return self.backend.auth.issue_oauth(self.backend.portal.id, cfg.app_id, ttl_s)
+
+    def client(self, access_token: str | None = None, **kwargs: Any) -> Any:
+        """A real ``hubspot.HubSpot`` pointed here (host for generated APIs, base_url for api_request)."""
+        from hubspot import HubSpot
+
+        return HubSpot(
+            access_token=access_token or self.token, host=self.base_url, base_url=self.base_url, **kwargs
+        )
+
+
+def serve(host: str, port: int, seed: int) -> None:
+    """Run the emulator until interrupted (``crmsync sandbox hubspot``); prints the base URL."""
+    sandbox = HubSpotSandbox(host, port, seed=seed)
+    sandbox.dispatcher.start()
+    print(f"HubSpot sandbox on http://{host}:{port} (token {sandbox.token})", flush=True)
+    try:
+        sandbox.server.run()
+    finally:
+        sandbox.dispatcher.stop()

@@ -1,0 +1,334 @@
+"""Properties, lifecycle, search, limits, OAuth, associations and faults, through the real client."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from hubspot.crm.contacts.exceptions import ApiException, ServiceException, UnauthorizedException
+
+from sandbox.hubspot.limits import RateLimitTier
+from sandbox.hubspot.seed import seed_contacts
+from sandbox.hubspot.server import HubSpotSandbox
+
+pytestmark = pytest.mark.integration
+
+
+def body(exc: Any) -> dict[str, Any]:
+    return dict(json.loads(exc.body))
+
+
+def create(hs: Any, **props: str) -> Any:
+    return hs.crm.contacts.basic_api.create({"properties": props})
+
+
+def stage(hs: Any, cid: str) -> str | None:
+    value = hs.crm.contacts.basic_api.get_by_id(cid, properties=["lifecyclestage"]).properties[
+        "lifecyclestage"
+    ]
+    return None if value is None else str(value)
+
+
+# ------------------------------------------------------------------------------ properties
+def test_default_options_of_lifecycle_and_lead_status(hs: Any) -> None:
+    lc = hs.crm.properties.core_api.get_by_name("contacts", "lifecyclestage")
+    assert [o.value for o in lc.options] == [
+        "subscriber",
+        "lead",
+        "marketingqualifiedlead",
+        "salesqualifiedlead",
+        "opportunity",
+        "customer",
+        "evangelist",
+        "other",
+    ]
+    ls = hs.crm.properties.core_api.get_by_name("contacts", "hs_lead_status")
+    assert [o.value for o in ls.options] == [
+        "NEW",
+        "OPEN",
+        "IN_PROGRESS",
+        "OPEN_DEAL",
+        "UNQUALIFIED",
+        "ATTEMPTED_TO_CONTACT",
+        "CONNECTED",
+        "BAD_TIMING",
+    ]
+    names = {p.name for p in hs.crm.properties.core_api.get_all("contacts").results}
+    assert {"salesforce_lead_id", "salesforce_contact_id", "unqualified_reason"} <= names
+
+
+def test_invalid_option_is_400_validation_error_with_invalid_option_detail(hs: Any) -> None:
+    rec = create(hs, email="o@example.com")
+    with pytest.raises(ApiException) as info:
+        hs.crm.contacts.basic_api.update(rec.id, {"properties": {"unqualified_reason": "Too Busy"}})
+    doc = body(info.value)
+    assert info.value.status == 400 and doc["category"] == "VALIDATION_ERROR"
+    assert doc["message"].startswith("Property values were not valid: ")
+    detail = json.loads(doc["message"].removeprefix("Property values were not valid: "))
+    assert detail[0]["error"] == "INVALID_OPTION" and detail[0]["name"] == "unqualified_reason"
+    assert "Too Busy was not one of the allowed options: [Not Ready, Not a Fit" in detail[0]["message"]
+
+
+def test_option_with_surrounding_whitespace_is_rejected(hs: Any) -> None:
+    rec = create(hs, email="w@example.com")
+    with pytest.raises(ApiException) as info:
+        hs.crm.contacts.basic_api.update(rec.id, {"properties": {"hs_lead_status": " NEW"}})
+    assert info.value.status == 400
+
+
+def test_unknown_and_read_only_properties_are_rejected(hs: Any) -> None:
+    rec = create(hs, email="r@example.com")
+    for props, code in (({"nope": "1"}, "PROPERTY_DOESNT_EXIST"), ({"createdate": "1"}, "READ_ONLY_VALUE")):
+        with pytest.raises(ApiException) as info:
+            hs.crm.contacts.basic_api.update(rec.id, {"properties": props})
+        assert body(info.value)["errors"][0]["code"] == code
+
+
+def test_custom_option_added_through_properties_api_becomes_valid(hs: Any) -> None:
+    lc = hs.crm.properties.core_api.get_by_name("contacts", "lifecyclestage")
+    options = [{"label": o.label, "value": o.value, "displayOrder": o.display_order} for o in lc.options]
+    options.append({"label": "Partner", "value": "1234567", "displayOrder": 8})
+    hs.crm.properties.core_api.update("contacts", "lifecyclestage", {"options": options})
+    rec = create(hs, email="p@example.com", lifecyclestage="1234567")
+    assert stage(hs, rec.id) == "1234567"
+
+
+# ------------------------------------------------------------------------------ lifecycle
+def test_backward_move_is_silently_ignored_by_default(hs: Any) -> None:
+    rec = create(hs, email="l@example.com", lifecyclestage="customer")
+    hs.crm.contacts.basic_api.update(rec.id, {"properties": {"lifecyclestage": "lead"}})
+    assert stage(hs, rec.id) == "customer"
+
+
+def test_clear_then_set_in_two_requests_moves_backward(hs: Any) -> None:
+    rec = create(hs, email="l2@example.com", lifecyclestage="customer")
+    hs.crm.contacts.basic_api.update(rec.id, {"properties": {"lifecyclestage": ""}})
+    hs.crm.contacts.basic_api.update(rec.id, {"properties": {"lifecyclestage": "lead"}})
+    assert stage(hs, rec.id) == "lead"
+    got = hs.crm.contacts.basic_api.get_by_id(rec.id, properties=["hs_v2_date_entered_lead"])
+    assert got.properties["hs_v2_date_entered_lead"] is not None
+
+
+def test_backward_move_reject_mode_is_400(hs: Any, sandbox: HubSpotSandbox) -> None:
+    sandbox.configure(lifecycle_mode="reject")
+    rec = create(hs, email="l3@example.com", lifecyclestage="opportunity")
+    with pytest.raises(ApiException) as info:
+        hs.crm.contacts.basic_api.update(rec.id, {"properties": {"lifecyclestage": "lead"}})
+    assert info.value.status == 400
+    assert stage(hs, rec.id) == "opportunity"
+
+
+def test_backward_move_allow_mode_applies(hs: Any, sandbox: HubSpotSandbox) -> None:
+    sandbox.configure(lifecycle_mode="allow")
+    rec = create(hs, email="l4@example.com", lifecyclestage="opportunity")
+    hs.crm.contacts.basic_api.update(rec.id, {"properties": {"lifecyclestage": "lead"}})
+    assert stage(hs, rec.id) == "lead"
+
+
+# ------------------------------------------------------------------------------ search
+def search(hs: Any, **req: Any) -> Any:
+    return hs.crm.contacts.search_api.do_search(req)
+
+
+def test_search_operators_groups_and_sorts(hs: Any) -> None:
+    for i, (st, ls) in enumerate([("lead", "NEW"), ("customer", "OPEN"), ("lead", "OPEN"), ("other", "NEW")]):
+        create(hs, email=f"s{i}@example.com", lifecyclestage=st, hs_lead_status=ls, firstname=f"N{i}")
+    res = search(
+        hs,
+        filterGroups=[
+            {"filters": [{"propertyName": "lifecyclestage", "operator": "EQ", "value": "lead"}]},
+            {"filters": [{"propertyName": "hs_lead_status", "operator": "IN", "values": ["NEW"]}]},
+        ],
+        sorts=[{"propertyName": "firstname", "direction": "DESCENDING"}],
+        properties=["firstname"],
+    )
+    assert [r.properties["firstname"] for r in res.results] == ["N3", "N2", "N0"]
+    assert res.total == 3
+    res = search(
+        hs,
+        filterGroups=[
+            {
+                "filters": [
+                    {"propertyName": "lifecyclestage", "operator": "NEQ", "value": "lead"},
+                    {"propertyName": "email", "operator": "CONTAINS_TOKEN", "value": "s*"},
+                    {"propertyName": "jobtitle", "operator": "NOT_HAS_PROPERTY"},
+                ]
+            }
+        ],
+    )
+    assert res.total == 2
+
+
+def test_search_limit_above_200_is_400(hs: Any) -> None:
+    with pytest.raises(ApiException) as info:
+        search(hs, limit=201)
+    assert info.value.status == 400
+
+
+def test_search_filter_count_limits(hs: Any) -> None:
+    f = {"propertyName": "email", "operator": "HAS_PROPERTY"}
+    with pytest.raises(ApiException):
+        search(hs, filterGroups=[{"filters": [f]} for _ in range(6)])
+    with pytest.raises(ApiException):
+        search(hs, filterGroups=[{"filters": [f] * 11}])
+    with pytest.raises(ApiException):
+        search(hs, filterGroups=[{"filters": [f] * 9} for _ in range(3)])
+    assert search(hs, filterGroups=[{"filters": [f] * 5} for _ in range(5)]).total == 0
+
+
+def test_search_pages_past_10000_are_400(hs: Any, sandbox: HubSpotSandbox) -> None:
+    with sandbox.backend.lock:
+        seed_contacts(sandbox.portal, 10_050)
+    page = search(hs, limit=200, after="9800")
+    assert len(page.results) == 200 and page.total == 10_050
+    with pytest.raises(ApiException) as info:
+        search(hs, limit=200, after="10000")
+    assert info.value.status == 400 and body(info.value)["category"] == "VALIDATION_ERROR"
+
+
+def test_search_index_lag_hides_fresh_changes(hs: Any, sandbox: HubSpotSandbox) -> None:
+    sandbox.configure(index_lag_ms=400)
+    rec = create(hs, email="lag@example.com")
+    flt = [{"filters": [{"propertyName": "email", "operator": "EQ", "value": "lag@example.com"}]}]
+    assert search(hs, filterGroups=flt).total == 0
+    time.sleep(0.5)
+    assert [r.id for r in search(hs, filterGroups=flt).results] == [rec.id]
+
+
+def test_search_rate_limit_is_429_secondly(hs: Any, sandbox: HubSpotSandbox) -> None:
+    sandbox.configure(tier=RateLimitTier(per_ten_seconds=None, daily=None, search_per_second=5))
+    for _ in range(5):
+        search(hs)
+    with pytest.raises(ApiException) as info:
+        search(hs)
+    assert info.value.status == 429
+    doc = body(info.value)
+    assert doc["errorType"] == "RATE_LIMIT" and "category" not in doc
+    assert info.value.headers["Retry-After"] == "1"
+
+
+# ------------------------------------------------------------------------------ rate limits
+def test_rate_limit_headers_and_ten_secondly_429(sandbox: HubSpotSandbox) -> None:
+    from urllib3.util.retry import Retry
+
+    sandbox.configure(tier=RateLimitTier(per_ten_seconds=3, daily=1000, search_per_second=None))
+    # urllib3's default Retry honours Retry-After on a GET 429 by sleeping; switch it off to see the 429.
+    api = sandbox.client(retry=Retry(total=0, respect_retry_after_header=False)).crm.contacts.basic_api
+    _, status, headers = api.get_page_with_http_info()
+    assert status == 200
+    assert headers["X-HubSpot-RateLimit-Max"] == "3"
+    assert headers["X-HubSpot-RateLimit-Remaining"] == "2"
+    assert headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "10000"
+    assert headers["X-HubSpot-RateLimit-Daily-Remaining"] == "999"
+    api.get_page()
+    api.get_page()
+    with pytest.raises(ApiException) as info:
+        api.get_page()
+    doc = body(info.value)
+    assert info.value.status == 429
+    assert doc["policyName"] == "TEN_SECONDLY_ROLLING"
+    assert doc["message"] == "You have reached your ten_secondly_rolling limit."
+    assert int(info.value.headers["Retry-After"]) >= 1
+
+
+def test_daily_limit_429(sandbox: HubSpotSandbox) -> None:
+    from urllib3.util.retry import Retry
+
+    sandbox.configure(tier=RateLimitTier(per_ten_seconds=None, daily=1, search_per_second=None))
+    hs = sandbox.client(retry=Retry(total=0, respect_retry_after_header=False))
+    hs.crm.contacts.basic_api.get_page()
+    with pytest.raises(ApiException) as info:
+        hs.crm.contacts.basic_api.get_page()
+    assert body(info.value)["policyName"] == "DAILY"
+
+
+# ------------------------------------------------------------------------------ OAuth
+def test_oauth_token_expires_with_expired_authentication_and_refresh_works(sandbox: HubSpotSandbox) -> None:
+    access, refresh = sandbox.issue_oauth_tokens(ttl_s=60)
+    client = sandbox.client(access_token=access)
+    client.crm.contacts.basic_api.get_page()
+    sandbox.advance_clock(61_000)
+    with pytest.raises(UnauthorizedException) as info:
+        client.crm.contacts.basic_api.get_page()
+    doc = body(info.value)
+    assert doc["category"] == "EXPIRED_AUTHENTICATION"
+    assert doc["message"] == "The OAuth token used to make this call expired 1 second(s) ago."
+    assert "expire time" in doc["context"]
+    tokens = client.oauth.tokens_api.create(
+        grant_type="refresh_token",
+        client_id="sandbox-client-id",
+        client_secret="sandbox-client-secret",
+        refresh_token=refresh,
+    )
+    assert tokens.expires_in == 1800 and tokens.token_type == "bearer"
+    _, _, headers = sandbox.client(
+        access_token=tokens.access_token
+    ).crm.contacts.basic_api.get_page_with_http_info()
+    assert "X-HubSpot-RateLimit-Daily" not in headers  # no daily headers for OAuth calls [A]
+
+
+def test_oauth_bad_refresh_token_is_400(sandbox: HubSpotSandbox) -> None:
+    from hubspot.oauth.exceptions import ApiException as OAuthApiException
+
+    with pytest.raises(OAuthApiException) as info:
+        sandbox.client().oauth.tokens_api.create(
+            grant_type="refresh_token",
+            client_id="sandbox-client-id",
+            client_secret="sandbox-client-secret",
+            refresh_token="nope",
+        )
+    assert info.value.status == 400 and body(info.value)["status"] == "BAD_REFRESH_TOKEN"
+
+
+# ------------------------------------------------------------------------------ associations, objects
+def test_companies_deals_and_associations_v4(hs: Any) -> None:
+    contact = create(hs, email="a@corp.example")
+    company = hs.crm.companies.basic_api.create({"properties": {"name": "Corp", "domain": "corp.example"}})
+    deal = hs.crm.deals.basic_api.create({"properties": {"dealname": "Big", "dealstage": "qualifiedtobuy"}})
+    hs.crm.associations.v4.basic_api.create_default("contacts", contact.id, "companies", company.id)
+    hs.crm.associations.v4.basic_api.create(
+        "contacts",
+        contact.id,
+        "deals",
+        deal.id,
+        [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 4}],
+    )
+    page = hs.crm.associations.v4.basic_api.get_page("companies", company.id, "contacts")
+    assert [int(r.to_object_id) for r in page.results] == [int(contact.id)]
+    got = hs.crm.contacts.basic_api.get_by_id(contact.id, associations=["companies", "deals"])
+    assert got.associations["companies"].results[0].id == company.id
+    assert got.associations["deals"].results[0].id == deal.id
+    hs.crm.associations.v4.basic_api.archive("contacts", contact.id, "companies", company.id)
+    assert hs.crm.associations.v4.basic_api.get_page("contacts", contact.id, "companies").results == []
+
+
+def test_deals_by_type_id_path(hs: Any, sandbox: HubSpotSandbox) -> None:
+    import httpx
+
+    deal = hs.crm.deals.basic_api.create({"properties": {"dealname": "Typed"}})
+    r = httpx.get(
+        f"{sandbox.base_url}/crm/v3/objects/0-3/{deal.id}",
+        headers={"Authorization": f"Bearer {sandbox.token}"},
+    )
+    assert r.status_code == 200 and r.json()["id"] == deal.id
+
+
+# ------------------------------------------------------------------------------ faults
+def test_fault_5xx_then_recovers(hs: Any, sandbox: HubSpotSandbox) -> None:
+    sandbox.arm_fault(status=503, count=1)
+    with pytest.raises(ServiceException):
+        hs.crm.contacts.basic_api.get_page()
+    assert hs.crm.contacts.basic_api.get_page().results == []
+
+
+def test_fault_dropped_connection_surfaces_as_transport_error(sandbox: HubSpotSandbox) -> None:
+    import urllib3
+    from urllib3.util.retry import Retry
+
+    hs = sandbox.client(retry=Retry(total=0))  # the default Retry would silently re-send the GET
+    sandbox.arm_fault(drop=True, count=1)
+    with pytest.raises((urllib3.exceptions.HTTPError, ApiException)):
+        hs.crm.contacts.basic_api.get_page()
+    assert hs.crm.contacts.basic_api.get_page().results == []

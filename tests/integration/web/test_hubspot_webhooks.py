@@ -1,0 +1,194 @@
+"""The HubSpot webhook receiver over real HTTP, and end to end from the sandbox's delivery."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from sandbox.hubspot.models import DEFAULT_APP_ID, DEFAULT_CLIENT_SECRET
+from sandbox.hubspot.server import HubSpotSandbox
+from sandbox.hubspot.webhooks import sign_v3
+from worker.crm.hubspot.settings import HubSpotSettings
+from worker.state.dirty import DirtySet
+from worker.web.hubspot import create_app
+
+from .conftest import serve_in_thread
+
+pytestmark = pytest.mark.integration
+SECRET = DEFAULT_CLIENT_SECRET
+
+
+@pytest.fixture
+def dirty(redis_client: Any) -> DirtySet:
+    return DirtySet(redis_client)
+
+
+@pytest.fixture
+def receiver(dirty: DirtySet) -> Iterator[str]:
+    settings = HubSpotSettings(app_secret=SecretStr(SECRET), app_id=DEFAULT_APP_ID)
+    with serve_in_thread(create_app(settings, dirty)) as base:
+        yield base + "/webhooks/hubspot"
+
+
+def event(
+    event_id: int, object_id: int, kind: str = "contact.propertyChange", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "eventId": event_id,
+        "subscriptionId": 1,
+        "portalId": 12345678,
+        "appId": DEFAULT_APP_ID,
+        "occurredAt": int(time.time() * 1000),
+        "subscriptionType": kind,
+        "attemptNumber": 0,
+        "objectId": object_id,
+        "changeSource": "CRM_UI",
+        "sourceId": "userId:1",
+        **extra,
+    }
+
+
+def post(
+    url: str, events: Any, *, secret: str = SECRET, ts: int | None = None, raw: bytes | None = None
+) -> Any:
+    body = raw if raw is not None else json.dumps(events).encode()
+    stamp = str(ts if ts is not None else int(time.time() * 1000))
+    headers = {
+        "Content-Type": "application/json",
+        "X-HubSpot-Signature-v3": sign_v3(secret, "POST", url, body, stamp),
+        "X-HubSpot-Request-Timestamp": stamp,
+    }
+    return httpx.post(url, content=body, headers=headers)
+
+
+def test_good_signature_records_ids(receiver: str, dirty: DirtySet) -> None:
+    r = post(receiver, [event(1, 501), event(2, 502, "company.creation")])
+    assert r.status_code == 200 and r.json()["queued"] == 2
+    assert dirty.members("contacts") == {"501"} and dirty.members("companies") == {"502"}
+
+
+def test_forged_signature_is_401_and_nothing_queued(receiver: str, dirty: DirtySet) -> None:
+    r = post(receiver, [event(1, 501)], secret="not-the-secret")
+    assert r.status_code == 401 and "signature" in r.json()["error"]
+    assert dirty.size("contacts") == 0
+
+
+def test_missing_signature_is_401(receiver: str) -> None:
+    r = httpx.post(receiver, content=b"[]", headers={"Content-Type": "application/json"})
+    assert r.status_code == 401
+
+
+def test_stale_timestamp_is_401(receiver: str, dirty: DirtySet) -> None:
+    r = post(receiver, [event(1, 501)], ts=int(time.time() * 1000) - 5 * 60 * 1000 - 1000)
+    assert r.status_code == 401 and "older than 5 minutes" in r.json()["error"]
+    assert dirty.size("contacts") == 0
+
+
+def test_tampered_body_is_401(receiver: str) -> None:
+    body = json.dumps([event(1, 501)]).encode()
+    stamp = str(int(time.time() * 1000))
+    headers = {
+        "X-HubSpot-Signature-v3": sign_v3(SECRET, "POST", receiver, body, stamp),
+        "X-HubSpot-Request-Timestamp": stamp,
+    }
+    r = httpx.post(receiver, content=body.replace(b"501", b"666"), headers=headers)
+    assert r.status_code == 401
+
+
+def test_malformed_body_is_400_with_clear_error_and_nothing_queued(receiver: str, dirty: DirtySet) -> None:
+    r = post(receiver, None, raw=b'{"eventId": 1}')
+    assert r.status_code == 400 and r.json()["error"] == "body must be a JSON array of events"
+    r = post(receiver, None, raw=b'[{"eventId": "x", "objectId": 1, "subscriptionType": "contact.creation"}]')
+    assert r.status_code == 400 and "eventId" in r.json()["error"]
+    r = post(receiver, None, raw=b"not json")
+    assert r.status_code == 400
+    assert dirty.size("contacts") == 0
+
+
+def test_replayed_event_is_recorded_once(receiver: str, dirty: DirtySet) -> None:
+    assert post(receiver, [event(7, 501)]).json()["queued"] == 1
+    again = post(receiver, [event(7, 501, attemptNumber=1)]).json()
+    assert again["queued"] == 0 and again["duplicates"] == 1
+    dirty.pop("contacts")
+    assert post(receiver, [event(7, 501)]).json()["queued"] == 0
+    assert dirty.size("contacts") == 0
+
+
+def test_own_writes_are_not_queued(receiver: str, dirty: DirtySet) -> None:
+    own = event(9, 777, changeSource="INTEGRATION", sourceId=str(DEFAULT_APP_ID))
+    r = post(receiver, [own, event(10, 778)]).json()
+    assert r["ignored_own"] == 1 and r["queued"] == 1
+    assert dirty.members("contacts") == {"778"}
+
+
+def test_sandbox_delivers_signed_batches_end_to_end(receiver: str, dirty: DirtySet) -> None:
+    with HubSpotSandbox() as sb:
+        sb.configure_webhooks(target_url=receiver, client_secret=SECRET, batch_window_s=0.05)
+        hs = sb.client()
+        ui = sb.portal.stores["contacts"]
+        from sandbox.hubspot.models import SYSTEM
+
+        with sb.backend.lock:
+            human = ui.create({"email": "human@example.com", "lifecyclestage": "lead"}, SYSTEM)
+        mine = hs.crm.contacts.basic_api.create({"properties": {"email": "mine@example.com"}})
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and str(human.id) not in dirty.members("contacts"):
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert dirty.members("contacts") == {str(human.id)}  # the API write was ours: not queued
+        assert mine.id not in dirty.members("contacts")
+        assert all(d.status == 200 for d in sb.dispatcher.deliveries)
+
+
+def test_sandbox_retries_failed_deliveries_with_increasing_attempt_number() -> None:
+    seen: list[tuple[int, bool]] = []
+
+    async def flaky(request: Request) -> JSONResponse:
+        body = await request.body()
+        url = str(request.url)
+        ts = request.headers["x-hubspot-request-timestamp"]
+        ok = sign_v3(SECRET, "POST", url, body, ts) == request.headers["x-hubspot-signature-v3"]
+        events = json.loads(body)
+        seen.append((events[0]["attemptNumber"], ok))
+        return JSONResponse({}, 503 if len(seen) < 3 else 200)
+
+    app = Starlette(routes=[Route("/hook", flaky, methods=["POST"])])
+    with serve_in_thread(app) as base, HubSpotSandbox() as sb:
+        sb.configure_webhooks(target_url=base + "/hook", client_secret=SECRET, retry_base_s=0.05)
+        with sb.backend.lock:
+            from sandbox.hubspot.models import SYSTEM
+
+            sb.portal.stores["contacts"].create({"email": "r@example.com"}, SYSTEM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(seen) < 3:
+            time.sleep(0.05)
+    assert [a for a, _ in seen[:3]] == [0, 1, 2]
+    assert all(ok for _, ok in seen)
+
+
+def test_sandbox_does_not_retry_a_401() -> None:
+    calls: list[int] = []
+
+    async def refuse(request: Request) -> JSONResponse:
+        calls.append(1)
+        return JSONResponse({}, 401)
+
+    app = Starlette(routes=[Route("/hook", refuse, methods=["POST"])])
+    with serve_in_thread(app) as base, HubSpotSandbox() as sb:
+        sb.configure_webhooks(target_url=base + "/hook", retry_base_s=0.01)
+        with sb.backend.lock:
+            from sandbox.hubspot.models import SYSTEM
+
+            sb.portal.stores["contacts"].create({"email": "n@example.com"}, SYSTEM)
+        time.sleep(0.5)
+    assert len(calls) == 1

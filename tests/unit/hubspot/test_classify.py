@@ -1,0 +1,106 @@
+"""The one failure classifier: a table of HubSpot answers → the project's error classes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import urllib3
+from hubspot.crm.contacts.exceptions import ApiException
+
+from worker.crm.hubspot.classify import classify
+from worker.errors import (
+    FatalError,
+    QuotaExhaustedError,
+    RecordRejectedError,
+    RetriableError,
+    SessionExpiredError,
+)
+
+
+def FakeApiError(
+    status: int, body: dict[str, Any] | None, headers: dict[str, str] | None = None
+) -> ApiException:
+    """The client's real ``ApiException`` as ``__call_api`` leaves it: body decoded to str, headers set."""
+    exc = ApiException(status=status, reason="reason")
+    exc.body = json.dumps(body) if body is not None else ""
+    exc.headers = headers or {}
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected", "code"),
+    [
+        (
+            429,
+            {"errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"},
+            RetriableError,
+            "TEN_SECONDLY_ROLLING",
+        ),
+        (429, {"errorType": "RATE_LIMIT", "policyName": "DAILY"}, QuotaExhaustedError, "DAILY"),
+        (502, None, RetriableError, None),
+        (503, {"category": "INTERNAL_ERROR"}, RetriableError, "INTERNAL_ERROR"),
+        (401, {"category": "EXPIRED_AUTHENTICATION"}, SessionExpiredError, "EXPIRED_AUTHENTICATION"),
+        (401, {"category": "INVALID_AUTHENTICATION"}, FatalError, "INVALID_AUTHENTICATION"),
+        (403, {"category": "MISSING_SCOPES"}, FatalError, "MISSING_SCOPES"),
+        (404, {"category": "OBJECT_NOT_FOUND"}, RecordRejectedError, "OBJECT_NOT_FOUND"),
+        (
+            409,
+            {"category": "CONFLICT", "message": "Contact already exists. Existing ID: 5"},
+            RecordRejectedError,
+            "CONFLICT",
+        ),
+        (
+            400,
+            {"category": "VALIDATION_ERROR", "errors": [{"code": "INVALID_OPTION"}]},
+            RecordRejectedError,
+            "VALIDATION_ERROR:INVALID_OPTION",
+        ),
+    ],
+)
+def test_status_table(status: int, body: dict[str, Any] | None, expected: type, code: str | None) -> None:
+    err = classify(FakeApiError(status, body))
+    assert type(err) is expected
+    assert err.code == code
+    assert err.status == status
+
+
+def test_429_wait_comes_from_retry_after() -> None:
+    err = classify(FakeApiError(429, {"policyName": "SECONDLY"}, {"Retry-After": "3"}))
+    assert isinstance(err, RetriableError) and err.wait_seconds == 3.0
+
+
+def test_429_wait_falls_back_to_the_interval_header() -> None:
+    headers = {"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}
+    err = classify(FakeApiError(429, {"policyName": "TEN_SECONDLY_ROLLING"}, headers))
+    assert isinstance(err, RetriableError) and err.wait_seconds == 10.0
+
+
+def test_any_401_is_session_expired_when_a_refresh_token_exists() -> None:
+    assert isinstance(
+        classify(FakeApiError(401, {"category": "INVALID_AUTHENTICATION"}), can_refresh=True),
+        SessionExpiredError,
+    )
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        urllib3.exceptions.ProtocolError("Connection broken"),
+        urllib3.exceptions.MaxRetryError(None, "/x"),  # type: ignore[arg-type]
+        ConnectionResetError(),
+        TimeoutError(),
+    ],
+)
+def test_transport_failures_are_retriable(exc: BaseException) -> None:
+    assert isinstance(classify(exc), RetriableError)
+
+
+def test_status_zero_tls_failure_is_retriable() -> None:
+    assert isinstance(classify(FakeApiError(0, None)), RetriableError)
+
+
+def test_message_is_capped_and_keeps_hubspot_text() -> None:
+    err = classify(FakeApiError(400, {"category": "VALIDATION_ERROR", "message": "x" * 5000}))
+    assert len(str(err)) < 600 and str(err).startswith("HubSpot 400 VALIDATION_ERROR: xxx")

@@ -1,0 +1,153 @@
+"""Transport over the real hubspot-api-client: rate budget, classification, retries, token refresh.
+
+The client is pointed at ``settings.base_url`` through its ``host`` configuration (and ``base_url`` for
+``api_request``) [A, PY discovery_base/_default_api_factory]. Calls pass ``_preload_content=False`` so
+we get the raw urllib3 response: the adapter returns HubSpot's JSON exactly as sent (camelCase keys,
+string values, ``null`` for unset properties) and sees the status (200 vs 207) and rate-limit headers;
+non-2xx answers still raise ``ApiException`` [A, PY rest.py]. The client's own urllib3 retries are off:
+tenacity is the single retry owner, and urllib3's default ``Retry`` would otherwise sleep on a GET
+429's ``Retry-After`` (seen against the sandbox). API objects are built once: each ``…_api`` property
+access in the client creates a fresh connection pool [A, PY discovery_base].
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from urllib3.util.retry import Retry
+
+from hubspot import HubSpot
+from worker.crm.hubspot.classify import classify
+from worker.crm.hubspot.retry import RetryPolicy
+from worker.crm.hubspot.settings import HubSpotSettings
+from worker.errors import FatalError, RetriableError, SessionExpiredError
+
+
+class RateLimiter(Protocol):
+    def acquire(self, *, search: bool = False, timeout_s: float = 120.0) -> None: ...
+
+    def observe(self, headers: Mapping[str, str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A 2xx answer: status, parsed JSON (None for 204) and headers."""
+
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+
+
+@dataclass
+class CallStats:
+    calls: int = 0
+    searches: int = 0
+    throttled: int = 0
+    retried: int = 0
+    refreshes: int = 0
+
+
+class _Apis:
+    """Cached generated API objects for one access token."""
+
+    def __init__(self, client: Any) -> None:
+        self.basic = {t: getattr(client.crm, t).basic_api for t in ("contacts", "companies", "deals")}
+        self.batch = {t: getattr(client.crm, t).batch_api for t in ("contacts", "companies", "deals")}
+        self.search = {t: getattr(client.crm, t).search_api for t in ("contacts", "companies", "deals")}
+        self.tokens = client.oauth.tokens_api
+
+
+Op = Callable[[_Apis], Any]
+
+
+class HubSpotTransport:
+    """Runs one API operation with budget, retries and refresh; returns an ``Answer`` or raises CrmError."""
+
+    def __init__(self, settings: HubSpotSettings, limiter: RateLimiter | None = None) -> None:
+        self.settings = settings
+        self.limiter = limiter
+        self.policy = RetryPolicy.from_settings(settings)
+        self.stats = CallStats()
+        self._lock = threading.Lock()
+        self._token = settings.access_token.get_secret_value() if settings.access_token else ""
+        self._generation = 0
+        self._apis = self._build(self._token)
+
+    def _build(self, token: str) -> _Apis:
+        base = self.settings.base_url.rstrip("/")
+        # No urllib3 retries: its default Retry would sleep on a GET 429's Retry-After behind our back.
+        no_retry = Retry(total=0, respect_retry_after_header=False, raise_on_status=False)
+        return _Apis(HubSpot(access_token=token, host=base, base_url=base, retry=no_retry))
+
+    @property
+    def can_refresh(self) -> bool:
+        s = self.settings
+        return bool(s.refresh_token and s.client_id and s.client_secret)
+
+    def call(self, op: Op, *, search: bool = False) -> Answer:
+        return self.policy.run(lambda: self._once(op, search))
+
+    def _once(self, op: Op, search: bool) -> Answer:
+        if self.limiter is not None:
+            self.limiter.acquire(search=search)
+        with self._lock:
+            apis, generation = self._apis, self._generation
+        self.stats.calls += 1
+        self.stats.searches += int(search)
+        try:
+            resp = op(apis)
+            try:
+                # With _preload_content=False the body is read here, so a connection dropped
+                # mid-body surfaces inside this try and is classified like any transport failure.
+                data = resp.data
+                headers = {str(k): str(v) for k, v in resp.headers.items()}
+                status = int(resp.status)
+            finally:
+                resp.release_conn()
+        except Exception as exc:
+            err = classify(exc, can_refresh=self.can_refresh)
+            exc_headers = getattr(exc, "headers", None)
+            if exc_headers and self.limiter is not None:
+                self.limiter.observe({str(k): str(v) for k, v in exc_headers.items()})
+            if isinstance(err, RetriableError):
+                self.stats.retried += 1
+                self.stats.throttled += int(err.status == 429)
+            if isinstance(err, SessionExpiredError):
+                self._refresh(generation)
+                raise RetriableError("access token refreshed; repeating the call", wait_seconds=0.0) from exc
+            raise err from exc
+        if self.limiter is not None:
+            self.limiter.observe(headers)
+        return Answer(status, json.loads(data) if data else None, headers)
+
+    def _refresh(self, failed_generation: int) -> None:
+        """Refresh the OAuth token once per expiry, shared by every thread using this transport."""
+        with self._lock:
+            if self._generation != failed_generation:
+                return  # someone else already refreshed while our call was in flight
+            if not self.can_refresh:
+                raise FatalError("HubSpot access token expired and no refresh token is configured")
+            s = self.settings
+            assert s.client_secret is not None and s.refresh_token is not None
+            try:
+                resp = self._apis.tokens.create(
+                    grant_type="refresh_token",
+                    client_id=s.client_id,
+                    client_secret=s.client_secret.get_secret_value(),
+                    refresh_token=s.refresh_token.get_secret_value(),
+                    _preload_content=False,
+                )
+                doc = json.loads(resp.data)
+            except Exception as exc:
+                err = classify(exc)
+                raise FatalError(
+                    f"HubSpot token refresh failed: {err}", code=err.code, status=err.status
+                ) from exc
+            self._token = str(doc["access_token"])
+            self._apis = self._build(self._token)
+            self._generation += 1
+            self.stats.refreshes += 1

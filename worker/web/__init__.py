@@ -1,0 +1,1 @@
+"""HTTP receivers (webhooks) and the admin API, as Starlette apps."""
