@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path as FsPath
 from types import MappingProxyType
+from typing import get_args
 
 from pydantic import ValidationError
 
@@ -23,7 +24,9 @@ from worker.mapping.model import (
     Owner,
     RecordCreated,
     StageChanged,
+    StageConfig,
     StatusChanged,
+    StatusConfig,
     SyncRule,
 )
 from worker.mapping.yamlsource import Located, Path, load_located
@@ -85,17 +88,11 @@ def _model_loc_to_path(loc: tuple[int | str, ...]) -> Path:
 
 
 _EVENT_TAGS = {
-    "record_created",
-    "stage_changed",
-    "status_changed",
-    "opportunity_created",
-    "opportunity_won",
-    "opportunity_lost",
-    "new_lead_at_customer_account",
-    "call_completed",
-    "meeting_booked",
-    "lead_converted",
-    "account_churned",
+    *(
+        get_args(model.model_fields["event"].annotation)[0]
+        for model in (RecordCreated, StageChanged, StatusChanged)
+    ),
+    *get_args(FactEvent.model_fields["event"].annotation),
 }
 
 
@@ -388,26 +385,8 @@ class _Checker:
             )
             for s in m.status.values
         }
-        stage_field = Field(
-            id=STAGE,
-            salesforce=m.stage.salesforce_field,
-            salesforce_objects=frozenset(m.stage.salesforce_objects),
-            hubspot=m.stage.hubspot_property,
-            sync=m.stage.sync,
-            conflict=m.stage.conflict or _OWNER_POLICY[m.stage.owner],
-            owner_side=_OWNER_SIDE[m.stage.owner],  # type: ignore[arg-type]
-            **_picklist([(s.id, s.salesforce, s.hubspot, s.hubspot_primary) for s in m.stage.values]),
-        )
-        status_field = Field(
-            id=STATUS,
-            salesforce=m.status.salesforce_field,
-            salesforce_objects=frozenset(m.status.salesforce_objects),
-            hubspot=m.status.hubspot_property,
-            sync=m.status.sync,
-            conflict=m.status.conflict or _OWNER_POLICY[m.status.owner],
-            owner_side=_OWNER_SIDE[m.status.owner],  # type: ignore[arg-type]
-            **_picklist([(s.id, s.salesforce, s.hubspot, s.hubspot_primary) for s in m.status.values]),
-        )
+        stage_field = _picklist_field(STAGE, m.stage)
+        status_field = _picklist_field(STATUS, m.status)
         others = tuple(
             Field(
                 id=f.id,
@@ -473,6 +452,20 @@ class _Checker:
             link_hs_contact_id=m.links.hubspot_salesforce_contact_property,
             lost_opportunity_demotes_customer=m.policies.lost_opportunity_demotes_customer,
         )
+
+
+def _picklist_field(fid: str, cfg: StageConfig | StatusConfig) -> Field:
+    """Stage and status are fields with a picklist translation, configured the same way."""
+    return Field(
+        id=fid,
+        salesforce=cfg.salesforce_field,
+        salesforce_objects=frozenset(cfg.salesforce_objects),
+        hubspot=cfg.hubspot_property,
+        sync=cfg.sync,
+        conflict=cfg.conflict or _OWNER_POLICY[cfg.owner],
+        owner_side=_OWNER_SIDE[cfg.owner],  # type: ignore[arg-type]
+        **_picklist([(v.id, v.salesforce, v.hubspot, v.hubspot_primary) for v in cfg.values]),
+    )
 
 
 def _picklist(entries: list[tuple[str, str | None, str | None, bool]]) -> dict[str, MappingProxyType]:  # type: ignore[type-arg]
