@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from worker.errors import InputError
+from worker.lifecycle import condition_holds, fact_events
 from worker.mapping.compiled import STAGE, STATUS, CompiledMap, Field, Rule
 from worker.mapping.model import ConflictPolicy, SyncRule
 from worker.plan.model import Cause, Conflict, FieldChange, Plan, Side, Skip, Write
@@ -45,15 +46,6 @@ _MAX_RULE_STEPS = 64
 SALESFORCE_LEAD_REQUIRED = {"LastName": "[not provided]", "Company": "[not provided]"}
 _PLACEHOLDERS = frozenset(SALESFORCE_LEAD_REQUIRED.values())  # read as blank: never synced onwards
 _HUMAN_EVENTS = ("stage_changed", "status_changed")
-_FACT_EVENT_ORDER = (
-    "lead_converted",
-    "opportunity_created",
-    "opportunity_won",
-    "opportunity_lost",
-    "call_completed",
-    "meeting_booked",
-    "account_churned",
-)
 _NO_BASE = Base(values={}, salesforce_values={}, hubspot_values={})
 
 
@@ -362,7 +354,8 @@ class _Planner:
             or self.base.facts is not EMPTY_DIGEST
             or (self.sf and self.sf.is_converted)
         ):
-            queue.extend((name, None) for name in self._fact_events())
+            converted = self.sf is not None and self.sf.is_converted
+            queue.extend((name, None) for name in fact_events(facts, self.base.facts, converted=converted))
         if not queue:
             return
         steps = 0
@@ -382,59 +375,6 @@ class _Planner:
 
     def _created_on(self, side: str) -> bool:
         return (self.sf is not None) if side == SF else (self.hs is not None)
-
-    def _fact_events(self) -> list[str]:
-        facts = self.facts
-        seen: FactsDigest = self.base.facts
-        before = dict(seen.opportunities)
-        fired: set[str] = set()
-        for opp in facts.opportunities:
-            was = before.get(opp.id)
-            if was is None:
-                fired.add("opportunity_created")
-            state = opp.state
-            if state != was and state == "won":
-                fired.add("opportunity_won")
-            elif state != was and state == "lost":
-                fired.add("opportunity_lost")
-        sf = self.sf
-        converted = facts.converted or (sf is not None and sf.is_converted)
-        if converted and not seen.converted:
-            fired.add("lead_converted")
-        if facts.completed_calls - seen.completed_calls:
-            fired.add("call_completed")
-        if facts.meetings - seen.meetings:
-            fired.add("meeting_booked")
-        if facts.account_churned and not seen.account_churned:
-            fired.add("account_churned")
-        return [name for name in _FACT_EVENT_ORDER if name in fired]
-
-    def _condition_holds(self, rule: Rule) -> bool:
-        c = rule.condition
-        if c is None:
-            return True
-        stage = self.target.get(STAGE)
-        status = self.target.get(STATUS)
-        if c.stage_in is not None and stage not in c.stage_in:
-            return False
-        if c.stage_not_in is not None and stage in c.stage_not_in:
-            return False
-        if c.stage_before_rank is not None and stage is not None:
-            if self.cmap.stages[stage].rank >= c.stage_before_rank:
-                return False
-        if c.status_in is not None and status not in c.status_in:
-            return False
-        if c.status_not_in is not None and status in c.status_not_in:
-            return False
-        if c.no_open_opportunities is not None:
-            has_open = any(not o.is_closed for o in self.facts.opportunities)
-            if c.no_open_opportunities == has_open:
-                return False
-        if c.salesforce_object is not None:
-            sobject = self._salesforce_object()
-            if sobject is not None and sobject != c.salesforce_object:
-                return False
-        return True
 
     def _salesforce_object(self) -> str | None:
         if self.sf is None:
@@ -459,7 +399,14 @@ class _Planner:
                 )
             )
             return []
-        if not self._condition_holds(rule):
+        if rule.condition is not None and not condition_holds(
+            rule.condition,
+            stage=stage,
+            status=self.target.get(STATUS),
+            facts=self.facts,
+            salesforce_object=self._salesforce_object(),
+            cmap=self.cmap,
+        ):
             return []
         follow: list[tuple[str, str | None]] = []
         changed = False
