@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from worker.errors import InputError
 
@@ -73,6 +73,10 @@ class Facts:
     completed_calls: frozenset[str] = frozenset()
     meetings: frozenset[str] = frozenset()
     converted: bool = False
+    # The person's record was created since the worker last looked (not a backfill, not an old lead
+    # edited today): only then do first-sight rules such as new_lead_at_customer_account fire, and
+    # only then are the facts found on first sight news.
+    new_record: bool = False
 
     def digest(self) -> FactsDigest:
         if self is EMPTY_FACTS or self == EMPTY_FACTS:
@@ -87,8 +91,7 @@ class Facts:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class FactsDigest:
+class FactsDigest(NamedTuple):
     """The part of the facts kept in the base snapshot, so fact events fire exactly once."""
 
     opportunities: tuple[tuple[str, str], ...] = ()  # (id, open|won|lost), sorted
@@ -232,6 +235,7 @@ def facts_from_json(raw: Any) -> Facts:
         "completed_calls",
         "meetings",
         "converted",
+        "new_record",
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -259,6 +263,7 @@ def facts_from_json(raw: Any) -> Facts:
         completed_calls=_idset(data.get("completed_calls", []), "facts.completed_calls"),
         meetings=_idset(data.get("meetings", []), "facts.meetings"),
         converted=_bool(data.get("converted", False), "facts.converted"),
+        new_record=_bool(data.get("new_record", False), "facts.new_record"),
     )
     return EMPTY_FACTS if facts == EMPTY_FACTS else facts
 
@@ -274,6 +279,7 @@ def facts_to_json(facts: Facts) -> dict[str, Any]:
         "completed_calls": sorted(facts.completed_calls),
         "meetings": sorted(facts.meetings),
         "converted": facts.converted,
+        "new_record": facts.new_record,
     }
 
 

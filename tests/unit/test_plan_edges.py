@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.journeys import CONTACT_ID, base_of, hs_contact, sf_lead, shipped
+from tests.unit.journeys import CONTACT_ID, base_of, facts, hs_contact, sf_lead, shipped
 from worker.errors import InputError
 from worker.plan import plan
 from worker.records import Base
@@ -56,3 +56,38 @@ def test_every_write_names_its_cause() -> None:
         for change in write.changes:
             assert change.cause.kind in {"field", "rule", "requirement", "repair", "link", "lifecycle"}
             assert change.cause.ref and change.cause.detail
+
+
+def test_a_round_without_facts_keeps_the_memory_of_facts_seen() -> None:
+    cmap = shipped("default")
+    booked = facts(meetings=["00U1"])
+    sf, hs = (
+        sf_lead(stage="Lead", status="Contacted"),
+        hs_contact(stage="lead", status="ATTEMPTED_TO_CONTACT"),
+    )
+    first = plan(sf, hs, base_of(cmap, "lead", "contacted"), booked, cmap)
+    assert first.values["status"] == "meeting_set"
+    # The rep moves the person on to Working in a round that loaded no facts ...
+    second = plan(sf_lead(stage="Lead", status="Working"), hs_contact(stage="lead", status="CONNECTED"),
+                  first.new_base, None, cmap)  # fmt: skip
+    assert second.new_base.facts.meetings == frozenset({"00U1"})
+    # ... and the old meeting, seen again, does not force Meeting Set back.
+    third = plan(sf_lead(stage="Lead", status="Working"), hs_contact(stage="lead", status="IN_PROGRESS"),
+                 second.new_base, booked, cmap)  # fmt: skip
+    assert third.values["status"] == "working"
+    assert "meeting_booked" not in third.events
+
+
+def test_a_converted_lead_that_names_no_contact_stays_the_lead_in_the_base() -> None:
+    cmap = shipped("default")
+    lead = sf_lead(stage="Opportunity", status="Converted", IsConverted=True)
+    result = plan(
+        lead,
+        hs_contact(stage="opportunity", status="OPEN_DEAL"),
+        base_of(cmap, "opportunity", "converted"),
+        None,
+        cmap,
+    )
+    assert (result.new_base.salesforce_object, result.new_base.salesforce_id) == ("Lead", lead.id)
+    assert result.salesforce == ()
+    assert [s.kind for s in result.skipped if s.side == "salesforce"] == ["read_only"]

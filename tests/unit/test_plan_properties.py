@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.journeys import HS_ID, SF_ID, replan, shipped, written
@@ -66,7 +66,18 @@ def scenario(draw: st.DrawFn) -> tuple[str, Any, Any, Base | None, Facts]:
         stage = draw(st.sampled_from([*cmap.stages, None]))
         status = draw(st.sampled_from([*cmap.statuses, None]))
         values = {"stage": stage, "status": status, "email": draw(TEXT), "phone": draw(TEXT)}
-        base = Base(values=values, salesforce_values={}, hubspot_values={})
+        sf_side: dict[str, str | None] = {}
+        hs_side: dict[str, str | None] = {}
+        if draw(st.booleans()):  # as a previous plan stores it: what each side held, maybe diverged
+            sf_side = {
+                "stage": draw(st.sampled_from(sf_stages)),
+                "status": draw(st.sampled_from(sf_statuses)),
+            }
+            hs_side = {
+                "stage": draw(st.sampled_from(hs_stages)),
+                "status": draw(st.sampled_from(hs_statuses)),
+            }
+        base = Base(values=values, salesforce_values=sf_side, hubspot_values=hs_side)
     opp_states = draw(st.lists(st.sampled_from(["open", "won", "lost"]), max_size=2))
     fx = Facts(
         opportunities=tuple(
@@ -157,3 +168,62 @@ def test_a_field_changed_on_one_side_only_reaches_the_other(
         assert written(result, other).get(other_name) == new
     else:
         assert other_name not in written(result, other)
+
+
+@st.composite
+def one_sided_stage_move(draw: st.DrawFn) -> tuple[str, str, str, str]:
+    """(map, side, from stage, to stage): a move the map allows, made on one side only."""
+    map_name = draw(st.sampled_from(MAPS))
+    cmap = shipped(map_name)
+    side = draw(st.sampled_from(["salesforce", "hubspot"]))
+    have = [s.id for s in cmap.stages.values() if s.salesforce and s.hubspot]
+    old = draw(st.sampled_from(have))
+    new = draw(st.sampled_from([s for s in have if s != old]))
+    if cmap.is_backward(old, new):
+        assume(cmap.backward_move_allowed(old, new))
+    if side == "hubspot":
+        field = cmap.stage_field
+        assert field.canon_to_hs is not None and field.hs_to_canon is not None
+        assume(field.canon_to_hs[new] != field.canon_to_hs[old])  # HubSpot can tell them apart
+    return map_name, side, old, new
+
+
+@settings(max_examples=300, deadline=None)
+@given(one_sided_stage_move())
+def test_a_stage_changed_on_one_side_only_reaches_the_other(case: tuple[str, str, str, str]) -> None:
+    map_name, side, old, new = case
+    cmap = shipped(map_name)
+    stage = cmap.stages
+    sf_stage = stage[new].salesforce if side == "salesforce" else stage[old].salesforce
+    hs_stage = stage[new].hubspot if side == "hubspot" else stage[old].hubspot
+    sf = salesforce_record(
+        {
+            "attributes": {"type": "Lead"},
+            "Id": SF_ID,
+            "Lead_Stage__c": sf_stage,
+            "HubSpot_Contact_ID__c": HS_ID,
+        }
+    )
+    hs = hubspot_record(
+        {"id": HS_ID, "properties": {"lifecyclestage": hs_stage, "salesforce_lead_id": SF_ID}}
+    )
+    base = Base(
+        values={"stage": old},
+        salesforce_values={"stage": stage[old].salesforce},
+        hubspot_values={"stage": stage[old].hubspot},
+    )
+    result = plan(sf, hs, base, None, cmap)
+    if side == "salesforce":
+        assert new in result.stage_path, (result.stage_path, result.skipped)
+    else:  # a HubSpot value may stand for several stages: one the person may move to was taken
+        assert any(stage[s].hubspot == hs_stage for s in result.stage_path[1:]), (
+            result.stage_path,
+            result.skipped,
+        )
+    final = result.values["stage"]
+    other = "hubspot" if side == "salesforce" else "salesforce"
+    name = "lifecyclestage" if other == "hubspot" else "Lead_Stage__c"
+    image = stage[final].hubspot if other == "hubspot" else stage[final].salesforce
+    held = hs_stage if other == "hubspot" else sf_stage
+    if image != held:
+        assert written(result, other).get(name) == image, (result.writes, result.skipped)

@@ -484,7 +484,14 @@ def _picklist(entries: list[tuple[str, str | None, str | None, bool]]) -> dict[s
             sf_to[sf] = cid
         if hs is not None and (shared[hs] == 1 or primary):
             hs_to[hs] = cid
+    candidates: dict[str, list[str]] = defaultdict(list)
+    for cid, _, hs, _ in entries:
+        if hs is not None and shared[hs] > 1:
+            candidates[hs].append(cid)
+    for hs, ids in candidates.items():
+        ids.sort(key=lambda cid: cid != hs_to[hs])  # the primary first, then file order
     return {
+        "hs_shared": MappingProxyType({hs: tuple(ids) for hs, ids in candidates.items()}),
         "sf_to_canon": MappingProxyType(sf_to),
         "hs_to_canon": MappingProxyType(hs_to),
         "canon_to_sf": MappingProxyType(to_sf),

@@ -55,6 +55,8 @@ class Field:
     hs_to_canon: MappingProxyType[str, str] | None = None
     canon_to_sf: MappingProxyType[str, str | None] | None = None
     canon_to_hs: MappingProxyType[str, str | None] | None = None
+    # HubSpot values several canonical ids share: every candidate, the primary first.
+    hs_shared: MappingProxyType[str, tuple[str, ...]] | None = None
 
     @property
     def is_picklist(self) -> bool:

@@ -1,7 +1,7 @@
 """Apply a plan to the records it was made from, in memory: what the CRMs will hold afterwards.
 
-Used by the idempotence properties (plan → apply → plan again must write nothing), by ``crmsync
-explain --apply`` and by the demo. It follows the CRMs' rules that matter to the plan: writes to one
+Used by the idempotence properties (plan → apply → plan again must write nothing) and by the
+demo. It follows the CRMs' rules that matter to the plan: writes to one
 record run in step order, an empty string clears a HubSpot property, and a converted lead's writes land
 on its Contact.
 """
@@ -35,12 +35,8 @@ def apply_plan(
             if write.link_back and hs is not None:  # the executor's follow-up write
                 hs = replace(hs, properties={**hs.properties, write.link_back: new_salesforce_id})
         elif sf is not None and write.object_type == "Contact" and sf.object_type == "Lead":
-            sf = SalesforceRecord(  # the converted lead's Contact now carries the person
-                object_type="Contact",
-                id=write.record_id or "",
-                values={**sf.values, "Id": write.record_id, **values},
-                modified_ms=sf.modified_ms,
-            )
+            sf = _contact_of(sf)
+            sf = replace(sf, values={**sf.values, **values})
         elif sf is not None:
             sf = replace(sf, values={**sf.values, **values})
     for write in sorted(plan.hubspot, key=lambda w: w.step):
@@ -51,4 +47,17 @@ def apply_plan(
                 sf = replace(sf, values={**sf.values, write.link_back: new_hubspot_id})
         elif hs is not None:
             hs = replace(hs, properties={**hs.properties, **values})
+    if sf is not None and sf.object_type == "Lead" and plan.new_base.salesforce_object == "Contact":
+        sf = _contact_of(sf)  # as the loader does: after conversion the Contact carries the person
     return sf, hs
+
+
+def _contact_of(lead: SalesforceRecord) -> SalesforceRecord:
+    """The converted lead's Contact, holding the lead's values as conversion copied them."""
+    contact_id = lead.converted_contact_id or ""
+    return SalesforceRecord(
+        object_type="Contact",
+        id=contact_id,
+        values={**lead.values, "Id": contact_id},
+        modified_ms=lead.modified_ms,
+    )

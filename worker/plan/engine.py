@@ -59,7 +59,7 @@ def plan(
     """Plan the writes that bring both records into agreement. See the module docstring."""
     if salesforce is None and hubspot is None:
         raise InputError("plan: at least one of the Salesforce and HubSpot records is required")
-    return _Planner(salesforce, hubspot, base, facts or EMPTY_FACTS, cmap).run()
+    return _Planner(salesforce, hubspot, base, facts, cmap).run()
 
 
 class _Planner:
@@ -71,6 +71,7 @@ class _Planner:
         "conflicts",
         "events",
         "facts",
+        "facts_known",
         "has_base",
         "held",
         "hs",
@@ -82,6 +83,7 @@ class _Planner:
         "sf_current",
         "sf_final",
         "sf_frozen",
+        "sf_stale",
         "skipped",
         "suppressed",
         "target",
@@ -93,7 +95,7 @@ class _Planner:
         sf: SalesforceRecord | None,
         hs: HubSpotRecord | None,
         base: Base | None,
-        facts: Facts,
+        facts: Facts | None,
         cmap: CompiledMap,
     ) -> None:
         self.sf = sf
@@ -119,7 +121,9 @@ class _Planner:
             if values is not base.values:
                 base = replace(base, values=values)
         self.base = base if base is not None else _NO_BASE
-        self.facts = facts
+        # No facts means they were not loaded: no fact events, and the base's memory of them is kept.
+        self.facts_known = facts is not None
+        self.facts = facts if facts is not None else EMPTY_FACTS
         self.cmap = cmap
         self.target: dict[str, Value] = {}
         self.causes: dict[str, Cause] = {}
@@ -134,10 +138,22 @@ class _Planner:
         self.conflicts: list[Conflict] = []
         self.events: list[str] = []
         self.applied: list[str] = []
-        # A converted lead is read-only: its values froze at conversion and say nothing new. Its Contact
-        # got the lead's values at conversion, so they are what the writes are compared with; the new
-        # base points at the Contact, which the loader reads from then on.
-        self.sf_frozen = sf is not None and sf.object_type == "Lead" and sf.is_converted
+        # A converted lead is read-only: writes go to its Contact, which got the lead's values at
+        # conversion (so they are what writes are compared with); the new base points at the Contact,
+        # which the loader reads from then on. In the round that first sees the conversion the lead's
+        # values are still news (a rep may have qualified and converted between two syncs); after
+        # that they are frozen and say nothing new.
+        self.sf_frozen = (
+            sf is not None
+            and sf.object_type == "Lead"
+            and sf.is_converted
+            and sf.converted_contact_id is not None
+        )
+        self.sf_stale = (
+            self.sf_frozen
+            and base is not None
+            and (base.facts.converted or base.salesforce_object == "Contact")
+        )
         self.sf_current: dict[str, Value] = {}
         self.hs_current: dict[str, Value] = {}
         self.sf_final: dict[str, Value] = {}  # what each side holds after the writes
@@ -186,7 +202,7 @@ class _Planner:
         sf_object = sf.object_type if sf is not None else None
         hs_props = hs.properties if hs is not None else None
         has_base = self.has_base
-        sf_fresh = not self.sf_frozen
+        sf_fresh = not self.sf_stale
         base = self.base
         base_values, base_sf, base_hs = base.values, base.salesforce_values, base.hubspot_values
         sf_current, hs_current = self.sf_current, self.hs_current
@@ -220,6 +236,8 @@ class _Planner:
                 if raw:
                     table = f.hs_to_canon
                     hs_val = raw if table is None else table.get(raw)
+                    if hs_val is not None and f.hs_shared:
+                        hs_val = self._agreeing(f, raw, hs_val, sf_val)
                     if hs_val is None:
                         self._unknown(HS, f, raw)
                     else:
@@ -235,6 +253,29 @@ class _Planner:
                 self._merge(f, sf_raw, sf_val, sf_changed, hs_raw, hs_val, hs_changed)
             else:
                 self.target[fid] = base_values.get(fid)
+
+    def _agreeing(self, f: Field, raw: str, primary: str, sf_val: Value) -> str:
+        """Read a HubSpot value shared by several stages as the one the other facts point to.
+
+        HubSpot often has fewer stages than the map (TSM and SQL are both ``salesqualifiedlead``): the
+        value then reads as Salesforce's stage when that stage maps to it, else as the base's, else as
+        the first candidate (the map's ``hubspot_primary`` first) the transitions allow from the base.
+        Agreement is never mistaken for a change, and a legitimate recycle is never read as a refused
+        move to the primary.
+        """
+        shared = f.hs_shared.get(raw) if f.hs_shared else None
+        if not shared:
+            return primary
+        if sf_val is not None and sf_val in shared:
+            return sf_val
+        base_val = self.base.values.get(f.id)
+        if base_val is None or base_val in shared:
+            return base_val if base_val is not None else primary
+        if f.id == STAGE:  # a move from the base: the first candidate the transitions allow
+            for candidate in shared:
+                if not self._refused(base_val, candidate):
+                    return candidate
+        return primary
 
     def _unknown(self, side: Side, f: Field, raw: str) -> None:
         if not self.has_base or raw != self._side_base(side, f):
@@ -291,17 +332,25 @@ class _Planner:
         if target is None and base_val is None and not self.has_base:
             target = sf_val if sf_val is not None else hs_val
         if f.id == STAGE and base_val is not None and target is not None and winner is not None:
-            if self.cmap.is_backward(base_val, target) and not self.cmap.backward_move_allowed(
-                base_val, target
-            ):
+            if self._refused(base_val, target):
                 self._hold(f, winner, base_val, target)
                 if sf_changed and hs_changed:
-                    self.held.add((SF if winner == HS else HS, f.id))
+                    loser: Side = HS if winner == SF else SF
+                    other = hs_val if loser == HS else sf_val
+                    if other is not None and other != target and not self._refused(base_val, other):
+                        self.target[f.id] = other  # the other side's legitimate edit still stands
+                        self.human[f.id] = loser
+                        self.causes[f.id] = Cause("field", f.id, f"changed on {_SIDE_LABEL[loser]}")
+                    else:
+                        self.held.add((loser, f.id))
                 return
         self.target[f.id] = target
         if winner is not None and target != base_val:
             self.human[f.id] = winner
             self.causes[f.id] = Cause("field", f.id, f"changed on {_SIDE_LABEL[winner]}")
+
+    def _refused(self, current: str, new: str) -> bool:
+        return self.cmap.is_backward(current, new) and not self.cmap.backward_move_allowed(current, new)
 
     def _resolve_conflict(self, f: Field, sf_raw: Value, hs_raw: Value) -> Side:
         policy = f.conflict
@@ -340,16 +389,20 @@ class _Planner:
         if not cmap.rules:
             return
         queue: list[tuple[str, str | None]] = []
+        new_record = self.facts.new_record
         if not self.has_base:
             queue.append(("record_created", None))
-            if self.facts.account_is_customer:
+            if self.facts.account_is_customer and new_record:
                 queue.append(("new_lead_at_customer_account", None))
         for fid, event in ((STATUS, "status_changed"), (STAGE, "stage_changed")):
             value = self.target.get(fid)
             if value is not None and value != self.base.values.get(fid):
                 queue.append((event, value))
         facts = self.facts
-        if (
+        # On first sight of a record that existed before (a backfill, an old lead edited today) its
+        # history is not news: the facts are remembered without firing. A new record's facts fire.
+        fire_facts = self.facts_known and (self.has_base or new_record)
+        if fire_facts and (
             facts is not EMPTY_FACTS
             or self.base.facts is not EMPTY_DIGEST
             or (self.sf and self.sf.is_converted)
@@ -421,6 +474,8 @@ class _Planner:
             current = self.target.get(fid)
             if value == current or (only_if_blank and current is not None):
                 continue
+            if only_if_blank and ((SF, fid) in self.held or (HS, fid) in self.held):
+                continue  # blank only because a person's edit was held: not a blank to fill
             if fid in self.human and rule.event in _HUMAN_EVENTS:
                 side = self.human[fid]
                 self.skipped.append(
@@ -480,11 +535,18 @@ class _Planner:
     def _requirement_ok(self, status_id: str, cause_ref: str) -> bool:
         """Fill required fields from the map's defaults; False when one stays blank."""
         status = self.cmap.statuses[status_id]
+        if not status.requires:
+            return True
+        # Salesforce's validation rule applies to writes: a status Salesforce already holds is never
+        # blocked (a missing value with a default is still filled in).
+        held_by_salesforce = self.sf is not None and self.sf_current.get(STATUS) == status.salesforce
         fills: list[tuple[str, str]] = []
         for field_id, default in status.requires:
             if self.target.get(field_id) is not None:
                 continue
             if default is None:
+                if held_by_salesforce:
+                    continue
                 return False
             fills.append((field_id, default))
         for field_id, default in fills:
@@ -563,7 +625,7 @@ class _Planner:
                 Skip("deleted", "salesforce", SF, f"Salesforce {sf.object_type} {sf.id} is deleted")
             )
             return ()
-        if self.sf_frozen:
+        if sf.object_type == "Lead" and sf.is_converted:
             if sf.converted_contact_id is None:
                 self.skipped.append(
                     Skip(
@@ -748,6 +810,8 @@ class _Planner:
             )
         elif self.sf_frozen:
             sf_object, sf_id = "Contact", sf.converted_contact_id
+        elif sf.object_type == "Lead" and sf.is_converted:
+            sf_object, sf_id = "Lead", sf.id  # converted, but names no Contact: keep the lead
         else:
             sf_object, sf_id = sf.object_type, sf.id
         hs_id = self.hs.id if self.hs is not None else self.base.hubspot_id
@@ -762,15 +826,24 @@ class _Planner:
         )
 
     def _merged_digest(self) -> FactsDigest:
-        digest = self.facts.digest()
+        """What the next plan compares facts with: this round's facts folded into what was seen."""
+        seen = self.base.facts
         sf = self.sf
-        if sf is not None and sf.is_converted and not digest.converted:
-            digest = FactsDigest(
-                digest.opportunities,
-                digest.account_is_customer,
-                digest.account_churned,
-                digest.completed_calls,
-                digest.meetings,
-                True,
-            )
-        return digest
+        converted = seen.converted or (sf is not None and sf.is_converted)
+        if not self.facts_known:
+            if converted == seen.converted:
+                return seen
+            return seen._replace(converted=True)
+        now = self.facts
+        if now is EMPTY_FACTS and seen is EMPTY_DIGEST and not converted:
+            return EMPTY_DIGEST
+        opportunities = dict(seen.opportunities)
+        opportunities.update((o.id, o.state) for o in now.opportunities)
+        return FactsDigest(
+            opportunities=tuple(sorted(opportunities.items())),
+            account_is_customer=now.account_is_customer,
+            account_churned=now.account_churned,
+            completed_calls=seen.completed_calls | now.completed_calls,
+            meetings=seen.meetings | now.meetings,
+            converted=converted or now.converted,
+        )
