@@ -123,7 +123,9 @@ class _Planner:
         self.base = base if base is not None else _NO_BASE
         # No facts means they were not loaded: no fact events, and the base's memory of them is kept.
         self.facts_known = facts is not None
-        self.facts = facts if facts is not None else EMPTY_FACTS
+        if facts is None or (facts is not EMPTY_FACTS and facts == EMPTY_FACTS):
+            facts = EMPTY_FACTS  # one shared empty value keeps the no-facts paths cheap
+        self.facts = facts
         self.cmap = cmap
         self.target: dict[str, Value] = {}
         self.causes: dict[str, Cause] = {}
