@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
@@ -91,7 +92,11 @@ def scenario(draw: st.DrawFn) -> tuple[str, Any, Any, Base | None, Facts]:
     return map_name, sf, hs, base, fx
 
 
-PROPERTY_SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(
+    max_examples=int(__import__("os").environ.get("CRMSYNC_PROPERTY_EXAMPLES", "400")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @PROPERTY_SETTINGS

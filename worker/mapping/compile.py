@@ -42,6 +42,8 @@ def load_map(path: str | FsPath) -> CompiledMap:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise MappingError([f"{file}: cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise MappingError([f"{file}: not UTF-8 text (byte {exc.start}): save the map as UTF-8"]) from None
     return compile_text(text, str(file))
 
 
@@ -112,8 +114,7 @@ class _Checker:
         self._check_transitions()
         self._check_rules()
         self._check_inclusion()
-        if not self.problems:
-            self._check_flip_flops()
+        self._check_flip_flops()  # over the rules whose references resolve, so a typo hides no loop
 
     def err(self, path: Path, message: str) -> None:
         self.problems.append(f"{self.located.where(path)}: {message}")
@@ -164,6 +165,15 @@ class _Checker:
             "Salesforce Lead Stage value",
         )
         self._unique(((("stage", "hubspot_order", i), v) for i, v in enumerate(cfg.hubspot_order)), "value")
+        self._unique((((*base, i, "rank"), str(s.rank)) for i, s in enumerate(cfg.values)), "rank")
+        if cfg.salesforce_field == self.m.status.salesforce_field:
+            self.err(
+                ("status", "salesforce_field"), f"stage and status cannot both be {cfg.salesforce_field!r}"
+            )
+        if cfg.hubspot_property == self.m.status.hubspot_property:
+            self.err(
+                ("status", "hubspot_property"), f"stage and status cannot both be {cfg.hubspot_property!r}"
+            )
         order = set(cfg.hubspot_order)
         for i, s in enumerate(cfg.values):
             if s.hubspot is not None and s.hubspot not in order:
@@ -282,7 +292,7 @@ class _Checker:
         ``stage=mql`` is a loop the engine would run round for ever: stage sql → … → mql → … → sql.
         A cycle that only revisits the same values (Qualified ⇒ SQL ⇒ Qualified) converges and is fine.
         """
-        rules = self._all_rules()
+        rules = [r for r in self._all_rules() if self._resolves(r)]
         edges: dict[tuple[str, str], list[tuple[tuple[str, str], str]]] = defaultdict(list)
         for rule in rules:
             if rule.event not in {"stage_changed", "status_changed"} or rule.to is None:
@@ -308,6 +318,15 @@ class _Checker:
                 f"rules {', '.join(involved)} form a loop that flip-flops {field} between "
                 f"{', '.join(sorted(values))}",
             )
+
+    def _resolves(self, rule: Rule) -> bool:
+        stages = (rule.set_stage, rule.default_stage) + ((rule.to,) if rule.event == "stage_changed" else ())
+        statuses = (rule.set_status, rule.default_status) + (
+            (rule.to,) if rule.event == "status_changed" else ()
+        )
+        return all(s is None or s in self.stage_ids for s in stages) and all(
+            s is None or s in self.status_ids for s in statuses
+        )
 
     def _all_rules(self) -> list[Rule]:
         implicit = [
@@ -359,7 +378,7 @@ class _Checker:
         return Condition(
             stage_in=frozenset(c.stage_in) if c.stage_in is not None else None,
             stage_not_in=frozenset(c.stage_not_in) if c.stage_not_in is not None else None,
-            stage_before_rank=ranks[c.stage_before] if c.stage_before is not None else None,
+            stage_before_rank=ranks.get(c.stage_before) if c.stage_before is not None else None,
             status_in=frozenset(c.status_in) if c.status_in is not None else None,
             status_not_in=frozenset(c.status_not_in) if c.status_not_in is not None else None,
             no_open_opportunities=c.no_open_opportunities,

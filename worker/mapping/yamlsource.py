@@ -65,15 +65,36 @@ def load_located(text: str, filename: str) -> Located:
         located.problems.append(f"{filename}:1: the file is empty")
         return located
     located.lines[()] = node.start_mark.line + 1
-    located.data = _build(node, (), located)
+    located.data = _build(node, (), located, frozenset())
     return located
 
 
-def _build(node: yaml.Node, path: Path, located: Located) -> Any:
+_STANDARD_TAG = "tag:yaml.org,2002:"
+
+
+def _problem(located: Located, node: yaml.Node, path: Path, message: str) -> None:
+    where = f"{located.filename}:{node.start_mark.line + 1}"
+    located.problems.append(f"{where}: {format_path(path)}: {message}" if path else f"{where}: {message}")
+
+
+def _build(node: yaml.Node, path: Path, located: Located, active: frozenset[int]) -> Any:
+    """Build the value of ``node``; ``active`` holds the nodes being built above it (alias loops)."""
+    if id(node) in active:
+        _problem(located, node, path, "an alias refers to itself (a recursive structure cannot be a map)")
+        return None
+    if not node.tag.startswith(_STANDARD_TAG) and node.tag not in {"!", "?"}:
+        _problem(located, node, path, f"YAML tag {node.tag!r} is not supported in a definition map")
+        return None
+    active = active | {id(node)}
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _build(key_node, path, located)
+            if key_node.tag == _STANDARD_TAG + "merge":
+                _problem(
+                    located, key_node, path, "YAML merge keys (<<) are not supported: write the keys out"
+                )
+                continue
+            key = _build(key_node, path, located, active)
             if not isinstance(key, str | int | bool) or key is None:
                 located.problems.append(
                     f"{located.filename}:{key_node.start_mark.line + 1}: keys must be text"
@@ -88,18 +109,21 @@ def _build(node: yaml.Node, path: Path, located: Located) -> Any:
                 )
                 continue
             located.lines[child] = key_node.start_mark.line + 1
-            out[key] = _build(value_node, child, located)
+            out[key] = _build(value_node, child, located, active)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
             child = (*path, index)
             located.lines[child] = item.start_mark.line + 1
-            items.append(_build(item, child, located))
+            items.append(_build(item, child, located, active))
         return items
     # A scalar: let the safe constructor resolve its tag (bool, int, null, str …).
     constructor = yaml.SafeLoader("")
     try:
         return constructor.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        _problem(located, node, path, f"invalid value: {getattr(exc, 'problem', None) or exc}")
+        return None
     finally:
         constructor.dispose()

@@ -335,17 +335,26 @@ class _Planner:
             target = sf_val if sf_val is not None else hs_val
         if f.id == STAGE and base_val is not None and target is not None and winner is not None:
             if self._refused(base_val, target):
-                self._hold(f, winner, base_val, target)
-                if sf_changed and hs_changed:
-                    loser: Side = HS if winner == SF else SF
-                    other = hs_val if loser == HS else sf_val
-                    if other is not None and other != target and not self._refused(base_val, other):
-                        self.target[f.id] = other  # the other side's legitimate edit still stands
-                        self.human[f.id] = loser
-                        self.causes[f.id] = Cause("field", f.id, f"changed on {_SIDE_LABEL[loser]}")
-                    else:
+                loser: Side = HS if winner == SF else SF
+                other = (hs_val if loser == HS else sf_val) if sf_changed and hs_changed else None
+                if other is None or other == target or self._refused(base_val, other):
+                    self._hold(f, winner, base_val, target)
+                    if sf_changed and hs_changed:
                         self.held.add((loser, f.id))
-                return
+                    return
+                # The other side's edit is legitimate: it stands, and the refused one loses like any
+                # conflict loser (its side is brought in line).
+                self.skipped.append(
+                    Skip(
+                        "backward_move",
+                        f.id,
+                        winner,
+                        f"{_SIDE_LABEL[winner]} moved {f.id} from {base_val} back to {target}, which the "
+                        f"map's transitions do not allow; {_SIDE_LABEL[loser]}'s change to {other} "
+                        "applies instead",
+                    )
+                )
+                target, winner = other, loser
         self.target[f.id] = target
         if winner is not None and target != base_val:
             self.human[f.id] = winner
