@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,6 +25,7 @@ mappings_app = typer.Typer(help="Check, show and describe definition maps.", no_
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(sandbox_app, name="sandbox")
 
+T = TypeVar("T")
 DEFAULT_MAP = "mappings/default.yaml"
 EXIT_INVALID = 2
 
@@ -160,10 +162,23 @@ def _read_json(path: Path | None, what: str) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise _fail(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise _fail(f"{path}: {what} is not UTF-8 JSON (byte {exc.start})") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise _fail(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON in {what}: {exc.msg}") from None
+
+
+def _parse(path: Path | None, what: str, parse: Callable[[Any], T]) -> T | None:
+    """Read and normalise one input file; any problem exits 2 naming the file."""
+    raw = _read_json(path, what)
+    if raw is None:
+        return None
+    try:
+        return parse(raw)
+    except InputError as exc:
+        raise _fail(f"{path}: {exc}") from None
 
 
 @app.command("explain")
@@ -191,20 +206,11 @@ def explain(
         cmap = load_map(_map_path(map_file))
     except MappingError as exc:
         raise _fail(str(exc)) from None
-    raw_sf = _read_json(salesforce, "the Salesforce record")
-    raw_hs = _read_json(hubspot, "the HubSpot record")
-    raw_base = _read_json(base, "the base snapshot")
-    raw_facts = _read_json(facts, "the facts")
-    try:
-        result = plan(
-            salesforce_record(raw_sf) if raw_sf is not None else None,
-            hubspot_record(raw_hs) if raw_hs is not None else None,
-            base_from_json(raw_base) if raw_base is not None else None,
-            facts_from_json(raw_facts) if raw_facts is not None else None,
-            cmap,
-        )
-    except InputError as exc:
-        raise _fail(f"explain: {exc}") from None
+    sf_rec = _parse(salesforce, "the Salesforce record", salesforce_record)
+    hs_rec = _parse(hubspot, "the HubSpot record", hubspot_record)
+    base_snapshot = _parse(base, "the base snapshot", base_from_json)
+    facts_value = _parse(facts, "the facts", facts_from_json)
+    result = plan(sf_rec, hs_rec, base_snapshot, facts_value, cmap)
     if as_json:
         typer.echo(json.dumps(plan_to_json(result, cmap), indent=2, sort_keys=False))
     else:

@@ -171,7 +171,7 @@ def salesforce_record(raw: Any, *, object_type: str | None = None) -> Salesforce
     kind = object_type
     if kind is None and isinstance(attributes, Mapping):
         kind = attributes.get("type")
-    if kind not in {"Lead", "Contact"}:
+    if not isinstance(kind, str) or kind not in {"Lead", "Contact"}:
         raise InputError(
             f"salesforce record: attributes.type must be 'Lead' or 'Contact' (got {kind!r}); "
             "pass object_type for records without attributes"
@@ -241,7 +241,7 @@ def facts_from_json(raw: Any) -> Facts:
     if unknown:
         raise InputError(f"facts: unknown keys {unknown} (known: {sorted(known)})")
     opportunities = []
-    for i, item in enumerate(data.get("opportunities", []) or []):
+    for i, item in enumerate(_list(data.get("opportunities"), "facts.opportunities")):
         opp = _mapping(item, f"facts.opportunities[{i}]")
         opp_id = opp.get("id", opp.get("Id"))
         if not isinstance(opp_id, str):
@@ -312,7 +312,7 @@ def base_from_json(raw: Any) -> Base:
         sides[key] = {str(k): _text(v, f"base.{key}.{k}") for k, v in side_raw.items()}
     f = _mapping(data.get("facts", {}), "base.facts")
     opps = []
-    for i, item in enumerate(f.get("opportunities", []) or []):
+    for i, item in enumerate(_list(f.get("opportunities"), "base.facts.opportunities")):
         opp = _mapping(item, f"base.facts.opportunities[{i}]")
         state = opp.get("state")
         if state not in {"open", "won", "lost"} or not isinstance(opp.get("id"), str):
@@ -338,6 +338,14 @@ def base_from_json(raw: Any) -> Base:
         salesforce_id=_id_or_none(sf.get("id")),
         hubspot_id=_id_or_none(hs.get("id")),
     )
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"{where}: expected a list, got {type(value).__name__}")
+    return value
 
 
 def _bool(value: Any, where: str) -> bool:

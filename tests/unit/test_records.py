@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from worker.errors import InputError
 from worker.records import base_from_json, base_to_json, facts_from_json, hubspot_record, salesforce_record
@@ -76,3 +80,24 @@ def test_base_round_trips_through_json() -> None:
     base = base_from_json(raw)
     assert base_from_json(base_to_json(base)) == base
     assert base.facts.opportunities == (("006", "open"),)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+KEYS = [
+    *("attributes", "type", "Id", "id", "properties", "opportunities", "values", "facts", "updatedAt"),
+    *("SystemModstamp", "IsConverted", "meetings", "completed_calls", "state", "salesforce", "hubspot"),
+]
+SHAPED = st.dictionaries(st.sampled_from(KEYS), JSON, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.one_of(JSON, SHAPED))
+def test_any_json_is_either_normalised_or_refused_with_input_error(raw: object) -> None:
+    """Bad input gets a clear error: never a TypeError or KeyError from deep inside."""
+    for parse in (salesforce_record, hubspot_record, facts_from_json, base_from_json):
+        with contextlib.suppress(InputError):
+            parse(raw)
