@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import tempfile
 import threading
@@ -151,16 +152,23 @@ class SalesforceSandbox:
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, seed: int = 0, cert_dir: Path | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 0,
+        cert_dir: Path | None = None,
+        public_host: str | None = None,
     ) -> None:
         self.host = host
+        self.public_host = public_host or host
         self.port = port or free_port(host)
         self.seed = seed
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if cert_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="sf-sandbox-")
             cert_dir = Path(self._tmp.name)
-        self.certs: CertFiles = make_certificates(cert_dir)
+        hosts = tuple(dict.fromkeys(("127.0.0.1", "::1", "localhost", self.public_host)))
+        self.certs: CertFiles = make_certificates(cert_dir, hosts)
         self.backend = Backend()
         self.app = SalesforceApp(self.backend, self.instance_url)
         self._server: uvicorn.Server | None = None
@@ -168,7 +176,7 @@ class SalesforceSandbox:
 
     @property
     def instance_url(self) -> str:
-        return f"https://{self.host}:{self.port}"
+        return f"https://{self.public_host}:{self.port}"
 
     @property
     def ca_path(self) -> Path:
@@ -259,9 +267,17 @@ class SalesforceSandbox:
 
 
 def serve(host: str, port: int, seed: int) -> None:
-    """Run the sandbox until interrupted; prints the base URL, the CA path and the login details."""
-    cert_dir = Path(tempfile.mkdtemp(prefix="sf-sandbox-"))
-    sandbox = SalesforceSandbox(host=host, port=port, seed=0, cert_dir=cert_dir)
+    """Run the sandbox until interrupted; prints the base URL, the CA path and the login details.
+
+    In a container set ``CRMSYNC_SANDBOX_SALESFORCE_PUBLIC_HOST`` to the name clients use (it goes into
+    the certificate and the login answers) and ``CRMSYNC_SANDBOX_SALESFORCE_CERT_DIR`` to a shared volume
+    so clients can read ``ca.pem``.
+    """
+    cert_dir = Path(
+        os.environ.get("CRMSYNC_SANDBOX_SALESFORCE_CERT_DIR") or tempfile.mkdtemp(prefix="sf-sandbox-")
+    )
+    public_host = os.environ.get("CRMSYNC_SANDBOX_SALESFORCE_PUBLIC_HOST") or None
+    sandbox = SalesforceSandbox(host=host, port=port, seed=0, cert_dir=cert_dir, public_host=public_host)
     if seed:
         made = seed_org(sandbox.org, seed)
         print(f"seeded: {json.dumps(made)}", flush=True)
