@@ -85,10 +85,15 @@ COMPILED: list[tuple[Route, re.Pattern[str]]] = [(r, r.compile()) for r in ROUTE
 
 
 def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-    """The route for ``method path``; a path that matches with another method is a 405 (``None`` here)."""
+    """The route for ``method path``, or ``None``."""
     for route, regex in COMPILED:
         if route.method == method:
             m = regex.match(path)
             if m is not None:
                 return route, m.groupdict()
     return None
+
+
+def allowed_methods(path: str) -> list[str]:
+    """Methods some route accepts for ``path`` (for a 405 answer)."""
+    return sorted({route.method for route, regex in COMPILED if regex.match(path)})

@@ -27,7 +27,7 @@ import uvicorn
 from sandbox.salesforce import errors as err
 from sandbox.salesforce import responses as resp
 from sandbox.salesforce.models import FAULT_ERRORS, Backend, Org
-from sandbox.salesforce.routes import match
+from sandbox.salesforce.routes import allowed_methods, match
 from sandbox.salesforce.seed import seed_org
 from sandbox.salesforce.tls import CertFiles, make_certificates
 
@@ -91,6 +91,15 @@ class SalesforceApp:
     ) -> tuple[resp.Reply, bool]:
         found = match(method, path)
         if found is None:
+            allowed = allowed_methods(path)
+            if allowed:  # message UNVERIFIED (errorcodes.htm lists 405 for a method the URI doesn't allow)
+                body = [
+                    {
+                        "errorCode": "METHOD_NOT_ALLOWED",
+                        "message": f"HTTP Method '{method}' not allowed. Allowed are {','.join(allowed)}",
+                    }
+                ]
+                return resp.Reply(405, body), False
             return resp.Reply(404, err.NotFound().rest_body()), False
         route, params = found
         ctx = resp.Ctx(

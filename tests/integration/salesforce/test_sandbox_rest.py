@@ -376,3 +376,13 @@ def test_child_rows_count_toward_batch_size(sf_sandbox: SalesforceSandbox, sf_cl
     assert page["totalSize"] == 300 and len(page["records"]) == 100  # 100 leads + 100 tasks = 200 rows
     assert page["records"][0]["Tasks"]["totalSize"] == 1
     assert page["nextRecordsUrl"].endswith("-100")
+
+
+def test_wrong_method_is_405_and_unknown_path_404(sf_sandbox: SalesforceSandbox, make_lead: MakeLead) -> None:
+    http = sf_sandbox.session()
+    headers = {"Authorization": f"Bearer {sf_sandbox.new_session_id()}"}
+    lead = make_lead()
+    put = http.put(f"{sf_sandbox.instance_url}/services/data/v59.0/sobjects/Lead/{lead}", headers=headers)
+    assert put.status_code == 405 and put.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"
+    missing = http.get(f"{sf_sandbox.instance_url}/services/data/v59.0/nothing/here", headers=headers)
+    assert missing.status_code == 404 and missing.json()[0]["errorCode"] == "NOT_FOUND"
