@@ -49,6 +49,9 @@ QUERY_BATCH_MIN = 200
 QUERY_BATCH_MAX = 2000
 COLLECTION_MAX = 200  # sObject Collections: up to 200 records (resources_composite_sobjects_collections_*)
 CURSOR_IDLE_SECONDS = 15 * 60  # query locators expire after 15 minutes of inactivity (api_rest query docs)
+# At most 10 open query cursors per user; opening another deletes the oldest, whose locator then gives
+# INVALID_QUERY_LOCATOR (help.salesforce.com 000004410, cited in simple-salesforce#95).
+CURSORS_PER_USER = 10
 GET_UPDATED_MAX_IDS = 600_000  # resources-getupdated: more gives EXCEEDED_ID_LIMIT
 GET_UPDATED_MAX_DAYS = 30
 
@@ -79,6 +82,8 @@ class QueryCursor:
     include_deleted: bool
     touched: float
     compiled: Any = None  # engine.Compiled (kept opaque here to avoid an import cycle)
+    session_token: str = ""
+    user_id: str = ""
 
 
 @dataclass
@@ -202,6 +207,7 @@ class Org:
         self.validation_rule_active = True
         self.duplicate_rule = "off"  # off | block | allow_with_header (Sforce-Duplicate-Rule-Header)
         self.converted_leads_editable = False  # "View and Edit Converted Leads" permission
+        self.locators_bound_to_session = True
         self.login_count = 0
         self.connected_apps: dict[str, dict[str, Any]] = {}
         self.passwords: dict[str, tuple[str, str]] = {}  # username -> (password, security token)
@@ -770,19 +776,32 @@ class Org:
 
     # -- queries -------------------------------------------------------------------------------
     def open_cursor(
-        self, q: soql.Query, ids: list[str], batch_size: int, include_deleted: bool
+        self,
+        q: soql.Query,
+        ids: list[str],
+        batch_size: int,
+        include_deleted: bool,
+        session: Session | None = None,
     ) -> QueryCursor:
         with self.lock:
             self.cursor_counter += 1
             locator = make_id(LOCATOR_PREFIX, self.cursor_counter)
             cursor = QueryCursor(locator, q.object, q, ids, 0, batch_size, include_deleted, time.monotonic())
-            self.cursors[locator] = cursor
+            if session is not None:
+                cursor.session_token, cursor.user_id = session.token, session.user_id
             now = time.monotonic()
             for key in [k for k, c in self.cursors.items() if now - c.touched > CURSOR_IDLE_SECONDS]:
                 del self.cursors[key]
+            mine = [k for k, c in self.cursors.items() if c.user_id == cursor.user_id]
+            for key in mine[: max(0, len(mine) - CURSORS_PER_USER + 1)]:
+                del self.cursors[key]  # dicts keep insertion order: oldest first
+            self.cursors[locator] = cursor
         return cursor
 
-    def cursor(self, locator: str, position: int) -> QueryCursor:
+    def cursor(self, locator: str, position: int, session: Session | None = None) -> QueryCursor:
+        """An open cursor. A locator belongs to the session that opened it: after a re-login the old
+        locator answers INVALID_SESSION_ID (airbytehq/airbyte#84302, observed on production orgs;
+        switch: ``locators_bound_to_session``)."""
         cursor = self.cursors.get(locator)
         if (
             cursor is None
@@ -790,6 +809,13 @@ class Org:
             or position > len(cursor.ids)
         ):
             raise err.InvalidQueryLocator()
+        if (
+            self.locators_bound_to_session
+            and session is not None
+            and cursor.session_token
+            and session.token != cursor.session_token
+        ):
+            raise err.InvalidSessionId()
         cursor.touched = time.monotonic()
         return cursor
 

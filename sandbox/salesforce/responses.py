@@ -258,7 +258,9 @@ def _query(ctx: Ctx, include_deleted: bool) -> Reply:
     if text is None:
         raise err.MalformedQuery("A query string must be provided.")
     batch = parse_batch_size(ctx.headers.get("sforce-query-options"))
-    return Reply(200, run_query(ctx.the_org(), text, ctx.version, include_deleted, batch))
+    return Reply(
+        200, run_query(ctx.the_org(), text, ctx.version, include_deleted, batch, session=ctx.session)
+    )
 
 
 def query(ctx: Ctx) -> Reply:
@@ -275,7 +277,15 @@ def query_more(ctx: Ctx) -> Reply:
     UNVERIFIED: the status of INVALID_QUERY_LOCATOR."""
     include_deleted = ctx.path.split("/")[4] == "queryAll"
     return Reply(
-        200, page(ctx.the_org(), ctx.params["locator"], int(ctx.params["pos"]), ctx.version, include_deleted)
+        200,
+        page(
+            ctx.the_org(),
+            ctx.params["locator"],
+            int(ctx.params["pos"]),
+            ctx.version,
+            include_deleted,
+            session=ctx.session,
+        ),
     )
 
 
@@ -764,6 +774,7 @@ def control_settings(ctx: Ctx) -> Reply:
     converted_leads_editable, clock_offset_ms, outbound_url."""
     org = ctx.backend.default_org
     keys = (
+        "locators_bound_to_session",
         "api_max",
         "api_used",
         "session_seconds",

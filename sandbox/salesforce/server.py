@@ -93,13 +93,13 @@ class SalesforceApp:
         if found is None:
             allowed = allowed_methods(path)
             if allowed:  # message UNVERIFIED (errorcodes.htm lists 405 for a method the URI doesn't allow)
-                body = [
+                refusal = [
                     {
                         "errorCode": "METHOD_NOT_ALLOWED",
                         "message": f"HTTP Method '{method}' not allowed. Allowed are {','.join(allowed)}",
                     }
                 ]
-                return resp.Reply(405, body), False
+                return resp.Reply(405, refusal), False
             return resp.Reply(404, err.NotFound().rest_body()), False
         route, params = found
         ctx = resp.Ctx(

@@ -314,3 +314,19 @@ def test_changes_with_facts_in_the_same_query(sf_sandbox: SalesforceSandbox, sf_
     rows = [r for p in adapter.changes("Lead", Watermark(), ["Status"], with_facts=True) for r in p.records]
     assert rows[0]["Tasks"]["records"][0]["Status"] == "Completed" and rows[0]["ConvertedAccount"] is None
     assert adapter.calls == 1 + 1 + 1  # login, COUNT(), one page
+
+
+def test_changes_resume_when_session_dies_mid_pagination(
+    sf_sandbox: SalesforceSandbox, sf_settings: Settings
+) -> None:
+    ids = _bulk_leads(sf_sandbox, 700)
+    adapter = SalesforceAdapter(sf_settings(query_batch_size=200, lookback_seconds=0))
+    seen: list[str] = []
+    logins = None
+    for page in adapter.changes("Lead", Watermark(), ["Email"]):
+        seen += [r["Id"] for r in page.records]
+        if logins is None:
+            logins = sf_sandbox.org.login_count
+            sf_sandbox.org.expire_sessions()  # the open locator dies with the session
+    assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
+    assert sf_sandbox.org.login_count == (logins or 0) + 1

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
+    SalesforceExpiredSession,
     SalesforceMalformedRequest,
     SalesforceMoreThanOneRecord,
     SalesforceRefusedRequest,
@@ -386,3 +387,24 @@ def test_wrong_method_is_405_and_unknown_path_404(sf_sandbox: SalesforceSandbox,
     assert put.status_code == 405 and put.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"
     missing = http.get(f"{sf_sandbox.instance_url}/services/data/v59.0/nothing/here", headers=headers)
     assert missing.status_code == 404 and missing.json()[0]["errorCode"] == "NOT_FOUND"
+
+
+def test_locators_belong_to_their_session_and_users_hold_ten(
+    sf_sandbox: SalesforceSandbox, sf_client: Salesforce
+) -> None:
+    org = sf_sandbox.org
+    for i in range(250):
+        org.create_raw("Lead", {"LastName": f"L{i}", "Company": "Acme"}, org.admin_id)
+    headers = {"Sforce-Query-Options": "batchSize=200"}
+    pages = [sf_client.query("SELECT Id FROM Lead", headers=headers) for _ in range(11)]
+    with pytest.raises(SalesforceMalformedRequest) as info:  # the oldest of 11 cursors was dropped
+        sf_client.query_more(pages[0]["nextRecordsUrl"], identifier_is_url=True)
+    assert info.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+    other = Salesforce(
+        session_id=sf_sandbox.new_session_id(),
+        instance_url=sf_sandbox.instance_url,
+        session=sf_sandbox.session(),
+    )
+    with pytest.raises(SalesforceExpiredSession):
+        other.query_more(pages[-1]["nextRecordsUrl"], identifier_is_url=True)
+    assert len(sf_client.query_more(pages[-1]["nextRecordsUrl"], identifier_is_url=True)["records"]) == 50

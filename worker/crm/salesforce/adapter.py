@@ -21,7 +21,7 @@ from simple_salesforce.api import Salesforce
 from worker.crm.salesforce import queries
 from worker.crm.salesforce.classify import classify, classify_save_errors
 from worker.crm.salesforce.connection import Connection, build_http
-from worker.crm.salesforce.cursor import Watermark, advance, after_condition, poll_start
+from worker.crm.salesforce.cursor import Watermark, advance, after_condition, poll_start, position_of
 from worker.crm.salesforce.retry import RetryPolicy
 from worker.crm.salesforce.settings import SalesforceSettings
 from worker.crm.salesforce.usage import ApiBudget, parse_limit_info
@@ -30,6 +30,11 @@ from worker.errors import CrmError, RetriableError, SessionExpiredError
 T = TypeVar("T")
 Record = dict[str, Any]
 GET_UPDATED_MAX_AGE = dt.timedelta(days=30) - dt.timedelta(minutes=5)
+MAX_QUERY_RESTARTS = 3
+
+
+def _locator_lost(exc: CrmError) -> bool:
+    return isinstance(exc, SessionExpiredError) or exc.code == "INVALID_QUERY_LOCATOR"
 
 
 @dataclass(frozen=True)
@@ -178,10 +183,26 @@ class SalesforceAdapter:
                 current = advance(current, rows)
                 yield ChangePage(rows, current)
             return
-        for page in self.query_pages(soql):
-            records = page["records"]
-            current = advance(current, records)
-            yield ChangePage(records, current)
+        scanned: Watermark | None = None  # position of the last row handed out, in query order
+        for restart in range(MAX_QUERY_RESTARTS + 1):
+            try:
+                for page in self.query_pages(soql):
+                    records = page["records"]
+                    current = advance(current, records)
+                    if records:
+                        scanned = position_of(records[-1])
+                    yield ChangePage(records, current)
+                return
+            except CrmError as exc:
+                # A query locator dies with its session (re-login mid-pagination) or when the user's
+                # 10-cursor limit evicts it; the compound cursor lets the scan resume exactly there.
+                if restart == MAX_QUERY_RESTARTS or not _locator_lost(exc):
+                    raise
+                if scanned is not None:
+                    where, args = after_condition(scanned)
+                    soql = queries.select(
+                        wanted, object_type, where, args, tail="ORDER BY SystemModstamp, Id"
+                    )
 
     def deleted_since(
         self, object_type: str, start: dt.datetime, end: dt.datetime | None = None
