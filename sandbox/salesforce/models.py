@@ -316,9 +316,12 @@ class Org:
         return self.stores[self.object_def(name).name]
 
     def get(self, obj_name: str, record_id: str, *, include_deleted: bool = False) -> Record:
+        """A record by id. A path segment that is not an id of this object is read as an external-id
+        field name (restforce sobject_find_error_response.json: "Provided external ID field does not
+        exist or is not accessible: 23foo")."""
         obj = self.object_def(obj_name)
         if not is_valid_id(record_id) or PREFIX_TO_OBJECT.get(record_id[:3]) != obj.name:
-            raise err.NotFound()
+            raise err.NotFound(f"Provided external ID field does not exist or is not accessible: {record_id}")
         rec = self.stores[obj.name].records.get(to_18(record_id))
         if rec is None:
             raise err.NotFound()
@@ -506,6 +509,13 @@ class Org:
         self._derive(obj, rec)
         self._validate(obj, rec, None, allow_duplicates=allow_duplicates)
         return rec
+
+    def check_id(self, obj: ObjectDef, record_id: str) -> None:
+        """MALFORMED_ID for an id that is not a well-formed id of this object (api_rest
+        resources_composite_sobjects_collections_update.htm example: "Contact ID: id value of incorrect
+        type: 001xx000003DGb2999", fields ["Id"])."""
+        if not is_valid_id(record_id) or PREFIX_TO_OBJECT.get(record_id[:3]) != obj.name:
+            raise err.MalformedId(f"{obj.name} ID: id value of incorrect type: {record_id}", ["Id"])
 
     def prepare_update(
         self, obj_name: str, record_id: str, values: dict[str, Any], *, allow_duplicates: bool = False

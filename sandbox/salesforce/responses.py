@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, unquote
 from sandbox.salesforce import errors as err
 from sandbox.salesforce import soql
 from sandbox.salesforce.engine import Compiled, page, parse_batch_size, record_json, run_query
-from sandbox.salesforce.ids import BULK_JOB_PREFIX, make_id
+from sandbox.salesforce.ids import BULK_JOB_PREFIX, PREFIX_TO_OBJECT, is_valid_id, make_id, to_18
 from sandbox.salesforce.models import COLLECTION_MAX, Backend, FaultRule, Org, Session, format_datetime
 from sandbox.salesforce.schema import SCHEMA, describe_global_entry, describe_object
 from sandbox.salesforce.seed import seed_org
@@ -303,8 +303,10 @@ def _collection_body(ctx: Ctx) -> tuple[bool, list[Any]]:
 
 def _collection_write(ctx: Ctx, creating: bool) -> Reply:
     """``POST|PATCH /composite/sobjects``: 200 with one SaveResult per record, in request order; with
-    ``allOrNone`` nothing commits if any record fails and the rest report ALL_OR_NONE_OPERATION_ROLLED_BACK.
-    UNVERIFIED: whether a failed update's result carries ``id`` (we include it, as SOAP SaveResult does)."""
+    ``allOrNone`` nothing commits if any record fails and the rest report ALL_OR_NONE_OPERATION_ROLLED_BACK
+    (api_rest resources_composite_sobjects_collections_update.htm / _create.htm example bodies: failed
+    records carry no ``id``; rolled-back updates do). UNVERIFIED: INVALID_CROSS_REFERENCE_KEY for a
+    well-formed id that names no record."""
     org = ctx.the_org()
     all_or_none, records = _collection_body(ctx)
     results: list[dict[str, Any] | None] = [None] * len(records)
@@ -328,6 +330,7 @@ def _collection_write(ctx: Ctx, creating: bool) -> Reply:
                     record_id = next((v for k, v in values.items() if k.lower() == "id"), None)
                     if not record_id:
                         raise err.SalesforceApiError("Id not specified in an update call", [])
+                    org.check_id(org.object_def(obj_name), str(record_id))
                     try:
                         rec = org.prepare_update(
                             obj_name, str(record_id), values, allow_duplicates=ctx.allow_duplicates
@@ -339,10 +342,8 @@ def _collection_write(ctx: Ctx, creating: bool) -> Reply:
                 else:
                     results[i] = _save_ok(org.commit(obj_name, rec, ctx.user_id))
             except err.SalesforceApiError as exc:
-                failure: dict[str, Any] = {"success": False, "errors": [_missing_argument(exc)]}
-                if not creating and isinstance(item, dict) and item.get("id"):
-                    failure = {"id": item["id"], **failure}
-                results[i] = failure
+                # A failed record's result carries no id; records rolled back by allOrNone do.
+                results[i] = {"success": False, "errors": [_missing_argument(exc)]}
         if all_or_none:
             if any(r is not None for r in results):
                 for i, _, rec in prepared:
@@ -396,26 +397,39 @@ def collection_retrieve(ctx: Ctx) -> Reply:
 
 
 def collection_delete(ctx: Ctx) -> Reply:
-    """``DELETE /composite/sobjects?ids=&allOrNone=`` (restforce composite_sobjects_destroy_* fixtures)."""
+    """``DELETE /composite/sobjects?ids=&allOrNone=``: example bodies in api_rest
+    resources_composite_sobjects_collections_delete.htm (``malformed id X``, ``fields: []``; failed
+    results carry no id)."""
     org = ctx.the_org()
     ids = [i for i in (ctx.arg("ids") or "").split(",") if i]
     if not ids:
         raise err.RequiredFieldMissing("At least 1 Id is required.")
-    out = []
-    for i in ids:
-        try:
-            rec = org.find(i)
-            if rec is None:
-                raise err.InvalidCrossReferenceKey()
-            org.delete(
-                org.object_def(next(n for n, o in SCHEMA.items() if o.key_prefix == i[:3])).name,
-                i,
-                ctx.user_id,
-            )
-            out.append(_save_ok(rec["Id"]))
-        except err.SalesforceApiError as exc:
-            out.append({"id": i, "success": False, "errors": [exc.save_error()]})
-    return Reply(200, out)
+    if len(ids) > COLLECTION_MAX:
+        raise err.ExceededIdLimit("record limit reached. cannot submit more than 200 records into this call")
+    all_or_none = (ctx.arg("allOrNone") or "false").lower() == "true"
+    results: list[dict[str, Any] | None] = [None] * len(ids)
+    valid: list[tuple[int, str, str]] = []
+    with org.lock:
+        for n, i in enumerate(ids):
+            try:
+                name = PREFIX_TO_OBJECT.get(i[:3])
+                if name is None or not is_valid_id(i):
+                    raise err.MalformedId(f"malformed id {i}", [])
+                org.get(name, i)  # NOT_FOUND / ENTITY_IS_DELETED
+                valid.append((n, name, to_18(i)))
+            except err.SalesforceApiError as exc:
+                results[n] = {"success": False, "errors": [exc.save_error()]}
+        failed = any(r is not None for r in results)
+        for n, name, rid in valid:
+            if all_or_none and failed:
+                results[n] = {"id": rid, "success": False, "errors": [err.AllOrNoneRolledBack().save_error()]}
+                continue
+            try:
+                org.delete(name, rid, ctx.user_id)
+                results[n] = _save_ok(rid)
+            except err.SalesforceApiError as exc:
+                results[n] = {"success": False, "errors": [exc.save_error()]}
+    return Reply(200, results)
 
 
 # -- Bulk API 2.0 query jobs --------------------------------------------------------------------
