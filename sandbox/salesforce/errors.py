@@ -40,9 +40,9 @@ class SalesforceApiError(Exception):
         return [self.rest_item()]
 
     def save_error(self) -> dict[str, Any]:
-        error: dict[str, Any] = dict(self.extra)
-        error.update({"statusCode": self.error_code, "message": self.message, "fields": self.fields or []})
-        return error
+        """The collections form: only statusCode/message/fields (the docs' DUPLICATES_DETECTED example
+        in resources_composite_sobjects_collections_create.htm carries no duplicate result)."""
+        return {"statusCode": self.error_code, "message": self.message, "fields": self.fields or []}
 
 
 class InvalidSessionId(SalesforceApiError):

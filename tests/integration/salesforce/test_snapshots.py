@@ -188,3 +188,31 @@ def test_collection_delete_example(sf_sandbox: SalesforceSandbox, sf_client: Sal
     bad = "001RM000003oLrB000"
     body = sf_client.restful("composite/sobjects", method="DELETE", params={"ids": f"{account},{bad}"})
     assert _normalise_ids(body, {account: "001RM000003oLrfYAE"}) == snapshot("collections_delete_partial")
+
+
+@pytest.mark.parametrize("all_or_none", [False, True])
+def test_collection_create_examples(
+    sf_sandbox: SalesforceSandbox, sf_client: Salesforce, make_lead: MakeLead, all_or_none: bool
+) -> None:
+    make_lead(Email="erica@example.com")
+    sf_sandbox.org.duplicate_rule = "block"
+    body = sf_client.restful(
+        "composite/sobjects",
+        method="POST",
+        json={
+            "allOrNone": all_or_none,
+            "records": [
+                {
+                    "attributes": {"type": "Lead"},
+                    "LastName": "Johnson",
+                    "Company": "C",
+                    "Email": "erica@example.com",
+                },
+                {"attributes": {"type": "Contact"}, "LastName": "Johnson", "FirstName": "Erica"},
+            ],
+        },
+    )
+    ids = {body[1]["id"]: "003RM0000068xVCYAY"} if body[1].get("id") else {}
+    name = "collections_create_all_or_none" if all_or_none else "collections_create_partial"
+    assert _normalise_ids(body, ids) == snapshot(name)
+    assert len(sf_sandbox.org.stores["Contact"].records) == (0 if all_or_none else 1)
