@@ -330,3 +330,26 @@ def test_changes_resume_when_session_dies_mid_pagination(
             sf_sandbox.org.expire_sessions()  # the open locator dies with the session
     assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
     assert sf_sandbox.org.login_count == (logins or 0) + 1
+
+
+def test_usage_reading_is_shared_through_redis(
+    sf_sandbox: SalesforceSandbox, sf_settings: Settings, redis_client: object
+) -> None:
+    from worker.state.api_usage import ApiUsageStore
+
+    store = ApiUsageStore(redis_client)
+    sf_sandbox.org.api_max, sf_sandbox.org.api_used = 100, 49
+    first = SalesforceAdapter(sf_settings(max_api_share=0.5), usage_store=store)
+    list(first.query("SELECT Id FROM Lead"))  # usage 50/100 is now the shared reading
+    fresh = SalesforceAdapter(sf_settings(max_api_share=0.5), usage_store=store)
+    with pytest.raises(QuotaExhaustedError):
+        list(fresh.query("SELECT Id FROM Lead"))
+    assert fresh.calls == 0  # refused before logging in or calling
+
+
+def test_share_refusal_is_rechecked_later(sf_sandbox: SalesforceSandbox, sf_settings: Settings) -> None:
+    sf_sandbox.org.api_max, sf_sandbox.org.api_used = 100, 49
+    adapter = SalesforceAdapter(sf_settings(max_api_share=0.5, api_share_recheck_seconds=0))
+    list(adapter.query("SELECT Id FROM Lead"))  # 50/100
+    sf_sandbox.org.api_used = 10  # the rolling window freed calls
+    assert list(adapter.query("SELECT Id FROM Lead")) == []  # stale refusal re-probed, call allowed

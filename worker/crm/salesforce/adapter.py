@@ -24,7 +24,7 @@ from worker.crm.salesforce.connection import Connection, build_http
 from worker.crm.salesforce.cursor import Watermark, advance, after_condition, poll_start, position_of
 from worker.crm.salesforce.retry import RetryPolicy
 from worker.crm.salesforce.settings import SalesforceSettings
-from worker.crm.salesforce.usage import ApiBudget, parse_limit_info
+from worker.crm.salesforce.usage import ApiBudget, UsageStore, parse_limit_info
 from worker.errors import CrmError, RetriableError, SessionExpiredError
 
 T = TypeVar("T")
@@ -75,12 +75,23 @@ class RelatedFacts:
 
 
 class SalesforceAdapter:
-    def __init__(self, settings: SalesforceSettings, http: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        http: requests.Session | None = None,
+        *,
+        usage_store: UsageStore | None = None,
+    ) -> None:
         self.settings = settings
         self.http = http or build_http(settings)
         self.http.hooks["response"].append(self._on_response)
         self.connection = Connection(settings, self.http)
-        self.budget = ApiBudget(settings.max_api_share)
+        self.budget = ApiBudget(
+            settings.max_api_share,
+            recheck_seconds=settings.api_share_recheck_seconds,
+            store=usage_store,
+            org=settings.usage_key,
+        )
         self.policy = RetryPolicy.from_settings(settings)
         self._count_lock = threading.Lock()
         self.calls = 0  # HTTP requests made (logins included)
