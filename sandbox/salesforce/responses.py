@@ -454,8 +454,13 @@ def bulk_create(ctx: Ctx) -> Reply:
     ):
         raise err.SalesforceApiError("Invalid request: operation and query are required", extra={})
     q = soql.parse(body["query"])
-    if q.subqueries:
-        raise err.SalesforceApiError("FeatureNotEnabled : Cannot use child relationships in Bulk API query")
+    # Not supported in Bulk 2.0 queries: GROUP BY, OFFSET, TYPEOF, aggregates, parent-to-child
+    # subqueries (api_asynch queries.htm). Error code and text UNVERIFIED.
+    if q.subqueries or q.count or q.offset is not None:
+        raise err.SalesforceApiError(
+            "Bulk API 2.0 query doesn't support aggregate functions, OFFSET or parent-to-child subqueries",
+            extra={},
+        )
     compiled = Compiled(org, q, ctx.version)
     with org.lock:
         ids = compiled.select_ids(body["operation"] == "queryAll")

@@ -52,7 +52,7 @@ def test_changes_use_locators_and_report_watermark(
     adapter = SalesforceAdapter(sf_settings(lookback_seconds=0))
     pages = list(adapter.changes("Lead", Watermark(), ["Email", "Status"]))
     assert [len(p.records) for p in pages] == [2000, 2000, 500]
-    assert adapter.calls == 1 + 1 + 3  # login, COUNT(), three pages
+    assert adapter.calls == 1 + 3  # login, three pages
     last = max((r["SystemModstamp"], r["Id"]) for p in pages for r in p.records)
     assert pages[-1].watermark.record_id == last[1]
     assert {r["Id"] for p in pages for r in p.records} == set(ids)
@@ -294,15 +294,18 @@ def test_deleted_since(
     assert found.latest_covered <= now
 
 
-def test_large_change_reads_stream_through_bulk_2(
-    sf_sandbox: SalesforceSandbox, sf_settings: Settings
-) -> None:
+def test_large_change_reads_switch_to_bulk_2(sf_sandbox: SalesforceSandbox, sf_settings: Settings) -> None:
+    from sandbox.salesforce.responses import org_jobs
+
     ids = _bulk_leads(sf_sandbox, 1200)
-    adapter = SalesforceAdapter(sf_settings(bulk_threshold=1000, lookback_seconds=0))
-    pages = list(adapter.changes("Lead", Watermark(), ["Email", "IsConverted"]))
+    adapter = SalesforceAdapter(sf_settings(bulk_threshold=1000, lookback_seconds=0, query_batch_size=200))
+    pages = list(adapter.changes("Lead", Watermark(), ["Email", "IsConverted"], with_facts=True))
+    assert len(org_jobs(sf_sandbox.org)) == 1  # the first REST page showed totalSize > threshold
     rows = [r for p in pages for r in p.records]
-    assert sorted(r["Id"] for r in rows) == sorted(ids)
-    assert rows[0]["IsConverted"] is False and rows[0]["SystemModstamp"].endswith(".000+0000")
+    assert sorted(r["Id"] for r in rows) == sorted(ids) and len(rows) == len({r["Id"] for r in rows})
+    bulk_row = pages[-1].records[0]
+    assert bulk_row["IsConverted"] is False and bulk_row["SystemModstamp"].endswith(".000+0000")
+    assert "Tasks" in bulk_row  # facts filled per bulk page
     assert pages[-1].watermark.record_id == max((r["SystemModstamp"], r["Id"]) for r in rows)[1]
 
 
@@ -313,7 +316,7 @@ def test_changes_with_facts_in_the_same_query(sf_sandbox: SalesforceSandbox, sf_
     adapter = SalesforceAdapter(sf_settings(lookback_seconds=0))
     rows = [r for p in adapter.changes("Lead", Watermark(), ["Status"], with_facts=True) for r in p.records]
     assert rows[0]["Tasks"]["records"][0]["Status"] == "Completed" and rows[0]["ConvertedAccount"] is None
-    assert adapter.calls == 1 + 1 + 1  # login, COUNT(), one page
+    assert adapter.calls == 1 + 1  # login, one page
 
 
 def test_changes_resume_when_session_dies_mid_pagination(

@@ -11,7 +11,7 @@ import csv
 import datetime as dt
 import io
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -132,7 +132,9 @@ class SalesforceAdapter:
     def _query_headers(self) -> dict[str, str]:
         return {"Sforce-Query-Options": f"batchSize={self.settings.query_batch_size}"}
 
-    def query_pages(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+    def query_pages(
+        self, soql: str, *, include_deleted: bool = False
+    ) -> Generator[dict[str, Any], None, None]:
         """Each raw query result page (``totalSize``/``done``/``records``), following locators."""
         headers = self._query_headers()
         page: dict[str, Any] = self._call(
@@ -179,41 +181,59 @@ class SalesforceAdapter:
         start = poll_start(
             mark, lookback if lookback is not None else dt.timedelta(seconds=self.settings.lookback_seconds)
         )
-        where, args = after_condition(start)
-        soql = queries.select(wanted, object_type, where, args, tail="ORDER BY SystemModstamp, Id")
         current = mark
-        if allow_bulk and self.count(object_type, where, args) > self.settings.bulk_threshold:
-            bulk_soql = queries.select(
-                ["Id", "SystemModstamp", *fields],
-                object_type,
-                where,
-                args,
-                tail="ORDER BY SystemModstamp, Id",
-            )
-            for rows in self.bulk_pages(bulk_soql, object_type):
-                current = advance(current, rows)
-                yield ChangePage(rows, current)
-            return
         scanned: Watermark | None = None  # position of the last row handed out, in query order
-        for restart in range(MAX_QUERY_RESTARTS + 1):
+        restarts = 0
+        while True:
+            where, args = after_condition(scanned or start)
+            soql = queries.select(wanted, object_type, where, args, tail="ORDER BY SystemModstamp, Id")
+            pages = self.query_pages(soql)
             try:
-                for page in self.query_pages(soql):
+                for page in pages:
                     records = page["records"]
                     current = advance(current, records)
                     if records:
                         scanned = position_of(records[-1])
                     yield ChangePage(records, current)
+                    if (
+                        allow_bulk
+                        and not page.get("done", True)
+                        and page["totalSize"] > self.settings.bulk_threshold
+                    ):
+                        pages.close()  # the abandoned locator expires on the server
+                        yield from self._bulk_changes(
+                            object_type, fields, scanned or start, current, with_facts
+                        )
+                        return
                 return
             except CrmError as exc:
                 # A query locator dies with its session (re-login mid-pagination) or when the user's
                 # 10-cursor limit evicts it; the compound cursor lets the scan resume exactly there.
-                if restart == MAX_QUERY_RESTARTS or not _locator_lost(exc):
+                if restarts == MAX_QUERY_RESTARTS or not _locator_lost(exc):
                     raise
-                if scanned is not None:
-                    where, args = after_condition(scanned)
-                    soql = queries.select(
-                        wanted, object_type, where, args, tail="ORDER BY SystemModstamp, Id"
-                    )
+                restarts += 1
+
+    def _bulk_changes(
+        self, object_type: str, fields: Sequence[str], after: Watermark, mark: Watermark, with_facts: bool
+    ) -> Iterator[ChangePage]:
+        """The rest of a large change read through Bulk API 2.0. Bulk results come without ORDER BY
+        (it disables PK chunking; api_asynch queries.htm), so pages hold the incoming watermark and only
+        the last page carries the advanced one. Facts are fetched per page (Bulk can't run subqueries)."""
+        where, args = after_condition(after)
+        soql = queries.select(["Id", "SystemModstamp", *fields], object_type, where, args)
+        best = mark
+        pending: list[Record] | None = None
+        for rows in self.bulk_pages(soql, object_type):
+            if with_facts and rows:
+                facts = self.related_facts(object_type, [r["Id"] for r in rows]).records
+                for row in rows:
+                    extra = facts.get(row["Id"], {})
+                    row.update({k: v for k, v in extra.items() if k not in row})
+            best = advance(best, rows)
+            if pending is not None:
+                yield ChangePage(pending, mark)
+            pending = rows
+        yield ChangePage(pending or [], best)
 
     def deleted_since(
         self, object_type: str, start: dt.datetime, end: dt.datetime | None = None
