@@ -356,3 +356,28 @@ def test_share_refusal_is_rechecked_later(sf_sandbox: SalesforceSandbox, sf_sett
     list(adapter.query("SELECT Id FROM Lead"))  # 50/100
     sf_sandbox.org.api_used = 10  # the rolling window freed calls
     assert list(adapter.query("SELECT Id FROM Lead")) == []  # stale refusal re-probed, call allowed
+
+
+def test_jwt_bearer_mode(sf_sandbox: SalesforceSandbox, sf_settings: Settings, make_lead: MakeLead) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    sf_sandbox.org.connected_apps["sandbox-consumer-key"]["jwt_public_key"] = key.public_key()
+    lead = make_lead()
+    adapter = SalesforceAdapter(
+        sf_settings(auth_mode="jwt", private_key=pem, password=None, security_token=None)
+    )
+    assert [r["Id"] for r in adapter.read_by_ids("Lead", [lead], ["Id"])] == [lead]
+    assert pem not in repr(adapter.settings)
+
+
+def test_bad_credentials_are_fatal_without_leaking_them(sf_settings: Settings) -> None:
+    adapter = SalesforceAdapter(sf_settings(password="Wr0ng-pw-123"))
+    with pytest.raises(FatalError) as info:
+        list(adapter.query("SELECT Id FROM Lead"))
+    assert info.value.code == "INVALID_LOGIN"
+    assert "Wr0ng-pw-123" not in str(info.value) and info.value.__cause__ is None

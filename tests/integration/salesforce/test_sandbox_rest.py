@@ -408,3 +408,42 @@ def test_locators_belong_to_their_session_and_users_hold_ten(
     with pytest.raises(SalesforceExpiredSession):
         other.query_more(pages[-1]["nextRecordsUrl"], identifier_is_url=True)
     assert len(sf_client.query_more(pages[-1]["nextRecordsUrl"], identifier_is_url=True)["records"]) == 50
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "body"),
+    [
+        (
+            "REQUEST_LIMIT_EXCEEDED",
+            403,
+            [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
+        ),
+        (
+            "UNABLE_TO_LOCK_ROW",
+            400,
+            [
+                {
+                    "message": "unable to obtain exclusive access to this record or 1 records: ",
+                    "errorCode": "UNABLE_TO_LOCK_ROW",
+                    "fields": [],
+                }
+            ],
+        ),
+        (
+            "INVALID_SESSION_ID",
+            401,
+            [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
+        ),
+        ("SERVER_UNAVAILABLE", 503, [{"message": "Service Unavailable", "errorCode": "SERVER_UNAVAILABLE"}]),
+    ],
+)
+def test_injected_errors_status_and_body(
+    sf_sandbox: SalesforceSandbox, fault: str, status: int, body: list[dict[str, Any]]
+) -> None:
+    sf_sandbox.add_fault("error", error_code=fault, path="/limits")
+    response = sf_sandbox.session().get(
+        f"{sf_sandbox.instance_url}/services/data/v59.0/limits/",
+        headers={"Authorization": f"Bearer {sf_sandbox.new_session_id()}"},
+    )
+    assert response.status_code == status and response.json() == body
+    assert response.headers["Sforce-Limit-Info"].startswith("api-usage=")
