@@ -99,6 +99,7 @@ def versions(ctx: Ctx) -> Reply:
 
 
 def resources(ctx: Ctx) -> Reply:
+    """Resources of a version (api_rest resources_discoveryresource.htm); only those served here."""
     v = ctx.version
     names = ["limits", "query", "queryAll", "sobjects", "composite", "jobs"]
     return Reply(200, {n: f"/services/data/v{v}/{n}" for n in names})
@@ -121,6 +122,7 @@ def limits(ctx: Ctx) -> Reply:
 
 
 def describe_global(ctx: Ctx) -> Reply:
+    """Global describe ``{encoding, maxBatchSize, sobjects}`` (api_rest resources_describeGlobal.htm)."""
     return Reply(
         200,
         {
@@ -132,6 +134,7 @@ def describe_global(ctx: Ctx) -> Reply:
 
 
 def sobject_info(ctx: Ctx) -> Reply:
+    """sObject basic info ``{objectDescribe, recentItems}``; recentItems is always empty here."""
     obj = ctx.the_org().object_def(ctx.params["obj"])
     return Reply(200, {"objectDescribe": describe_global_entry(obj, ctx.version), "recentItems": []})
 
@@ -161,6 +164,7 @@ def get_record(ctx: Ctx) -> Reply:
 
 
 def get_by_external_id(ctx: Ctx) -> Reply:
+    """Record by external id; 300 with record URLs when several match (api_rest dome_upsert.htm)."""
     org = ctx.the_org()
     obj = org.object_def(ctx.params["obj"])
     f = obj.field_ci(ctx.params["field"])
@@ -207,7 +211,9 @@ def delete_record(ctx: Ctx) -> Reply:
 
 
 def upsert_record(ctx: Ctx) -> Reply:
-    """``PATCH /sobjects/X/{ExtField}/{value}``: 201 created, 200 updated with ``created:false`` from API 46.0
+    """Upsert by external id: 201 created, 200 updated (``created`` from API 46.0), 300 several, 404 field.
+
+    ``PATCH /sobjects/X/{ExtField}/{value}``: 201 created, 200 updated with ``created:false`` from API 46.0
     (204 before; the 200-vs-204 split for updates is UNVERIFIED, reference §2b), 300 list of URLs when the
     value matches several records, 404 NOT_FOUND for an unknown external-id field."""
     body = ctx.json()
@@ -264,10 +270,12 @@ def _query(ctx: Ctx, include_deleted: bool) -> Reply:
 
 
 def query(ctx: Ctx) -> Reply:
+    """SOQL query, batches of 2000 or ``Sforce-Query-Options: batchSize`` (api_rest resources_query.htm)."""
     return _query(ctx, False)
 
 
 def query_all(ctx: Ctx) -> Reply:
+    """Like ``query`` but includes deleted rows (api_rest resources_queryall.htm)."""
     return _query(ctx, True)
 
 
@@ -364,10 +372,12 @@ def _missing_argument(exc: err.SalesforceApiError) -> dict[str, Any]:
 
 
 def collection_create(ctx: Ctx) -> Reply:
+    """sObject Collections create; per-record SaveResults in order (see ``_collection_write``)."""
     return _collection_write(ctx, creating=True)
 
 
 def collection_update(ctx: Ctx) -> Reply:
+    """sObject Collections update; per-record SaveResults in order (see ``_collection_write``)."""
     return _collection_write(ctx, creating=False)
 
 
@@ -397,7 +407,9 @@ def collection_retrieve(ctx: Ctx) -> Reply:
 
 
 def collection_delete(ctx: Ctx) -> Reply:
-    """``DELETE /composite/sobjects?ids=&allOrNone=``: example bodies in api_rest
+    """sObject Collections delete, with ``allOrNone``; failed results carry no id.
+
+    ``DELETE /composite/sobjects?ids=&allOrNone=``: example bodies in api_rest
     resources_composite_sobjects_collections_delete.htm (``malformed id X``, ``fields: []``; failed
     results carry no id)."""
     org = ctx.the_org()
@@ -442,7 +454,9 @@ def org_jobs(org: Org) -> dict[str, dict[str, Any]]:
 
 
 def bulk_create(ctx: Ctx) -> Reply:
-    """``POST /jobs/query`` (bulk_api_2_0 query_create_job.htm). The query runs when the job is created
+    """Bulk 2.0 query job create (bulk_api_2_0 query_create_job.htm); the query runs at creation.
+
+    The query runs when the job is created
     and the job reports ``UploadComplete`` once, then ``JobComplete`` (real jobs go through InProgress
     asynchronously; UNVERIFIED timing)."""
     org = ctx.the_org()
@@ -492,6 +506,7 @@ def _job(ctx: Ctx) -> dict[str, Any]:
 
 
 def bulk_get(ctx: Ctx) -> Reply:
+    """Bulk 2.0 job info; the sandbox job is JobComplete from the first poll (real jobs run async)."""
     job = _job(ctx)
     info = job["info"]
     job["polls"] += 1
@@ -503,6 +518,7 @@ def bulk_get(ctx: Ctx) -> Reply:
 
 
 def bulk_abort(ctx: Ctx) -> Reply:
+    """Bulk 2.0 abort: ``PATCH {state: Aborted}`` → job info (bulk_api_2_0 abort_job)."""
     job = _job(ctx)
     body = ctx.json()
     if isinstance(body, dict) and body.get("state") == "Aborted":
@@ -530,7 +546,9 @@ def _csv_value(f: Any, value: Any) -> str:
 
 
 def bulk_results(ctx: Ctx) -> Reply:
-    """``GET /jobs/query/{id}/results?maxRecords&locator``: CSV with ``Sforce-NumberOfRecords`` and
+    """Bulk 2.0 results as CSV pages with ``Sforce-NumberOfRecords``/``Sforce-Locator``; 412 before done.
+
+    ``GET /jobs/query/{id}/results?maxRecords&locator``: CSV with ``Sforce-NumberOfRecords`` and
     ``Sforce-Locator`` (``null`` on the last page); 412 JOB_NOT_COMPLETE before completion
     (bulk_api_2_0 query_get_job_results.htm). Locators are decimal offsets here (real ones are opaque)."""
     job = _job(ctx)
@@ -683,7 +701,9 @@ def _oauth_error(error: str, description: str, status: int = 400) -> Reply:
 
 
 def oauth_token(ctx: Ctx) -> Reply:
-    """``POST /services/oauth2/token``: password, client_credentials and JWT bearer grants
+    """OAuth 2.0 token endpoint: password, client credentials and JWT bearer grants (reference §1b).
+
+    ``POST /services/oauth2/token``: password, client_credentials and JWT bearer grants
     (help.salesforce.com remoteaccess_oauth_*_flow; reference §1b). Client credentials and JWT issue no
     refresh token (UNVERIFIED, widely known)."""
     org = ctx.backend.default_org
@@ -753,17 +773,20 @@ def oauth_token(ctx: Ctx) -> Reply:
 
 # -- control surface (never used by real clients) -----------------------------------------------
 def control_reset(ctx: Ctx) -> Reply:
+    """Control surface: a fresh org (never used by real clients)."""
     ctx.backend.reset()
     return Reply(200, {"ok": True})
 
 
 def control_seed(ctx: Ctx) -> Reply:
+    """Control surface: deterministic seed data ``{count, seed}``."""
     body = ctx.json() or {}
     made = seed_org(ctx.backend.default_org, int(body.get("count", 0)), int(body.get("seed", 0)))
     return Reply(200, made)
 
 
 def control_faults(ctx: Ctx) -> Reply:
+    """Control surface: list, add (``FaultRule`` fields) or clear injected faults."""
     org = ctx.backend.default_org
     if ctx.method == "DELETE":
         org.faults.clear()
@@ -789,7 +812,9 @@ FAULT_ERRORS_NAMES = {
 
 
 def control_settings(ctx: Ctx) -> Reply:
-    """GET/POST org switches: api_max, api_used, session_seconds, validation_rule_active, duplicate_rule,
+    """Control surface: read or change the org switches and limits.
+
+    Keys: api_max, api_used, session_seconds, validation_rule_active, duplicate_rule,
     converted_leads_editable, clock_offset_ms, outbound_url."""
     org = ctx.backend.default_org
     keys = (
@@ -818,10 +843,12 @@ def control_settings(ctx: Ctx) -> Reply:
 
 
 def control_expire_sessions(ctx: Ctx) -> Reply:
+    """Control surface: expire every session (next call gets 401 INVALID_SESSION_ID)."""
     return Reply(200, {"expired": ctx.backend.default_org.expire_sessions()})
 
 
 def control_late_commit(ctx: Ctx) -> Reply:
+    """Control surface: commit a change with a SystemModstamp older than rows already read."""
     body = ctx.json()
     org = ctx.backend.default_org
     org.late_commit(body["object"], body["id"], body.get("values", {}), float(body.get("seconds_ago", 60)))

@@ -85,3 +85,13 @@ def test_compound_cursor_never_skips_or_repeats(stamps: list[int], page: int) ->
         seen += [r["Id"] for r in rows]
         mark = position_of(rows[-1])
     assert sorted(seen) == sorted(ids) and len(seen) == len(ids)
+
+
+def test_docs_route_table_is_current() -> None:
+    from pathlib import Path
+
+    from sandbox.salesforce.routes import coverage_table
+
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "salesforce.md").read_text()
+    between = docs.split("<!-- routes:start -->\n", 1)[1].split("<!-- routes:end -->", 1)[0]
+    assert between == coverage_table(), "regenerate with: python -m sandbox.salesforce.routes"
