@@ -195,6 +195,7 @@ class Org:
         self.stores: dict[str, Store] = {name: Store(obj) for name, obj in SCHEMA.items()}
         self.sessions: dict[str, Session] = {}
         self.cursors: dict[str, QueryCursor] = {}
+        self.bulk_jobs: dict[str, dict[str, Any]] = {}  # Bulk 2.0 query jobs by id
         self.cursor_counter = 0
         self.faults: list[FaultRule] = []
         self.clock_offset_ms = 0

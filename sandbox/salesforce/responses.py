@@ -20,7 +20,15 @@ from sandbox.salesforce import errors as err
 from sandbox.salesforce import soql
 from sandbox.salesforce.engine import Compiled, page, parse_batch_size, record_json, run_query
 from sandbox.salesforce.ids import BULK_JOB_PREFIX, PREFIX_TO_OBJECT, is_valid_id, make_id, to_18
-from sandbox.salesforce.models import COLLECTION_MAX, Backend, FaultRule, Org, Session, format_datetime
+from sandbox.salesforce.models import (
+    COLLECTION_MAX,
+    FAULT_ERRORS,
+    Backend,
+    FaultRule,
+    Org,
+    Session,
+    format_datetime,
+)
 from sandbox.salesforce.schema import SCHEMA, describe_global_entry, describe_object
 from sandbox.salesforce.seed import seed_org
 
@@ -446,11 +454,7 @@ def collection_delete(ctx: Ctx) -> Reply:
 
 # -- Bulk API 2.0 query jobs --------------------------------------------------------------------
 def org_jobs(org: Org) -> dict[str, dict[str, Any]]:
-    jobs: dict[str, dict[str, Any]] | None = getattr(org, "bulk_jobs", None)
-    if jobs is None:
-        jobs = {}
-        org.bulk_jobs = jobs  # type: ignore[attr-defined]
-    return jobs
+    return org.bulk_jobs
 
 
 def bulk_create(ctx: Ctx) -> Reply:
@@ -795,20 +799,10 @@ def control_faults(ctx: Ctx) -> Reply:
         return Reply(200, [rule.__dict__ for rule in org.faults])
     body = ctx.json()
     rule = FaultRule(**body)
-    if rule.kind == "error" and rule.error_code not in FAULT_ERRORS_NAMES:
+    if rule.kind == "error" and rule.error_code not in FAULT_ERRORS:
         raise err.SalesforceApiError(f"unknown fault error_code {rule.error_code}")
     org.faults.append(rule)
     return Reply(201, rule.__dict__)
-
-
-FAULT_ERRORS_NAMES = {
-    "CONCURRENT_REQUEST_LIMIT_EXCEEDED",
-    "REQUEST_LIMIT_EXCEEDED",
-    "UNABLE_TO_LOCK_ROW",
-    "UNKNOWN_EXCEPTION",
-    "SERVER_UNAVAILABLE",
-    "INVALID_SESSION_ID",
-}
 
 
 def control_settings(ctx: Ctx) -> Reply:

@@ -21,7 +21,14 @@ from simple_salesforce.api import Salesforce
 from worker.crm.salesforce import queries
 from worker.crm.salesforce.classify import classify, classify_save_errors
 from worker.crm.salesforce.connection import Connection, build_http
-from worker.crm.salesforce.cursor import Watermark, advance, after_condition, poll_start, position_of
+from worker.crm.salesforce.cursor import (
+    Watermark,
+    advance,
+    after_condition,
+    parse_sf_datetime,
+    poll_start,
+    position_of,
+)
 from worker.crm.salesforce.retry import RetryPolicy
 from worker.crm.salesforce.settings import SalesforceSettings
 from worker.crm.salesforce.usage import ApiBudget, UsageStore, parse_limit_info
@@ -246,8 +253,6 @@ class SalesforceAdapter:
             end = start + dt.timedelta(seconds=1)
         name = queries.name(object_type)
         result = self._call(lambda sf: getattr(sf, name).deleted(start, end.replace(microsecond=0)))
-        from worker.crm.salesforce.cursor import parse_sf_datetime
-
         return DeletedRecords(
             [dict(r) for r in result.get("deletedRecords", [])],
             parse_sf_datetime(result["latestDateCovered"]),
