@@ -39,7 +39,7 @@ from sandbox.salesforce.schema import (
     ObjectDef,
 )
 
-Record = dict[str, Any]
+Record = dict[str, Any]  # stored sparse: a field that is null is absent (read with .get)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 UNQUALIFIED_MESSAGE = "Unqualified Reason is required when Lead Status is Unqualified."
 
@@ -161,7 +161,9 @@ class Store:
         self.counter = 0
         self.modstamp = ModstampIndex()
         self.indexed = INDEXED_FIELDS.get(obj.name, ())
-        self.by_value: dict[str, dict[Any, set[str]]] = {f: {} for f in self.indexed}
+        # value -> one id, or a set of ids when several records share the value (most values are
+        # unique, and a set per value costs ~200 bytes: that matters at 1,000,000 leads).
+        self.by_value: dict[str, dict[Any, str | set[str]]] = {f: {} for f in self.indexed}
         self.deleted_log: list[tuple[int, str]] = []  # (deletedDate ms, id)
 
     @staticmethod
@@ -174,16 +176,32 @@ class Store:
             old_v = self._key(old.get(name)) if old is not None else None
             if old is not None and new_v == old_v:
                 continue
+            index = self.by_value[name]
             if old is not None and old_v is not None:
-                self.by_value[name].get(old_v, set()).discard(rec["Id"])
+                held = index.get(old_v)
+                if held == rec["Id"]:
+                    del index[old_v]
+                elif isinstance(held, set):
+                    held.discard(rec["Id"])
+                    if len(held) == 1:
+                        index[old_v] = next(iter(held))
             if new_v is not None:
-                self.by_value[name].setdefault(new_v, set()).add(rec["Id"])
+                held = index.get(new_v)
+                if held is None:
+                    index[new_v] = rec["Id"]
+                elif isinstance(held, set):
+                    held.add(rec["Id"])
+                elif held != rec["Id"]:
+                    index[new_v] = {held, rec["Id"]}
         if old is None or old["SystemModstamp"] != rec["SystemModstamp"]:
             self.modstamp.add(rec["SystemModstamp"], rec["Id"])
             self.modstamp.maybe_compact(self.records)
 
     def lookup(self, name: str, value: Any) -> set[str]:
-        return self.by_value[name].get(self._key(value), set())
+        held = self.by_value[name].get(self._key(value))
+        if held is None:
+            return set()
+        return set(held) if isinstance(held, set) else {held}
 
 
 class Org:
@@ -541,6 +559,7 @@ class Org:
                 store.counter += 1
                 rec["Id"] = make_id(KEY_PREFIXES[obj.name], store.counter)
             old = store.records.get(rec["Id"])
+            rec = {k: v for k, v in rec.items() if v is not None}  # sparse: absent means null
             self._stamp(rec, user_id, self.now_ms(), creating)
             store.records[rec["Id"]] = rec
             store.index(rec, old)
@@ -578,12 +597,8 @@ class Org:
         """Seeding path: no validation, explicit timestamps (``at_ms``)."""
         obj = self.object_def(obj_name)
         store = self.stores[obj.name]
-        rec: Record = {name: None for name in obj.fields}
-        rec.update(IsDeleted=False)
-        for f in obj.fields.values():
-            if f.type == "boolean" and rec[f.name] is None:
-                rec[f.name] = False
-        rec.update(values)
+        rec: Record = {f.name: False for f in obj.fields.values() if f.type == "boolean"}
+        rec.update((k, v) for k, v in values.items() if v is not None)
         if "OwnerId" in obj.fields:
             rec["OwnerId"] = rec.get("OwnerId") or owner
         self._derive(obj, rec)
@@ -676,7 +691,7 @@ class Org:
             contact_id = self.create(
                 "Contact",
                 {
-                    k: lead[k]
+                    k: lead.get(k)
                     for k in (
                         "FirstName",
                         "LastName",

@@ -95,3 +95,19 @@ def test_docs_route_table_is_current() -> None:
     docs = (Path(__file__).resolve().parents[3] / "docs" / "salesforce.md").read_text()
     between = docs.split("<!-- routes:start -->\n", 1)[1].split("<!-- routes:end -->", 1)[0]
     assert between == coverage_table(), "regenerate with: python -m sandbox.salesforce.routes"
+
+
+def test_value_index_tracks_shared_and_changed_values() -> None:
+    org = Org()
+    admin = org.admin_id
+    a = org.create("Lead", {"LastName": "a", "Company": "c", "Email": "same@example.com"}, admin)
+    b = org.create("Lead", {"LastName": "b", "Company": "c", "Email": "SAME@example.com"}, admin)
+    store = org.stores["Lead"]
+    assert store.lookup("Email", "same@example.com") == {a, b}
+    org.update("Lead", b, {"Email": "other@example.com"}, admin)
+    assert store.lookup("Email", "same@example.com") == {a}
+    assert store.lookup("Email", "other@example.com") == {b}
+    org.update("Lead", a, {"Email": None}, admin)
+    assert store.lookup("Email", "same@example.com") == set()
+    rows = run_query(org, "SELECT Id FROM Lead WHERE Email = null", "59.0", False, 2000)["records"]
+    assert [r["Id"] for r in rows] == [a]
