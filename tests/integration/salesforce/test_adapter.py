@@ -381,3 +381,25 @@ def test_bad_credentials_are_fatal_without_leaking_them(sf_settings: Settings) -
         list(adapter.query("SELECT Id FROM Lead"))
     assert info.value.code == "INVALID_LOGIN"
     assert "Wr0ng-pw-123" not in str(info.value) and info.value.__cause__ is None
+
+
+def test_convert_leads_over_soap(
+    sf_sandbox: SalesforceSandbox, sf_adapter: SalesforceAdapter, make_lead: MakeLead
+) -> None:
+    from worker.crm.salesforce import LeadConversion
+
+    first = make_lead(Email="x@example.com", Company="Acme & Sons <Ltd>")
+    second = make_lead()
+    results = sf_adapter.convert_leads(
+        [
+            LeadConversion(first, "Converted", opportunity_name="Acme & Sons deal"),
+            LeadConversion(second, "Working"),  # not a converted status
+        ]
+    )
+    assert results[0].success and results[0].contact_id and results[0].opportunity_id
+    assert sf_sandbox.org.get("Opportunity", results[0].opportunity_id)["Name"] == "Acme & Sons deal"
+    assert sf_sandbox.org.get("Account", results[0].account_id or "")["Name"] == "Acme & Sons <Ltd>"
+    assert not results[1].success and results[1].error_code == "INVALID_STATUS"
+    sf_sandbox.org.expire_sessions()  # the SOAP call re-authenticates like the REST ones
+    again = sf_adapter.convert_leads([LeadConversion(second, "Converted", do_not_create_opportunity=True)])
+    assert again[0].success and again[0].opportunity_id is None

@@ -19,7 +19,7 @@ import requests
 from simple_salesforce.api import Salesforce
 
 from worker.crm.salesforce import queries
-from worker.crm.salesforce.classify import classify, classify_save_errors
+from worker.crm.salesforce.classify import classify, classify_code, classify_save_errors
 from worker.crm.salesforce.connection import Connection, build_http
 from worker.crm.salesforce.cursor import (
     Watermark,
@@ -31,6 +31,14 @@ from worker.crm.salesforce.cursor import (
 )
 from worker.crm.salesforce.retry import RetryPolicy
 from worker.crm.salesforce.settings import SalesforceSettings
+from worker.crm.salesforce.soap import (
+    MAX_CONVERTS_PER_CALL,
+    ConversionResult,
+    LeadConversion,
+    convert_envelope,
+    parse_convert_results,
+    parse_fault,
+)
 from worker.crm.salesforce.usage import ApiBudget, UsageStore, parse_limit_info
 from worker.errors import CrmError, RetriableError, SessionExpiredError
 
@@ -307,6 +315,31 @@ class SalesforceAdapter:
         for text in pages:
             reader = csv.DictReader(io.StringIO(str(text)))
             yield [_bulk_row(object_type, row, types) for row in reader]
+
+    # -- lead conversion (SOAP) ----------------------------------------------------------------
+    def convert_leads(self, conversions: Sequence[LeadConversion]) -> list[ConversionResult]:
+        """Convert leads with the SOAP ``convertLead`` call (the REST API has no conversion resource,
+        reference §4), in chunks; per-lead failures come back as results with the CRM's code."""
+        out: list[ConversionResult] = []
+        items = list(conversions)
+        for start in range(0, len(items), MAX_CONVERTS_PER_CALL):
+            chunk = items[start : start + MAX_CONVERTS_PER_CALL]
+
+            def call(sf: Salesforce, chunk: list[LeadConversion] = chunk) -> list[ConversionResult]:
+                response = sf.session.post(
+                    f"https://{sf.sf_instance}/services/Soap/u/{sf.sf_version}",
+                    data=convert_envelope(sf.session_id, chunk).encode(),
+                    headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "convertLead"},
+                )
+                if response.status_code != 200:
+                    code, message = parse_fault(response.content)
+                    raise classify_code(
+                        code, message, 401 if code == "INVALID_SESSION_ID" else response.status_code
+                    )
+                return parse_convert_results(response.content, chunk)
+
+            out.extend(self._call(call))
+        return out
 
     # -- writes --------------------------------------------------------------------------------
     def update(
