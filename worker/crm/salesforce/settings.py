@@ -82,4 +82,7 @@ class SalesforceSettings(BaseSettings):
             missing.append("private_key or private_key_file")
         if missing:
             raise ConfigError(f"Salesforce auth mode {self.auth_mode.value} needs: {', '.join(missing)}")
+        if self.auth_mode is AuthMode.CLIENT_CREDENTIALS and self.domain in {"login", "test"}:
+            # simple-salesforce only takes this flow for a My Domain (reference §1b)
+            raise ConfigError("Salesforce client credentials need domain='<my-domain>.my', not login/test")
         return self
