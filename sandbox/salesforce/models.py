@@ -404,6 +404,14 @@ class Org:
             )
         return value if value != "" else None
 
+    def check_json_types(self, obj_name: str, values: dict[str, Any]) -> None:
+        """Deserialisation checks alone (JSON_PARSER_ERROR), as done for a whole request body first."""
+        obj = self.object_def(obj_name)
+        for key, value in values.items():
+            f = obj.field_ci(key)
+            if f is not None and f.type in {"boolean", "currency", "double", "int", "date", "datetime"}:
+                self._coerce(obj, f, value)
+
     def _apply_fields(self, obj: ObjectDef, base: Record, values: dict[str, Any], creating: bool) -> Record:
         rec = dict(base)
         blocked: list[str] = []

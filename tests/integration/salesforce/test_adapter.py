@@ -403,3 +403,25 @@ def test_convert_leads_over_soap(
     sf_sandbox.org.expire_sessions()  # the SOAP call re-authenticates like the REST ones
     again = sf_adapter.convert_leads([LeadConversion(second, "Converted", do_not_create_opportunity=True)])
     assert again[0].success and again[0].opportunity_id is None
+
+
+def test_batch_refused_as_a_whole_rejects_its_records_only(
+    sf_sandbox: SalesforceSandbox, sf_settings: Settings
+) -> None:
+    org, admin = sf_sandbox.org, sf_sandbox.org.admin_id
+    opps = [
+        org.create(
+            "Opportunity", {"Name": f"O{i}", "StageName": "Prospecting", "CloseDate": "2026-12-31"}, admin
+        )
+        for i in range(3)
+    ]
+    adapter = SalesforceAdapter(sf_settings(write_batch_size=2))
+    results = adapter.update(
+        "Opportunity", [(opps[0], {"Amount": 10}), (opps[1], {"Amount": "ten"}), (opps[2], {"Amount": 30})]
+    )
+    assert [r.ok for r in results] == [False, False, True]
+    assert results[0].error is not None and results[0].error.code == "JSON_PARSER_ERROR"
+    assert isinstance(results[1].error, RecordRejectedError)
+    assert org.get("Opportunity", opps[2])["Amount"] == 30.0 and "Amount" not in org.get(
+        "Opportunity", opps[0]
+    )

@@ -40,7 +40,7 @@ from worker.crm.salesforce.soap import (
     parse_fault,
 )
 from worker.crm.salesforce.usage import ApiBudget, UsageStore, parse_limit_info
-from worker.errors import CrmError, RetriableError, SessionExpiredError
+from worker.errors import CrmError, RecordRejectedError, RetriableError, SessionExpiredError
 
 T = TypeVar("T")
 Record = dict[str, Any]
@@ -360,7 +360,12 @@ class SalesforceAdapter:
 
     def _write(self, method: str, items: list[Record], allow_duplicates: bool) -> list[WriteResult]:
         """``composite/sobjects`` in batches of ≤ 200 with ``allOrNone: false``; records that fail with a
-        retriable per-record code (UNABLE_TO_LOCK_ROW) are re-sent on their own, within the policy."""
+        retriable per-record code (UNABLE_TO_LOCK_ROW) are re-sent on their own, within the policy.
+
+        A batch the CRM refuses as a whole (a 400 such as JSON_PARSER_ERROR) gives each of its records
+        that RecordRejectedError and the next batches still go. Any other failure (quota, session,
+        retries exhausted, fatal) is raised; batches before it may already be applied, and sending
+        them again is safe because writes set absolute values."""
         headers = {"Sforce-Duplicate-Rule-Header": "allowSave=true"} if allow_duplicates else {}
         results: list[WriteResult | None] = [None] * len(items)
         size = self.settings.write_batch_size
@@ -372,7 +377,12 @@ class SalesforceAdapter:
                 def send(sf: Salesforce, body: Record = body) -> Any:
                     return sf.restful("composite/sobjects", method=method, json=body, headers=headers)
 
-                answer = self._call(send)
+                try:
+                    answer = self._call(send)
+                except RecordRejectedError as exc:
+                    for i in pending:
+                        results[i] = WriteResult(i, items[i].get("id"), exc)
+                    break
                 retry: list[int] = []
                 for i, res in zip(pending, answer or [], strict=True):
                     if res.get("success"):
