@@ -169,7 +169,8 @@ class SalesforceSandbox:
         public_host: str | None = None,
     ) -> None:
         self.host = host
-        self.public_host = public_host or host
+        # Binding every interface still needs one name for clients (certificate, login answers).
+        self.public_host = public_host or ("127.0.0.1" if host in {"0.0.0.0", "::", ""} else host)
         self.port = port or free_port(host)
         self.seed = seed
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
