@@ -17,7 +17,7 @@ from typing import Any
 from sandbox.salesforce import errors as err
 from sandbox.salesforce import soql
 from sandbox.salesforce.ids import PREFIX_TO_OBJECT, to_18
-from sandbox.salesforce.models import QUERY_BATCH_DEFAULT, Org, Record, format_datetime
+from sandbox.salesforce.models import QUERY_BATCH_DEFAULT, Org, Record, Session, format_datetime
 from sandbox.salesforce.schema import SCHEMA, FieldDef, ObjectDef
 
 Getter = Callable[[Record], Any]
@@ -441,20 +441,36 @@ def parse_batch_size(header: str | None) -> int:
     return QUERY_BATCH_DEFAULT
 
 
-def run_query(org: Org, text: str, version: str, include_deleted: bool, batch_size: int) -> dict[str, Any]:
+def run_query(
+    org: Org,
+    text: str,
+    version: str,
+    include_deleted: bool,
+    batch_size: int,
+    *,
+    session: Session | None = None,
+) -> dict[str, Any]:
     q = soql.parse(text)
     compiled = Compiled(org, q, version)
     with org.lock:
         ids = compiled.select_ids(include_deleted)
     if q.count:
         return {"totalSize": len(ids), "done": True, "records": []}
-    cursor = org.open_cursor(q, ids, batch_size, include_deleted)
+    cursor = org.open_cursor(q, ids, batch_size, include_deleted, session)
     cursor.compiled = compiled
-    return page(org, cursor.locator, 0, version, include_deleted)
+    return page(org, cursor.locator, 0, version, include_deleted, session=session)
 
 
-def page(org: Org, locator: str, position: int, version: str, include_deleted: bool) -> dict[str, Any]:
-    cursor = org.cursor(locator, position)
+def page(
+    org: Org,
+    locator: str,
+    position: int,
+    version: str,
+    include_deleted: bool,
+    *,
+    session: Session | None = None,
+) -> dict[str, Any]:
+    cursor = org.cursor(locator, position, session)
     compiled: Compiled = cursor.compiled
     records = org.stores[compiled.obj.name].records
     rows: list[dict[str, Any]] = []

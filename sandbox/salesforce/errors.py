@@ -4,8 +4,8 @@
 REST error bodies are JSON arrays ``[{"message", "errorCode", "fields"?}]`` (developer.salesforce.com
 api_rest errorcodes.htm "Status Codes and Error Responses"; restforce spec/fixtures). Inside sObject
 Collections and SOAP results the same error is a SaveResult error ``{"statusCode", "message", "fields"}``
-(api_rest resources_composite_sobjects_collections_update.htm; the ``statusCode`` spelling is
-UNVERIFIED against a live org, from memory and the SOAP ``Error`` type).
+(api_rest resources_composite_sobjects_collections_update.htm example bodies, held in
+tests/integration/salesforce/snapshots/).
 
 Statuses marked UNVERIFIED in /work/shared/reference/salesforce-api.md §3 are DML errors, which the REST
 API reports as 400 like every other DML error.
@@ -40,9 +40,9 @@ class SalesforceApiError(Exception):
         return [self.rest_item()]
 
     def save_error(self) -> dict[str, Any]:
-        error: dict[str, Any] = dict(self.extra)
-        error.update({"statusCode": self.error_code, "message": self.message, "fields": self.fields or []})
-        return error
+        """The collections form: only statusCode/message/fields (the docs' DUPLICATES_DETECTED example
+        in resources_composite_sobjects_collections_create.htm carries no duplicate result)."""
+        return {"statusCode": self.error_code, "message": self.message, "fields": self.fields or []}
 
 
 class InvalidSessionId(SalesforceApiError):
@@ -80,7 +80,7 @@ class EntityIsDeleted(SalesforceApiError):
 
 
 class MalformedId(SalesforceApiError):
-    """UNVERIFIED message text: ``<Object> ID: id value of incorrect type: <value>``."""
+    """``<Object> ID: id value of incorrect type: <value>`` / ``malformed id <value>`` (collections docs)."""
 
     error_code = "MALFORMED_ID"
 
@@ -166,7 +166,7 @@ class InvalidCrossReferenceKey(SalesforceApiError):
 
 
 class AllOrNoneRolledBack(SalesforceApiError):
-    """UNVERIFIED message text (reference §2c)."""
+    """Message text from the collections docs' example bodies."""
 
     error_code = "ALL_OR_NONE_OPERATION_ROLLED_BACK"
 

@@ -39,7 +39,7 @@ from sandbox.salesforce.schema import (
     ObjectDef,
 )
 
-Record = dict[str, Any]
+Record = dict[str, Any]  # stored sparse: a field that is null is absent (read with .get)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 UNQUALIFIED_MESSAGE = "Unqualified Reason is required when Lead Status is Unqualified."
 
@@ -49,6 +49,9 @@ QUERY_BATCH_MIN = 200
 QUERY_BATCH_MAX = 2000
 COLLECTION_MAX = 200  # sObject Collections: up to 200 records (resources_composite_sobjects_collections_*)
 CURSOR_IDLE_SECONDS = 15 * 60  # query locators expire after 15 minutes of inactivity (api_rest query docs)
+# At most 10 open query cursors per user; opening another deletes the oldest, whose locator then gives
+# INVALID_QUERY_LOCATOR (help.salesforce.com 000004410, cited in simple-salesforce#95).
+CURSORS_PER_USER = 10
 GET_UPDATED_MAX_IDS = 600_000  # resources-getupdated: more gives EXCEEDED_ID_LIMIT
 GET_UPDATED_MAX_DAYS = 30
 
@@ -79,6 +82,8 @@ class QueryCursor:
     include_deleted: bool
     touched: float
     compiled: Any = None  # engine.Compiled (kept opaque here to avoid an import cycle)
+    session_token: str = ""
+    user_id: str = ""
 
 
 @dataclass
@@ -156,7 +161,9 @@ class Store:
         self.counter = 0
         self.modstamp = ModstampIndex()
         self.indexed = INDEXED_FIELDS.get(obj.name, ())
-        self.by_value: dict[str, dict[Any, set[str]]] = {f: {} for f in self.indexed}
+        # value -> one id, or a set of ids when several records share the value (most values are
+        # unique, and a set per value costs ~200 bytes: that matters at 1,000,000 leads).
+        self.by_value: dict[str, dict[Any, str | set[str]]] = {f: {} for f in self.indexed}
         self.deleted_log: list[tuple[int, str]] = []  # (deletedDate ms, id)
 
     @staticmethod
@@ -169,16 +176,32 @@ class Store:
             old_v = self._key(old.get(name)) if old is not None else None
             if old is not None and new_v == old_v:
                 continue
+            index = self.by_value[name]
             if old is not None and old_v is not None:
-                self.by_value[name].get(old_v, set()).discard(rec["Id"])
+                held = index.get(old_v)
+                if held == rec["Id"]:
+                    del index[old_v]
+                elif isinstance(held, set):
+                    held.discard(rec["Id"])
+                    if len(held) == 1:
+                        index[old_v] = next(iter(held))
             if new_v is not None:
-                self.by_value[name].setdefault(new_v, set()).add(rec["Id"])
+                held = index.get(new_v)
+                if held is None:
+                    index[new_v] = rec["Id"]
+                elif isinstance(held, set):
+                    held.add(rec["Id"])
+                elif held != rec["Id"]:
+                    index[new_v] = {held, rec["Id"]}
         if old is None or old["SystemModstamp"] != rec["SystemModstamp"]:
             self.modstamp.add(rec["SystemModstamp"], rec["Id"])
             self.modstamp.maybe_compact(self.records)
 
     def lookup(self, name: str, value: Any) -> set[str]:
-        return self.by_value[name].get(self._key(value), set())
+        held = self.by_value[name].get(self._key(value))
+        if held is None:
+            return set()
+        return set(held) if isinstance(held, set) else {held}
 
 
 class Org:
@@ -190,6 +213,7 @@ class Org:
         self.stores: dict[str, Store] = {name: Store(obj) for name, obj in SCHEMA.items()}
         self.sessions: dict[str, Session] = {}
         self.cursors: dict[str, QueryCursor] = {}
+        self.bulk_jobs: dict[str, dict[str, Any]] = {}  # Bulk 2.0 query jobs by id
         self.cursor_counter = 0
         self.faults: list[FaultRule] = []
         self.clock_offset_ms = 0
@@ -202,6 +226,7 @@ class Org:
         self.validation_rule_active = True
         self.duplicate_rule = "off"  # off | block | allow_with_header (Sforce-Duplicate-Rule-Header)
         self.converted_leads_editable = False  # "View and Edit Converted Leads" permission
+        self.locators_bound_to_session = True
         self.login_count = 0
         self.connected_apps: dict[str, dict[str, Any]] = {}
         self.passwords: dict[str, tuple[str, str]] = {}  # username -> (password, security token)
@@ -310,9 +335,12 @@ class Org:
         return self.stores[self.object_def(name).name]
 
     def get(self, obj_name: str, record_id: str, *, include_deleted: bool = False) -> Record:
+        """A record by id. A path segment that is not an id of this object is read as an external-id
+        field name (restforce sobject_find_error_response.json: "Provided external ID field does not
+        exist or is not accessible: 23foo")."""
         obj = self.object_def(obj_name)
         if not is_valid_id(record_id) or PREFIX_TO_OBJECT.get(record_id[:3]) != obj.name:
-            raise err.NotFound()
+            raise err.NotFound(f"Provided external ID field does not exist or is not accessible: {record_id}")
         rec = self.stores[obj.name].records.get(to_18(record_id))
         if rec is None:
             raise err.NotFound()
@@ -375,6 +403,14 @@ class Org:
                 f"{f.display_label}: bad value for restricted picklist field: {value}", [f.name]
             )
         return value if value != "" else None
+
+    def check_json_types(self, obj_name: str, values: dict[str, Any]) -> None:
+        """Deserialisation checks alone (JSON_PARSER_ERROR), as done for a whole request body first."""
+        obj = self.object_def(obj_name)
+        for key, value in values.items():
+            f = obj.field_ci(key)
+            if f is not None and f.type in {"boolean", "currency", "double", "int", "date", "datetime"}:
+                self._coerce(obj, f, value)
 
     def _apply_fields(self, obj: ObjectDef, base: Record, values: dict[str, Any], creating: bool) -> Record:
         rec = dict(base)
@@ -501,6 +537,13 @@ class Org:
         self._validate(obj, rec, None, allow_duplicates=allow_duplicates)
         return rec
 
+    def check_id(self, obj: ObjectDef, record_id: str) -> None:
+        """MALFORMED_ID for an id that is not a well-formed id of this object (api_rest
+        resources_composite_sobjects_collections_update.htm example: "Contact ID: id value of incorrect
+        type: 001xx000003DGb2999", fields ["Id"])."""
+        if not is_valid_id(record_id) or PREFIX_TO_OBJECT.get(record_id[:3]) != obj.name:
+            raise err.MalformedId(f"{obj.name} ID: id value of incorrect type: {record_id}", ["Id"])
+
     def prepare_update(
         self, obj_name: str, record_id: str, values: dict[str, Any], *, allow_duplicates: bool = False
     ) -> Record:
@@ -524,6 +567,7 @@ class Org:
                 store.counter += 1
                 rec["Id"] = make_id(KEY_PREFIXES[obj.name], store.counter)
             old = store.records.get(rec["Id"])
+            rec = {k: v for k, v in rec.items() if v is not None}  # sparse: absent means null
             self._stamp(rec, user_id, self.now_ms(), creating)
             store.records[rec["Id"]] = rec
             store.index(rec, old)
@@ -561,12 +605,8 @@ class Org:
         """Seeding path: no validation, explicit timestamps (``at_ms``)."""
         obj = self.object_def(obj_name)
         store = self.stores[obj.name]
-        rec: Record = {name: None for name in obj.fields}
-        rec.update(IsDeleted=False)
-        for f in obj.fields.values():
-            if f.type == "boolean" and rec[f.name] is None:
-                rec[f.name] = False
-        rec.update(values)
+        rec: Record = {f.name: False for f in obj.fields.values() if f.type == "boolean"}
+        rec.update((k, v) for k, v in values.items() if v is not None)
         if "OwnerId" in obj.fields:
             rec["OwnerId"] = rec.get("OwnerId") or owner
         self._derive(obj, rec)
@@ -659,7 +699,7 @@ class Org:
             contact_id = self.create(
                 "Contact",
                 {
-                    k: lead[k]
+                    k: lead.get(k)
                     for k in (
                         "FirstName",
                         "LastName",
@@ -770,19 +810,32 @@ class Org:
 
     # -- queries -------------------------------------------------------------------------------
     def open_cursor(
-        self, q: soql.Query, ids: list[str], batch_size: int, include_deleted: bool
+        self,
+        q: soql.Query,
+        ids: list[str],
+        batch_size: int,
+        include_deleted: bool,
+        session: Session | None = None,
     ) -> QueryCursor:
         with self.lock:
             self.cursor_counter += 1
             locator = make_id(LOCATOR_PREFIX, self.cursor_counter)
             cursor = QueryCursor(locator, q.object, q, ids, 0, batch_size, include_deleted, time.monotonic())
-            self.cursors[locator] = cursor
+            if session is not None:
+                cursor.session_token, cursor.user_id = session.token, session.user_id
             now = time.monotonic()
             for key in [k for k, c in self.cursors.items() if now - c.touched > CURSOR_IDLE_SECONDS]:
                 del self.cursors[key]
+            mine = [k for k, c in self.cursors.items() if c.user_id == cursor.user_id]
+            for key in mine[: max(0, len(mine) - CURSORS_PER_USER + 1)]:
+                del self.cursors[key]  # dicts keep insertion order: oldest first
+            self.cursors[locator] = cursor
         return cursor
 
-    def cursor(self, locator: str, position: int) -> QueryCursor:
+    def cursor(self, locator: str, position: int, session: Session | None = None) -> QueryCursor:
+        """An open cursor. A locator belongs to the session that opened it: after a re-login the old
+        locator answers INVALID_SESSION_ID (airbytehq/airbyte#84302, observed on production orgs;
+        switch: ``locators_bound_to_session``)."""
         cursor = self.cursors.get(locator)
         if (
             cursor is None
@@ -790,6 +843,13 @@ class Org:
             or position > len(cursor.ids)
         ):
             raise err.InvalidQueryLocator()
+        if (
+            self.locators_bound_to_session
+            and session is not None
+            and cursor.session_token
+            and session.token != cursor.session_token
+        ):
+            raise err.InvalidSessionId()
         cursor.touched = time.monotonic()
         return cursor
 

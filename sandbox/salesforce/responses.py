@@ -6,6 +6,7 @@ Each handler's docstring names its source and what is not yet faithful.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import json
@@ -19,8 +20,16 @@ from urllib.parse import parse_qs, unquote
 from sandbox.salesforce import errors as err
 from sandbox.salesforce import soql
 from sandbox.salesforce.engine import Compiled, page, parse_batch_size, record_json, run_query
-from sandbox.salesforce.ids import BULK_JOB_PREFIX, make_id
-from sandbox.salesforce.models import COLLECTION_MAX, Backend, FaultRule, Org, Session, format_datetime
+from sandbox.salesforce.ids import BULK_JOB_PREFIX, PREFIX_TO_OBJECT, is_valid_id, make_id, to_18
+from sandbox.salesforce.models import (
+    COLLECTION_MAX,
+    FAULT_ERRORS,
+    Backend,
+    FaultRule,
+    Org,
+    Session,
+    format_datetime,
+)
 from sandbox.salesforce.schema import SCHEMA, describe_global_entry, describe_object
 from sandbox.salesforce.seed import seed_org
 
@@ -99,6 +108,7 @@ def versions(ctx: Ctx) -> Reply:
 
 
 def resources(ctx: Ctx) -> Reply:
+    """Resources of a version (api_rest resources_discoveryresource.htm); only those served here."""
     v = ctx.version
     names = ["limits", "query", "queryAll", "sobjects", "composite", "jobs"]
     return Reply(200, {n: f"/services/data/v{v}/{n}" for n in names})
@@ -121,6 +131,7 @@ def limits(ctx: Ctx) -> Reply:
 
 
 def describe_global(ctx: Ctx) -> Reply:
+    """Global describe ``{encoding, maxBatchSize, sobjects}`` (api_rest resources_describeGlobal.htm)."""
     return Reply(
         200,
         {
@@ -132,6 +143,7 @@ def describe_global(ctx: Ctx) -> Reply:
 
 
 def sobject_info(ctx: Ctx) -> Reply:
+    """sObject basic info ``{objectDescribe, recentItems}``; recentItems is always empty here."""
     obj = ctx.the_org().object_def(ctx.params["obj"])
     return Reply(200, {"objectDescribe": describe_global_entry(obj, ctx.version), "recentItems": []})
 
@@ -161,6 +173,7 @@ def get_record(ctx: Ctx) -> Reply:
 
 
 def get_by_external_id(ctx: Ctx) -> Reply:
+    """Record by external id; 300 with record URLs when several match (api_rest dome_upsert.htm)."""
     org = ctx.the_org()
     obj = org.object_def(ctx.params["obj"])
     f = obj.field_ci(ctx.params["field"])
@@ -207,7 +220,9 @@ def delete_record(ctx: Ctx) -> Reply:
 
 
 def upsert_record(ctx: Ctx) -> Reply:
-    """``PATCH /sobjects/X/{ExtField}/{value}``: 201 created, 200 updated with ``created:false`` from API 46.0
+    """Upsert by external id: 201 created, 200 updated (``created`` from API 46.0), 300 several, 404 field.
+
+    ``PATCH /sobjects/X/{ExtField}/{value}``: 201 created, 200 updated with ``created:false`` from API 46.0
     (204 before; the 200-vs-204 split for updates is UNVERIFIED, reference §2b), 300 list of URLs when the
     value matches several records, 404 NOT_FOUND for an unknown external-id field."""
     body = ctx.json()
@@ -258,14 +273,18 @@ def _query(ctx: Ctx, include_deleted: bool) -> Reply:
     if text is None:
         raise err.MalformedQuery("A query string must be provided.")
     batch = parse_batch_size(ctx.headers.get("sforce-query-options"))
-    return Reply(200, run_query(ctx.the_org(), text, ctx.version, include_deleted, batch))
+    return Reply(
+        200, run_query(ctx.the_org(), text, ctx.version, include_deleted, batch, session=ctx.session)
+    )
 
 
 def query(ctx: Ctx) -> Reply:
+    """SOQL query, batches of 2000 or ``Sforce-Query-Options: batchSize`` (api_rest resources_query.htm)."""
     return _query(ctx, False)
 
 
 def query_all(ctx: Ctx) -> Reply:
+    """Like ``query`` but includes deleted rows (api_rest resources_queryall.htm)."""
     return _query(ctx, True)
 
 
@@ -275,7 +294,15 @@ def query_more(ctx: Ctx) -> Reply:
     UNVERIFIED: the status of INVALID_QUERY_LOCATOR."""
     include_deleted = ctx.path.split("/")[4] == "queryAll"
     return Reply(
-        200, page(ctx.the_org(), ctx.params["locator"], int(ctx.params["pos"]), ctx.version, include_deleted)
+        200,
+        page(
+            ctx.the_org(),
+            ctx.params["locator"],
+            int(ctx.params["pos"]),
+            ctx.version,
+            include_deleted,
+            session=ctx.session,
+        ),
     )
 
 
@@ -293,12 +320,24 @@ def _collection_body(ctx: Ctx) -> tuple[bool, list[Any]]:
 
 def _collection_write(ctx: Ctx, creating: bool) -> Reply:
     """``POST|PATCH /composite/sobjects``: 200 with one SaveResult per record, in request order; with
-    ``allOrNone`` nothing commits if any record fails and the rest report ALL_OR_NONE_OPERATION_ROLLED_BACK.
-    UNVERIFIED: whether a failed update's result carries ``id`` (we include it, as SOAP SaveResult does)."""
+    ``allOrNone`` nothing commits if any record fails and the rest report ALL_OR_NONE_OPERATION_ROLLED_BACK
+    (api_rest resources_composite_sobjects_collections_update.htm / _create.htm example bodies: failed
+    records carry no ``id``; rolled-back updates do). UNVERIFIED: INVALID_CROSS_REFERENCE_KEY for a
+    well-formed id that names no record."""
     org = ctx.the_org()
     all_or_none, records = _collection_body(ctx)
     results: list[dict[str, Any] | None] = [None] * len(records)
     prepared: list[tuple[int, str, dict[str, Any]]] = []
+    # The body is deserialised before any record is processed: a value of the wrong JSON type fails
+    # the whole request with 400 JSON_PARSER_ERROR (UNVERIFIED: from memory of real answers).
+    for item in records:
+        if (
+            isinstance(item, dict)
+            and isinstance(item.get("attributes"), dict)
+            and item["attributes"].get("type")
+        ):
+            with contextlib.suppress(err.NotFound):  # an unknown type is reported per record below
+                org.check_json_types(item["attributes"]["type"], item)
     with org.lock:
         for i, item in enumerate(records):
             try:
@@ -318,6 +357,7 @@ def _collection_write(ctx: Ctx, creating: bool) -> Reply:
                     record_id = next((v for k, v in values.items() if k.lower() == "id"), None)
                     if not record_id:
                         raise err.SalesforceApiError("Id not specified in an update call", [])
+                    org.check_id(org.object_def(obj_name), str(record_id))
                     try:
                         rec = org.prepare_update(
                             obj_name, str(record_id), values, allow_duplicates=ctx.allow_duplicates
@@ -329,10 +369,8 @@ def _collection_write(ctx: Ctx, creating: bool) -> Reply:
                 else:
                     results[i] = _save_ok(org.commit(obj_name, rec, ctx.user_id))
             except err.SalesforceApiError as exc:
-                failure: dict[str, Any] = {"success": False, "errors": [_missing_argument(exc)]}
-                if not creating and isinstance(item, dict) and item.get("id"):
-                    failure = {"id": item["id"], **failure}
-                results[i] = failure
+                # A failed record's result carries no id; records rolled back by allOrNone do.
+                results[i] = {"success": False, "errors": [_missing_argument(exc)]}
         if all_or_none:
             if any(r is not None for r in results):
                 for i, _, rec in prepared:
@@ -353,10 +391,12 @@ def _missing_argument(exc: err.SalesforceApiError) -> dict[str, Any]:
 
 
 def collection_create(ctx: Ctx) -> Reply:
+    """sObject Collections create; per-record SaveResults in order (see ``_collection_write``)."""
     return _collection_write(ctx, creating=True)
 
 
 def collection_update(ctx: Ctx) -> Reply:
+    """sObject Collections update; per-record SaveResults in order (see ``_collection_write``)."""
     return _collection_write(ctx, creating=False)
 
 
@@ -386,39 +426,52 @@ def collection_retrieve(ctx: Ctx) -> Reply:
 
 
 def collection_delete(ctx: Ctx) -> Reply:
-    """``DELETE /composite/sobjects?ids=&allOrNone=`` (restforce composite_sobjects_destroy_* fixtures)."""
+    """sObject Collections delete, with ``allOrNone``; failed results carry no id.
+
+    ``DELETE /composite/sobjects?ids=&allOrNone=``: example bodies in api_rest
+    resources_composite_sobjects_collections_delete.htm (``malformed id X``, ``fields: []``; failed
+    results carry no id)."""
     org = ctx.the_org()
     ids = [i for i in (ctx.arg("ids") or "").split(",") if i]
     if not ids:
         raise err.RequiredFieldMissing("At least 1 Id is required.")
-    out = []
-    for i in ids:
-        try:
-            rec = org.find(i)
-            if rec is None:
-                raise err.InvalidCrossReferenceKey()
-            org.delete(
-                org.object_def(next(n for n, o in SCHEMA.items() if o.key_prefix == i[:3])).name,
-                i,
-                ctx.user_id,
-            )
-            out.append(_save_ok(rec["Id"]))
-        except err.SalesforceApiError as exc:
-            out.append({"id": i, "success": False, "errors": [exc.save_error()]})
-    return Reply(200, out)
+    if len(ids) > COLLECTION_MAX:
+        raise err.ExceededIdLimit("record limit reached. cannot submit more than 200 records into this call")
+    all_or_none = (ctx.arg("allOrNone") or "false").lower() == "true"
+    results: list[dict[str, Any] | None] = [None] * len(ids)
+    valid: list[tuple[int, str, str]] = []
+    with org.lock:
+        for n, i in enumerate(ids):
+            try:
+                name = PREFIX_TO_OBJECT.get(i[:3])
+                if name is None or not is_valid_id(i):
+                    raise err.MalformedId(f"malformed id {i}", [])
+                org.get(name, i)  # NOT_FOUND / ENTITY_IS_DELETED
+                valid.append((n, name, to_18(i)))
+            except err.SalesforceApiError as exc:
+                results[n] = {"success": False, "errors": [exc.save_error()]}
+        failed = any(r is not None for r in results)
+        for n, name, rid in valid:
+            if all_or_none and failed:
+                results[n] = {"id": rid, "success": False, "errors": [err.AllOrNoneRolledBack().save_error()]}
+                continue
+            try:
+                org.delete(name, rid, ctx.user_id)
+                results[n] = _save_ok(rid)
+            except err.SalesforceApiError as exc:
+                results[n] = {"success": False, "errors": [exc.save_error()]}
+    return Reply(200, results)
 
 
 # -- Bulk API 2.0 query jobs --------------------------------------------------------------------
 def org_jobs(org: Org) -> dict[str, dict[str, Any]]:
-    jobs: dict[str, dict[str, Any]] | None = getattr(org, "bulk_jobs", None)
-    if jobs is None:
-        jobs = {}
-        org.bulk_jobs = jobs  # type: ignore[attr-defined]
-    return jobs
+    return org.bulk_jobs
 
 
 def bulk_create(ctx: Ctx) -> Reply:
-    """``POST /jobs/query`` (bulk_api_2_0 query_create_job.htm). The query runs when the job is created
+    """Bulk 2.0 query job create (bulk_api_2_0 query_create_job.htm); the query runs at creation.
+
+    The query runs when the job is created
     and the job reports ``UploadComplete`` once, then ``JobComplete`` (real jobs go through InProgress
     asynchronously; UNVERIFIED timing)."""
     org = ctx.the_org()
@@ -430,8 +483,13 @@ def bulk_create(ctx: Ctx) -> Reply:
     ):
         raise err.SalesforceApiError("Invalid request: operation and query are required", extra={})
     q = soql.parse(body["query"])
-    if q.subqueries:
-        raise err.SalesforceApiError("FeatureNotEnabled : Cannot use child relationships in Bulk API query")
+    # Not supported in Bulk 2.0 queries: GROUP BY, OFFSET, TYPEOF, aggregates, parent-to-child
+    # subqueries (api_asynch queries.htm). Error code and text UNVERIFIED.
+    if q.subqueries or q.count or q.offset is not None:
+        raise err.SalesforceApiError(
+            "Bulk API 2.0 query doesn't support aggregate functions, OFFSET or parent-to-child subqueries",
+            extra={},
+        )
     compiled = Compiled(org, q, ctx.version)
     with org.lock:
         ids = compiled.select_ids(body["operation"] == "queryAll")
@@ -463,6 +521,7 @@ def _job(ctx: Ctx) -> dict[str, Any]:
 
 
 def bulk_get(ctx: Ctx) -> Reply:
+    """Bulk 2.0 job info; the sandbox job is JobComplete from the first poll (real jobs run async)."""
     job = _job(ctx)
     info = job["info"]
     job["polls"] += 1
@@ -474,6 +533,7 @@ def bulk_get(ctx: Ctx) -> Reply:
 
 
 def bulk_abort(ctx: Ctx) -> Reply:
+    """Bulk 2.0 abort: ``PATCH {state: Aborted}`` → job info (bulk_api_2_0 abort_job)."""
     job = _job(ctx)
     body = ctx.json()
     if isinstance(body, dict) and body.get("state") == "Aborted":
@@ -501,7 +561,9 @@ def _csv_value(f: Any, value: Any) -> str:
 
 
 def bulk_results(ctx: Ctx) -> Reply:
-    """``GET /jobs/query/{id}/results?maxRecords&locator``: CSV with ``Sforce-NumberOfRecords`` and
+    """Bulk 2.0 results as CSV pages with ``Sforce-NumberOfRecords``/``Sforce-Locator``; 412 before done.
+
+    ``GET /jobs/query/{id}/results?maxRecords&locator``: CSV with ``Sforce-NumberOfRecords`` and
     ``Sforce-Locator`` (``null`` on the last page); 412 JOB_NOT_COMPLETE before completion
     (bulk_api_2_0 query_get_job_results.htm). Locators are decimal offsets here (real ones are opaque)."""
     job = _job(ctx)
@@ -654,7 +716,9 @@ def _oauth_error(error: str, description: str, status: int = 400) -> Reply:
 
 
 def oauth_token(ctx: Ctx) -> Reply:
-    """``POST /services/oauth2/token``: password, client_credentials and JWT bearer grants
+    """OAuth 2.0 token endpoint: password, client credentials and JWT bearer grants (reference §1b).
+
+    ``POST /services/oauth2/token``: password, client_credentials and JWT bearer grants
     (help.salesforce.com remoteaccess_oauth_*_flow; reference §1b). Client credentials and JWT issue no
     refresh token (UNVERIFIED, widely known)."""
     org = ctx.backend.default_org
@@ -724,17 +788,20 @@ def oauth_token(ctx: Ctx) -> Reply:
 
 # -- control surface (never used by real clients) -----------------------------------------------
 def control_reset(ctx: Ctx) -> Reply:
+    """Control surface: a fresh org (never used by real clients)."""
     ctx.backend.reset()
     return Reply(200, {"ok": True})
 
 
 def control_seed(ctx: Ctx) -> Reply:
+    """Control surface: deterministic seed data ``{count, seed}``."""
     body = ctx.json() or {}
     made = seed_org(ctx.backend.default_org, int(body.get("count", 0)), int(body.get("seed", 0)))
     return Reply(200, made)
 
 
 def control_faults(ctx: Ctx) -> Reply:
+    """Control surface: list, add (``FaultRule`` fields) or clear injected faults."""
     org = ctx.backend.default_org
     if ctx.method == "DELETE":
         org.faults.clear()
@@ -743,27 +810,20 @@ def control_faults(ctx: Ctx) -> Reply:
         return Reply(200, [rule.__dict__ for rule in org.faults])
     body = ctx.json()
     rule = FaultRule(**body)
-    if rule.kind == "error" and rule.error_code not in FAULT_ERRORS_NAMES:
+    if rule.kind == "error" and rule.error_code not in FAULT_ERRORS:
         raise err.SalesforceApiError(f"unknown fault error_code {rule.error_code}")
     org.faults.append(rule)
     return Reply(201, rule.__dict__)
 
 
-FAULT_ERRORS_NAMES = {
-    "CONCURRENT_REQUEST_LIMIT_EXCEEDED",
-    "REQUEST_LIMIT_EXCEEDED",
-    "UNABLE_TO_LOCK_ROW",
-    "UNKNOWN_EXCEPTION",
-    "SERVER_UNAVAILABLE",
-    "INVALID_SESSION_ID",
-}
-
-
 def control_settings(ctx: Ctx) -> Reply:
-    """GET/POST org switches: api_max, api_used, session_seconds, validation_rule_active, duplicate_rule,
+    """Control surface: read or change the org switches and limits.
+
+    Keys: api_max, api_used, session_seconds, validation_rule_active, duplicate_rule,
     converted_leads_editable, clock_offset_ms, outbound_url."""
     org = ctx.backend.default_org
     keys = (
+        "locators_bound_to_session",
         "api_max",
         "api_used",
         "session_seconds",
@@ -788,10 +848,12 @@ def control_settings(ctx: Ctx) -> Reply:
 
 
 def control_expire_sessions(ctx: Ctx) -> Reply:
+    """Control surface: expire every session (next call gets 401 INVALID_SESSION_ID)."""
     return Reply(200, {"expired": ctx.backend.default_org.expire_sessions()})
 
 
 def control_late_commit(ctx: Ctx) -> Reply:
+    """Control surface: commit a change with a SystemModstamp older than rows already read."""
     body = ctx.json()
     org = ctx.backend.default_org
     org.late_commit(body["object"], body["id"], body.get("values", {}), float(body.get("seconds_ago", 60)))

@@ -85,10 +85,29 @@ COMPILED: list[tuple[Route, re.Pattern[str]]] = [(r, r.compile()) for r in ROUTE
 
 
 def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-    """The route for ``method path``; a path that matches with another method is a 405 (``None`` here)."""
+    """The route for ``method path``, or ``None``."""
     for route, regex in COMPILED:
         if route.method == method:
             m = regex.match(path)
             if m is not None:
                 return route, m.groupdict()
     return None
+
+
+def allowed_methods(path: str) -> list[str]:
+    """Methods some route accepts for ``path`` (for a 405 answer)."""
+    return sorted({route.method for route, regex in COMPILED if regex.match(path)})
+
+
+def coverage_table() -> str:
+    """Markdown table of the routes and the first line of each handler's docstring (for the docs)."""
+    lines = ["| method | path | handler | notes |", "|---|---|---|---|"]
+    for route in ROUTES:
+        doc = (route.handler.__doc__ or "").strip().splitlines()
+        first = doc[0].replace("|", "\\|") if doc else ""
+        lines.append(f"| {route.method} | `{route.pattern}` | `{route.handler.__name__}` | {first} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(coverage_table(), end="")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import tempfile
 import threading
@@ -26,7 +27,7 @@ import uvicorn
 from sandbox.salesforce import errors as err
 from sandbox.salesforce import responses as resp
 from sandbox.salesforce.models import FAULT_ERRORS, Backend, Org
-from sandbox.salesforce.routes import match
+from sandbox.salesforce.routes import allowed_methods, match
 from sandbox.salesforce.seed import seed_org
 from sandbox.salesforce.tls import CertFiles, make_certificates
 
@@ -90,6 +91,15 @@ class SalesforceApp:
     ) -> tuple[resp.Reply, bool]:
         found = match(method, path)
         if found is None:
+            allowed = allowed_methods(path)
+            if allowed:  # message UNVERIFIED (errorcodes.htm lists 405 for a method the URI doesn't allow)
+                refusal = [
+                    {
+                        "errorCode": "METHOD_NOT_ALLOWED",
+                        "message": f"HTTP Method '{method}' not allowed. Allowed are {','.join(allowed)}",
+                    }
+                ]
+                return resp.Reply(405, refusal), False
             return resp.Reply(404, err.NotFound().rest_body()), False
         route, params = found
         ctx = resp.Ctx(
@@ -151,16 +161,24 @@ class SalesforceSandbox:
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, seed: int = 0, cert_dir: Path | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 0,
+        cert_dir: Path | None = None,
+        public_host: str | None = None,
     ) -> None:
         self.host = host
+        # Binding every interface still needs one name for clients (certificate, login answers).
+        self.public_host = public_host or ("127.0.0.1" if host in {"0.0.0.0", "::", ""} else host)
         self.port = port or free_port(host)
         self.seed = seed
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if cert_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="sf-sandbox-")
             cert_dir = Path(self._tmp.name)
-        self.certs: CertFiles = make_certificates(cert_dir)
+        hosts = tuple(dict.fromkeys(("127.0.0.1", "::1", "localhost", self.public_host)))
+        self.certs: CertFiles = make_certificates(cert_dir, hosts)
         self.backend = Backend()
         self.app = SalesforceApp(self.backend, self.instance_url)
         self._server: uvicorn.Server | None = None
@@ -168,7 +186,7 @@ class SalesforceSandbox:
 
     @property
     def instance_url(self) -> str:
-        return f"https://{self.host}:{self.port}"
+        return f"https://{self.public_host}:{self.port}"
 
     @property
     def ca_path(self) -> Path:
@@ -259,9 +277,17 @@ class SalesforceSandbox:
 
 
 def serve(host: str, port: int, seed: int) -> None:
-    """Run the sandbox until interrupted; prints the base URL, the CA path and the login details."""
-    cert_dir = Path(tempfile.mkdtemp(prefix="sf-sandbox-"))
-    sandbox = SalesforceSandbox(host=host, port=port, seed=0, cert_dir=cert_dir)
+    """Run the sandbox until interrupted; prints the base URL, the CA path and the login details.
+
+    In a container set ``CRMSYNC_SANDBOX_SALESFORCE_PUBLIC_HOST`` to the name clients use (it goes into
+    the certificate and the login answers) and ``CRMSYNC_SANDBOX_SALESFORCE_CERT_DIR`` to a shared volume
+    so clients can read ``ca.pem``.
+    """
+    cert_dir = Path(
+        os.environ.get("CRMSYNC_SANDBOX_SALESFORCE_CERT_DIR") or tempfile.mkdtemp(prefix="sf-sandbox-")
+    )
+    public_host = os.environ.get("CRMSYNC_SANDBOX_SALESFORCE_PUBLIC_HOST") or None
+    sandbox = SalesforceSandbox(host=host, port=port, seed=0, cert_dir=cert_dir, public_host=public_host)
     if seed:
         made = seed_org(sandbox.org, seed)
         print(f"seeded: {json.dumps(made)}", flush=True)

@@ -52,7 +52,7 @@ def test_changes_use_locators_and_report_watermark(
     adapter = SalesforceAdapter(sf_settings(lookback_seconds=0))
     pages = list(adapter.changes("Lead", Watermark(), ["Email", "Status"]))
     assert [len(p.records) for p in pages] == [2000, 2000, 500]
-    assert adapter.calls == 1 + 1 + 3  # login, COUNT(), three pages
+    assert adapter.calls == 1 + 3  # login, three pages
     last = max((r["SystemModstamp"], r["Id"]) for p in pages for r in p.records)
     assert pages[-1].watermark.record_id == last[1]
     assert {r["Id"] for p in pages for r in p.records} == set(ids)
@@ -294,15 +294,18 @@ def test_deleted_since(
     assert found.latest_covered <= now
 
 
-def test_large_change_reads_stream_through_bulk_2(
-    sf_sandbox: SalesforceSandbox, sf_settings: Settings
-) -> None:
+def test_large_change_reads_switch_to_bulk_2(sf_sandbox: SalesforceSandbox, sf_settings: Settings) -> None:
+    from sandbox.salesforce.responses import org_jobs
+
     ids = _bulk_leads(sf_sandbox, 1200)
-    adapter = SalesforceAdapter(sf_settings(bulk_threshold=1000, lookback_seconds=0))
-    pages = list(adapter.changes("Lead", Watermark(), ["Email", "IsConverted"]))
+    adapter = SalesforceAdapter(sf_settings(bulk_threshold=1000, lookback_seconds=0, query_batch_size=200))
+    pages = list(adapter.changes("Lead", Watermark(), ["Email", "IsConverted"], with_facts=True))
+    assert len(org_jobs(sf_sandbox.org)) == 1  # the first REST page showed totalSize > threshold
     rows = [r for p in pages for r in p.records]
-    assert sorted(r["Id"] for r in rows) == sorted(ids)
-    assert rows[0]["IsConverted"] is False and rows[0]["SystemModstamp"].endswith(".000+0000")
+    assert sorted(r["Id"] for r in rows) == sorted(ids) and len(rows) == len({r["Id"] for r in rows})
+    bulk_row = pages[-1].records[0]
+    assert bulk_row["IsConverted"] is False and bulk_row["SystemModstamp"].endswith(".000+0000")
+    assert "Tasks" in bulk_row  # facts filled per bulk page
     assert pages[-1].watermark.record_id == max((r["SystemModstamp"], r["Id"]) for r in rows)[1]
 
 
@@ -313,4 +316,112 @@ def test_changes_with_facts_in_the_same_query(sf_sandbox: SalesforceSandbox, sf_
     adapter = SalesforceAdapter(sf_settings(lookback_seconds=0))
     rows = [r for p in adapter.changes("Lead", Watermark(), ["Status"], with_facts=True) for r in p.records]
     assert rows[0]["Tasks"]["records"][0]["Status"] == "Completed" and rows[0]["ConvertedAccount"] is None
-    assert adapter.calls == 1 + 1 + 1  # login, COUNT(), one page
+    assert adapter.calls == 1 + 1  # login, one page
+
+
+def test_changes_resume_when_session_dies_mid_pagination(
+    sf_sandbox: SalesforceSandbox, sf_settings: Settings
+) -> None:
+    ids = _bulk_leads(sf_sandbox, 700)
+    adapter = SalesforceAdapter(sf_settings(query_batch_size=200, lookback_seconds=0))
+    seen: list[str] = []
+    logins = None
+    for page in adapter.changes("Lead", Watermark(), ["Email"]):
+        seen += [r["Id"] for r in page.records]
+        if logins is None:
+            logins = sf_sandbox.org.login_count
+            sf_sandbox.org.expire_sessions()  # the open locator dies with the session
+    assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
+    assert sf_sandbox.org.login_count == (logins or 0) + 1
+
+
+def test_usage_reading_is_shared_through_redis(
+    sf_sandbox: SalesforceSandbox, sf_settings: Settings, redis_client: object
+) -> None:
+    from worker.state.api_usage import ApiUsageStore
+
+    store = ApiUsageStore(redis_client)
+    sf_sandbox.org.api_max, sf_sandbox.org.api_used = 100, 49
+    first = SalesforceAdapter(sf_settings(max_api_share=0.5), usage_store=store)
+    list(first.query("SELECT Id FROM Lead"))  # usage 50/100 is now the shared reading
+    fresh = SalesforceAdapter(sf_settings(max_api_share=0.5), usage_store=store)
+    with pytest.raises(QuotaExhaustedError):
+        list(fresh.query("SELECT Id FROM Lead"))
+    assert fresh.calls == 0  # refused before logging in or calling
+
+
+def test_share_refusal_is_rechecked_later(sf_sandbox: SalesforceSandbox, sf_settings: Settings) -> None:
+    sf_sandbox.org.api_max, sf_sandbox.org.api_used = 100, 49
+    adapter = SalesforceAdapter(sf_settings(max_api_share=0.5, api_share_recheck_seconds=0))
+    list(adapter.query("SELECT Id FROM Lead"))  # 50/100
+    sf_sandbox.org.api_used = 10  # the rolling window freed calls
+    assert list(adapter.query("SELECT Id FROM Lead")) == []  # stale refusal re-probed, call allowed
+
+
+def test_jwt_bearer_mode(sf_sandbox: SalesforceSandbox, sf_settings: Settings, make_lead: MakeLead) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    sf_sandbox.org.connected_apps["sandbox-consumer-key"]["jwt_public_key"] = key.public_key()
+    lead = make_lead()
+    adapter = SalesforceAdapter(
+        sf_settings(auth_mode="jwt", private_key=pem, password=None, security_token=None)
+    )
+    assert [r["Id"] for r in adapter.read_by_ids("Lead", [lead], ["Id"])] == [lead]
+    assert pem not in repr(adapter.settings)
+
+
+def test_bad_credentials_are_fatal_without_leaking_them(sf_settings: Settings) -> None:
+    adapter = SalesforceAdapter(sf_settings(password="Wr0ng-pw-123"))
+    with pytest.raises(FatalError) as info:
+        list(adapter.query("SELECT Id FROM Lead"))
+    assert info.value.code == "INVALID_LOGIN"
+    assert "Wr0ng-pw-123" not in str(info.value) and info.value.__cause__ is None
+
+
+def test_convert_leads_over_soap(
+    sf_sandbox: SalesforceSandbox, sf_adapter: SalesforceAdapter, make_lead: MakeLead
+) -> None:
+    from worker.crm.salesforce import LeadConversion
+
+    first = make_lead(Email="x@example.com", Company="Acme & Sons <Ltd>")
+    second = make_lead()
+    results = sf_adapter.convert_leads(
+        [
+            LeadConversion(first, "Converted", opportunity_name="Acme & Sons deal"),
+            LeadConversion(second, "Working"),  # not a converted status
+        ]
+    )
+    assert results[0].success and results[0].contact_id and results[0].opportunity_id
+    assert sf_sandbox.org.get("Opportunity", results[0].opportunity_id)["Name"] == "Acme & Sons deal"
+    assert sf_sandbox.org.get("Account", results[0].account_id or "")["Name"] == "Acme & Sons <Ltd>"
+    assert not results[1].success and results[1].error_code == "INVALID_STATUS"
+    sf_sandbox.org.expire_sessions()  # the SOAP call re-authenticates like the REST ones
+    again = sf_adapter.convert_leads([LeadConversion(second, "Converted", do_not_create_opportunity=True)])
+    assert again[0].success and again[0].opportunity_id is None
+
+
+def test_batch_refused_as_a_whole_rejects_its_records_only(
+    sf_sandbox: SalesforceSandbox, sf_settings: Settings
+) -> None:
+    org, admin = sf_sandbox.org, sf_sandbox.org.admin_id
+    opps = [
+        org.create(
+            "Opportunity", {"Name": f"O{i}", "StageName": "Prospecting", "CloseDate": "2026-12-31"}, admin
+        )
+        for i in range(3)
+    ]
+    adapter = SalesforceAdapter(sf_settings(write_batch_size=2))
+    results = adapter.update(
+        "Opportunity", [(opps[0], {"Amount": 10}), (opps[1], {"Amount": "ten"}), (opps[2], {"Amount": 30})]
+    )
+    assert [r.ok for r in results] == [False, False, True]
+    assert results[0].error is not None and results[0].error.code == "JSON_PARSER_ERROR"
+    assert isinstance(results[1].error, RecordRejectedError)
+    assert org.get("Opportunity", opps[2])["Amount"] == 30.0 and "Amount" not in org.get(
+        "Opportunity", opps[0]
+    )

@@ -114,3 +114,18 @@ def test_settings_repr_hides_secrets(sf_settings: Callable[..., object]) -> None
     settings = sf_settings(password="pw-Zq81", security_token="tok-Xy72", consumer_secret="cs-Wv63")
     for text in (repr(settings), str(settings)):
         assert "pw-Zq81" not in text and "tok-Xy72" not in text and "cs-Wv63" not in text
+
+
+def test_sessions_expire_after_their_lifetime(sf_sandbox: SalesforceSandbox) -> None:
+    import time
+
+    sf_sandbox.org.session_seconds = 0.2
+    sf = Salesforce(
+        session_id=sf_sandbox.new_session_id(),
+        instance_url=sf_sandbox.instance_url,
+        session=sf_sandbox.session(),
+    )
+    assert sf.query("SELECT COUNT() FROM Lead")["totalSize"] == 0
+    time.sleep(0.3)
+    with pytest.raises(SalesforceExpiredSession):
+        sf.query("SELECT COUNT() FROM Lead")

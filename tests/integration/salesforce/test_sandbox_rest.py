@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
+    SalesforceExpiredSession,
     SalesforceMalformedRequest,
     SalesforceMoreThanOneRecord,
     SalesforceRefusedRequest,
@@ -376,3 +377,73 @@ def test_child_rows_count_toward_batch_size(sf_sandbox: SalesforceSandbox, sf_cl
     assert page["totalSize"] == 300 and len(page["records"]) == 100  # 100 leads + 100 tasks = 200 rows
     assert page["records"][0]["Tasks"]["totalSize"] == 1
     assert page["nextRecordsUrl"].endswith("-100")
+
+
+def test_wrong_method_is_405_and_unknown_path_404(sf_sandbox: SalesforceSandbox, make_lead: MakeLead) -> None:
+    http = sf_sandbox.session()
+    headers = {"Authorization": f"Bearer {sf_sandbox.new_session_id()}"}
+    lead = make_lead()
+    put = http.put(f"{sf_sandbox.instance_url}/services/data/v59.0/sobjects/Lead/{lead}", headers=headers)
+    assert put.status_code == 405 and put.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"
+    missing = http.get(f"{sf_sandbox.instance_url}/services/data/v59.0/nothing/here", headers=headers)
+    assert missing.status_code == 404 and missing.json()[0]["errorCode"] == "NOT_FOUND"
+
+
+def test_locators_belong_to_their_session_and_users_hold_ten(
+    sf_sandbox: SalesforceSandbox, sf_client: Salesforce
+) -> None:
+    org = sf_sandbox.org
+    for i in range(250):
+        org.create_raw("Lead", {"LastName": f"L{i}", "Company": "Acme"}, org.admin_id)
+    headers = {"Sforce-Query-Options": "batchSize=200"}
+    pages = [sf_client.query("SELECT Id FROM Lead", headers=headers) for _ in range(11)]
+    with pytest.raises(SalesforceMalformedRequest) as info:  # the oldest of 11 cursors was dropped
+        sf_client.query_more(pages[0]["nextRecordsUrl"], identifier_is_url=True)
+    assert info.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+    other = Salesforce(
+        session_id=sf_sandbox.new_session_id(),
+        instance_url=sf_sandbox.instance_url,
+        session=sf_sandbox.session(),
+    )
+    with pytest.raises(SalesforceExpiredSession):
+        other.query_more(pages[-1]["nextRecordsUrl"], identifier_is_url=True)
+    assert len(sf_client.query_more(pages[-1]["nextRecordsUrl"], identifier_is_url=True)["records"]) == 50
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "body"),
+    [
+        (
+            "REQUEST_LIMIT_EXCEEDED",
+            403,
+            [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
+        ),
+        (
+            "UNABLE_TO_LOCK_ROW",
+            400,
+            [
+                {
+                    "message": "unable to obtain exclusive access to this record or 1 records: ",
+                    "errorCode": "UNABLE_TO_LOCK_ROW",
+                    "fields": [],
+                }
+            ],
+        ),
+        (
+            "INVALID_SESSION_ID",
+            401,
+            [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
+        ),
+        ("SERVER_UNAVAILABLE", 503, [{"message": "Service Unavailable", "errorCode": "SERVER_UNAVAILABLE"}]),
+    ],
+)
+def test_injected_errors_status_and_body(
+    sf_sandbox: SalesforceSandbox, fault: str, status: int, body: list[dict[str, Any]]
+) -> None:
+    sf_sandbox.add_fault("error", error_code=fault, path="/limits")
+    response = sf_sandbox.session().get(
+        f"{sf_sandbox.instance_url}/services/data/v59.0/limits/",
+        headers={"Authorization": f"Bearer {sf_sandbox.new_session_id()}"},
+    )
+    assert response.status_code == status and response.json() == body
+    assert response.headers["Sforce-Limit-Info"].startswith("api-usage=")

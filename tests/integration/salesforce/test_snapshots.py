@@ -149,3 +149,70 @@ def test_versions_resource_has_no_limit_header(sf_sandbox: SalesforceSandbox) ->
     response: requests.Response = sf_sandbox.session().get(f"{sf_sandbox.instance_url}/services/data")
     assert response.status_code == 200 and "Sforce-Limit-Info" not in response.headers
     assert {"label", "url", "version"} == set(response.json()[0])
+
+
+def _normalise_ids(body: Any, ids: dict[str, str]) -> Any:
+    text = json.dumps(body)
+    for real, placeholder in ids.items():
+        text = text.replace(real, placeholder)
+    return json.loads(text)
+
+
+@pytest.mark.parametrize("all_or_none", [False, True])
+def test_collection_update_examples(
+    sf_sandbox: SalesforceSandbox, sf_client: Salesforce, all_or_none: bool
+) -> None:
+    org = sf_sandbox.org
+    account = org.create("Account", {"Name": "A"}, org.admin_id)
+    wrong = account[:15] + "999"  # an Account id with a broken suffix, sent as a Contact id
+    body = sf_client.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json={
+            "allOrNone": all_or_none,
+            "records": [
+                {"attributes": {"type": "Account"}, "id": account, "Industry": "Energy"},
+                {"attributes": {"type": "Contact"}, "id": wrong, "Title": "Lead Engineer"},
+            ],
+        },
+    )
+    name = "collections_update_all_or_none" if all_or_none else "collections_update_partial"
+    expected = snapshot(name)
+    got = _normalise_ids(body, {account: "001RM000003oCprYAE", wrong: "001xx000003DGb2999"})
+    assert got == expected
+
+
+def test_collection_delete_example(sf_sandbox: SalesforceSandbox, sf_client: Salesforce) -> None:
+    org = sf_sandbox.org
+    account = org.create("Account", {"Name": "A"}, org.admin_id)
+    bad = "001RM000003oLrB000"
+    body = sf_client.restful("composite/sobjects", method="DELETE", params={"ids": f"{account},{bad}"})
+    assert _normalise_ids(body, {account: "001RM000003oLrfYAE"}) == snapshot("collections_delete_partial")
+
+
+@pytest.mark.parametrize("all_or_none", [False, True])
+def test_collection_create_examples(
+    sf_sandbox: SalesforceSandbox, sf_client: Salesforce, make_lead: MakeLead, all_or_none: bool
+) -> None:
+    make_lead(Email="erica@example.com")
+    sf_sandbox.org.duplicate_rule = "block"
+    body = sf_client.restful(
+        "composite/sobjects",
+        method="POST",
+        json={
+            "allOrNone": all_or_none,
+            "records": [
+                {
+                    "attributes": {"type": "Lead"},
+                    "LastName": "Johnson",
+                    "Company": "C",
+                    "Email": "erica@example.com",
+                },
+                {"attributes": {"type": "Contact"}, "LastName": "Johnson", "FirstName": "Erica"},
+            ],
+        },
+    )
+    ids = {body[1]["id"]: "003RM0000068xVCYAY"} if body[1].get("id") else {}
+    name = "collections_create_all_or_none" if all_or_none else "collections_create_partial"
+    assert _normalise_ids(body, ids) == snapshot(name)
+    assert len(sf_sandbox.org.stores["Contact"].records) == (0 if all_or_none else 1)

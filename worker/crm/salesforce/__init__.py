@@ -15,11 +15,14 @@ from worker.crm.salesforce.adapter import (
 from worker.crm.salesforce.classify import classify
 from worker.crm.salesforce.cursor import Watermark
 from worker.crm.salesforce.settings import AuthMode, SalesforceSettings
+from worker.crm.salesforce.soap import ConversionResult, LeadConversion
 
 __all__ = [
     "AuthMode",
     "ChangePage",
+    "ConversionResult",
     "DeletedRecords",
+    "LeadConversion",
     "SalesforceAdapter",
     "SalesforceSettings",
     "Watermark",

@@ -11,7 +11,7 @@ import csv
 import datetime as dt
 import io
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -19,17 +19,37 @@ import requests
 from simple_salesforce.api import Salesforce
 
 from worker.crm.salesforce import queries
-from worker.crm.salesforce.classify import classify, classify_save_errors
+from worker.crm.salesforce.classify import classify, classify_code, classify_save_errors
 from worker.crm.salesforce.connection import Connection, build_http
-from worker.crm.salesforce.cursor import Watermark, advance, after_condition, poll_start
+from worker.crm.salesforce.cursor import (
+    Watermark,
+    advance,
+    after_condition,
+    parse_sf_datetime,
+    poll_start,
+    position_of,
+)
 from worker.crm.salesforce.retry import RetryPolicy
 from worker.crm.salesforce.settings import SalesforceSettings
-from worker.crm.salesforce.usage import ApiBudget, parse_limit_info
-from worker.errors import CrmError, RetriableError, SessionExpiredError
+from worker.crm.salesforce.soap import (
+    MAX_CONVERTS_PER_CALL,
+    ConversionResult,
+    LeadConversion,
+    convert_envelope,
+    parse_convert_results,
+    parse_fault,
+)
+from worker.crm.salesforce.usage import ApiBudget, UsageStore, parse_limit_info
+from worker.errors import CrmError, RecordRejectedError, RetriableError, SessionExpiredError
 
 T = TypeVar("T")
 Record = dict[str, Any]
 GET_UPDATED_MAX_AGE = dt.timedelta(days=30) - dt.timedelta(minutes=5)
+MAX_QUERY_RESTARTS = 3
+
+
+def _locator_lost(exc: CrmError) -> bool:
+    return isinstance(exc, SessionExpiredError) or exc.code == "INVALID_QUERY_LOCATOR"
 
 
 @dataclass(frozen=True)
@@ -70,12 +90,23 @@ class RelatedFacts:
 
 
 class SalesforceAdapter:
-    def __init__(self, settings: SalesforceSettings, http: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        http: requests.Session | None = None,
+        *,
+        usage_store: UsageStore | None = None,
+    ) -> None:
         self.settings = settings
         self.http = http or build_http(settings)
         self.http.hooks["response"].append(self._on_response)
         self.connection = Connection(settings, self.http)
-        self.budget = ApiBudget(settings.max_api_share)
+        self.budget = ApiBudget(
+            settings.max_api_share,
+            recheck_seconds=settings.api_share_recheck_seconds,
+            store=usage_store,
+            org=settings.usage_key,
+        )
         self.policy = RetryPolicy.from_settings(settings)
         self._count_lock = threading.Lock()
         self.calls = 0  # HTTP requests made (logins included)
@@ -116,7 +147,9 @@ class SalesforceAdapter:
     def _query_headers(self) -> dict[str, str]:
         return {"Sforce-Query-Options": f"batchSize={self.settings.query_batch_size}"}
 
-    def query_pages(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+    def query_pages(
+        self, soql: str, *, include_deleted: bool = False
+    ) -> Generator[dict[str, Any], None, None]:
         """Each raw query result page (``totalSize``/``done``/``records``), following locators."""
         headers = self._query_headers()
         page: dict[str, Any] = self._call(
@@ -163,25 +196,59 @@ class SalesforceAdapter:
         start = poll_start(
             mark, lookback if lookback is not None else dt.timedelta(seconds=self.settings.lookback_seconds)
         )
-        where, args = after_condition(start)
-        soql = queries.select(wanted, object_type, where, args, tail="ORDER BY SystemModstamp, Id")
         current = mark
-        if allow_bulk and self.count(object_type, where, args) > self.settings.bulk_threshold:
-            bulk_soql = queries.select(
-                ["Id", "SystemModstamp", *fields],
-                object_type,
-                where,
-                args,
-                tail="ORDER BY SystemModstamp, Id",
-            )
-            for rows in self.bulk_pages(bulk_soql, object_type):
-                current = advance(current, rows)
-                yield ChangePage(rows, current)
-            return
-        for page in self.query_pages(soql):
-            records = page["records"]
-            current = advance(current, records)
-            yield ChangePage(records, current)
+        scanned: Watermark | None = None  # position of the last row handed out, in query order
+        restarts = 0
+        while True:
+            where, args = after_condition(scanned or start)
+            soql = queries.select(wanted, object_type, where, args, tail="ORDER BY SystemModstamp, Id")
+            pages = self.query_pages(soql)
+            try:
+                for page in pages:
+                    records = page["records"]
+                    current = advance(current, records)
+                    if records:
+                        scanned = position_of(records[-1])
+                    yield ChangePage(records, current)
+                    if (
+                        allow_bulk
+                        and not page.get("done", True)
+                        and page["totalSize"] > self.settings.bulk_threshold
+                    ):
+                        pages.close()  # the abandoned locator expires on the server
+                        yield from self._bulk_changes(
+                            object_type, fields, scanned or start, current, with_facts
+                        )
+                        return
+                return
+            except CrmError as exc:
+                # A query locator dies with its session (re-login mid-pagination) or when the user's
+                # 10-cursor limit evicts it; the compound cursor lets the scan resume exactly there.
+                if restarts == MAX_QUERY_RESTARTS or not _locator_lost(exc):
+                    raise
+                restarts += 1
+
+    def _bulk_changes(
+        self, object_type: str, fields: Sequence[str], after: Watermark, mark: Watermark, with_facts: bool
+    ) -> Iterator[ChangePage]:
+        """The rest of a large change read through Bulk API 2.0. Bulk results come without ORDER BY
+        (it disables PK chunking; api_asynch queries.htm), so pages hold the incoming watermark and only
+        the last page carries the advanced one. Facts are fetched per page (Bulk can't run subqueries)."""
+        where, args = after_condition(after)
+        soql = queries.select(["Id", "SystemModstamp", *fields], object_type, where, args)
+        best = mark
+        pending: list[Record] | None = None
+        for rows in self.bulk_pages(soql, object_type):
+            if with_facts and rows:
+                facts = self.related_facts(object_type, [r["Id"] for r in rows]).records
+                for row in rows:
+                    extra = facts.get(row["Id"], {})
+                    row.update({k: v for k, v in extra.items() if k not in row})
+            best = advance(best, rows)
+            if pending is not None:
+                yield ChangePage(pending, mark)
+            pending = rows
+        yield ChangePage(pending or [], best)
 
     def deleted_since(
         self, object_type: str, start: dt.datetime, end: dt.datetime | None = None
@@ -194,8 +261,6 @@ class SalesforceAdapter:
             end = start + dt.timedelta(seconds=1)
         name = queries.name(object_type)
         result = self._call(lambda sf: getattr(sf, name).deleted(start, end.replace(microsecond=0)))
-        from worker.crm.salesforce.cursor import parse_sf_datetime
-
         return DeletedRecords(
             [dict(r) for r in result.get("deletedRecords", [])],
             parse_sf_datetime(result["latestDateCovered"]),
@@ -251,6 +316,31 @@ class SalesforceAdapter:
             reader = csv.DictReader(io.StringIO(str(text)))
             yield [_bulk_row(object_type, row, types) for row in reader]
 
+    # -- lead conversion (SOAP) ----------------------------------------------------------------
+    def convert_leads(self, conversions: Sequence[LeadConversion]) -> list[ConversionResult]:
+        """Convert leads with the SOAP ``convertLead`` call (the REST API has no conversion resource,
+        reference §4), in chunks; per-lead failures come back as results with the CRM's code."""
+        out: list[ConversionResult] = []
+        items = list(conversions)
+        for start in range(0, len(items), MAX_CONVERTS_PER_CALL):
+            chunk = items[start : start + MAX_CONVERTS_PER_CALL]
+
+            def call(sf: Salesforce, chunk: list[LeadConversion] = chunk) -> list[ConversionResult]:
+                response = sf.session.post(
+                    f"https://{sf.sf_instance}/services/Soap/u/{sf.sf_version}",
+                    data=convert_envelope(sf.session_id, chunk).encode(),
+                    headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "convertLead"},
+                )
+                if response.status_code != 200:
+                    code, message = parse_fault(response.content)
+                    raise classify_code(
+                        code, message, 401 if code == "INVALID_SESSION_ID" else response.status_code
+                    )
+                return parse_convert_results(response.content, chunk)
+
+            out.extend(self._call(call))
+        return out
+
     # -- writes --------------------------------------------------------------------------------
     def update(
         self,
@@ -270,7 +360,12 @@ class SalesforceAdapter:
 
     def _write(self, method: str, items: list[Record], allow_duplicates: bool) -> list[WriteResult]:
         """``composite/sobjects`` in batches of ≤ 200 with ``allOrNone: false``; records that fail with a
-        retriable per-record code (UNABLE_TO_LOCK_ROW) are re-sent on their own, within the policy."""
+        retriable per-record code (UNABLE_TO_LOCK_ROW) are re-sent on their own, within the policy.
+
+        A batch the CRM refuses as a whole (a 400 such as JSON_PARSER_ERROR) gives each of its records
+        that RecordRejectedError and the next batches still go. Any other failure (quota, session,
+        retries exhausted, fatal) is raised; batches before it may already be applied, and sending
+        them again is safe because writes set absolute values."""
         headers = {"Sforce-Duplicate-Rule-Header": "allowSave=true"} if allow_duplicates else {}
         results: list[WriteResult | None] = [None] * len(items)
         size = self.settings.write_batch_size
@@ -282,7 +377,12 @@ class SalesforceAdapter:
                 def send(sf: Salesforce, body: Record = body) -> Any:
                     return sf.restful("composite/sobjects", method=method, json=body, headers=headers)
 
-                answer = self._call(send)
+                try:
+                    answer = self._call(send)
+                except RecordRejectedError as exc:
+                    for i in pending:
+                        results[i] = WriteResult(i, items[i].get("id"), exc)
+                    break
                 retry: list[int] = []
                 for i, res in zip(pending, answer or [], strict=True):
                     if res.get("success"):

@@ -57,6 +57,7 @@ RECORD_CODES = frozenset(
         "ENTITY_IS_LOCKED",
         "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY",
         "MULTIPLE_CHOICES",
+        "JSON_PARSER_ERROR",  # a value of the wrong type in the data we sent
     }
 )
 DAILY_LIMIT_MARK = "TotalRequests"

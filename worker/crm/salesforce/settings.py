@@ -48,6 +48,9 @@ class SalesforceSettings(BaseSettings):
     max_api_share: float = Field(
         0.5, gt=0, le=1, description="Largest share of the org's daily API allocation this worker may use."
     )
+    api_share_recheck_seconds: float = Field(
+        600.0, ge=0, description="After stopping for the share, probe again with one call after this long."
+    )
     query_batch_size: int = Field(2000, ge=200, le=2000, description="Sforce-Query-Options batchSize.")
     write_batch_size: int = Field(200, ge=1, le=200, description="Records per composite/sobjects call.")
     id_chunk_size: int = Field(
@@ -59,6 +62,11 @@ class SalesforceSettings(BaseSettings):
     retry_initial_wait: float = Field(0.5, ge=0)
     retry_max_wait: float = Field(30.0, ge=0)
     concurrent_limit_wait: float = Field(20.0, ge=0, description="Wait after a concurrent-request limit.")
+
+    @property
+    def usage_key(self) -> str:
+        """Names the org in shared usage readings (login domain or instance host; no secrets)."""
+        return self.instance_url or self.login_url or self.domain
 
     @model_validator(mode="after")
     def _check_mode(self) -> SalesforceSettings:
@@ -74,4 +82,7 @@ class SalesforceSettings(BaseSettings):
             missing.append("private_key or private_key_file")
         if missing:
             raise ConfigError(f"Salesforce auth mode {self.auth_mode.value} needs: {', '.join(missing)}")
+        if self.auth_mode is AuthMode.CLIENT_CREDENTIALS and self.domain in {"login", "test"}:
+            # simple-salesforce only takes this flow for a My Domain (reference §1b)
+            raise ConfigError("Salesforce client credentials need domain='<my-domain>.my', not login/test")
         return self
