@@ -174,7 +174,11 @@ def _props_in(doc: Any) -> dict[str, Any]:
 
 # -------------------------------------------------------------------------------- objects
 def list_objects(ctx: Ctx) -> Result:
-    """GET /crm/v3/objects/{type}: id-ordered pages, opaque ``after`` [A]; no ``paging`` on the last page."""
+    """List a type with ``after`` paging (max 100); ``properties``, ``propertiesWithHistory``,
+    ``associations``, ``archived`` [A, SPEC]; no ``paging`` on the last page [A, PY fetch_all].
+
+    Not faithful: order is by id and ``after`` is the next id (real cursors are opaque strings).
+    """
     store = ctx.store()
     limit = ctx.int_param("limit", limits.LIST_DEFAULT_LIMIT, limits.LIST_MAX_LIMIT)
     after = ctx.request.query_params.get("after")
@@ -195,7 +199,11 @@ def list_objects(ctx: Ctx) -> Result:
 
 
 def get_object(ctx: Ctx) -> Result:
-    """GET by id or ``idProperty``; a merged-away id answers with the survivor [C]."""
+    """Get by id or ``idProperty=email``; a merged-away id answers with the survivor [C]; archived needs
+    ``archived=true`` [A].
+
+    Not faithful: 404 body text is "resource not found" [C].
+    """
     store = ctx.store()
     rec = store.get(
         ctx.params["objectId"],
@@ -208,6 +216,10 @@ def get_object(ctx: Ctx) -> Result:
 
 
 def create_object(ctx: Ctx) -> Result:
+    """Create (201) with optional inline associations [A]; duplicate email is 409 CONFLICT [B].
+
+    Not faithful: no ``objectWriteTraceId``; invalid-email detection is a simple "@" check.
+    """
     store = ctx.store()
     rec = store.create(_props_in(ctx.body), ctx.actor)
     for a in (ctx.body or {}).get("associations") or []:
@@ -229,6 +241,10 @@ def _inline_association(ctx: Ctx, store: ObjectStore, from_id: int, a: dict[str,
 
 
 def update_object(ctx: Ctx) -> Result:
+    """PATCH by id or ``idProperty``; ``""`` clears [A]; lifecycle forward-only rule by mode [A/B].
+
+    Not faithful: the ``reject`` mode error text is invented [C].
+    """
     store = ctx.store()
     rec = store.get(ctx.params["objectId"], id_property=ctx.request.query_params.get("idProperty"))
     props = _props_in(ctx.body)
@@ -237,11 +253,20 @@ def update_object(ctx: Ctx) -> Result:
 
 
 def archive_object(ctx: Ctx) -> Result:
+    """DELETE: soft archive, 204, also for unknown ids [B, n8n PR #3219].
+
+    Not faithful: no restore endpoint and no 90-day purge.
+    """
     ctx.store().archive(ctx.params["objectId"], ctx.actor)
     return 204, None
 
 
 def merge_objects(ctx: Ctx) -> Result:
+    """Merge: the primary survives with ``hs_merged_object_ids``; empty survivor properties take the merged
+    values [C].
+
+    Not faithful: HubSpot can mint a new id for the result; the sandbox always keeps the primary id.
+    """
     store = ctx.store()
     body = ctx.body if isinstance(ctx.body, dict) else {}
     if "primaryObjectId" not in body or "objectIdToMerge" not in body:
@@ -252,7 +277,10 @@ def merge_objects(ctx: Ctx) -> Result:
 
 # -------------------------------------------------------------------------------- batch
 def batch_read(ctx: Ctx) -> Result:
-    """200, or 207 with one OBJECT_NOT_FOUND error listing the missing ids [B php #619; text C]."""
+    """Batch read (100, 50 with histories) [B]; 207 with OBJECT_NOT_FOUND listing missing ids [B php #619].
+
+    Not faithful: error message text [C]; ``idProperty`` on non-email unique properties scans linearly.
+    """
     store = ctx.store()
     body = ctx.body if isinstance(ctx.body, dict) else {}
     hist = body.get("propertiesWithHistory") or None
@@ -279,7 +307,11 @@ def batch_read(ctx: Ctx) -> Result:
 
 
 def batch_create(ctx: Ctx) -> Result:
-    """All-or-nothing: any invalid input or existing email refuses the whole batch [B, PY #51]."""
+    """Batch create (201); any invalid input or existing email refuses the whole batch [B, PY #51, Atlas
+    #174].
+
+    Not faithful: a duplicate email inside one batch is a 400 with invented text [C].
+    """
     store = ctx.store()
     inputs = _inputs(ctx)
     validated = [store.validate(_props_in(i)) for i in inputs]
@@ -299,7 +331,10 @@ def batch_create(ctx: Ctx) -> Result:
 
 
 def batch_update(ctx: Ctx) -> Result:
-    """Validation failures refuse the whole batch [B]; unknown ids are 207 item errors [C]."""
+    """Batch update (200/207); invalid values refuse the whole batch [B]; unknown ids are 207 errors [C].
+
+    Not faithful: whether real HubSpot answers 207 or 400 for unknown ids is not captured.
+    """
     store = ctx.store()
     inputs = _inputs(ctx)
     prepared: list[tuple[Record, dict[str, str]]] = []
@@ -323,7 +358,10 @@ def batch_update(ctx: Ctx) -> Result:
 
 
 def batch_upsert(ctx: Ctx) -> Result:
-    """Create-or-update by a unique property (``email``); results carry ``new`` [A, SPEC]."""
+    """Batch upsert by a unique property (``email``); results carry ``new`` [A, SPEC].
+
+    Not faithful: partial-failure (207) answers for upsert are never produced.
+    """
     store = ctx.store()
     inputs = _inputs(ctx)
     plan: list[tuple[Record | None, dict[str, str], str, str]] = []
@@ -348,6 +386,10 @@ def batch_upsert(ctx: Ctx) -> Result:
 
 
 def batch_archive(ctx: Ctx) -> Result:
+    """Batch archive, 204 [A].
+
+    Not faithful: none known.
+    """
     store = ctx.store()
     for i in _inputs(ctx):
         store.archive(str(i.get("id", "")), ctx.actor)
@@ -355,6 +397,12 @@ def batch_archive(ctx: Ctx) -> Result:
 
 
 def search(ctx: Ctx) -> Result:
+    """Search: filterGroups/operators/sorts/query, limit 200, numeric ``after``, 10,000 ceiling, index lag
+    [A/B].
+
+    Not faithful: free-text ``query`` matches tokens of all property values (HubSpot searches a default
+    set); error texts for limit violations [C]; no rate-limit headers on search answers [C].
+    """
     store = ctx.store()
     req = parse_request(ctx.body if isinstance(ctx.body, dict) else {})
     total, page, nxt = store.search(req)
@@ -369,12 +417,20 @@ def search(ctx: Ctx) -> Result:
 
 # -------------------------------------------------------------------------------- properties
 def properties_list(ctx: Ctx) -> Result:
+    """List property definitions of a type [A, SPEC].
+
+    Not faithful: ``dataSensitivity``/``locale`` are ignored.
+    """
     store = ctx.store()
     archived = ctx.flag("archived")
     return 200, {"results": [p.to_json(iso) for p in store.properties.values() if p.archived == archived]}
 
 
 def property_get(ctx: Ctx) -> Result:
+    """One property definition [A, SPEC].
+
+    Not faithful: none known.
+    """
     store = ctx.store()
     prop = store.properties.get(ctx.params["propertyName"])
     if prop is None or prop.archived:
@@ -383,6 +439,10 @@ def property_get(ctx: Ctx) -> Result:
 
 
 def property_create(ctx: Ctx) -> Result:
+    """Create a custom property (201) [A, SPEC].
+
+    Not faithful: duplicate-name 409 body is [C]; groups are not validated.
+    """
     store = ctx.store()
     prop = property_from_json(ctx.body if isinstance(ctx.body, dict) else {}, ctx.portal.clock.now_ms())
     if prop.name in store.properties:
@@ -392,6 +452,10 @@ def property_create(ctx: Ctx) -> Result:
 
 
 def property_update(ctx: Ctx) -> Result:
+    """Edit label/description/options; ``options`` replaces the list [A, SPEC].
+
+    Not faithful: read-only definitions are still editable.
+    """
     store = ctx.store()
     prop = store.properties.get(ctx.params["propertyName"])
     if prop is None:
@@ -407,6 +471,10 @@ def _assoc_types(ctx: Ctx) -> tuple[str, str]:
 
 
 def assoc_create_default(ctx: Ctx) -> Result:
+    """v4: create the default association (200 batch-shaped answer) [A, SPEC].
+
+    Not faithful: type ids are from memory [C].
+    """
     from_type, to_type = _assoc_types(ctx)
     fid, tid = int(ctx.params["objectId"]), int(ctx.params["toObjectId"])
     ctx.portal.store(from_type).get(str(fid))
@@ -418,6 +486,10 @@ def assoc_create_default(ctx: Ctx) -> Result:
 
 
 def assoc_create_labelled(ctx: Ctx) -> Result:
+    """v4: associate with explicit type ids (201 ``LabelsBetweenObjectPair``) [A, SPEC].
+
+    Not faithful: custom labels are not modelled.
+    """
     from_type, to_type = _assoc_types(ctx)
     fid, tid = int(ctx.params["objectId"]), int(ctx.params["toObjectId"])
     ctx.portal.store(from_type).get(str(fid))
@@ -447,6 +519,10 @@ def _assoc_types_json(from_type: str, to_type: str, types: set[int]) -> list[dic
 
 
 def assoc_list(ctx: Ctx) -> Result:
+    """v4: list associations of one object (limit 500, ``after``) [A, SPEC].
+
+    Not faithful: labels other than "Primary" are not modelled.
+    """
     from_type, to_type = _assoc_types(ctx)
     limit = ctx.int_param("limit", limits.ASSOCIATIONS_DEFAULT_LIMIT, limits.ASSOCIATIONS_MAX_LIMIT)
     after = ctx.request.query_params.get("after")
@@ -465,12 +541,20 @@ def assoc_list(ctx: Ctx) -> Result:
 
 
 def assoc_delete(ctx: Ctx) -> Result:
+    """v4: remove all associations between two objects, 204 [A, SPEC].
+
+    Not faithful: no associationChange event on removal.
+    """
     from_type, to_type = _assoc_types(ctx)
     ctx.portal.dissociate(from_type, int(ctx.params["objectId"]), to_type, int(ctx.params["toObjectId"]))
     return 204, None
 
 
 def assoc_batch_read(ctx: Ctx) -> Result:
+    """v4: batch read associations [A, SPEC].
+
+    Not faithful: no 207 for unknown ``from`` ids.
+    """
     from_type, to_type = _assoc_types(ctx)
     results = []
     for i in _inputs(ctx, 1000):
@@ -489,6 +573,10 @@ def assoc_batch_read(ctx: Ctx) -> Result:
 
 
 def assoc_batch_default(ctx: Ctx) -> Result:
+    """v4: batch create default associations [A, SPEC].
+
+    Not faithful: objects are not checked for existence.
+    """
     from_type, to_type = _assoc_types(ctx)
     default = ASSOCIATION_TYPES[(from_type, to_type)][0]
     results = []
@@ -502,11 +590,20 @@ def assoc_batch_default(ctx: Ctx) -> Result:
 
 # -------------------------------------------------------------------------------- oauth
 def oauth_token(ctx: Ctx) -> Result:
+    """OAuth refresh (form-encoded ``grant_type=refresh_token``) → new access token, ``expires_in`` 1800
+    [A/B].
+
+    Not faithful: ``authorization_code`` grant is not implemented; error bodies are [C].
+    """
     form = ctx.body if isinstance(ctx.body, dict) else {}
     return 200, ctx.portal.backend.auth.refresh({k: str(v) for k, v in form.items()}, ctx.portal.id)
 
 
 def oauth_access_token_info(ctx: Ctx) -> Result:
+    """OAuth access-token introspection [A, SPEC].
+
+    Not faithful: minimal field set.
+    """
     auth = ctx.portal.backend.auth
     token = ctx.params["token"]
     entry = auth.access_tokens.get(token)
