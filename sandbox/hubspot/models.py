@@ -193,7 +193,7 @@ class RateLimiter:
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self.window: deque[int] = deque()
+        self.windows: dict[int, deque[int]] = {}  # app id -> request times (the 10 s limit is per app [A])
         self.search_window: deque[int] = deque()
         self.daily_count = 0
         self.day = ""
@@ -201,30 +201,31 @@ class RateLimiter:
         self.accepted = 0
 
     def reset(self) -> None:
-        self.window.clear()
+        self.windows.clear()
         self.search_window.clear()
         self.daily_count = 0
         self.throttled = 0
         self.accepted = 0
 
-    def check(self, tier: limits.RateLimitTier, *, search: bool, oauth: bool) -> dict[str, str]:
+    def check(
+        self, tier: limits.RateLimitTier, *, search: bool, oauth: bool, app_id: int = 0
+    ) -> dict[str, str]:
         now = self.clock.now_ms()
+        window = self.windows.setdefault(app_id, deque())
         day = datetime.fromtimestamp(now / 1000, tz=UTC).strftime("%Y-%m-%d")
         if day != self.day:
             self.day, self.daily_count = day, 0
-        while self.window and self.window[0] <= now - 10_000:
-            self.window.popleft()
+        while window and window[0] <= now - 10_000:
+            window.popleft()
         while self.search_window and self.search_window[0] <= now - 1_000:
             self.search_window.popleft()
         if tier.daily is not None and not oauth and self.daily_count >= tier.daily:
             self.throttled += 1
             midnight = (now // 86_400_000 + 1) * 86_400_000
             raise RateLimitedError("DAILY", max(1, (midnight - now) // 1000))
-        if tier.per_ten_seconds is not None and len(self.window) >= tier.per_ten_seconds:
+        if tier.per_ten_seconds is not None and len(window) >= tier.per_ten_seconds:
             self.throttled += 1
-            raise RateLimitedError(
-                "TEN_SECONDLY_ROLLING", max(1, -(-(self.window[0] + 10_000 - now) // 1000))
-            )
+            raise RateLimitedError("TEN_SECONDLY_ROLLING", max(1, -(-(window[0] + 10_000 - now) // 1000)))
         if (
             search
             and tier.search_per_second is not None
@@ -232,7 +233,7 @@ class RateLimiter:
         ):
             self.throttled += 1
             raise RateLimitedError("SECONDLY", 1)
-        self.window.append(now)
+        window.append(now)
         if search:
             self.search_window.append(now)
         self.daily_count += 1
@@ -242,7 +243,7 @@ class RateLimiter:
         headers = {"X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}
         if tier.per_ten_seconds is not None:
             headers["X-HubSpot-RateLimit-Max"] = str(tier.per_ten_seconds)
-            headers["X-HubSpot-RateLimit-Remaining"] = str(tier.per_ten_seconds - len(self.window))
+            headers["X-HubSpot-RateLimit-Remaining"] = str(tier.per_ten_seconds - len(window))
         if tier.daily is not None and not oauth:
             headers["X-HubSpot-RateLimit-Daily"] = str(tier.daily)
             headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(tier.daily - self.daily_count)
@@ -257,11 +258,14 @@ class WebhookConfig:
     client_secret: str = DEFAULT_CLIENT_SECRET
     app_id: int = DEFAULT_APP_ID
     subscriptions: set[str] = field(
-        default_factory=lambda: {
-            f"{o}.{e}"
-            for o in ("contact", "company", "deal")
-            for e in ("creation", "propertyChange", "deletion", "merge", "restore", "associationChange")
-        }
+        default_factory=lambda: (
+            {
+                f"{o}.{e}"
+                for o in ("contact", "company", "deal")
+                for e in ("creation", "propertyChange", "deletion", "merge", "restore", "associationChange")
+            }
+            | {"contact.privacyDeletion"}
+        )
     )
     property_names: set[str] | None = None  # None: all properties
     retry_base_s: float = 60.0
@@ -519,6 +523,23 @@ class ObjectStore:
             self.unique.pop(rec.props[key].lower(), None)
         self._reindex(rec)
         self.portal.emit(self.spec, "deletion", rec.id, actor, changeFlag="DELETED")
+
+    def purge(self, raw_id: str, actor: Actor, *, id_property: str | None = None) -> None:
+        """GDPR delete: permanent, 204 even when absent [A, SPEC]; fires ``privacyDeletion``."""
+        rec = self.find(raw_id, id_property=id_property) or self.find(
+            raw_id, id_property=id_property, archived=True
+        )
+        if rec is None:
+            return  # HubSpot adds an unknown email to a blocklist [A]; not modelled
+        del self.records[rec.id]
+        key = self.spec.unique_property
+        if key and rec.props.get(key) and self.unique.get(rec.props[key].lower()) == rec.id:
+            del self.unique[rec.props[key].lower()]
+        self.index.enqueue(self.portal.clock.now_ms(), rec.id, None)
+        self.index.catch_up(self.portal.clock.now_ms())
+        for other in list(self.portal.associations.get((self.spec.name, rec.id), {})):
+            self.portal.dissociate(self.spec.name, rec.id, *other)
+        self.portal.emit(self.spec, "privacyDeletion", rec.id, actor, changeFlag="DELETED")
 
     def merge(self, primary_id: str, merged_id: str, actor: Actor) -> Record:
         primary = self.get(primary_id)

@@ -275,6 +275,19 @@ def merge_objects(ctx: Ctx) -> Result:
     return 200, record_json(store, rec)
 
 
+def gdpr_delete(ctx: Ctx) -> Result:
+    """GDPR delete (contacts): permanent removal, 204, ``contact.privacyDeletion`` event [A, SPEC].
+
+    Not faithful: the blocklisting of unknown emails is not modelled.
+    """
+    store = ctx.store()
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    if "objectId" not in body:
+        raise ValidationError("objectId is required")
+    store.purge(str(body["objectId"]), ctx.actor, id_property=body.get("idProperty"))
+    return 204, None
+
+
 # -------------------------------------------------------------------------------- batch
 def batch_read(ctx: Ctx) -> Result:
     """Batch read (100, 50 with histories) [B]; 207 with OBJECT_NOT_FOUND listing missing ids [B php #619].
@@ -570,6 +583,42 @@ def assoc_batch_read(ctx: Ctx) -> Result:
             }
         )
     return _batch(results, [], ctx, 200)
+
+
+def assoc_batch_create(ctx: Ctx) -> Result:
+    """v4: batch create associations with explicit types (201 ``LabelsBetweenObjectPair`` results) [A, SPEC].
+
+    Not faithful: objects are not checked for existence; labels are always empty.
+    """
+    from_type, to_type = _assoc_types(ctx)
+    results = []
+    for i in _inputs(ctx, 2000):
+        fid, tid = int(str(i["from"]["id"])), int(str(i["to"]["id"]))
+        types = {int(t.get("associationTypeId")) for t in i.get("types") or []}
+        ctx.portal.associate(from_type, fid, to_type, tid, types, ctx.actor)
+        results.append(
+            {
+                "fromObjectTypeId": OBJECT_TYPES[from_type].type_id,
+                "fromObjectId": fid,
+                "toObjectTypeId": OBJECT_TYPES[to_type].type_id,
+                "toObjectId": tid,
+                "labels": [],
+            }
+        )
+    return _batch(results, [], ctx, 201)
+
+
+def assoc_batch_archive(ctx: Ctx) -> Result:
+    """v4: batch remove associations, 204 [A, SPEC].
+
+    Not faithful: no associationChange event on removal.
+    """
+    from_type, to_type = _assoc_types(ctx)
+    for i in _inputs(ctx, 2000):
+        fid = int(str(i["from"]["id"]))
+        for to in i.get("to") or []:
+            ctx.portal.dissociate(from_type, fid, to_type, int(str(to["id"])))
+    return 204, None
 
 
 def assoc_batch_default(ctx: Ctx) -> Result:

@@ -33,6 +33,7 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
     ("POST", OBJ + "/batch/archive", r.batch_archive, "api"),
     ("POST", OBJ + "/search", r.search, "search"),
     ("POST", OBJ + "/merge", r.merge_objects, "api"),
+    ("POST", OBJ + "/gdpr-delete", r.gdpr_delete, "api"),
     ("GET", OBJ, r.list_objects, "api"),
     ("POST", OBJ, r.create_object, "api"),
     ("GET", OBJ + "/{objectId}", r.get_object, "api"),
@@ -44,4 +45,6 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
     ("GET", V4 + "/{toObjectType}", r.assoc_list, "api"),
     ("POST", V4B + "/read", r.assoc_batch_read, "api"),
     ("POST", V4B + "/associate/default", r.assoc_batch_default, "api"),
+    ("POST", V4B + "/create", r.assoc_batch_create, "api"),
+    ("POST", V4B + "/archive", r.assoc_batch_archive, "api"),
 ]

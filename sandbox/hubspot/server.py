@@ -63,7 +63,7 @@ def _endpoint(backend: Backend, handler: Handler, kind: str) -> Any:
                     portal_id, app_id, oauth = backend.auth.authenticate(request.headers.get("authorization"))
                     portal = backend.portals[portal_id]
                     rate_headers = portal.limiter.check(
-                        portal.settings.tier, search=kind == "search", oauth=oauth
+                        portal.settings.tier, search=kind == "search", oauth=oauth, app_id=app_id
                     )
                 actor = Actor("INTEGRATION", str(app_id), app_id)
                 status, doc = handler(Ctx(request, portal, actor, body))
