@@ -160,13 +160,26 @@ class HubSpotAdapter:
         object_type: str = "contacts",
         properties: Sequence[str] = DEFAULT_CONTACT_PROPERTIES,
     ) -> dict[str, dict[str, Any]]:
-        """Batch read by id (100 per call). Missing ids are absent; merged ids map to the survivor."""
+        """Batch read by id (100 per call), keyed by the id asked for.
+
+        Missing ids are absent. A merged-away id answers with the survivor [C, reference §9]; it is
+        keyed by the id asked for (matched through the survivor's ``hs_merged_object_ids``).
+        """
+        props = list(properties)
+        if "hs_merged_object_ids" not in props:
+            props.append("hs_merged_object_ids")
         out: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(list(ids), BATCH_SIZE):
-            body = {"inputs": [{"id": i} for i in chunk], "properties": list(properties)}
+            body = {"inputs": [{"id": i} for i in chunk], "properties": props}
             answer = self.transport.call(_read_op(object_type, body))
-            for rec in (answer.body or {}).get("results") or []:
-                out[str(rec["id"])] = rec
+            results = list((answer.body or {}).get("results") or [])
+            by_id = {str(rec["id"]): rec for rec in results}
+            for requested in chunk:
+                rec = by_id.get(requested)
+                if rec is None:
+                    rec = next((r for r in results if requested in _merged_ids(r)), None)
+                if rec is not None:
+                    out[requested] = rec
         return out
 
     def get(
@@ -353,6 +366,11 @@ def _read_op(object_type: str, body: dict[str, Any]) -> Op:
         return apis.batch[object_type].read(body, archived=False, _preload_content=False)
 
     return op
+
+
+def _merged_ids(record: Mapping[str, Any]) -> set[str]:
+    raw = (record.get("properties") or {}).get("hs_merged_object_ids") or ""
+    return {x for x in str(raw).split(";") if x}
 
 
 def _conflict_id(err: RecordRejectedError) -> str | None:
