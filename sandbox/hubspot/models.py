@@ -726,7 +726,7 @@ class Portal:
         self.backend.wake_dispatcher()
 
     # ---------------------------------------------------------------- associations
-    def associate(  # noqa: PLR0917 - mirrors the v4 path (from type/id, to type/id) plus types and actor
+    def associate(
         self, from_type: str, from_id: int, to_type: str, to_id: int, type_ids: set[int], actor: Actor
     ) -> None:
         pair = ASSOCIATION_TYPES.get((from_type, to_type))

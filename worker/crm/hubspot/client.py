@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
-from hubspot import HubSpot
 from worker.crm.hubspot.classify import classify
 from worker.crm.hubspot.retry import RetryPolicy
 from worker.crm.hubspot.settings import HubSpotSettings

@@ -1,0 +1,816 @@
+"""Org state and the org's rules. Raises the real errors; knows nothing about HTTP.
+
+Sources for each behaviour are cited where it is enforced; items not checked against a vendor source
+say UNVERIFIED. System fields (``CreatedDate``, ``LastModifiedDate``, ``SystemModstamp``) are kept by
+the server with second precision (real values render ``.000`` milliseconds; whether the stored value
+has finer precision is UNVERIFIED), which makes equal-``SystemModstamp`` ties common, as in bulk
+updates on a real org (supaglue-labs/supaglue#532).
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.salesforce import errors as err
+from sandbox.salesforce import soql
+from sandbox.salesforce.ids import (
+    KEY_PREFIXES,
+    LOCATOR_PREFIX,
+    ORG_PREFIX,
+    PREFIX_TO_OBJECT,
+    is_valid_id,
+    make_id,
+    to_18,
+)
+from sandbox.salesforce.schema import (
+    CLOSED_TASK_STATUSES,
+    INDEXED_FIELDS,
+    OPPORTUNITY_STAGES,
+    SCHEMA,
+    FieldDef,
+    ObjectDef,
+)
+
+Record = dict[str, Any]
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+UNQUALIFIED_MESSAGE = "Unqualified Reason is required when Lead Status is Unqualified."
+
+# Declared once: query batching (api_rest headers_queryoptions.htm: default 2000, min 200, max 2000).
+QUERY_BATCH_DEFAULT = 2000
+QUERY_BATCH_MIN = 200
+QUERY_BATCH_MAX = 2000
+COLLECTION_MAX = 200  # sObject Collections: up to 200 records (resources_composite_sobjects_collections_*)
+CURSOR_IDLE_SECONDS = 15 * 60  # query locators expire after 15 minutes of inactivity (api_rest query docs)
+GET_UPDATED_MAX_IDS = 600_000  # resources-getupdated: more gives EXCEEDED_ID_LIMIT
+GET_UPDATED_MAX_DAYS = 30
+
+
+def format_datetime(ms: int | None) -> str | None:
+    """``2011-07-07T00:37:00.000+0000``: the REST API's datetime rendering (reference §2a)."""
+    if ms is None:
+        return None
+    value = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+0000"
+
+
+@dataclass
+class Session:
+    token: str
+    user_id: str
+    expires_at: float
+
+
+@dataclass
+class QueryCursor:
+    locator: str
+    object: str
+    query: soql.Query
+    ids: list[str]
+    position: int
+    batch_size: int
+    include_deleted: bool
+    touched: float
+    compiled: Any = None  # engine.Compiled (kept opaque here to avoid an import cycle)
+
+
+@dataclass
+class FaultRule:
+    """A switchable fault. ``kind``: error | slow | drop | drop_after | expire_session | lock_records."""
+
+    kind: str
+    path: str = ""
+    method: str = ""
+    times: int = 1
+    error_code: str = ""
+    delay: float = 0.0
+    record_ids: list[str] = field(default_factory=list)
+
+    def matches(self, method: str, path: str) -> bool:
+        return (not self.method or self.method.upper() == method.upper()) and (
+            not self.path or re.search(self.path, path) is not None
+        )
+
+
+FAULT_ERRORS: dict[str, Callable[[], err.SalesforceApiError]] = {
+    "REQUEST_LIMIT_EXCEEDED": err.RequestLimitExceeded,
+    # Concurrent long-running request limit; message UNVERIFIED (salesforce-app-limits-platform-api).
+    "CONCURRENT_REQUEST_LIMIT_EXCEEDED": lambda: err.RequestLimitExceeded(
+        "ConcurrentPerOrgLongTxn Limit exceeded."
+    ),
+    "UNABLE_TO_LOCK_ROW": err.UnableToLockRow,
+    "UNKNOWN_EXCEPTION": lambda: err.ServerError("An unexpected error occurred. Please include this ErrorId"),
+    "SERVER_UNAVAILABLE": lambda: err.ServiceUnavailable("Service Unavailable"),
+    "INVALID_SESSION_ID": err.InvalidSessionId,
+}
+
+
+class ModstampIndex:
+    """Sorted ``(SystemModstamp, Id)`` keys; stale keys are skipped on read and compacted lazily.
+
+    Appends happen at the tail (the clock moves forward), so ``insort`` is cheap; a late commit
+    inserts into the middle, which is what the sandbox's late-commit fault does on purpose.
+    """
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[int, str]] = []
+
+    def add(self, ms: int, record_id: str) -> None:
+        bisect.insort(self.keys, (ms, record_id))
+
+    def scan(self, records: dict[str, Record], lower: tuple[int, bool] | None) -> Iterator[str]:
+        start = 0
+        if lower is not None:
+            ms, inclusive = lower
+            start = (
+                bisect.bisect_left(self.keys, (ms, ""))
+                if inclusive
+                else bisect.bisect_left(self.keys, (ms + 1, ""))
+            )
+        seen: set[str] = set()
+        for ms, record_id in self.keys[start:]:
+            rec = records.get(record_id)
+            if rec is None or rec["SystemModstamp"] != ms or record_id in seen:
+                continue
+            seen.add(record_id)
+            yield record_id
+
+    def maybe_compact(self, records: dict[str, Record]) -> None:
+        if len(self.keys) > 2 * len(records) + 1000:
+            self.keys = sorted((rec["SystemModstamp"], rid) for rid, rec in records.items())
+
+
+class Store:
+    """All records of one object type, with the modstamp index and value indexes."""
+
+    def __init__(self, obj: ObjectDef) -> None:
+        self.obj = obj
+        self.records: dict[str, Record] = {}
+        self.counter = 0
+        self.modstamp = ModstampIndex()
+        self.indexed = INDEXED_FIELDS.get(obj.name, ())
+        self.by_value: dict[str, dict[Any, set[str]]] = {f: {} for f in self.indexed}
+        self.deleted_log: list[tuple[int, str]] = []  # (deletedDate ms, id)
+
+    @staticmethod
+    def _key(value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    def index(self, rec: Record, old: Record | None) -> None:
+        for name in self.indexed:
+            new_v = self._key(rec.get(name))
+            old_v = self._key(old.get(name)) if old is not None else None
+            if old is not None and new_v == old_v:
+                continue
+            if old is not None and old_v is not None:
+                self.by_value[name].get(old_v, set()).discard(rec["Id"])
+            if new_v is not None:
+                self.by_value[name].setdefault(new_v, set()).add(rec["Id"])
+        if old is None or old["SystemModstamp"] != rec["SystemModstamp"]:
+            self.modstamp.add(rec["SystemModstamp"], rec["Id"])
+            self.modstamp.maybe_compact(self.records)
+
+    def lookup(self, name: str, value: Any) -> set[str]:
+        return self.by_value[name].get(self._key(value), set())
+
+
+class Org:
+    """One tenant: schema, records, users and credentials, sessions, limits, faults and switches."""
+
+    def __init__(self, org_number: int = 1) -> None:
+        self.lock = threading.RLock()
+        self.org_id = make_id(ORG_PREFIX, org_number)
+        self.stores: dict[str, Store] = {name: Store(obj) for name, obj in SCHEMA.items()}
+        self.sessions: dict[str, Session] = {}
+        self.cursors: dict[str, QueryCursor] = {}
+        self.cursor_counter = 0
+        self.faults: list[FaultRule] = []
+        self.clock_offset_ms = 0
+        self.created_ms = int(time.time()) * 1000
+        # Limits: DailyApiRequests (reference §7; Enterprise base allocation 100,000).
+        self.api_max = 100_000
+        self.api_used = 0
+        self.session_seconds = 7200.0  # userInfo.sessionSecondsValid default
+        # Org switches (each one an org setting on a real org).
+        self.validation_rule_active = True
+        self.duplicate_rule = "off"  # off | block | allow_with_header (Sforce-Duplicate-Rule-Header)
+        self.converted_leads_editable = False  # "View and Edit Converted Leads" permission
+        self.login_count = 0
+        self.connected_apps: dict[str, dict[str, Any]] = {}
+        self.passwords: dict[str, tuple[str, str]] = {}  # username -> (password, security token)
+        self.outbound_url: str | None = None
+        self.outbound: Any = None
+        admin = self.create_raw(
+            "User",
+            {
+                "Username": "admin@crm-sync.sandbox",
+                "FirstName": "Sandbox",
+                "LastName": "Admin",
+                "Email": "admin@crm-sync.sandbox",
+                "IsActive": True,
+            },
+            owner=None,
+        )
+        self.admin_id = admin
+        self.passwords["admin@crm-sync.sandbox"] = ("password", "TOKEN")
+        self.connected_apps["sandbox-consumer-key"] = {
+            "secret": "sandbox-consumer-secret",
+            "run_as": admin,
+            "jwt_public_key": None,
+        }
+        self.listeners: list[Callable[[str, str, Record], None]] = []
+
+    # -- clock ---------------------------------------------------------------------------------
+    def now_ms(self) -> int:
+        return (int(time.time()) * 1000) + self.clock_offset_ms // 1000 * 1000
+
+    # -- sessions and logins -------------------------------------------------------------------
+    def new_session(self, user_id: str) -> Session:
+        token = f"{self.org_id[:15]}!AQ{secrets.token_urlsafe(72)}"
+        session = Session(token, user_id, time.monotonic() + self.session_seconds)
+        with self.lock:
+            self.sessions[token] = session
+            self.login_count += 1
+        return session
+
+    def session_for(self, token: str) -> Session:
+        session = self.sessions.get(token)
+        if session is None or session.expires_at <= time.monotonic():
+            raise err.InvalidSessionId()
+        return session
+
+    def expire_sessions(self) -> int:
+        with self.lock:
+            count = len(self.sessions)
+            self.sessions.clear()
+        return count
+
+    def user_by_username(self, username: str) -> str | None:
+        ids = self.stores["User"].lookup("Username", username)
+        return next(iter(ids), None)
+
+    def check_password(self, username: str, password: str, *, token_optional: bool) -> str | None:
+        creds = self.passwords.get(username)
+        if creds is None:
+            return None
+        pw, token = creds
+        if secrets.compare_digest(password, pw + token) or (
+            token_optional and secrets.compare_digest(password, pw)
+        ):
+            return self.user_by_username(username)
+        return None
+
+    # -- limits and faults ---------------------------------------------------------------------
+    def count_api_call(self) -> None:
+        """Count one API request or refuse it (403 REQUEST_LIMIT_EXCEEDED "TotalRequests Limit exceeded.")."""
+        with self.lock:
+            if self.api_used >= self.api_max:
+                raise err.RequestLimitExceeded()
+            self.api_used += 1
+
+    def limit_info(self) -> str:
+        return f"api-usage={self.api_used}/{self.api_max}"
+
+    def take_fault(self, method: str, path: str, kinds: Iterable[str]) -> FaultRule | None:
+        wanted = set(kinds)
+        with self.lock:
+            for rule in self.faults:
+                if rule.kind in wanted and rule.times > 0 and rule.matches(method, path):
+                    rule.times -= 1
+                    if rule.times == 0:
+                        self.faults.remove(rule)
+                    return rule
+        return None
+
+    def take_record_lock(self, record_id: str) -> bool:
+        with self.lock:
+            for rule in self.faults:
+                if rule.kind == "lock_records" and record_id in rule.record_ids and rule.times > 0:
+                    rule.times -= 1
+                    if rule.times == 0:
+                        self.faults.remove(rule)
+                    return True
+        return False
+
+    # -- schema helpers ------------------------------------------------------------------------
+    def object_def(self, name: str) -> ObjectDef:
+        for obj in SCHEMA.values():
+            if obj.name.lower() == name.lower():
+                return obj
+        raise err.NotFound()
+
+    def store(self, name: str) -> Store:
+        return self.stores[self.object_def(name).name]
+
+    def get(self, obj_name: str, record_id: str, *, include_deleted: bool = False) -> Record:
+        obj = self.object_def(obj_name)
+        if not is_valid_id(record_id) or PREFIX_TO_OBJECT.get(record_id[:3]) != obj.name:
+            raise err.NotFound()
+        rec = self.stores[obj.name].records.get(to_18(record_id))
+        if rec is None:
+            raise err.NotFound()
+        if rec["IsDeleted"] and not include_deleted:
+            raise err.EntityIsDeleted()
+        return rec
+
+    def find(self, record_id: str) -> Record | None:
+        name = PREFIX_TO_OBJECT.get(record_id[:3])
+        if name is None or not is_valid_id(record_id):
+            return None
+        return self.stores[name].records.get(to_18(record_id))
+
+    # -- writes --------------------------------------------------------------------------------
+    def _coerce(self, obj: ObjectDef, f: FieldDef, value: Any) -> Any:
+        """JSON value to stored value, with the type errors the API gives (messages UNVERIFIED)."""
+        if value is None:
+            return None
+        t = f.type
+        if t == "boolean":
+            if not isinstance(value, bool):
+                raise err.JsonParserError(
+                    f"Cannot deserialize instance of boolean from VALUE_STRING value {value}"
+                )
+            return value
+        if t in {"currency", "double", "int"}:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise err.JsonParserError(
+                    f"Cannot deserialize instance of double from VALUE_STRING value {value}"
+                )
+            return float(value) if t != "int" else int(value)
+        if not isinstance(value, str):
+            value = str(value)
+        if t == "datetime":
+            try:
+                return soql.parse_datetime(value)
+            except err.MalformedQuery as exc:
+                raise err.JsonParserError(
+                    f"Cannot deserialize instance of datetime from VALUE_STRING value {value}"
+                ) from exc
+        if t == "date":
+            try:
+                return dt.date.fromisoformat(value[:10]).isoformat()
+            except ValueError as exc:
+                raise err.JsonParserError(
+                    f"Cannot deserialize instance of date from VALUE_STRING value {value}"
+                ) from exc
+        if t == "reference":
+            if not is_valid_id(value) or (PREFIX_TO_OBJECT.get(value[:3]) not in f.reference_to):
+                raise err.MalformedId(f"{f.display_label}: id value of incorrect type: {value}", [f.name])
+            return to_18(value)
+        if f.length and len(value) > f.length:
+            raise err.StringTooLong(
+                f"{f.display_label}: data value too large: {value[:40]} (max length={f.length})", [f.name]
+            )
+        if t == "email" and value and not EMAIL_RE.match(value):
+            raise err.InvalidEmailAddress(f"{f.display_label}: invalid email address: {value}", [f.name])
+        if t == "picklist" and f.restricted and value not in f.picklist_values():
+            raise err.InvalidOrNullForRestrictedPicklist(
+                f"{f.display_label}: bad value for restricted picklist field: {value}", [f.name]
+            )
+        return value if value != "" else None
+
+    def _apply_fields(self, obj: ObjectDef, base: Record, values: dict[str, Any], creating: bool) -> Record:
+        rec = dict(base)
+        blocked: list[str] = []
+        for key, value in values.items():
+            if key == "attributes" or (key.lower() == "id" and not creating):
+                continue
+            f = obj.field_ci(key)
+            if f is None:
+                raise err.InvalidField(f"No such column '{key}' on sobject of type {obj.name}", [key])
+            if not (f.createable if creating else f.updateable):
+                blocked.append(f.name)
+                continue
+            rec[f.name] = self._coerce(obj, f, value)
+        if blocked:
+            raise err.InvalidFieldForInsertUpdate(
+                f"Unable to create/update fields: {', '.join(blocked)}. "
+                "Please check the security settings of "
+                "this field and verify that it is read/write for your profile or permission set.",
+                blocked,
+            )
+        return rec
+
+    def _derive(self, obj: ObjectDef, rec: Record) -> None:
+        if "Name" in obj.fields and obj.fields["Name"].calculated:
+            rec["Name"] = " ".join(p for p in (rec.get("FirstName"), rec.get("LastName")) if p) or None
+        if obj.name == "Opportunity":
+            rec["IsClosed"], rec["IsWon"] = OPPORTUNITY_STAGES.get(rec.get("StageName") or "", (False, False))
+        if obj.name == "Task":
+            closed = rec.get("Status") in CLOSED_TASK_STATUSES
+            if closed and not rec.get("IsClosed"):
+                rec["CompletedDateTime"] = self.now_ms()
+            rec["IsClosed"] = closed
+
+    def _validate(self, obj: ObjectDef, rec: Record, old: Record | None, *, allow_duplicates: bool) -> None:
+        missing = [f.name for f in obj.fields.values() if f.required and rec.get(f.name) in (None, "")]
+        if missing:
+            raise err.RequiredFieldMissing(f"Required fields are missing: [{', '.join(missing)}]", missing)
+        if obj.name != "Lead":
+            return
+        if old is not None and old.get("IsConverted") and not self.converted_leads_editable:
+            raise err.CannotUpdateConvertedLead()
+        # Org validation rule (a FIELD_CUSTOM_VALIDATION_EXCEPTION shown at the field; DOMAIN.md).
+        if (
+            self.validation_rule_active
+            and rec.get("Status") == "Unqualified"
+            and not rec.get("Unqualified_Reason__c")
+        ):
+            raise err.FieldCustomValidationException(UNQUALIFIED_MESSAGE, ["Unqualified_Reason__c"])
+        email = rec.get("Email")
+        email_changed = old is None or (old.get("Email") or "").lower() != (email or "").lower()
+        if self.duplicate_rule != "off" and email and email_changed:
+            if self.duplicate_rule == "allow_with_header" and allow_duplicates:
+                return
+            dupes = [
+                i
+                for i in self.stores["Lead"].lookup("Email", email)
+                if i != rec.get("Id") and not self.stores["Lead"].records[i]["IsDeleted"]
+            ]
+            if dupes:
+                raise self._duplicates_error(dupes[:3])
+
+    def _duplicates_error(self, ids: list[str]) -> err.DuplicatesDetected:
+        message = "Use one of these records?"
+        result = {
+            "allowSave": self.duplicate_rule == "allow_with_header",
+            "duplicateRule": "Standard_Lead_Duplicate_Rule",
+            "duplicateRuleEntityType": "Lead",
+            "errorMessage": message,
+            "matchResults": [
+                {
+                    "entityType": "Lead",
+                    "errors": [],
+                    "matchEngine": "FuzzyMatchEngine",
+                    "matchRecords": [
+                        {
+                            "additionalInformation": [],
+                            "fieldDiffs": [],
+                            "matchConfidence": 100.0,
+                            "record": {
+                                "attributes": {
+                                    "type": "Lead",
+                                    "url": f"/services/data/v59.0/sobjects/Lead/{i}",
+                                },
+                                "Id": i,
+                            },
+                        }
+                        for i in ids
+                    ],
+                    "rule": "Standard_Lead_Match_Rule_v1_0",
+                    "size": len(ids),
+                    "success": True,
+                }
+            ],
+        }
+        return err.DuplicatesDetected(message, extra={"duplicateResut": result})
+
+    def _stamp(self, rec: Record, user_id: str, now: int, creating: bool) -> None:
+        if creating:
+            rec["CreatedDate"] = now
+            rec["CreatedById"] = user_id
+        rec["LastModifiedDate"] = now
+        rec["LastModifiedById"] = user_id
+        rec["SystemModstamp"] = now
+
+    def prepare_create(
+        self, obj_name: str, values: dict[str, Any], user_id: str, *, allow_duplicates: bool = False
+    ) -> Record:
+        obj = self.object_def(obj_name)
+        if any(k.lower() == "id" for k in values):
+            raise err.InvalidFieldForInsertUpdate("cannot specify Id in an insert call", ["Id"])
+        base: Record = {name: None for name in obj.fields}
+        base["IsDeleted"] = False
+        for f in obj.fields.values():
+            default = next((v.value for v in f.picklist if v.default), None)
+            if default is not None:
+                base[f.name] = default
+            if f.type == "boolean":
+                base[f.name] = False
+        if "OwnerId" in obj.fields:
+            base["OwnerId"] = user_id
+        rec = self._apply_fields(obj, base, values, creating=True)
+        self._derive(obj, rec)
+        self._validate(obj, rec, None, allow_duplicates=allow_duplicates)
+        return rec
+
+    def prepare_update(
+        self, obj_name: str, record_id: str, values: dict[str, Any], *, allow_duplicates: bool = False
+    ) -> Record:
+        obj = self.object_def(obj_name)
+        old = self.get(obj.name, record_id)
+        if obj.name == "Lead" and old.get("IsConverted") and not self.converted_leads_editable:
+            raise err.CannotUpdateConvertedLead()
+        if self.take_record_lock(old["Id"]):
+            raise err.UnableToLockRow(old["Id"])
+        rec = self._apply_fields(obj, old, values, creating=False)
+        self._derive(obj, rec)
+        self._validate(obj, rec, old, allow_duplicates=allow_duplicates)
+        return rec
+
+    def commit(self, obj_name: str, rec: Record, user_id: str) -> str:
+        obj = self.object_def(obj_name)
+        store = self.stores[obj.name]
+        with self.lock:
+            creating = rec.get("Id") is None
+            if creating:
+                store.counter += 1
+                rec["Id"] = make_id(KEY_PREFIXES[obj.name], store.counter)
+            old = store.records.get(rec["Id"])
+            self._stamp(rec, user_id, self.now_ms(), creating)
+            store.records[rec["Id"]] = rec
+            store.index(rec, old)
+        self._notify(obj.name, "created" if creating else "updated", rec)
+        return str(rec["Id"])
+
+    def _notify(self, obj_name: str, change: str, rec: Record) -> None:
+        for listener in self.listeners:
+            listener(obj_name, change, rec)
+
+    def create(
+        self, obj_name: str, values: dict[str, Any], user_id: str, *, allow_duplicates: bool = False
+    ) -> str:
+        return self.commit(
+            obj_name,
+            self.prepare_create(obj_name, values, user_id, allow_duplicates=allow_duplicates),
+            user_id,
+        )
+
+    def update(
+        self,
+        obj_name: str,
+        record_id: str,
+        values: dict[str, Any],
+        user_id: str,
+        *,
+        allow_duplicates: bool = False,
+    ) -> None:
+        rec = self.prepare_update(obj_name, record_id, values, allow_duplicates=allow_duplicates)
+        self.commit(obj_name, rec, user_id)
+
+    def create_raw(
+        self, obj_name: str, values: dict[str, Any], owner: str | None, at_ms: int | None = None
+    ) -> str:
+        """Seeding path: no validation, explicit timestamps (``at_ms``)."""
+        obj = self.object_def(obj_name)
+        store = self.stores[obj.name]
+        rec: Record = {name: None for name in obj.fields}
+        rec.update(IsDeleted=False)
+        for f in obj.fields.values():
+            if f.type == "boolean" and rec[f.name] is None:
+                rec[f.name] = False
+        rec.update(values)
+        if "OwnerId" in obj.fields:
+            rec["OwnerId"] = rec.get("OwnerId") or owner
+        self._derive(obj, rec)
+        with self.lock:
+            store.counter += 1
+            rec["Id"] = make_id(KEY_PREFIXES[obj.name], store.counter)
+            now = at_ms if at_ms is not None else self.now_ms()
+            user = owner or rec["Id"]
+            self._stamp(rec, user, now, creating=True)
+            store.records[rec["Id"]] = rec
+            store.index(rec, None)
+        return str(rec["Id"])
+
+    def delete(self, obj_name: str, record_id: str, user_id: str) -> None:
+        obj = self.object_def(obj_name)
+        store = self.stores[obj.name]
+        with self.lock:
+            old = self.get(obj.name, record_id)  # ENTITY_IS_DELETED on a second delete
+            if self.take_record_lock(old["Id"]):
+                raise err.UnableToLockRow(old["Id"])
+            rec = dict(old)
+            now = self.now_ms()
+            rec["IsDeleted"] = True
+            self._stamp(rec, user_id, now, creating=False)
+            store.records[rec["Id"]] = rec
+            store.index(rec, old)
+            store.deleted_log.append((now, rec["Id"]))
+        self._notify(obj.name, "deleted", rec)
+
+    def upsert(
+        self,
+        obj_name: str,
+        ext_field: str,
+        ext_value: str,
+        values: dict[str, Any],
+        user_id: str,
+        *,
+        allow_duplicates: bool = False,
+    ) -> tuple[str, bool]:
+        """Upsert by external id: 201 created / 200 updated / 300 several matches / 404 unknown field.
+
+        (api_rest dome_upsert.htm; restforce upsert_multiple_error_response.json.) Matching ``Id`` as
+        the key field is allowed, as on a real org.
+        """
+        obj = self.object_def(obj_name)
+        f = obj.field_ci(ext_field)
+        if f is None or not (f.external_id or f.name == "Id"):
+            raise err.NotFound(f"Provided external ID field does not exist or is not accessible: {ext_field}")
+        if f.name == "Id":
+            matches = [to_18(ext_value)] if self.find(ext_value) else []
+        else:
+            store = self.stores[obj.name]
+            matches = sorted(i for i in store.lookup(f.name, ext_value) if not store.records[i]["IsDeleted"])
+        if len(matches) > 1:
+            raise err.MultipleChoices(
+                [f"/services/data/v{{version}}/sobjects/{obj.name}/{i}" for i in matches]
+            )
+        if matches:
+            self.update(obj.name, matches[0], values, user_id, allow_duplicates=allow_duplicates)
+            return matches[0], False
+        payload = dict(values)
+        if f.name != "Id":
+            payload[f.name] = ext_value
+        return self.create(obj.name, payload, user_id, allow_duplicates=allow_duplicates), True
+
+    def convert_lead(
+        self,
+        lead_id: str,
+        converted_status: str,
+        user_id: str,
+        *,
+        account_id: str | None = None,
+        contact_id: str | None = None,
+        opportunity_name: str | None = None,
+        do_not_create_opportunity: bool = False,
+    ) -> dict[str, Any]:
+        """SOAP ``convertLead`` (api sforce_api_calls_convertlead.htm): Account, Contact, optional
+        Opportunity (with a primary OpportunityContactRole), then the lead takes the converted status.
+        UNVERIFIED: which lead fields map onto the new records beyond name/email/phone/company/title.
+        """
+        lead = self.get("Lead", lead_id)
+        if lead["IsConverted"]:
+            raise err.SalesforceApiError("Lead has already been converted.", [])
+        statuses = {v.value for v in SCHEMA["Lead"].fields["Status"].picklist if v.converted}
+        if converted_status not in statuses:
+            raise err.InvalidStatus(f"invalid convertedStatus: {converted_status}", [])
+        if account_id is None:
+            account_id = self.create("Account", {"Name": lead["Company"]}, user_id)
+        if contact_id is None:
+            contact_id = self.create(
+                "Contact",
+                {
+                    k: lead[k]
+                    for k in (
+                        "FirstName",
+                        "LastName",
+                        "Email",
+                        "Phone",
+                        "Title",
+                        "LeadSource",
+                        "Lead_Stage__c",
+                        "HubSpot_Contact_ID__c",
+                    )
+                }
+                | {"AccountId": account_id},
+                user_id,
+            )
+        opp_id = None
+        if not do_not_create_opportunity:
+            today = dt.datetime.fromtimestamp(self.now_ms() / 1000, dt.UTC).date().isoformat()
+            opp_id = self.create(
+                "Opportunity",
+                {
+                    "Name": opportunity_name or f"{lead['Company']}-",
+                    "AccountId": account_id,
+                    "ContactId": contact_id,
+                    "StageName": "Prospecting",
+                    "CloseDate": today,
+                },
+                user_id,
+            )
+            self.create(
+                "OpportunityContactRole",
+                {"OpportunityId": opp_id, "ContactId": contact_id, "IsPrimary": True},
+                user_id,
+            )
+        rec = dict(lead)
+        rec.update(
+            IsConverted=True,
+            Status=converted_status,
+            ConvertedDate=dt.datetime.fromtimestamp(self.now_ms() / 1000, dt.UTC).date().isoformat(),
+            ConvertedAccountId=account_id,
+            ConvertedContactId=contact_id,
+            ConvertedOpportunityId=opp_id,
+        )
+        self.commit("Lead", rec, user_id)
+        return {
+            "accountId": account_id,
+            "contactId": contact_id,
+            "leadId": lead["Id"],
+            "opportunityId": opp_id,
+            "success": True,
+        }
+
+    def late_commit(self, obj_name: str, record_id: str, values: dict[str, Any], seconds_ago: float) -> None:
+        """Commit a change whose ``SystemModstamp`` is older than ones already returned (airbyte#27146)."""
+        obj = self.object_def(obj_name)
+        store = self.stores[obj.name]
+        with self.lock:
+            old = self.get(obj.name, record_id)
+            rec = self._apply_fields(obj, old, values, creating=False)
+            self._derive(obj, rec)
+            when = self.now_ms() - int(seconds_ago * 1000) // 1000 * 1000
+            rec["LastModifiedDate"] = rec["SystemModstamp"] = when
+            store.records[rec["Id"]] = rec
+            store.index(rec, old)
+
+    # -- getUpdated / getDeleted ---------------------------------------------------------------
+    def _replication_window(self, start: str, end: str) -> tuple[int, int]:
+        try:
+            start_ms = soql.parse_datetime(start)
+            end_ms = soql.parse_datetime(end)
+        except err.MalformedQuery as exc:
+            raise err.SalesforceApiError(f"Invalid date: {start} / {end}") from exc
+        now = self.now_ms()
+        if start_ms < now - GET_UPDATED_MAX_DAYS * 86_400_000:
+            raise err.InvalidReplicationDate("startDate cannot be more than 30 days ago")
+        if end_ms <= start_ms:
+            raise err.InvalidReplicationDate("EndDate must chronologically follow the StartDate")
+        # Seconds are truncated to the minute (resources-getupdated: 12:30:15 -> 12:30:00).
+        return start_ms // 60_000 * 60_000, end_ms // 60_000 * 60_000
+
+    def _latest_covered(self, hi: int) -> int:
+        """``latestDateCovered`` never claims the unfinished current minute (UNVERIFIED detail)."""
+        return min(hi, self.now_ms() // 60_000 * 60_000)
+
+    def updated_ids(self, obj_name: str, start: str, end: str) -> tuple[list[str], int]:
+        store = self.store(obj_name)
+        lo, hi = self._replication_window(start, end)
+        ids = []
+        for rid in store.modstamp.scan(store.records, (lo, True)):
+            rec = store.records[rid]
+            if rec["SystemModstamp"] >= hi:
+                break
+            if not rec["IsDeleted"]:
+                ids.append(rid)
+        if len(ids) > GET_UPDATED_MAX_IDS:
+            raise err.ExceededIdLimit("record limit reached. cannot submit more than 600,000 records")
+        return ids, self._latest_covered(hi)
+
+    def deleted_records(self, obj_name: str, start: str, end: str) -> tuple[list[tuple[str, int]], int, int]:
+        store = self.store(obj_name)
+        lo, hi = self._replication_window(start, end)
+        out = [
+            (rid, when)
+            for when, rid in store.deleted_log
+            if lo <= when < hi and store.records[rid]["IsDeleted"]
+        ]
+        earliest = self.created_ms  # nothing is ever purged from the sandbox's delete log
+        return out, earliest, self._latest_covered(hi)
+
+    # -- queries -------------------------------------------------------------------------------
+    def open_cursor(
+        self, q: soql.Query, ids: list[str], batch_size: int, include_deleted: bool
+    ) -> QueryCursor:
+        with self.lock:
+            self.cursor_counter += 1
+            locator = make_id(LOCATOR_PREFIX, self.cursor_counter)
+            cursor = QueryCursor(locator, q.object, q, ids, 0, batch_size, include_deleted, time.monotonic())
+            self.cursors[locator] = cursor
+            now = time.monotonic()
+            for key in [k for k, c in self.cursors.items() if now - c.touched > CURSOR_IDLE_SECONDS]:
+                del self.cursors[key]
+        return cursor
+
+    def cursor(self, locator: str, position: int) -> QueryCursor:
+        cursor = self.cursors.get(locator)
+        if (
+            cursor is None
+            or time.monotonic() - cursor.touched > CURSOR_IDLE_SECONDS
+            or position > len(cursor.ids)
+        ):
+            raise err.InvalidQueryLocator()
+        cursor.touched = time.monotonic()
+        return cursor
+
+
+class Backend:
+    """All tenants. ``reset()`` puts every org back to its freshly created state."""
+
+    def __init__(self) -> None:
+        self.orgs: dict[str, Org] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        for org in self.orgs.values():
+            if org.outbound is not None:
+                org.outbound.stop()
+        org = Org()
+        self.orgs = {org.org_id: org}
+        self.default_org = org
+
+    def org_for_token(self, token: str) -> tuple[Org, Session]:
+        for org in self.orgs.values():
+            if token in org.sessions:
+                return org, org.session_for(token)
+        raise err.InvalidSessionId()

@@ -1,0 +1,798 @@
+"""Request handlers: parse the request, call the model, serialise the answer. No business rules here.
+
+Each handler's docstring names its source and what is not yet faithful.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from sandbox.salesforce import errors as err
+from sandbox.salesforce import soql
+from sandbox.salesforce.engine import Compiled, page, parse_batch_size, record_json, run_query
+from sandbox.salesforce.ids import BULK_JOB_PREFIX, make_id
+from sandbox.salesforce.models import COLLECTION_MAX, Backend, FaultRule, Org, Session, format_datetime
+from sandbox.salesforce.schema import SCHEMA, describe_global_entry, describe_object
+from sandbox.salesforce.seed import seed_org
+
+JSON_TYPE = "application/json;charset=UTF-8"
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None
+    content_type: str = JSON_TYPE
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+@dataclass
+class Ctx:
+    backend: Backend
+    method: str
+    path: str
+    params: dict[str, str]
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    base_url: str
+    org: Org | None = None
+    session: Session | None = None
+
+    @property
+    def version(self) -> str:
+        return self.params.get("v", "59.0")
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError as exc:
+            raise err.JsonParserError(f"Unexpected character: was expecting JSON ({exc})") from exc
+
+    def arg(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+    @property
+    def allow_duplicates(self) -> bool:
+        header = self.headers.get("sforce-duplicate-rule-header", "")
+        return "allowsave=true" in header.replace(" ", "").lower()
+
+    @property
+    def user_id(self) -> str:
+        assert self.session is not None
+        return self.session.user_id
+
+    def the_org(self) -> Org:
+        assert self.org is not None
+        return self.org
+
+
+def _save_ok(record_id: str, **extra: Any) -> dict[str, Any]:
+    return {"id": record_id, "success": True, "errors": [], **extra}
+
+
+# -- REST: discovery, describe, limits ----------------------------------------------------------
+def versions(ctx: Ctx) -> Reply:
+    """``GET /services/data``: no auth, no Sforce-Limit-Info (api_rest resources_versions.htm)."""
+    return Reply(
+        200, [{"label": f"v{v}", "url": f"/services/data/v{v}.0", "version": f"{v}.0"} for v in range(50, 67)]
+    )
+
+
+def resources(ctx: Ctx) -> Reply:
+    v = ctx.version
+    names = ["limits", "query", "queryAll", "sobjects", "composite", "jobs"]
+    return Reply(200, {n: f"/services/data/v{v}/{n}" for n in names})
+
+
+def limits(ctx: Ctx) -> Reply:
+    """``GET /limits`` (api_rest resources_limits.htm). Only the keys this project reads are live."""
+    org = ctx.the_org()
+    return Reply(
+        200,
+        {
+            "DailyApiRequests": {"Max": org.api_max, "Remaining": max(0, org.api_max - org.api_used)},
+            "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000 - len(org_jobs(org))},
+            "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
+            "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
+            "DailyBulkApiRequests": {"Max": 15000, "Remaining": 15000},
+            "ConcurrentAsyncGetReportInstances": {"Max": 200, "Remaining": 200},
+        },
+    )
+
+
+def describe_global(ctx: Ctx) -> Reply:
+    return Reply(
+        200,
+        {
+            "encoding": "UTF-8",
+            "maxBatchSize": 200,
+            "sobjects": [describe_global_entry(o, ctx.version) for o in SCHEMA.values()],
+        },
+    )
+
+
+def sobject_info(ctx: Ctx) -> Reply:
+    obj = ctx.the_org().object_def(ctx.params["obj"])
+    return Reply(200, {"objectDescribe": describe_global_entry(obj, ctx.version), "recentItems": []})
+
+
+def describe(ctx: Ctx) -> Reply:
+    """``GET /sobjects/X/describe`` with picklist values and ``restrictedPicklist``.
+
+    Source: api_rest resources_sobject_describe.htm."""
+    return Reply(200, describe_object(ctx.the_org().object_def(ctx.params["obj"]), ctx.version))
+
+
+# -- REST: records ------------------------------------------------------------------------------
+def get_record(ctx: Ctx) -> Reply:
+    """``GET /sobjects/X/{id}[?fields=a,b]``; 404 NOT_FOUND / ENTITY_IS_DELETED."""
+    org = ctx.the_org()
+    obj = org.object_def(ctx.params["obj"])
+    rec = org.get(obj.name, ctx.params["id"])
+    fields = None
+    if wanted := ctx.arg("fields"):
+        fields = []
+        for name in wanted.split(","):
+            f = obj.field_ci(name.strip())
+            if f is None:
+                raise err.InvalidField(f"No such column '{name.strip()}' on sobject of type {obj.name}")
+            fields.append(f)
+    return Reply(200, record_json(ctx.version, obj, rec, fields))
+
+
+def get_by_external_id(ctx: Ctx) -> Reply:
+    org = ctx.the_org()
+    obj = org.object_def(ctx.params["obj"])
+    f = obj.field_ci(ctx.params["field"])
+    if f is None or not f.external_id:
+        raise err.NotFound(
+            f"Provided external ID field does not exist or is not accessible: {ctx.params['field']}"
+        )
+    value = unquote(ctx.params["value"])
+    store = org.stores[obj.name]
+    matches = sorted(i for i in store.lookup(f.name, value) if not store.records[i]["IsDeleted"])
+    if not matches:
+        raise err.NotFound()
+    if len(matches) > 1:
+        raise err.MultipleChoices([f"/services/data/v{ctx.version}/sobjects/{obj.name}/{i}" for i in matches])
+    return Reply(200, record_json(ctx.version, obj, store.records[matches[0]]))
+
+
+def create_record(ctx: Ctx) -> Reply:
+    """``POST /sobjects/X/`` → 201 ``{"id","success":true,"errors":[]}`` (api_rest dome_sobject_create)."""
+    body = ctx.json()
+    if not isinstance(body, dict):
+        raise err.JsonParserError("Can not deserialize SObject out of START_ARRAY token")
+    record_id = ctx.the_org().create(
+        ctx.params["obj"], body, ctx.user_id, allow_duplicates=ctx.allow_duplicates
+    )
+    return Reply(201, _save_ok(record_id))
+
+
+def update_record(ctx: Ctx) -> Reply:
+    """``PATCH /sobjects/X/{id}`` → 204 (api_rest dome_update_fields)."""
+    body = ctx.json()
+    if not isinstance(body, dict):
+        raise err.JsonParserError("Can not deserialize SObject out of START_ARRAY token")
+    ctx.the_org().update(
+        ctx.params["obj"], ctx.params["id"], body, ctx.user_id, allow_duplicates=ctx.allow_duplicates
+    )
+    return Reply(204)
+
+
+def delete_record(ctx: Ctx) -> Reply:
+    """``DELETE /sobjects/X/{id}`` → 204; again → 404 ENTITY_IS_DELETED."""
+    ctx.the_org().delete(ctx.params["obj"], ctx.params["id"], ctx.user_id)
+    return Reply(204)
+
+
+def upsert_record(ctx: Ctx) -> Reply:
+    """``PATCH /sobjects/X/{ExtField}/{value}``: 201 created, 200 updated with ``created:false`` from API 46.0
+    (204 before; the 200-vs-204 split for updates is UNVERIFIED, reference §2b), 300 list of URLs when the
+    value matches several records, 404 NOT_FOUND for an unknown external-id field."""
+    body = ctx.json()
+    if not isinstance(body, dict):
+        raise err.JsonParserError("Can not deserialize SObject out of START_ARRAY token")
+    try:
+        record_id, created = ctx.the_org().upsert(
+            ctx.params["obj"],
+            ctx.params["field"],
+            unquote(ctx.params["value"]),
+            body,
+            ctx.user_id,
+            allow_duplicates=ctx.allow_duplicates,
+        )
+    except err.MultipleChoices as exc:
+        raise err.MultipleChoices([u.replace("{version}", ctx.version) for u in exc.urls]) from exc
+    new_api = float(ctx.version) >= 46.0
+    if created:
+        return Reply(201, _save_ok(record_id, created=True) if new_api else _save_ok(record_id))
+    return Reply(200, _save_ok(record_id, created=False)) if new_api else Reply(204)
+
+
+def updated(ctx: Ctx) -> Reply:
+    """``GET /sobjects/X/updated/?start&end`` (resources-getupdated): minute-truncated window, 30 days max."""
+    ids, latest = ctx.the_org().updated_ids(ctx.params["obj"], ctx.arg("start") or "", ctx.arg("end") or "")
+    return Reply(200, {"ids": ids, "latestDateCovered": format_datetime(latest)})
+
+
+def deleted(ctx: Ctx) -> Reply:
+    """``GET /sobjects/X/deleted/?start&end`` (resources-getdeleted)."""
+    rows, earliest, latest = ctx.the_org().deleted_records(
+        ctx.params["obj"], ctx.arg("start") or "", ctx.arg("end") or ""
+    )
+    return Reply(
+        200,
+        {
+            "deletedRecords": [{"id": i, "deletedDate": format_datetime(when)} for i, when in rows],
+            "earliestDateAvailable": format_datetime(earliest),
+            "latestDateCovered": format_datetime(latest),
+        },
+    )
+
+
+# -- REST: query --------------------------------------------------------------------------------
+def _query(ctx: Ctx, include_deleted: bool) -> Reply:
+    """``GET /query/?q=`` and ``/queryAll/?q=``: batches of 2000 (``Sforce-Query-Options: batchSize``)."""
+    text = ctx.arg("q")
+    if text is None:
+        raise err.MalformedQuery("A query string must be provided.")
+    batch = parse_batch_size(ctx.headers.get("sforce-query-options"))
+    return Reply(200, run_query(ctx.the_org(), text, ctx.version, include_deleted, batch))
+
+
+def query(ctx: Ctx) -> Reply:
+    return _query(ctx, False)
+
+
+def query_all(ctx: Ctx) -> Reply:
+    return _query(ctx, True)
+
+
+def query_more(ctx: Ctx) -> Reply:
+    """``GET /query/{locator}-{offset}``; unknown or expired locator → 400 INVALID_QUERY_LOCATOR.
+
+    UNVERIFIED: the status of INVALID_QUERY_LOCATOR."""
+    include_deleted = ctx.path.split("/")[4] == "queryAll"
+    return Reply(
+        200, page(ctx.the_org(), ctx.params["locator"], int(ctx.params["pos"]), ctx.version, include_deleted)
+    )
+
+
+# -- REST: sObject Collections ------------------------------------------------------------------
+def _collection_body(ctx: Ctx) -> tuple[bool, list[Any]]:
+    body = ctx.json()
+    if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+        raise err.JsonParserError("Unexpected parameter encountered during deserialization: records")
+    records = body["records"]
+    if len(records) > COLLECTION_MAX:
+        # UNVERIFIED message; the 200 cap is documented (resources_composite_sobjects_collections_*).
+        raise err.ExceededIdLimit("record limit reached. cannot submit more than 200 records into this call")
+    return bool(body.get("allOrNone", False)), records
+
+
+def _collection_write(ctx: Ctx, creating: bool) -> Reply:
+    """``POST|PATCH /composite/sobjects``: 200 with one SaveResult per record, in request order; with
+    ``allOrNone`` nothing commits if any record fails and the rest report ALL_OR_NONE_OPERATION_ROLLED_BACK.
+    UNVERIFIED: whether a failed update's result carries ``id`` (we include it, as SOAP SaveResult does)."""
+    org = ctx.the_org()
+    all_or_none, records = _collection_body(ctx)
+    results: list[dict[str, Any] | None] = [None] * len(records)
+    prepared: list[tuple[int, str, dict[str, Any]]] = []
+    with org.lock:
+        for i, item in enumerate(records):
+            try:
+                if (
+                    not isinstance(item, dict)
+                    or not isinstance(item.get("attributes"), dict)
+                    or not item["attributes"].get("type")
+                ):
+                    raise err.InvalidType("Must specify a type in the attributes", [])
+                obj_name = item["attributes"]["type"]
+                values = {k: v for k, v in item.items() if k != "attributes"}
+                if creating:
+                    rec = org.prepare_create(
+                        obj_name, values, ctx.user_id, allow_duplicates=ctx.allow_duplicates
+                    )
+                else:
+                    record_id = next((v for k, v in values.items() if k.lower() == "id"), None)
+                    if not record_id:
+                        raise err.SalesforceApiError("Id not specified in an update call", [])
+                    try:
+                        rec = org.prepare_update(
+                            obj_name, str(record_id), values, allow_duplicates=ctx.allow_duplicates
+                        )
+                    except err.NotFound as exc:
+                        raise err.InvalidCrossReferenceKey() from exc
+                if all_or_none:
+                    prepared.append((i, obj_name, rec))
+                else:
+                    results[i] = _save_ok(org.commit(obj_name, rec, ctx.user_id))
+            except err.SalesforceApiError as exc:
+                failure: dict[str, Any] = {"success": False, "errors": [_missing_argument(exc)]}
+                if not creating and isinstance(item, dict) and item.get("id"):
+                    failure = {"id": item["id"], **failure}
+                results[i] = failure
+        if all_or_none:
+            if any(r is not None for r in results):
+                for i, _, rec in prepared:
+                    results[i] = {"success": False, "errors": [err.AllOrNoneRolledBack().save_error()]}
+                    if not creating:
+                        results[i] = {"id": rec["Id"], **results[i]}  # type: ignore[dict-item]
+            else:
+                for i, obj_name, rec in prepared:
+                    results[i] = _save_ok(org.commit(obj_name, rec, ctx.user_id))
+    return Reply(200, results)
+
+
+def _missing_argument(exc: err.SalesforceApiError) -> dict[str, Any]:
+    error = exc.save_error()
+    if type(exc) is err.SalesforceApiError:
+        error["statusCode"] = "MISSING_ARGUMENT"
+    return error
+
+
+def collection_create(ctx: Ctx) -> Reply:
+    return _collection_write(ctx, creating=True)
+
+
+def collection_update(ctx: Ctx) -> Reply:
+    return _collection_write(ctx, creating=False)
+
+
+def collection_retrieve(ctx: Ctx) -> Reply:
+    """``GET /composite/sobjects/X?ids=&fields=`` → list, ``null`` for ids that match nothing."""
+    org = ctx.the_org()
+    obj = org.object_def(ctx.params["obj"])
+    ids = [i for i in (ctx.arg("ids") or "").split(",") if i]
+    names = [n for n in (ctx.arg("fields") or "").split(",") if n]
+    if not ids or not names:
+        raise err.RequiredFieldMissing(
+            "At least 1 Id is required." if not ids else "The fields parameter is required."
+        )
+    fields = []
+    for n in names:
+        f = obj.field_ci(n)
+        if f is None:
+            raise err.InvalidField(f"No such column '{n}' on sobject of type {obj.name}")
+        fields.append(f)
+    out: list[Any] = []
+    for i in ids:
+        try:
+            out.append(record_json(ctx.version, obj, org.get(obj.name, i), fields))
+        except err.SalesforceApiError:
+            out.append(None)
+    return Reply(200, out)
+
+
+def collection_delete(ctx: Ctx) -> Reply:
+    """``DELETE /composite/sobjects?ids=&allOrNone=`` (restforce composite_sobjects_destroy_* fixtures)."""
+    org = ctx.the_org()
+    ids = [i for i in (ctx.arg("ids") or "").split(",") if i]
+    if not ids:
+        raise err.RequiredFieldMissing("At least 1 Id is required.")
+    out = []
+    for i in ids:
+        try:
+            rec = org.find(i)
+            if rec is None:
+                raise err.InvalidCrossReferenceKey()
+            org.delete(
+                org.object_def(next(n for n, o in SCHEMA.items() if o.key_prefix == i[:3])).name,
+                i,
+                ctx.user_id,
+            )
+            out.append(_save_ok(rec["Id"]))
+        except err.SalesforceApiError as exc:
+            out.append({"id": i, "success": False, "errors": [exc.save_error()]})
+    return Reply(200, out)
+
+
+# -- Bulk API 2.0 query jobs --------------------------------------------------------------------
+def org_jobs(org: Org) -> dict[str, dict[str, Any]]:
+    jobs: dict[str, dict[str, Any]] | None = getattr(org, "bulk_jobs", None)
+    if jobs is None:
+        jobs = {}
+        org.bulk_jobs = jobs  # type: ignore[attr-defined]
+    return jobs
+
+
+def bulk_create(ctx: Ctx) -> Reply:
+    """``POST /jobs/query`` (bulk_api_2_0 query_create_job.htm). The query runs when the job is created
+    and the job reports ``UploadComplete`` once, then ``JobComplete`` (real jobs go through InProgress
+    asynchronously; UNVERIFIED timing)."""
+    org = ctx.the_org()
+    body = ctx.json()
+    if (
+        not isinstance(body, dict)
+        or body.get("operation") not in {"query", "queryAll"}
+        or not body.get("query")
+    ):
+        raise err.SalesforceApiError("Invalid request: operation and query are required", extra={})
+    q = soql.parse(body["query"])
+    if q.subqueries:
+        raise err.SalesforceApiError("FeatureNotEnabled : Cannot use child relationships in Bulk API query")
+    compiled = Compiled(org, q, ctx.version)
+    with org.lock:
+        ids = compiled.select_ids(body["operation"] == "queryAll")
+        org.cursor_counter += 1
+        job_id = make_id(BULK_JOB_PREFIX, org.cursor_counter)
+    job = {
+        "id": job_id,
+        "operation": body["operation"],
+        "object": compiled.obj.name,
+        "createdById": ctx.user_id,
+        "createdDate": format_datetime(org.now_ms()),
+        "systemModstamp": format_datetime(org.now_ms()),
+        "state": "UploadComplete",
+        "concurrencyMode": "Parallel",
+        "contentType": "CSV",
+        "apiVersion": float(ctx.version),
+        "lineEnding": body.get("lineEnding", "LF"),
+        "columnDelimiter": body.get("columnDelimiter", "COMMA"),
+    }
+    org_jobs(org)[job_id] = {"info": job, "compiled": compiled, "ids": ids, "polls": 0}
+    return Reply(200, job)
+
+
+def _job(ctx: Ctx) -> dict[str, Any]:
+    job = org_jobs(ctx.the_org()).get(ctx.params["id"])
+    if job is None:
+        raise err.NotFound("The requested resource does not exist")
+    return job
+
+
+def bulk_get(ctx: Ctx) -> Reply:
+    job = _job(ctx)
+    info = job["info"]
+    job["polls"] += 1
+    if info["state"] == "UploadComplete":
+        info["state"] = "JobComplete"
+    if info["state"] == "JobComplete":
+        info["numberRecordsProcessed"] = len(job["ids"])
+    return Reply(200, {**info, "retries": 0, "totalProcessingTime": 0})
+
+
+def bulk_abort(ctx: Ctx) -> Reply:
+    job = _job(ctx)
+    body = ctx.json()
+    if isinstance(body, dict) and body.get("state") == "Aborted":
+        job["info"]["state"] = "Aborted"
+    return Reply(200, job["info"])
+
+
+def bulk_delete(ctx: Ctx) -> Reply:
+    """204 No Content (bulk_api_2_0 delete_job.htm)."""
+    _job(ctx)
+    org_jobs(ctx.the_org()).pop(ctx.params["id"], None)
+    return Reply(204)
+
+
+def _csv_value(f: Any, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if getattr(f, "type", "") == "datetime":
+        return str(format_datetime(value)).replace("+0000", "Z")  # UNVERIFIED: Bulk CSV datetime rendering
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def bulk_results(ctx: Ctx) -> Reply:
+    """``GET /jobs/query/{id}/results?maxRecords&locator``: CSV with ``Sforce-NumberOfRecords`` and
+    ``Sforce-Locator`` (``null`` on the last page); 412 JOB_NOT_COMPLETE before completion
+    (bulk_api_2_0 query_get_job_results.htm). Locators are decimal offsets here (real ones are opaque)."""
+    job = _job(ctx)
+    if job["info"]["state"] != "JobComplete":
+        raise err.JobNotComplete("Job is not complete")
+    compiled: Compiled = job["compiled"]
+    start = int(ctx.arg("locator") or 0)
+    size = int(ctx.arg("maxRecords") or 50000)
+    ids = job["ids"][start : start + size]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n" if job["info"]["lineEnding"] == "LF" else "\r\n")
+    writer.writerow([p.text for p in compiled.paths])
+    records = ctx.the_org().stores[compiled.obj.name].records
+    for rid in ids:
+        rec = records[rid]
+        writer.writerow([_csv_value(p.leaf, p.get(rec)) for p in compiled.paths])
+    nxt = start + len(ids)
+    locator = str(nxt) if nxt < len(job["ids"]) else "null"
+    return Reply(
+        200,
+        buf.getvalue(),
+        content_type="text/csv",
+        headers={"Sforce-NumberOfRecords": str(len(ids)), "Sforce-Locator": locator},
+    )
+
+
+# -- SOAP: login and convertLead ----------------------------------------------------------------
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _find_text(root: ET.Element, name: str) -> str | None:
+    for el in root.iter():
+        if _local(el.tag) == name:
+            return (el.text or "").strip()
+    return None
+
+
+def soap_fault(code: str, message: str, fault_type: str = "LoginFault") -> Reply:
+    """SOAP fault, HTTP 500 (simple-salesforce tests/test_login.py ``test_failure``)."""
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" '
+        'xmlns:sf="urn:fault.partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        f"<soapenv:Body><soapenv:Fault><faultcode>sf:{code}</faultcode><faultstring>{code}: {escape(message)}"
+        f'</faultstring><detail><sf:{fault_type} xsi:type="sf:{fault_type}">'
+        f"<sf:exceptionCode>{code}</sf:exceptionCode>"
+        f"<sf:exceptionMessage>{escape(message)}</sf:exceptionMessage></sf:{fault_type}></detail></soapenv:Fault>"
+        "</soapenv:Body></soapenv:Envelope>"
+    )
+    return Reply(500, body, content_type="text/xml;charset=UTF-8")
+
+
+def _soap_ok(inner: str) -> Reply:
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" '
+        'xmlns="urn:partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        f"<soapenv:Body>{inner}</soapenv:Body></soapenv:Envelope>"
+    )
+    return Reply(200, body, content_type="text/xml;charset=UTF-8")
+
+
+def soap(ctx: Ctx) -> Reply:
+    """``POST /services/Soap/u/{v}``: ``login`` and ``convertLead`` of the partner API.
+
+    login: unprefixed ``sessionId``/``serverUrl`` in the default namespace, as simple-salesforce reads them
+    with ``getElementsByTagName`` (reference §1a). Faults use the LoginFault shape with HTTP 500.
+    convertLead (api sforce_api_calls_convertlead.htm): ``SessionHeader/sessionId``, ``leadConverts``
+    with leadId, convertedStatus, accountId, contactId, opportunityName, doNotCreateOpportunity.
+    """
+    try:
+        root = ET.fromstring(ctx.body)
+    except ET.ParseError:
+        return soap_fault("INVALID_REQUEST", "Could not parse the SOAP request", "UnexpectedErrorFault")
+    body = next((el for el in root.iter() if _local(el.tag) == "Body"), None)
+    op = _local(body[0].tag) if body is not None and len(body) else ""
+    org = ctx.backend.default_org
+    if op == "login":
+        username = _find_text(root, "username") or ""
+        password = _find_text(root, "password") or ""
+        user_id = org.check_password(username, password, token_optional=False)
+        if user_id is None:
+            return soap_fault(
+                "INVALID_LOGIN", "Invalid username, password, security token; or user locked out."
+            )
+        session = org.new_session(user_id)
+        v = ctx.version
+        server = f"{ctx.base_url}/services/Soap/u/{v}/{org.org_id[:15]}"
+        return _soap_ok(
+            "<loginResponse><result>"
+            f"<metadataServerUrl>{ctx.base_url}/services/Soap/m/{v}/{org.org_id[:15]}</metadataServerUrl>"
+            "<passwordExpired>false</passwordExpired><sandbox>true</sandbox>"
+            f"<serverUrl>{server}</serverUrl><sessionId>{session.token}</sessionId><userId>{user_id}</userId>"
+            f"<userInfo><organizationId>{org.org_id}</organizationId><userName>{escape(username)}</userName>"
+            f"<sessionSecondsValid>{int(org.session_seconds)}</sessionSecondsValid>"
+            "<userTimeZone>Etc/UTC</userTimeZone></userInfo>"
+            "</result></loginResponse>"
+        )
+    if op == "convertLead":
+        token = _find_text(root, "sessionId") or ""
+        try:
+            org, session = ctx.backend.org_for_token(token)
+        except err.InvalidSessionId:
+            return soap_fault(
+                "INVALID_SESSION_ID",
+                "Invalid Session ID found in SessionHeader: Illegal Session",
+                "UnexpectedErrorFault",
+            )
+        results = []
+        for conv in (el for el in root.iter() if _local(el.tag) == "leadConverts"):
+            values = {_local(c.tag): (c.text or "").strip() for c in conv}
+            try:
+                out = org.convert_lead(
+                    values.get("leadId", ""),
+                    values.get("convertedStatus", ""),
+                    session.user_id,
+                    account_id=values.get("accountId") or None,
+                    contact_id=values.get("contactId") or None,
+                    opportunity_name=values.get("opportunityName") or None,
+                    do_not_create_opportunity=values.get("doNotCreateOpportunity", "false").lower() == "true",
+                )
+                results.append(
+                    "<result>"
+                    + "".join(
+                        f"<{k}>{v}</{k}>" if v is not None else f'<{k} xsi:nil="true"/>'
+                        for k, v in (
+                            ("accountId", out["accountId"]),
+                            ("contactId", out["contactId"]),
+                            ("leadId", out["leadId"]),
+                            ("opportunityId", out["opportunityId"]),
+                        )
+                    )
+                    + "<success>true</success></result>"
+                )
+            except err.SalesforceApiError as exc:
+                results.append(
+                    f"<result><errors><message>{escape(exc.message)}</message><statusCode>{exc.error_code}</statusCode>"
+                    f"</errors><leadId>{escape(values.get('leadId', ''))}</leadId>"
+                    "<success>false</success></result>"
+                )
+        return _soap_ok(f"<convertLeadResponse>{''.join(results)}</convertLeadResponse>")
+    return soap_fault("INVALID_OPERATION", f"unsupported operation: {op}", "UnexpectedErrorFault")
+
+
+# -- OAuth 2.0 token endpoint -------------------------------------------------------------------
+def _oauth_error(error: str, description: str, status: int = 400) -> Reply:
+    return Reply(status, {"error": error, "error_description": description})
+
+
+def oauth_token(ctx: Ctx) -> Reply:
+    """``POST /services/oauth2/token``: password, client_credentials and JWT bearer grants
+    (help.salesforce.com remoteaccess_oauth_*_flow; reference §1b). Client credentials and JWT issue no
+    refresh token (UNVERIFIED, widely known)."""
+    org = ctx.backend.default_org
+    form = {k: v[0] for k, v in parse_qs(ctx.body.decode(), keep_blank_values=True).items()}
+    grant = form.get("grant_type", "")
+    user_id: str | None = None
+    if grant == "password":
+        app = org.connected_apps.get(form.get("client_id", ""))
+        if app is None:
+            return _oauth_error("invalid_client_id", "client identifier invalid")
+        if form.get("client_secret") != app["secret"]:
+            return _oauth_error("invalid_client", "invalid client credentials")
+        user_id = org.check_password(form.get("username", ""), form.get("password", ""), token_optional=True)
+        if user_id is None:
+            return _oauth_error("invalid_grant", "authentication failure")
+    elif grant == "client_credentials":
+        header = ctx.headers.get("authorization", "")
+        key, secret = "", ""
+        if header.lower().startswith("basic "):
+            key, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+        else:
+            key, secret = form.get("client_id", ""), form.get("client_secret", "")
+        app = org.connected_apps.get(key)
+        if app is None:
+            return _oauth_error("invalid_client_id", "client identifier invalid")
+        if secret != app["secret"]:
+            return _oauth_error("invalid_client", "invalid client credentials")
+        user_id = app["run_as"]
+    elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+        import jwt
+
+        assertion = form.get("assertion", "")
+        try:
+            claims = jwt.decode(assertion, options={"verify_signature": False})
+            app = org.connected_apps.get(str(claims.get("iss", "")))
+            if app is None or not app.get("jwt_public_key"):
+                return _oauth_error("invalid_client_id", "client identifier invalid")
+            claims = jwt.decode(
+                assertion,
+                app["jwt_public_key"],
+                algorithms=["RS256"],
+                options={"verify_aud": False, "require": ["exp"]},
+            )
+        except jwt.ExpiredSignatureError:
+            return _oauth_error("invalid_grant", "expired authorization code")
+        except jwt.PyJWTError:
+            return _oauth_error("invalid_grant", "invalid assertion")
+        user_id = org.user_by_username(str(claims.get("sub", "")))
+        if user_id is None:
+            return _oauth_error("invalid_grant", "user hasn't approved this consumer")
+    else:
+        return _oauth_error("unsupported_grant_type", "grant type not supported")
+    session = org.new_session(user_id)
+    issued = str(int(time.time() * 1000))
+    body = {
+        "access_token": session.token,
+        "instance_url": ctx.base_url,
+        "id": f"{ctx.base_url}/id/{org.org_id}/{user_id}",
+        "token_type": "Bearer",
+        "issued_at": issued,
+        "signature": base64.b64encode(f"{session.token[:8]}{issued}".encode()).decode(),
+    }
+    if grant != "password":
+        body["scope"] = "api"
+    return Reply(200, body)
+
+
+# -- control surface (never used by real clients) -----------------------------------------------
+def control_reset(ctx: Ctx) -> Reply:
+    ctx.backend.reset()
+    return Reply(200, {"ok": True})
+
+
+def control_seed(ctx: Ctx) -> Reply:
+    body = ctx.json() or {}
+    made = seed_org(ctx.backend.default_org, int(body.get("count", 0)), int(body.get("seed", 0)))
+    return Reply(200, made)
+
+
+def control_faults(ctx: Ctx) -> Reply:
+    org = ctx.backend.default_org
+    if ctx.method == "DELETE":
+        org.faults.clear()
+        return Reply(200, {"ok": True})
+    if ctx.method == "GET":
+        return Reply(200, [rule.__dict__ for rule in org.faults])
+    body = ctx.json()
+    rule = FaultRule(**body)
+    if rule.kind == "error" and rule.error_code not in FAULT_ERRORS_NAMES:
+        raise err.SalesforceApiError(f"unknown fault error_code {rule.error_code}")
+    org.faults.append(rule)
+    return Reply(201, rule.__dict__)
+
+
+FAULT_ERRORS_NAMES = {
+    "CONCURRENT_REQUEST_LIMIT_EXCEEDED",
+    "REQUEST_LIMIT_EXCEEDED",
+    "UNABLE_TO_LOCK_ROW",
+    "UNKNOWN_EXCEPTION",
+    "SERVER_UNAVAILABLE",
+    "INVALID_SESSION_ID",
+}
+
+
+def control_settings(ctx: Ctx) -> Reply:
+    """GET/POST org switches: api_max, api_used, session_seconds, validation_rule_active, duplicate_rule,
+    converted_leads_editable, clock_offset_ms, outbound_url."""
+    org = ctx.backend.default_org
+    keys = (
+        "api_max",
+        "api_used",
+        "session_seconds",
+        "validation_rule_active",
+        "duplicate_rule",
+        "converted_leads_editable",
+        "clock_offset_ms",
+        "outbound_url",
+    )
+    if ctx.method == "POST":
+        for key, value in (ctx.json() or {}).items():
+            if key not in keys:
+                raise err.SalesforceApiError(f"unknown setting {key}")
+            setattr(org, key, value)
+        if org.outbound_url and org.outbound is None:
+            from sandbox.salesforce.outbound import OutboundSender
+
+            org.outbound = OutboundSender(org, ctx.base_url)
+    return Reply(
+        200, {k: getattr(org, k) for k in keys} | {"login_count": org.login_count, "org_id": org.org_id}
+    )
+
+
+def control_expire_sessions(ctx: Ctx) -> Reply:
+    return Reply(200, {"expired": ctx.backend.default_org.expire_sessions()})
+
+
+def control_late_commit(ctx: Ctx) -> Reply:
+    body = ctx.json()
+    org = ctx.backend.default_org
+    org.late_commit(body["object"], body["id"], body.get("values", {}), float(body.get("seconds_ago", 60)))
+    return Reply(200, {"ok": True})

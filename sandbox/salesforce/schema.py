@@ -1,0 +1,559 @@
+"""The org's object model as data: objects, fields, picklists, relationships (what describe reports).
+
+Field metadata keys follow the describe result (api_rest resources_sobject_describe.htm; restforce
+spec/fixtures/sobject/sobject_describe_success_response.json). Standard picklist defaults are
+Salesforce's out-of-the-box values (Lead Status "Open - Not Contacted", "Working - Contacted",
+"Closed - Converted", "Closed - Not Converted"; Opportunity StageName and Account Type from a new org).
+The org-specific values (Lead Status Open/Contacted/…, the ``Lead_Stage__c`` picklist with the
+SiriusDecisions waterfall labels) are this project's sandbox org.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.salesforce.ids import KEY_PREFIXES
+
+# Salesforce field types (describe "type") and their SOAP types.
+SOAP_TYPES = {
+    "id": "tns:ID",
+    "reference": "tns:ID",
+    "string": "xsd:string",
+    "textarea": "xsd:string",
+    "email": "xsd:string",
+    "phone": "xsd:string",
+    "url": "xsd:string",
+    "picklist": "xsd:string",
+    "boolean": "xsd:boolean",
+    "datetime": "xsd:dateTime",
+    "date": "xsd:date",
+    "currency": "xsd:double",
+    "double": "xsd:double",
+    "int": "xsd:int",
+}
+
+
+@dataclass(frozen=True)
+class PicklistValue:
+    value: str
+    default: bool = False
+    active: bool = True
+    converted: bool = False  # LeadStatus.IsConverted
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    name: str
+    type: str
+    label: str = ""
+    length: int = 0
+    required: bool = False  # not nillable and no default: REQUIRED_FIELD_MISSING on create
+    createable: bool = True
+    updateable: bool = True
+    nillable: bool = True
+    picklist: tuple[PicklistValue, ...] = ()
+    restricted: bool = False
+    reference_to: tuple[str, ...] = ()
+    relationship_name: str | None = None
+    external_id: bool = False
+    custom: bool = False
+    calculated: bool = False
+    system: bool = False
+
+    @property
+    def display_label(self) -> str:
+        return self.label or self.name.removesuffix("__c").replace("_", " ")
+
+    def picklist_values(self) -> set[str]:
+        return {v.value for v in self.picklist if v.active}
+
+
+@dataclass
+class ObjectDef:
+    name: str
+    fields: dict[str, FieldDef]
+    label_plural: str
+    child_relationships: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (child, fk)
+
+    @property
+    def key_prefix(self) -> str:
+        return KEY_PREFIXES[self.name]
+
+    def relationship(self, name: str) -> FieldDef | None:
+        for f in self.fields.values():
+            if f.relationship_name and f.relationship_name.lower() == name.lower():
+                return f
+        return None
+
+    def field_ci(self, name: str) -> FieldDef | None:
+        """Field by name, case-insensitively (SOQL and JSON field names are case-insensitive)."""
+        found = self.fields.get(name)
+        if found is not None:
+            return found
+        lower = name.lower()
+        for f in self.fields.values():
+            if f.name.lower() == lower:
+                return f
+        return None
+
+
+def _pv(
+    *values: str, default: str | None = None, converted: tuple[str, ...] = ()
+) -> tuple[PicklistValue, ...]:
+    return tuple(PicklistValue(v, default=v == default, converted=v in converted) for v in values)
+
+
+LEAD_STATUS = _pv(
+    "Open - Not Contacted",
+    "Working - Contacted",
+    "Closed - Converted",
+    "Closed - Not Converted",
+    "Open",
+    "Contacted",
+    "Working",
+    "Meeting Set",
+    "Qualified",
+    "Unqualified",
+    "Converted",
+    # SiriusDecisions waterfall statuses (DOMAIN.md)
+    "Prospect",
+    "Opportunity Created",
+    "Customer",
+    "Opportunity Lost",
+    "Not a Target",
+    "Disqualified",
+    "Nurture",
+    "Inactive Customer",
+    default="Open - Not Contacted",
+    converted=("Closed - Converted", "Converted"),
+)
+LEAD_STAGE = _pv(
+    "Subscriber",
+    "Lead",
+    "Marketing Qualified Lead",
+    "Sales Qualified Lead",
+    "Opportunity",
+    "Customer",
+    "Evangelist",
+    "Churned Customer",
+    "Disqualified",
+    "MAL",
+    "MQL",
+    "SAL",
+    "SQL",
+    "TSM",
+    "SAO",
+    "LSO",
+    "SRL",
+    "MRL",
+)
+UNQUALIFIED_REASON = _pv("Not Ready", "Not a Fit", "Not Interested", "Invalid Data")
+LEAD_SOURCE = _pv("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
+ACCOUNT_TYPE = _pv(
+    "Prospect",
+    "Customer",
+    "Customer - Direct",
+    "Customer - Channel",
+    "Channel Partner / Reseller",
+    "Installation Partner",
+    "Technology Partner",
+    "Other",
+)
+OPPORTUNITY_STAGES: dict[str, tuple[bool, bool]] = {  # StageName -> (IsClosed, IsWon)
+    "Prospecting": (False, False),
+    "Qualification": (False, False),
+    "Needs Analysis": (False, False),
+    "Value Proposition": (False, False),
+    "Id. Decision Makers": (False, False),
+    "Perception Analysis": (False, False),
+    "Proposal/Price Quote": (False, False),
+    "Negotiation/Review": (False, False),
+    "Closed Won": (True, True),
+    "Closed Lost": (True, False),
+}
+TASK_STATUS = _pv(
+    "Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred", default="Not Started"
+)
+TASK_TYPE = _pv("Call", "Email", "Meeting", "Other")
+CLOSED_TASK_STATUSES = frozenset({"Completed"})
+
+
+def _system_fields() -> list[FieldDef]:
+    ro = {"createable": False, "updateable": False, "system": True}
+    return [
+        FieldDef("Id", "id", "Record ID", 18, createable=False, updateable=False, nillable=False),
+        FieldDef("IsDeleted", "boolean", "Deleted", nillable=False, **ro),  # type: ignore[arg-type]
+        FieldDef("CreatedDate", "datetime", "Created Date", nillable=False, **ro),  # type: ignore[arg-type]
+        FieldDef(
+            "CreatedById",
+            "reference",
+            "Created By ID",
+            18,
+            reference_to=("User",),
+            relationship_name="CreatedBy",
+            nillable=False,
+            **ro,  # type: ignore[arg-type]
+        ),
+        FieldDef("LastModifiedDate", "datetime", "Last Modified Date", nillable=False, **ro),  # type: ignore[arg-type]
+        FieldDef(
+            "LastModifiedById",
+            "reference",
+            "Last Modified By ID",
+            18,
+            reference_to=("User",),
+            relationship_name="LastModifiedBy",
+            nillable=False,
+            **ro,  # type: ignore[arg-type]
+        ),
+        FieldDef("SystemModstamp", "datetime", "System Modstamp", nillable=False, **ro),  # type: ignore[arg-type]
+    ]
+
+
+def _owner() -> FieldDef:
+    return FieldDef(
+        "OwnerId",
+        "reference",
+        "Owner ID",
+        18,
+        reference_to=("User",),
+        relationship_name="Owner",
+        nillable=False,
+    )
+
+
+def _obj(
+    name: str, plural: str, fields: list[FieldDef], children: dict[str, tuple[str, str]] | None = None
+) -> ObjectDef:
+    all_fields = _system_fields() + fields
+    return ObjectDef(name, {f.name: f for f in all_fields}, plural, children or {})
+
+
+def _ref(name: str, to: str, rel: str, label: str = "", **kw: Any) -> FieldDef:
+    return FieldDef(name, "reference", label or name, 18, reference_to=(to,), relationship_name=rel, **kw)
+
+
+_NOT_WRITABLE: dict[str, Any] = {"createable": False, "updateable": False}
+
+SCHEMA: dict[str, ObjectDef] = {
+    "User": _obj(
+        "User",
+        "Users",
+        [
+            FieldDef("Username", "string", "Username", 80, required=True, nillable=False),
+            FieldDef("FirstName", "string", "First Name", 40),
+            FieldDef("LastName", "string", "Last Name", 80, required=True, nillable=False),
+            FieldDef("Name", "string", "Full Name", 121, calculated=True, **_NOT_WRITABLE),
+            FieldDef("Email", "email", "Email", 128, required=True, nillable=False),
+            FieldDef("IsActive", "boolean", "Active", nillable=False),
+        ],
+    ),
+    "Account": _obj(
+        "Account",
+        "Accounts",
+        [
+            FieldDef("Name", "string", "Account Name", 255, required=True, nillable=False),
+            FieldDef("Type", "picklist", "Account Type", 255, picklist=ACCOUNT_TYPE),
+            FieldDef("Industry", "string", "Industry", 255),
+            FieldDef("Website", "url", "Website", 255),
+            _owner(),
+        ],
+        {"Contacts": ("Contact", "AccountId"), "Opportunities": ("Opportunity", "AccountId")},
+    ),
+    "Contact": _obj(
+        "Contact",
+        "Contacts",
+        [
+            _ref("AccountId", "Account", "Account", label="Account ID"),
+            FieldDef("FirstName", "string", "First Name", 40),
+            FieldDef("LastName", "string", "Last Name", 80, required=True, nillable=False),
+            FieldDef("Name", "string", "Full Name", 121, calculated=True, **_NOT_WRITABLE),
+            FieldDef("Email", "email", "Email", 80),
+            FieldDef("Phone", "phone", "Business Phone", 40),
+            FieldDef("Title", "string", "Title", 128),
+            FieldDef("LeadSource", "picklist", "Lead Source", 255, picklist=LEAD_SOURCE),
+            FieldDef(
+                "Lead_Stage__c",
+                "picklist",
+                "Lead Stage",
+                255,
+                picklist=LEAD_STAGE,
+                restricted=True,
+                custom=True,
+            ),
+            FieldDef(
+                "HubSpot_Contact_ID__c", "string", "HubSpot Contact ID", 40, external_id=True, custom=True
+            ),
+            _owner(),
+        ],
+        {
+            "Tasks": ("Task", "WhoId"),
+            "Events": ("Event", "WhoId"),
+            "OpportunityContactRoles": ("OpportunityContactRole", "ContactId"),
+            "Opportunities": ("Opportunity", "ContactId"),
+        },
+    ),
+    "Lead": _obj(
+        "Lead",
+        "Leads",
+        [
+            FieldDef("FirstName", "string", "First Name", 40),
+            FieldDef("LastName", "string", "Last Name", 80, required=True, nillable=False),
+            FieldDef("Name", "string", "Full Name", 121, calculated=True, **_NOT_WRITABLE),
+            FieldDef("Company", "string", "Company", 255, required=True, nillable=False),
+            FieldDef("Email", "email", "Email", 80),
+            FieldDef("Phone", "phone", "Phone", 40),
+            FieldDef("Title", "string", "Title", 128),
+            FieldDef("LeadSource", "picklist", "Lead Source", 255, picklist=LEAD_SOURCE),
+            FieldDef(
+                "Status",
+                "picklist",
+                "Lead Status",
+                255,
+                picklist=LEAD_STATUS,
+                restricted=True,
+                nillable=False,
+            ),
+            FieldDef(
+                "Lead_Stage__c",
+                "picklist",
+                "Lead Stage",
+                255,
+                picklist=LEAD_STAGE,
+                restricted=True,
+                custom=True,
+            ),
+            FieldDef(
+                "Unqualified_Reason__c",
+                "picklist",
+                "Unqualified Reason",
+                255,
+                picklist=UNQUALIFIED_REASON,
+                restricted=True,
+                custom=True,
+            ),
+            FieldDef(
+                "HubSpot_Contact_ID__c", "string", "HubSpot Contact ID", 40, external_id=True, custom=True
+            ),
+            FieldDef("IsConverted", "boolean", "Converted", nillable=False, **_NOT_WRITABLE),
+            FieldDef("ConvertedDate", "date", "Converted Date", **_NOT_WRITABLE),
+            _ref(
+                "ConvertedAccountId",
+                "Account",
+                "ConvertedAccount",
+                label="Converted Account ID",
+                **_NOT_WRITABLE,
+            ),
+            _ref(
+                "ConvertedContactId",
+                "Contact",
+                "ConvertedContact",
+                label="Converted Contact ID",
+                **_NOT_WRITABLE,
+            ),
+            _ref(
+                "ConvertedOpportunityId",
+                "Opportunity",
+                "ConvertedOpportunity",
+                label="Converted Opportunity ID",
+                **_NOT_WRITABLE,
+            ),
+            _owner(),
+        ],
+        {"Tasks": ("Task", "WhoId"), "Events": ("Event", "WhoId")},
+    ),
+    "Opportunity": _obj(
+        "Opportunity",
+        "Opportunities",
+        [
+            FieldDef("Name", "string", "Name", 120, required=True, nillable=False),
+            _ref("AccountId", "Account", "Account", label="Account ID"),
+            _ref("ContactId", "Contact", "Contact", label="Contact ID"),
+            FieldDef(
+                "StageName",
+                "picklist",
+                "Stage",
+                255,
+                picklist=_pv(*OPPORTUNITY_STAGES),
+                required=True,
+                nillable=False,
+            ),
+            FieldDef("CloseDate", "date", "Close Date", required=True, nillable=False),
+            FieldDef("Amount", "currency", "Amount"),
+            FieldDef("IsClosed", "boolean", "Closed", nillable=False, calculated=True, **_NOT_WRITABLE),
+            FieldDef("IsWon", "boolean", "Won", nillable=False, calculated=True, **_NOT_WRITABLE),
+            _owner(),
+        ],
+        {"OpportunityContactRoles": ("OpportunityContactRole", "OpportunityId")},
+    ),
+    "OpportunityContactRole": _obj(
+        "OpportunityContactRole",
+        "Opportunity Contact Roles",
+        [
+            _ref(
+                "OpportunityId",
+                "Opportunity",
+                "Opportunity",
+                label="Opportunity ID",
+                required=True,
+                nillable=False,
+            ),
+            _ref("ContactId", "Contact", "Contact", label="Contact ID", required=True, nillable=False),
+            FieldDef(
+                "Role", "picklist", "Role", 40, picklist=_pv("Decision Maker", "Economic Buyer", "Influencer")
+            ),
+            FieldDef("IsPrimary", "boolean", "Primary", nillable=False),
+        ],
+    ),
+    "Task": _obj(
+        "Task",
+        "Tasks",
+        [
+            FieldDef(
+                "WhoId", "reference", "Name ID", 18, reference_to=("Contact", "Lead"), relationship_name="Who"
+            ),
+            FieldDef(
+                "WhatId",
+                "reference",
+                "Related To ID",
+                18,
+                reference_to=("Account", "Opportunity"),
+                relationship_name="What",
+            ),
+            FieldDef("Subject", "string", "Subject", 255),
+            FieldDef("Type", "picklist", "Type", 40, picklist=TASK_TYPE),
+            FieldDef("Status", "picklist", "Status", 40, picklist=TASK_STATUS, required=True, nillable=False),
+            FieldDef("ActivityDate", "date", "Due Date Only"),
+            FieldDef("IsClosed", "boolean", "Closed", nillable=False, calculated=True, **_NOT_WRITABLE),
+            FieldDef("CompletedDateTime", "datetime", "Completed Date/Time", **_NOT_WRITABLE),
+            _owner(),
+        ],
+    ),
+    "Event": _obj(
+        "Event",
+        "Events",
+        [
+            FieldDef(
+                "WhoId", "reference", "Name ID", 18, reference_to=("Contact", "Lead"), relationship_name="Who"
+            ),
+            FieldDef(
+                "WhatId",
+                "reference",
+                "Related To ID",
+                18,
+                reference_to=("Account", "Opportunity"),
+                relationship_name="What",
+            ),
+            FieldDef("Subject", "string", "Subject", 255),
+            FieldDef("Type", "picklist", "Type", 40, picklist=TASK_TYPE),
+            FieldDef("StartDateTime", "datetime", "Start Date Time", required=True, nillable=False),
+            FieldDef("EndDateTime", "datetime", "End Date Time"),
+            FieldDef("DurationInMinutes", "int", "Duration"),
+            _owner(),
+        ],
+    ),
+}
+
+# Fields kept in a value -> ids index (lookups the worker filters on with = / IN).
+INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
+    "Lead": ("ConvertedContactId", "ConvertedAccountId", "HubSpot_Contact_ID__c", "Email"),
+    "Contact": ("AccountId", "HubSpot_Contact_ID__c", "Email"),
+    "Opportunity": ("AccountId", "ContactId"),
+    "OpportunityContactRole": ("ContactId", "OpportunityId"),
+    "Task": ("WhoId",),
+    "Event": ("WhoId",),
+    "Account": ("Name",),
+    "User": ("Username",),
+}
+
+
+def describe_field(f: FieldDef) -> dict[str, Any]:
+    """One entry of describe ``fields`` (the subset of keys clients read; others default)."""
+    return {
+        "aggregatable": f.type not in {"textarea"},
+        "autoNumber": False,
+        "byteLength": f.length * 3,
+        "calculated": f.calculated,
+        "caseSensitive": False,
+        "controllerName": None,
+        "createable": f.createable,
+        "custom": f.custom,
+        "defaultValue": None,
+        "defaultedOnCreate": f.system or f.name in {"OwnerId", "IsConverted", "Status"},
+        "dependentPicklist": False,
+        "externalId": f.external_id,
+        "filterable": True,
+        "groupable": f.type not in {"datetime", "currency", "double"},
+        "idLookup": f.name == "Id" or f.external_id or f.type == "email",
+        "label": f.display_label,
+        "length": f.length
+        if f.type not in {"boolean", "date", "datetime", "currency", "double", "int"}
+        else 0,
+        "name": f.name,
+        "nameField": f.name == "Name",
+        "nillable": f.nillable,
+        "picklistValues": [
+            {
+                "active": v.active,
+                "defaultValue": v.default,
+                "label": v.value,
+                "validFor": None,
+                "value": v.value,
+            }
+            for v in f.picklist
+        ],
+        "polymorphicForeignKey": len(f.reference_to) > 1,
+        "referenceTo": list(f.reference_to),
+        "relationshipName": f.relationship_name,
+        "restrictedPicklist": f.restricted,
+        "soapType": SOAP_TYPES.get(f.type, "xsd:string"),
+        "sortable": f.type != "textarea",
+        "type": f.type,
+        "unique": False,
+        "updateable": f.updateable,
+    }
+
+
+def describe_object(obj: ObjectDef, version: str) -> dict[str, Any]:
+    base = f"/services/data/v{version}/sobjects/{obj.name}"
+    return {
+        "activateable": False,
+        "childRelationships": [
+            {
+                "cascadeDelete": False,
+                "childSObject": child,
+                "deprecatedAndHidden": False,
+                "field": fk,
+                "relationshipName": name,
+            }
+            for name, (child, fk) in obj.child_relationships.items()
+        ],
+        "createable": True,
+        "custom": False,
+        "deletable": True,
+        "fields": [describe_field(f) for f in obj.fields.values()],
+        "keyPrefix": obj.key_prefix,
+        "label": obj.name,
+        "labelPlural": obj.label_plural,
+        "name": obj.name,
+        "queryable": True,
+        "replicateable": True,
+        "retrieveable": True,
+        "searchable": True,
+        "triggerable": True,
+        "undeletable": True,
+        "updateable": True,
+        "urls": {
+            "compactLayouts": f"{base}/describe/compactLayouts",
+            "rowTemplate": f"{base}/{{ID}}",
+            "describe": f"{base}/describe",
+            "sobject": base,
+        },
+    }
+
+
+def describe_global_entry(obj: ObjectDef, version: str) -> dict[str, Any]:
+    entry = describe_object(obj, version)
+    for key in ("fields", "childRelationships"):
+        entry.pop(key)
+    return entry

@@ -1,0 +1,110 @@
+"""The operator's commands, run in process through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tests.conftest import MAPPINGS, ROOT
+from worker.cli import app
+
+runner = CliRunner()
+EXAMPLES = ROOT / "examples"
+EXPLAIN = [
+    "explain",
+    "--salesforce", str(EXAMPLES / "salesforce-lead.json"),
+    "--hubspot", str(EXAMPLES / "hubspot-contact.json"),
+    "--base", str(EXAMPLES / "base.json"),
+    "--facts", str(EXAMPLES / "facts.json"),
+    "--map", str(MAPPINGS / "default.yaml"),
+]  # fmt: skip
+
+
+def test_mappings_check_passes_both_shipped_maps() -> None:
+    result = runner.invoke(
+        app, ["mappings", "check", str(MAPPINGS / "default.yaml"), str(MAPPINGS / "sirius-waterfall.yaml")]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count(": ok: map") == 2
+
+
+def test_mappings_check_refuses_a_broken_map_naming_the_line(tmp_path: Path) -> None:
+    text = (
+        (MAPPINGS / "default.yaml")
+        .read_text()
+        .replace("then: {set_stage: churned}", "then: {set_stage: churnd}")
+    )
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(text)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "churnd" in row)
+    result = runner.invoke(app, ["mappings", "check", str(broken)])
+    assert result.exit_code == 2
+    assert f"{broken}:{line}: rules[11].then.set_stage: no stage with id 'churnd'" in result.output
+
+
+def test_mappings_show_prints_tables() -> None:
+    result = runner.invoke(app, ["mappings", "show", str(MAPPINGS / "sirius-waterfall.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "Sales Accepted Opportunity" in result.output
+    assert "(reads back)" in result.output
+    assert "TSM" in result.output
+
+
+def test_mappings_schema_is_json_schema() -> None:
+    result = runner.invoke(app, ["mappings", "schema"])
+    schema = json.loads(result.output)
+    assert schema["title"] == "DefinitionMap"
+    assert "stage" in schema["required"]
+
+
+def test_explain_prints_the_plan_with_reasons() -> None:
+    result = runner.invoke(app, EXPLAIN)
+    assert result.exit_code == 0, result.output
+    assert "Lead_Stage__c = 'Sales Qualified Lead'  <- rule implied_by_status_qualified" in result.output
+
+
+def test_explain_json_is_stable_and_complete() -> None:
+    result = runner.invoke(app, [*EXPLAIN, "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert list(doc) == [
+        "format", "map", "writes", "skipped", "conflicts", "events", "rules_applied", "values",
+        "stage_path", "new_base",
+    ]  # fmt: skip
+    assert doc["format"] == 1
+    assert doc["values"]["stage"] == "sql"
+    [sf_write] = doc["writes"]["salesforce"]
+    assert sf_write["op"] == "update" and sf_write["object"] == "Lead"
+    assert sf_write["fields"]["Lead_Stage__c"] == "Sales Qualified Lead"
+    hs_fields = doc["writes"]["hubspot"][0]["fields"]
+    assert hs_fields == {"lifecyclestage": "salesqualifiedlead", "hs_lead_status": "OPEN_DEAL"}
+    assert doc["stage_path"] == ["mql", "sql"]
+    # Running it twice gives byte-identical output: scripts may diff it.
+    assert runner.invoke(app, [*EXPLAIN, "--json"]).output == result.output
+
+
+def test_explain_refuses_bad_json_with_its_location(tmp_path: Path) -> None:
+    bad = tmp_path / "sf.json"
+    bad.write_text('{"Id": "00Q",\n  "Status": }')
+    result = runner.invoke(
+        app, ["explain", "--salesforce", str(bad), "--map", str(MAPPINGS / "default.yaml")]
+    )
+    assert result.exit_code == 2
+    assert f"{bad}:2:13: invalid JSON in the Salesforce record" in result.output
+
+
+def test_explain_refuses_a_record_that_is_not_a_lead(tmp_path: Path) -> None:
+    odd = tmp_path / "sf.json"
+    odd.write_text(json.dumps({"attributes": {"type": "Account"}, "Id": "001"}))
+    result = runner.invoke(
+        app, ["explain", "--salesforce", str(odd), "--map", str(MAPPINGS / "default.yaml")]
+    )
+    assert result.exit_code == 2
+    assert "attributes.type must be 'Lead' or 'Contact'" in result.output
+
+
+def test_explain_needs_a_record() -> None:
+    result = runner.invoke(app, ["explain"])
+    assert result.exit_code == 2

@@ -1,0 +1,761 @@
+"""Table-driven journeys over both shipped maps, linear and not.
+
+Each case is a person's situation in each CRM's own vocabulary (what the APIs return), the base the
+last sync left, and the related facts; it names the stage and status the plan must arrive at, what
+it must write to each side, and what it must skip. Every case is then applied and planned again:
+a second plan must write nothing (no echo, idempotent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.unit.journeys import (
+    CONTACT_ID,
+    base_of,
+    facts,
+    hs_contact,
+    replan,
+    sf_lead,
+    shipped,
+    written,
+)
+from worker.plan import plan
+from worker.records import HubSpotRecord, SalesforceRecord
+
+
+@dataclass
+class Journey:
+    name: str
+    map: str
+    sf: SalesforceRecord | None
+    hs: HubSpotRecord | None
+    base: tuple[str | None, str | None] | dict[str, Any] | None  # (stage, status) or full values
+    stage: str | None
+    status: str | None
+    sf_writes: dict[str, Any] = field(default_factory=dict)
+    hs_writes: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+    skipped: set[str] = field(default_factory=set)
+    conflicts: set[str] = field(default_factory=set)
+    rules: set[str] = field(default_factory=set)
+    hs_steps: int | None = None
+    no_sf_writes: bool = False
+    no_hs_writes: bool = False
+    sf_create: bool = False
+    hs_create: bool = False
+
+
+D, S = "default", "sirius-waterfall"
+OPP_OPEN = {"id": "006A", "is_closed": False, "is_won": False}
+OPP_WON = {"id": "006A", "is_closed": True, "is_won": True}
+OPP_LOST = {"id": "006A", "is_closed": True, "is_won": False}
+
+JOURNEYS = [
+    # --- default map: the framework, step by step ---------------------------------------------
+    Journey(
+        "lead created in Salesforce gets Lead/Open and a HubSpot contact",
+        D,
+        sf_lead(),
+        None,
+        None,
+        "lead",
+        "open",
+        sf_writes={"Lead_Stage__c": "Lead", "Status": "Open"},
+        hs_writes={
+            "lifecyclestage": "lead",
+            "hs_lead_status": "OPEN",
+            "salesforce_lead_id": "00Q5e00000AbCdEEAV",
+        },
+        rules={"lead_created"},
+        hs_create=True,
+    ),
+    Journey(
+        "lead created with a stage keeps it (defaults only fill blanks)",
+        D,
+        sf_lead(stage="Marketing Qualified Lead", status="Working"),
+        None,
+        None,
+        "mql",
+        "working",
+        hs_writes={"lifecyclestage": "marketingqualifiedlead", "hs_lead_status": "IN_PROGRESS"},
+        no_sf_writes=False,
+        hs_create=True,
+    ),
+    Journey(
+        "HubSpot subscriber is not created in Salesforce before MQL",
+        D,
+        None,
+        hs_contact(stage="subscriber"),
+        None,
+        "subscriber",
+        "open",
+        hs_writes={"hs_lead_status": "OPEN"},
+        skipped={"not_included"},
+    ),
+    Journey(
+        "HubSpot MQL is created in Salesforce as a Lead",
+        D,
+        None,
+        hs_contact(stage="marketingqualifiedlead"),
+        None,
+        "mql",
+        "open",
+        sf_writes={
+            "Lead_Stage__c": "Marketing Qualified Lead",
+            "Status": "Open",
+            "HubSpot_Contact_ID__c": "5101",
+        },
+        sf_create=True,
+    ),
+    Journey(
+        "HubSpot contact without last name gets Salesforce's required filler on create",
+        D,
+        None,
+        hs_contact(stage="marketingqualifiedlead", lastname=None, company=None),
+        None,
+        "mql",
+        "open",
+        sf_writes={"LastName": "[not provided]", "Company": "[not provided]"},
+        sf_create=True,
+    ),
+    Journey(
+        "marketing qualifies in HubSpot: MQL flows to Salesforce",
+        D,
+        sf_lead(stage="Lead", status="Open"),
+        hs_contact(stage="marketingqualifiedlead", status="OPEN"),
+        ("lead", "open"),
+        "mql",
+        "open",
+        sf_writes={"Lead_Stage__c": "Marketing Qualified Lead"},
+        no_hs_writes=False,
+    ),
+    Journey(
+        "sales qualifies in Salesforce: Qualified sets SQL on both sides",
+        D,
+        sf_lead(stage="Marketing Qualified Lead", status="Qualified"),
+        hs_contact(stage="marketingqualifiedlead", status="OPEN"),
+        ("mql", "open"),
+        "sql",
+        "qualified",
+        sf_writes={"Lead_Stage__c": "Sales Qualified Lead"},
+        hs_writes={"lifecyclestage": "salesqualifiedlead", "hs_lead_status": "OPEN_DEAL"},
+        rules={"implied_by_status_qualified"},
+    ),
+    Journey(
+        "SQL set in HubSpot sets Status Qualified in Salesforce",
+        D,
+        sf_lead(stage="Marketing Qualified Lead", status="Working"),
+        hs_contact(stage="salesqualifiedlead", status="IN_PROGRESS"),
+        ("mql", "working"),
+        "sql",
+        "qualified",
+        sf_writes={"Lead_Stage__c": "Sales Qualified Lead", "Status": "Qualified"},
+        hs_writes={"hs_lead_status": "OPEN_DEAL"},
+        rules={"sql_sets_qualified"},
+    ),
+    Journey(
+        "opportunity created moves SQL to Opportunity",
+        D,
+        sf_lead(stage="Sales Qualified Lead", status="Qualified"),
+        hs_contact(stage="salesqualifiedlead", status="OPEN_DEAL"),
+        ("sql", "qualified"),
+        "opportunity",
+        "qualified",
+        facts={"opportunities": [OPP_OPEN]},
+        sf_writes={"Lead_Stage__c": "Opportunity"},
+        hs_writes={"lifecyclestage": "opportunity"},
+        rules={"opportunity_created"},
+    ),
+    Journey(
+        "closed-won makes a Customer",
+        D,
+        sf_lead(stage="Opportunity", status="Qualified"),
+        hs_contact(stage="opportunity", status="OPEN_DEAL"),
+        {"stage": "opportunity", "status": "qualified"},
+        "customer",
+        "qualified",
+        facts={"opportunities": [OPP_WON]},
+        sf_writes={"Lead_Stage__c": "Customer"},
+        hs_writes={"lifecyclestage": "customer"},
+        rules={"opportunity_won"},
+    ),
+    Journey(
+        "opportunity created and won between two syncs ends as Customer",
+        D,
+        sf_lead(stage="Sales Qualified Lead", status="Qualified"),
+        hs_contact(stage="salesqualifiedlead", status="OPEN_DEAL"),
+        ("sql", "qualified"),
+        "customer",
+        "qualified",
+        facts={"opportunities": [OPP_WON]},
+        rules={"opportunity_created", "opportunity_won"},
+        hs_writes={"lifecyclestage": "customer"},
+    ),
+    Journey(
+        "closed-lost with nothing open recycles Opportunity to Lead (clear-then-set in HubSpot)",
+        D,
+        sf_lead(stage="Opportunity", status="Qualified"),
+        hs_contact(stage="opportunity", status="OPEN_DEAL"),
+        ("opportunity", "qualified"),
+        "lead",
+        "qualified",
+        facts={"opportunities": [OPP_LOST]},
+        sf_writes={"Lead_Stage__c": "Lead"},
+        hs_writes={"lifecyclestage": "lead"},
+        hs_steps=2,
+        rules={"opportunity_lost"},
+    ),
+    Journey(
+        "closed-lost while another opportunity is open stays Opportunity",
+        D,
+        sf_lead(stage="Opportunity", status="Qualified"),
+        hs_contact(stage="opportunity", status="OPEN_DEAL"),
+        ("opportunity", "qualified"),
+        "opportunity",
+        "qualified",
+        facts={"opportunities": [OPP_LOST, {"id": "006B", "is_closed": False, "is_won": False}]},
+        no_sf_writes=True,
+        no_hs_writes=True,
+    ),
+    Journey(
+        "upsell lost: a Customer stays a Customer",
+        D,
+        sf_lead(stage="Customer", status="Qualified"),
+        hs_contact(stage="customer", status="OPEN_DEAL"),
+        ("customer", "qualified"),
+        "customer",
+        "qualified",
+        facts={"opportunities": [{"id": "006U", "is_closed": True, "is_won": False}]},
+        skipped={"upsell_policy"},
+        no_sf_writes=True,
+        no_hs_writes=True,
+    ),
+    Journey(
+        "upsell created: an open opportunity does not move a Customer back",
+        D,
+        sf_lead(stage="Customer", status="Qualified"),
+        hs_contact(stage="customer", status="OPEN_DEAL"),
+        ("customer", "qualified"),
+        "customer",
+        "qualified",
+        facts={"opportunities": [OPP_OPEN]},
+        no_sf_writes=True,
+        no_hs_writes=True,
+    ),
+    Journey(
+        "upsell won: a Customer stays a Customer, nothing to write",
+        D,
+        sf_lead(stage="Customer", status="Qualified"),
+        hs_contact(stage="customer", status="OPEN_DEAL"),
+        ("customer", "qualified"),
+        "customer",
+        "qualified",
+        facts={"opportunities": [OPP_WON]},
+        no_sf_writes=True,
+        no_hs_writes=True,
+    ),
+    Journey(
+        "new lead at a customer account is a Customer",
+        D,
+        sf_lead(stage="Lead", status="Open"),
+        None,
+        None,
+        "customer",
+        "open",
+        facts={"account_is_customer": True},
+        sf_writes={"Lead_Stage__c": "Customer"},
+        hs_writes={"lifecyclestage": "customer"},
+        rules={"new_lead_at_customer_account"},
+        hs_create=True,
+    ),
+    Journey(
+        "completed call moves Open to Contacted",
+        D,
+        sf_lead(stage="Lead", status="Open"),
+        hs_contact(stage="lead", status="OPEN"),
+        ("lead", "open"),
+        "lead",
+        "contacted",
+        facts={"completed_calls": ["00T1"]},
+        sf_writes={"Status": "Contacted"},
+        hs_writes={"hs_lead_status": "ATTEMPTED_TO_CONTACT"},
+        rules={"call_completed"},
+    ),
+    Journey(
+        "completed call does not demote Working",
+        D,
+        sf_lead(stage="Lead", status="Working"),
+        hs_contact(stage="lead", status="IN_PROGRESS"),
+        ("lead", "working"),
+        "lead",
+        "working",
+        facts={"completed_calls": ["00T1"]},
+        no_sf_writes=True,
+        no_hs_writes=True,
+    ),
+    Journey(
+        "meeting booked sets Meeting Set",
+        D,
+        sf_lead(stage="Marketing Qualified Lead", status="Contacted"),
+        hs_contact(stage="marketingqualifiedlead", status="ATTEMPTED_TO_CONTACT"),
+        ("mql", "contacted"),
+        "mql",
+        "meeting_set",
+        facts={"meetings": ["00U1"]},
+        sf_writes={"Status": "Meeting Set"},
+        hs_writes={"hs_lead_status": "CONNECTED"},
+        rules={"meeting_booked"},
+    ),
+    Journey(
+        "disqualify in Salesforce with a reason: Unqualified sets Disqualified",
+        D,
+        sf_lead(stage="Sales Qualified Lead", status="Unqualified", Unqualified_Reason__c="Not a Fit"),
+        hs_contact(stage="salesqualifiedlead", status="OPEN_DEAL"),
+        ("sql", "qualified"),
+        "disqualified",
+        "unqualified",
+        sf_writes={"Lead_Stage__c": "Disqualified"},
+        hs_writes={
+            "lifecyclestage": "other",
+            "hs_lead_status": "UNQUALIFIED",
+            "unqualified_reason": "Not a Fit",
+        },
+        rules={"unqualified_disqualifies"},
+    ),
+    Journey(
+        "Unqualified set in HubSpot without a reason is blocked (no default in the map)",
+        D,
+        sf_lead(stage="Sales Qualified Lead", status="Qualified"),
+        hs_contact(stage="salesqualifiedlead", status="UNQUALIFIED"),
+        ("sql", "qualified"),
+        "sql",
+        "qualified",
+        skipped={"blocked"},
+        no_sf_writes=True,
+        no_hs_writes=True,
+    ),
+    Journey(
+        "Disqualified stage set in HubSpot with a reason sets Unqualified in Salesforce",
+        D,
+        sf_lead(stage="Marketing Qualified Lead", status="Working"),
+        hs_contact(stage="other", status="IN_PROGRESS", unqualified_reason="Not Interested"),
+        ("mql", "working"),
+        "disqualified",
+        "unqualified",
+        sf_writes={
+            "Lead_Stage__c": "Disqualified",
+            "Status": "Unqualified",
+            "Unqualified_Reason__c": "Not Interested",
+        },
+        rules={"disqualified_unqualifies"},
+    ),
+    Journey(
+        "recycle: sales rejects an SQL back to Lead in Salesforce (allowed; HubSpot clear-then-set)",
+        D,
+        sf_lead(stage="Lead", status="Working"),
+        hs_contact(stage="salesqualifiedlead", status="IN_PROGRESS"),
+        ("sql", "working"),
+        "lead",
+        "working",
+        hs_writes={"lifecyclestage": "lead"},
+        hs_steps=2,
+    ),
+    Journey(
+        "illegal backward move in Salesforce (Customer to Lead) is held, not propagated, not reverted",
+        D,
+        sf_lead(stage="Lead", status="Qualified"),
+        hs_contact(stage="customer", status="OPEN_DEAL"),
+        ("customer", "qualified"),
+        "customer",
+        "qualified",
+        skipped={"backward_move"},
+        no_sf_writes=True,
+        no_hs_writes=True,
+    ),
+    Journey(
+        "re-entry: a churned customer comes back as MQL",
+        D,
+        sf_lead(stage="Churned Customer", status="Working"),
+        hs_contact(stage="marketingqualifiedlead", status="IN_PROGRESS"),
+        ("churned", "working"),
+        "mql",
+        "working",
+        sf_writes={"Lead_Stage__c": "Marketing Qualified Lead"},
+    ),
+    Journey(
+        "churn: a customer's account churns",
+        D,
+        sf_lead(stage="Customer", status="Qualified"),
+        hs_contact(stage="customer", status="OPEN_DEAL"),
+        ("customer", "qualified"),
+        "churned",
+        "qualified",
+        facts={"account_churned": True},
+        sf_writes={"Lead_Stage__c": "Churned Customer"},
+        hs_writes={"lifecyclestage": "other"},
+        rules={"account_churned"},
+    ),
+    Journey(
+        "conversion: the lead is read-only, writes go to its Contact",
+        D,
+        sf_lead(
+            stage="Sales Qualified Lead", status="Converted", IsConverted=True, ConvertedContactId=CONTACT_ID
+        ),
+        hs_contact(stage="salesqualifiedlead", status="OPEN_DEAL", jobtitle="CEO"),
+        ("sql", "qualified"),
+        "opportunity",
+        "converted",
+        facts={"opportunities": [OPP_OPEN]},
+        sf_writes={"Lead_Stage__c": "Opportunity", "Title": "CEO"},
+        hs_writes={"lifecyclestage": "opportunity", "salesforce_contact_id": CONTACT_ID},
+        rules={"lead_converted", "opportunity_created"},
+    ),
+    Journey(
+        "conflict on stage: HubSpot (marketing) wins",
+        D,
+        sf_lead(stage="Sales Qualified Lead", status="Working"),
+        hs_contact(stage="opportunity", status="IN_PROGRESS"),
+        ("mql", "working"),
+        "opportunity",
+        "working",
+        conflicts={"stage"},
+        sf_writes={"Lead_Stage__c": "Opportunity"},
+    ),
+    Journey(
+        "conflict on status: Salesforce (sales) wins",
+        D,
+        sf_lead(stage="Lead", status="Working"),
+        hs_contact(stage="lead", status="CONNECTED"),
+        ("lead", "open"),
+        "lead",
+        "working",
+        conflicts={"status"},
+        hs_writes={"hs_lead_status": "IN_PROGRESS"},
+    ),
+    Journey(
+        "conflict on phone: the newest edit wins (Salesforce edited later)",
+        D,
+        sf_lead(stage="Lead", status="Open", Phone="111", modified="2026-11-20T10:00:00.000+0000"),
+        hs_contact(stage="lead", status="OPEN", phone="222", modified="2026-11-20T09:00:00.000Z"),
+        {"stage": "lead", "status": "open", "phone": "000"},
+        "lead",
+        "open",
+        conflicts={"phone"},
+        hs_writes={"phone": "111"},
+    ),
+    Journey(
+        "conflict on phone: the newest edit wins (HubSpot edited later)",
+        D,
+        sf_lead(stage="Lead", status="Open", Phone="111", modified="2026-11-20T08:00:00.000+0000"),
+        hs_contact(stage="lead", status="OPEN", phone="222", modified="2026-11-20T09:00:00.000Z"),
+        {"stage": "lead", "status": "open", "phone": "000"},
+        "lead",
+        "open",
+        conflicts={"phone"},
+        sf_writes={"Phone": "222"},
+    ),
+    Journey(
+        "stage set in HubSpot contradicts status set in Salesforce: both edits stand, reported",
+        D,
+        sf_lead(stage="Marketing Qualified Lead", status="Unqualified", Unqualified_Reason__c="Not Ready"),
+        hs_contact(stage="salesqualifiedlead", status="IN_PROGRESS"),
+        ("mql", "working"),
+        "sql",
+        "unqualified",
+        skipped={"contradiction"},
+        sf_writes={"Lead_Stage__c": "Sales Qualified Lead"},
+        hs_writes={"hs_lead_status": "UNQUALIFIED"},
+    ),
+    Journey(
+        "unknown Salesforce status is reported and left alone, never a crash",
+        D,
+        sf_lead(stage="Lead", status="Banana"),
+        hs_contact(stage="lead", status="OPEN"),
+        ("lead", "open"),
+        "lead",
+        "open",
+        skipped={"unknown_value"},
+        no_sf_writes=True,
+        no_hs_writes=True,
+    ),
+    Journey(
+        "unknown HubSpot lifecycle stage is reported; the other side still syncs",
+        D,
+        sf_lead(stage="Marketing Qualified Lead", status="Open"),
+        hs_contact(stage="1234567", status="OPEN"),
+        ("lead", "open"),
+        "mql",
+        "open",
+        skipped={"unknown_value"},
+        no_sf_writes=True,
+        no_hs_writes=True,
+    ),
+    Journey(
+        "missing values on both sides are filled from the base",
+        D,
+        sf_lead(stage=None, status="Working"),
+        hs_contact(stage="lead", status=None),
+        ("lead", "working"),
+        "lead",
+        "working",
+        sf_writes={"Lead_Stage__c": "Lead"},
+        hs_writes={"hs_lead_status": "IN_PROGRESS"},
+    ),
+    Journey(
+        "company: Salesforce's value is preferred unless blank",
+        D,
+        sf_lead(stage="Lead", status="Open", Company="New Co"),
+        hs_contact(stage="lead", status="OPEN", company="HS Co"),
+        ("lead", "open"),
+        "lead",
+        "open",
+        hs_writes={"company": "New Co"},
+        no_sf_writes=True,
+    ),
+    Journey(
+        "owner ids are not synced (sync: none)",
+        D,
+        sf_lead(stage="Lead", status="Open", OwnerId="005A"),
+        hs_contact(stage="lead", status="OPEN", hubspot_owner_id="77"),
+        ("lead", "open"),
+        "lead",
+        "open",
+        no_sf_writes=True,
+        no_hs_writes=True,
+    ),
+    Journey(
+        "email changed in HubSpot only reaches Salesforce",
+        D,
+        sf_lead(stage="Lead", status="Open"),
+        hs_contact(stage="lead", status="OPEN", email="ada@new.example"),
+        ("lead", "open"),
+        "lead",
+        "open",
+        sf_writes={"Email": "ada@new.example"},
+        no_hs_writes=True,
+    ),
+    # --- the SiriusDecisions waterfall ------------------------------------------------------------
+    Journey(
+        "waterfall: new lead is MAL / Prospect",
+        S,
+        sf_lead(),
+        None,
+        None,
+        "mal",
+        "prospect",
+        sf_writes={"Lead_Stage__c": "MAL", "Status": "Prospect"},
+        hs_writes={"lifecyclestage": "lead", "hs_lead_status": "NEW"},
+        hs_create=True,
+    ),
+    Journey(
+        "waterfall: SAL in Salesforce shows as salesqualifiedlead in HubSpot, and does not read back as SQL",
+        S,
+        sf_lead(stage="SAL", status="Working"),
+        hs_contact(stage="marketingqualifiedlead", status="IN_PROGRESS"),
+        ("mql", "working"),
+        "sal",
+        "working",
+        hs_writes={"lifecyclestage": "salesqualifiedlead"},
+    ),
+    Journey(
+        "waterfall: meeting booked sets Meeting Set, which implies TSM",
+        S,
+        sf_lead(stage="SQL", status="Working"),
+        hs_contact(stage="salesqualifiedlead", status="IN_PROGRESS"),
+        ("sql", "working"),
+        "tsm",
+        "meeting_set",
+        facts={"meetings": ["00U1"]},
+        sf_writes={"Lead_Stage__c": "TSM", "Status": "Meeting Set"},
+        hs_writes={"hs_lead_status": "CONNECTED"},
+        rules={"meeting_booked", "implied_by_status_meeting_set"},
+    ),
+    Journey(
+        "waterfall: opportunity created makes SAO",
+        S,
+        sf_lead(stage="TSM", status="Meeting Set"),
+        hs_contact(stage="salesqualifiedlead", status="CONNECTED"),
+        ("tsm", "meeting_set"),
+        "sao",
+        "opportunity_created",
+        facts={"opportunities": [OPP_OPEN]},
+        sf_writes={"Lead_Stage__c": "SAO", "Status": "Opportunity Created"},
+        hs_writes={"lifecyclestage": "opportunity", "hs_lead_status": "OPEN_DEAL"},
+    ),
+    Journey(
+        "waterfall: lost opportunity recycles SAO to SRL (HubSpot clear-then-set to lead)",
+        S,
+        sf_lead(stage="SAO", status="Opportunity Created"),
+        hs_contact(stage="opportunity", status="OPEN_DEAL"),
+        ("sao", "opportunity_created"),
+        "srl",
+        "opportunity_lost",
+        facts={"opportunities": [OPP_LOST]},
+        sf_writes={"Lead_Stage__c": "SRL", "Status": "Opportunity Lost"},
+        hs_writes={"lifecyclestage": "lead", "hs_lead_status": "OPPORTUNITY_LOST"},
+        hs_steps=2,
+    ),
+    Journey(
+        "waterfall: SRL re-enters as MQL from HubSpot",
+        S,
+        sf_lead(stage="SRL", status="Opportunity Lost"),
+        hs_contact(stage="marketingqualifiedlead", status="OPPORTUNITY_LOST"),
+        ("srl", "opportunity_lost"),
+        "mql",
+        "opportunity_lost",
+        sf_writes={"Lead_Stage__c": "MQL"},
+    ),
+    Journey(
+        "waterfall: marketing recycles an MQL (Nurture implies MRL)",
+        S,
+        sf_lead(stage="MQL", status="Nurture"),
+        hs_contact(stage="marketingqualifiedlead", status="IN_PROGRESS"),
+        ("mql", "working"),
+        "mrl",
+        "nurture",
+        sf_writes={"Lead_Stage__c": "MRL"},
+        hs_writes={"lifecyclestage": "lead", "hs_lead_status": "BAD_TIMING"},
+        hs_steps=2,
+    ),
+    Journey(
+        "waterfall: Not a Target gets the map's default reason and Disqualified",
+        S,
+        sf_lead(stage="SAL", status="Working"),
+        hs_contact(stage="salesqualifiedlead", status="NOT_A_TARGET"),
+        ("sal", "working"),
+        "disqualified",
+        "not_a_target",
+        sf_writes={
+            "Status": "Not a Target",
+            "Unqualified_Reason__c": "Not a Fit",
+            "Lead_Stage__c": "Disqualified",
+        },
+        hs_writes={"lifecyclestage": "other", "unqualified_reason": "Not a Fit"},
+    ),
+    Journey(
+        "waterfall: closed-won makes Customer through the Customer status",
+        S,
+        sf_lead(stage="LSO", status="Opportunity Created"),
+        hs_contact(stage="opportunity", status="OPEN_DEAL"),
+        ("lso", "opportunity_created"),
+        "customer",
+        "customer",
+        facts={"opportunities": [OPP_WON]},
+        sf_writes={"Lead_Stage__c": "Customer", "Status": "Customer"},
+        hs_writes={"lifecyclestage": "customer", "hs_lead_status": "CUSTOMER"},
+    ),
+    Journey(
+        "waterfall: upsell lost leaves a Customer alone",
+        S,
+        sf_lead(stage="Customer", status="Customer"),
+        hs_contact(stage="customer", status="CUSTOMER"),
+        ("customer", "customer"),
+        "customer",
+        "customer",
+        facts={"opportunities": [OPP_LOST]},
+        skipped={"upsell_policy"},
+        no_sf_writes=True,
+        no_hs_writes=True,
+    ),
+    Journey(
+        "waterfall: churn makes Inactive Customer / Churned",
+        S,
+        sf_lead(stage="Customer", status="Customer"),
+        hs_contact(stage="customer", status="CUSTOMER"),
+        ("customer", "customer"),
+        "churned",
+        "inactive_customer",
+        facts={"account_churned": True},
+        sf_writes={"Lead_Stage__c": "Churned Customer", "Status": "Inactive Customer"},
+        hs_writes={"lifecyclestage": "other", "hs_lead_status": "INACTIVE_CUSTOMER"},
+    ),
+    Journey(
+        "waterfall: new lead at a customer account is Customer / Customer",
+        S,
+        None,
+        hs_contact(stage="lead", status=None),
+        None,
+        "customer",
+        "customer",
+        facts={"account_is_customer": True},
+        sf_create=True,
+        sf_writes={"Lead_Stage__c": "Customer", "Status": "Customer"},
+    ),
+    Journey(
+        "waterfall: illegal backward move from HubSpot (SAO to MQL) is held",
+        S,
+        sf_lead(stage="SAO", status="Opportunity Created"),
+        hs_contact(stage="marketingqualifiedlead", status="OPEN_DEAL"),
+        ("sao", "opportunity_created"),
+        "sao",
+        "opportunity_created",
+        skipped={"backward_move"},
+        no_sf_writes=True,
+        no_hs_writes=True,
+    ),
+    Journey(
+        "waterfall: disqualified from any stage, reason defaulted",
+        S,
+        sf_lead(stage="LSO", status="Disqualified"),
+        hs_contact(stage="opportunity", status="OPEN_DEAL"),
+        ("lso", "opportunity_created"),
+        "disqualified",
+        "disqualified",
+        sf_writes={"Lead_Stage__c": "Disqualified", "Unqualified_Reason__c": "Invalid Data"},
+        hs_writes={"lifecyclestage": "other", "hs_lead_status": "UNQUALIFIED"},
+    ),
+]
+
+
+def _base(j: Journey) -> Any:
+    if j.base is None:
+        return None
+    cmap = shipped(j.map)
+    if isinstance(j.base, dict):
+        values = dict(j.base)
+        return base_of(cmap, values.pop("stage"), values.pop("status"), **values)
+    return base_of(cmap, *j.base)
+
+
+@pytest.mark.parametrize("j", JOURNEYS, ids=[j.name for j in JOURNEYS])
+def test_journey(j: Journey) -> None:
+    cmap = shipped(j.map)
+    fx = facts(**j.facts)
+    result = plan(j.sf, j.hs, _base(j), fx, cmap)
+
+    assert result.values["stage"] == j.stage
+    assert result.values["status"] == j.status
+    sf_written, hs_written = written(result, "salesforce"), written(result, "hubspot")
+    for key, value in j.sf_writes.items():
+        assert sf_written.get(key) == value, f"Salesforce {key}: {sf_written}"
+    for key, value in j.hs_writes.items():
+        assert hs_written.get(key) == value, f"HubSpot {key}: {hs_written}"
+    if j.no_sf_writes:
+        assert result.salesforce == ()
+    if j.no_hs_writes:
+        assert result.hubspot == ()
+    if j.sf_create:
+        assert [w.op for w in result.salesforce] == ["create"]
+    if j.hs_create:
+        assert [w.op for w in result.hubspot] == ["create"]
+    assert j.skipped <= {s.kind for s in result.skipped}, result.skipped
+    assert {c.field for c in result.conflicts} == j.conflicts
+    assert j.rules <= set(result.rules_applied)
+    if j.hs_steps is not None:
+        assert [w.step for w in result.hubspot] == list(range(1, j.hs_steps + 1))
+        if j.hs_steps == 2:
+            assert result.hubspot[0].values() == {"lifecyclestage": ""}
+
+    again = replan(result, j.sf, j.hs, fx, cmap)
+    assert not again.has_writes, f"second plan wrote {again.writes}"
+    assert again.values["stage"] == j.stage
+    assert again.values["status"] == j.status
+
+
+def test_there_are_at_least_forty_journeys() -> None:
+    assert len(JOURNEYS) >= 40
+    assert {j.map for j in JOURNEYS} == {D, S}

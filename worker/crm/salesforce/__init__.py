@@ -1,0 +1,28 @@
+"""The worker's Salesforce adapter, on simple-salesforce.
+
+Returns Salesforce's raw JSON records (dicts as the REST API returns them, ``attributes`` included);
+normalisation into the core's record model is not done here.
+"""
+
+from __future__ import annotations
+
+from worker.crm.salesforce.adapter import (
+    ChangePage,
+    DeletedRecords,
+    SalesforceAdapter,
+    WriteResult,
+)
+from worker.crm.salesforce.classify import classify
+from worker.crm.salesforce.cursor import Watermark
+from worker.crm.salesforce.settings import AuthMode, SalesforceSettings
+
+__all__ = [
+    "AuthMode",
+    "ChangePage",
+    "DeletedRecords",
+    "SalesforceAdapter",
+    "SalesforceSettings",
+    "Watermark",
+    "WriteResult",
+    "classify",
+]

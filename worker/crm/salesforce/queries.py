@@ -1,0 +1,81 @@
+"""SOQL builders. Data values always go through ``format_soql`` (quoting and escaping, so an email such
+as ``o'brien@example.com`` is safe); names are checked against the identifier grammar before use."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from simple_salesforce.format import format_soql
+
+from worker.errors import ConfigError
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*$")
+
+
+def name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ConfigError(f"not a Salesforce field or object name: {value!r}")
+    return value
+
+
+def field_list(fields: Sequence[str]) -> str:
+    return ", ".join(name(f) for f in fields)
+
+
+def select(
+    fields: Sequence[str], object_type: str, where: str = "", args: Sequence[Any] = (), tail: str = ""
+) -> str:
+    """``SELECT fields FROM object [WHERE where] tail``; ``{}`` placeholders in ``where`` filled safely."""
+    text = f"SELECT {select_items(fields)} FROM {name(object_type)}"
+    if where:
+        text += " WHERE " + where
+    if tail:
+        text += " " + tail
+    return format_soql(text, *args) if args else text
+
+
+LEAD_FACTS = (
+    "Id",
+    "IsConverted",
+    "ConvertedDate",
+    "ConvertedAccountId",
+    "ConvertedContactId",
+    "ConvertedOpportunityId",
+    "ConvertedAccount.Type",
+    "ConvertedOpportunity.StageName",
+    "ConvertedOpportunity.IsClosed",
+    "ConvertedOpportunity.IsWon",
+)
+CONTACT_FACTS = ("Id", "AccountId", "Account.Type")
+CALLS_SUBQUERY = (
+    "(SELECT Id, Type, Status, ActivityDate, CompletedDateTime FROM Tasks "
+    "WHERE Type = 'Call' AND Status = 'Completed')"
+)
+EVENTS_SUBQUERY = "(SELECT Id, Subject, StartDateTime, EndDateTime FROM Events)"
+ROLES_SUBQUERY = (
+    "(SELECT OpportunityId, IsPrimary, Opportunity.StageName, Opportunity.IsClosed, Opportunity.IsWon "
+    "FROM OpportunityContactRoles)"
+)
+
+
+def facts_columns(object_type: str) -> list[str]:
+    """Select-list items (fields, parent fields, child subqueries) carrying the related facts."""
+    if object_type == "Lead":
+        return [*LEAD_FACTS, CALLS_SUBQUERY, EVENTS_SUBQUERY]
+    if object_type == "Contact":
+        return [*CONTACT_FACTS, ROLES_SUBQUERY, CALLS_SUBQUERY, EVENTS_SUBQUERY]
+    raise ConfigError(f"related facts exist for Lead and Contact, not {object_type}")
+
+
+def select_items(items: Sequence[str]) -> str:
+    """Like ``field_list`` but lets through this module's own constant subqueries."""
+    known = {CALLS_SUBQUERY, EVENTS_SUBQUERY, ROLES_SUBQUERY}
+    return ", ".join(i if i in known else name(i) for i in dict.fromkeys(items))
+
+
+def facts_query(object_type: str, ids: Sequence[str]) -> str:
+    """One query per chunk of people: conversion, customer account, opportunities, calls, meetings."""
+    head = select_items(facts_columns(object_type))
+    return format_soql(f"SELECT {head} FROM {name(object_type)} WHERE Id IN {{}}", list(ids))

@@ -1,0 +1,77 @@
+"""Typed settings for the Salesforce adapter (env prefix ``CRMSYNC_SALESFORCE_``; secrets are SecretStr)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker.errors import ConfigError
+
+
+class AuthMode(StrEnum):
+    SESSION = "session"  # session id + instance URL (cannot be refreshed)
+    SOAP = "soap"  # username + password + security token, SOAP login
+    OAUTH_PASSWORD = "oauth_password"  # OAuth username-password flow (connected app)
+    CLIENT_CREDENTIALS = "client_credentials"  # OAuth client credentials (needs a My Domain)
+    JWT = "jwt"  # OAuth JWT bearer (connected app certificate)
+
+
+class SalesforceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRMSYNC_SALESFORCE_", extra="ignore")
+
+    auth_mode: AuthMode = Field(AuthMode.SOAP, description="How to authenticate.")
+    instance_url: str | None = Field(
+        None, description="https://<my-domain>.my.salesforce.com (session mode)."
+    )
+    session_id: SecretStr | None = Field(
+        None, description="An existing session id / access token (session mode)."
+    )
+    username: str | None = Field(None, description="Integration user (soap, oauth_password, jwt).")
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+    consumer_key: str | None = Field(None, description="Connected app consumer key (OAuth modes).")
+    consumer_secret: SecretStr | None = None
+    private_key: SecretStr | None = Field(None, description="PEM private key for JWT bearer.")
+    private_key_file: Path | None = None
+    domain: str = Field("login", description="'login', 'test' or '<my-domain>.my' (client credentials).")
+    login_url: str | None = Field(
+        None,
+        description="Send login calls (SOAP and OAuth) here instead of https://<domain>.salesforce.com; "
+        "for the local sandbox only, e.g. https://127.0.0.1:8443.",
+    )
+    ca_bundle: Path | None = Field(None, description="CA certificate to trust (the sandbox's ca.pem).")
+    api_version: str = "59.0"
+    timeout_seconds: float = 60.0
+    max_api_share: float = Field(
+        0.5, gt=0, le=1, description="Largest share of the org's daily API allocation this worker may use."
+    )
+    query_batch_size: int = Field(2000, ge=200, le=2000, description="Sforce-Query-Options batchSize.")
+    write_batch_size: int = Field(200, ge=1, le=200, description="Records per composite/sobjects call.")
+    id_chunk_size: int = Field(
+        300, ge=1, le=800, description="Ids per `Id IN (...)` query (keeps the URL under ~16 KB)."
+    )
+    lookback_seconds: float = Field(300.0, ge=0, description="Re-read window for late commits.")
+    bulk_threshold: int = Field(50_000, ge=1, description="Use Bulk API 2.0 for reads larger than this.")
+    retry_attempts: int = Field(5, ge=1)
+    retry_initial_wait: float = Field(0.5, ge=0)
+    retry_max_wait: float = Field(30.0, ge=0)
+    concurrent_limit_wait: float = Field(20.0, ge=0, description="Wait after a concurrent-request limit.")
+
+    @model_validator(mode="after")
+    def _check_mode(self) -> SalesforceSettings:
+        need: dict[AuthMode, tuple[str, ...]] = {
+            AuthMode.SESSION: ("instance_url", "session_id"),
+            AuthMode.SOAP: ("username", "password", "security_token"),
+            AuthMode.OAUTH_PASSWORD: ("username", "password", "consumer_key", "consumer_secret"),
+            AuthMode.CLIENT_CREDENTIALS: ("consumer_key", "consumer_secret"),
+            AuthMode.JWT: ("username", "consumer_key"),
+        }
+        missing = [name for name in need[self.auth_mode] if getattr(self, name) is None]
+        if self.auth_mode is AuthMode.JWT and self.private_key is None and self.private_key_file is None:
+            missing.append("private_key or private_key_file")
+        if missing:
+            raise ConfigError(f"Salesforce auth mode {self.auth_mode.value} needs: {', '.join(missing)}")
+        return self

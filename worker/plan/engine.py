@@ -1,0 +1,776 @@
+"""``plan()``: decide, for one person, what to write to each CRM and why. Pure and deterministic.
+
+The order of work, each step reading only what the steps before it decided:
+
+1. **Merge** every mapped field three ways (Salesforce, HubSpot, base) under its sync rule; a field
+   changed on both sides is a conflict settled by the field's policy. Values a map does not know are
+   reported and left alone. A human's backward stage move the map does not allow is held (reported, not
+   propagated, not reverted).
+2. **Automation**: events (first sight, stage/status changed, and fact events read against the
+   base's facts, so each fires once) run the map's rules in a fixed order, chaining through
+   stage/status changes. Effects respect the transitions, the upsell policy, and edits people made
+   this round (a rule reacting to one human edit never overrides another human edit).
+3. **Requirements**: a status that needs a field gets the map's default or is blocked.
+4. **Writes**: each side gets what differs from the target, in that side's vocabulary; HubSpot's
+   forward-only ``lifecyclestage`` is moved back by clear-then-set; a converted lead's writes go to
+   its Contact; a missing side is created if the map's inclusion allows.
+5. **New base**: the target values and what each side will hold, so re-planning is a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from worker.errors import InputError
+from worker.lifecycle import condition_holds, fact_events
+from worker.mapping.compiled import STAGE, STATUS, CompiledMap, Field, Rule
+from worker.mapping.model import ConflictPolicy, SyncRule
+from worker.plan.model import Cause, Conflict, FieldChange, Plan, Side, Skip, Write
+from worker.records import (
+    EMPTY_DIGEST,
+    EMPTY_FACTS,
+    Base,
+    Facts,
+    FactsDigest,
+    HubSpotRecord,
+    SalesforceRecord,
+    Value,
+)
+
+SF: Side = "salesforce"
+HS: Side = "hubspot"
+_SIDE_LABEL = {SF: "Salesforce", HS: "HubSpot"}
+_MAX_RULE_STEPS = 64
+# Salesforce refuses a Lead without these; HubSpot's own connector fills them the same way.
+SALESFORCE_LEAD_REQUIRED = {"LastName": "[not provided]", "Company": "[not provided]"}
+_PLACEHOLDERS = frozenset(SALESFORCE_LEAD_REQUIRED.values())  # read as blank: never synced onwards
+_HUMAN_EVENTS = ("stage_changed", "status_changed")
+_NO_BASE = Base(values={}, salesforce_values={}, hubspot_values={})
+
+
+def plan(
+    salesforce: SalesforceRecord | None,
+    hubspot: HubSpotRecord | None,
+    base: Base | None,
+    facts: Facts | None,
+    cmap: CompiledMap,
+) -> Plan:
+    """Plan the writes that bring both records into agreement. See the module docstring."""
+    if salesforce is None and hubspot is None:
+        raise InputError("plan: at least one of the Salesforce and HubSpot records is required")
+    return _Planner(salesforce, hubspot, base, facts or EMPTY_FACTS, cmap).run()
+
+
+class _Planner:
+    __slots__ = (
+        "applied",
+        "base",
+        "causes",
+        "cmap",
+        "conflicts",
+        "events",
+        "facts",
+        "has_base",
+        "held",
+        "hs",
+        "hs_current",
+        "hs_final",
+        "human",
+        "path",
+        "sf",
+        "sf_current",
+        "sf_final",
+        "sf_frozen",
+        "skipped",
+        "suppressed",
+        "target",
+        "unknown",
+    )
+
+    def __init__(
+        self,
+        sf: SalesforceRecord | None,
+        hs: HubSpotRecord | None,
+        base: Base | None,
+        facts: Facts,
+        cmap: CompiledMap,
+    ) -> None:
+        self.sf = sf
+        self.hs = hs
+        self.has_base = base is not None
+        stale: list[Skip] = []
+        if base is not None:
+            values = base.values
+            if "" in values.values():  # blank is blank, whichever way it is spelt
+                values = {k: v or None for k, v in values.items()}
+            for fid, known in ((STAGE, cmap.stages), (STATUS, cmap.statuses)):
+                value = values.get(fid)
+                if value is not None and value not in known:  # a base from before the map changed
+                    values = {**values, fid: None}
+                    stale.append(
+                        Skip(
+                            "stale_base",
+                            fid,
+                            None,
+                            f"the last synced {fid} {value!r} is not in the map any more; treated as unknown",
+                        )
+                    )
+            if values is not base.values:
+                base = replace(base, values=values)
+        self.base = base if base is not None else _NO_BASE
+        self.facts = facts
+        self.cmap = cmap
+        self.target: dict[str, Value] = {}
+        self.causes: dict[str, Cause] = {}
+        self.human: dict[str, Side] = {}  # field id -> the side whose edit set the target this round
+        # Sides not to write, by reason: the field's sync rule (lifted when a rule changes the value),
+        # a person's refused edit (likewise), a value the map does not know (never overwritten).
+        self.suppressed: set[tuple[Side, str]] = set()
+        self.held: set[tuple[Side, str]] = set()
+        self.unknown: set[tuple[Side, str]] = set()
+        self.skipped: list[Skip] = stale
+        self.path: list[str] = []
+        self.conflicts: list[Conflict] = []
+        self.events: list[str] = []
+        self.applied: list[str] = []
+        # A converted lead is read-only: its values froze at conversion and say nothing new. Its Contact
+        # got the lead's values at conversion, so they are what the writes are compared with; the new
+        # base points at the Contact, which the loader reads from then on.
+        self.sf_frozen = sf is not None and sf.object_type == "Lead" and sf.is_converted
+        self.sf_current: dict[str, Value] = {}
+        self.hs_current: dict[str, Value] = {}
+        self.sf_final: dict[str, Value] = {}  # what each side holds after the writes
+        self.hs_final: dict[str, Value] = {}
+
+    # --- 1. merge -------------------------------------------------------------------------------
+
+    def run(self) -> Plan:
+        self._merge_all()
+        self._check_merged_status()
+        for stage in (self.base.values.get(STAGE), self.target.get(STAGE)):
+            if stage is not None and (not self.path or self.path[-1] != stage):
+                self.path.append(stage)
+        self._automation()
+        sf_writes = self._salesforce_writes()
+        hs_writes = self._hubspot_writes()
+        return Plan(
+            salesforce=sf_writes,
+            hubspot=hs_writes,
+            skipped=tuple(self.skipped),
+            conflicts=tuple(self.conflicts),
+            events=tuple(self.events),
+            rules_applied=tuple(self.applied),
+            new_base=self._new_base(sf_writes, hs_writes),
+            values=dict(self.target),
+            stage_path=tuple(self.path),
+        )
+
+    def _side_base(self, side: Side, f: Field) -> Value:
+        values = self.base.salesforce_values if side == SF else self.base.hubspot_values
+        if f.id in values:
+            return values[f.id]
+        return self._image(side, f, self.base.values.get(f.id))
+
+    def _image(self, side: Side, f: Field, canonical: Value) -> Value:
+        if canonical is None or f.canon_to_sf is None:
+            return canonical
+        table = f.canon_to_sf if side == SF else f.canon_to_hs
+        assert table is not None
+        return table.get(canonical)
+
+    def _merge_all(self) -> None:
+        """Step 1 for every synced field. One loop with locals: this is the planner's hot path."""
+        sf, hs = self.sf, self.hs
+        sf_values = sf.values if sf is not None else None
+        sf_object = sf.object_type if sf is not None else None
+        hs_props = hs.properties if hs is not None else None
+        has_base = self.has_base
+        sf_fresh = not self.sf_frozen
+        base = self.base
+        base_values, base_sf, base_hs = base.values, base.salesforce_values, base.hubspot_values
+        sf_current, hs_current = self.sf_current, self.hs_current
+        for f in self.cmap.synced_fields:
+            fid = f.id
+            sf_raw = sf_val = None
+            sf_changed = False
+            if sf_values is not None and sf_object in f.salesforce_objects:
+                raw = sf_values.get(f.salesforce)  # type: ignore[arg-type]
+                sf_current[fid] = raw
+                if raw and raw not in _PLACEHOLDERS:  # blank never wins: it is filled, not propagated
+                    table = f.sf_to_canon
+                    sf_val = raw if table is None else table.get(raw)
+                    if sf_val is None:
+                        self._unknown(SF, f, raw)
+                    else:
+                        sf_raw = raw
+                        if not has_base:
+                            sf_changed = True
+                        elif sf_fresh:  # a converted lead is frozen: it carries no new edits
+                            held = (
+                                base_sf[fid] if fid in base_sf else self._image(SF, f, base_values.get(fid))
+                            )
+                            sf_changed = raw != held
+            hs_raw = hs_val = None
+            hs_changed = False
+            name = f.hubspot
+            if hs_props is not None and name is not None:
+                raw = hs_props.get(name)
+                hs_current[fid] = raw
+                if raw:
+                    table = f.hs_to_canon
+                    hs_val = raw if table is None else table.get(raw)
+                    if hs_val is None:
+                        self._unknown(HS, f, raw)
+                    else:
+                        hs_raw = raw
+                        if not has_base:
+                            hs_changed = True
+                        else:
+                            held = (
+                                base_hs[fid] if fid in base_hs else self._image(HS, f, base_values.get(fid))
+                            )
+                            hs_changed = raw != held
+            if sf_changed or hs_changed or not has_base or f.sync is not SyncRule.TWO_WAY:
+                self._merge(f, sf_raw, sf_val, sf_changed, hs_raw, hs_val, hs_changed)
+            else:
+                self.target[fid] = base_values.get(fid)
+
+    def _unknown(self, side: Side, f: Field, raw: str) -> None:
+        if not self.has_base or raw != self._side_base(side, f):
+            name = f.salesforce if side == SF else f.hubspot
+            self.skipped.append(
+                Skip(
+                    "unknown_value",
+                    f.id,
+                    side,
+                    f"{_SIDE_LABEL[side]} {name} value {raw!r} is not in the definition map; "
+                    "left as is and not synced (add it to the map, or fix the record)",
+                )
+            )
+        self.unknown.add((side, f.id))
+
+    def _merge(
+        self,
+        f: Field,
+        sf_raw: Value,
+        sf_val: Value,
+        sf_changed: bool,
+        hs_raw: Value,
+        hs_val: Value,
+        hs_changed: bool,
+    ) -> None:
+        base_val = self.base.values.get(f.id)
+        target = base_val
+        winner: Side | None = None
+        sync = f.sync
+        if sync is SyncRule.TWO_WAY:
+            if sf_changed and hs_changed:
+                if sf_val == hs_val:  # the same edit on both sides: no conflict
+                    target, winner = sf_val, f.owner_side or SF
+                else:
+                    winner = self._resolve_conflict(f, sf_raw, hs_raw)
+                    target = sf_val if winner == SF else hs_val
+            elif sf_changed:
+                target, winner = sf_val, SF
+            elif hs_changed:
+                target, winner = hs_val, HS
+        elif sync is SyncRule.ALWAYS_SALESFORCE or sync is SyncRule.PREFER_SALESFORCE_UNLESS_BLANK:
+            if sf_val is not None:
+                target, winner = sf_val, SF if sf_changed else None
+            elif sync is SyncRule.PREFER_SALESFORCE_UNLESS_BLANK and hs_val is not None:
+                target, winner = hs_val, HS if hs_changed else None
+            if sync is SyncRule.ALWAYS_SALESFORCE:
+                self.suppressed.add((SF, f.id))
+            elif sf_val is not None:
+                self.suppressed.add((SF, f.id))  # Salesforce has a value: it is the source
+        elif sync is SyncRule.ALWAYS_HUBSPOT:
+            if hs_val is not None:
+                target, winner = hs_val, HS if hs_changed else None
+            self.suppressed.add((HS, f.id))
+        if target is None and base_val is None and not self.has_base:
+            target = sf_val if sf_val is not None else hs_val
+        if f.id == STAGE and base_val is not None and target is not None and winner is not None:
+            if self.cmap.is_backward(base_val, target) and not self.cmap.backward_move_allowed(
+                base_val, target
+            ):
+                self._hold(f, winner, base_val, target)
+                if sf_changed and hs_changed:
+                    self.held.add((SF if winner == HS else HS, f.id))
+                return
+        self.target[f.id] = target
+        if winner is not None and target != base_val:
+            self.human[f.id] = winner
+            self.causes[f.id] = Cause("field", f.id, f"changed on {_SIDE_LABEL[winner]}")
+
+    def _resolve_conflict(self, f: Field, sf_raw: Value, hs_raw: Value) -> Side:
+        policy = f.conflict
+        if policy is ConflictPolicy.SALESFORCE_WINS:
+            winner: Side = SF
+        elif policy is ConflictPolicy.HUBSPOT_WINS:
+            winner = HS
+        else:
+            sf_ms = self.sf.modified_ms if self.sf is not None else None
+            hs_ms = self.hs.modified_ms if self.hs is not None else None
+            if sf_ms is not None and hs_ms is not None and sf_ms != hs_ms:
+                winner = SF if sf_ms > hs_ms else HS
+            else:
+                winner = f.owner_side or SF  # a tie goes to the field's owner
+        self.conflicts.append(Conflict(f.id, sf_raw, hs_raw, winner, policy.value))
+        return winner
+
+    def _hold(self, f: Field, side: Side, base_val: Value, wanted: Value) -> None:
+        """Keep the base value: report the refused edit, write nothing back over it."""
+        self.target[f.id] = base_val
+        self.held.add((side, f.id))
+        self.skipped.append(
+            Skip(
+                "backward_move",
+                f.id,
+                side,
+                f"{_SIDE_LABEL[side]} moved {f.id} from {base_val} back to {wanted}, which the map's "
+                "transitions do not allow; not synced (the record is left as the person set it)",
+            )
+        )
+
+    # --- 2. automation ----------------------------------------------------------------------------
+
+    def _automation(self) -> None:
+        cmap = self.cmap
+        if not cmap.rules:
+            return
+        queue: list[tuple[str, str | None]] = []
+        if not self.has_base:
+            queue.append(("record_created", None))
+            if self.facts.account_is_customer:
+                queue.append(("new_lead_at_customer_account", None))
+        for fid, event in ((STATUS, "status_changed"), (STAGE, "stage_changed")):
+            value = self.target.get(fid)
+            if value is not None and value != self.base.values.get(fid):
+                queue.append((event, value))
+        facts = self.facts
+        if (
+            facts is not EMPTY_FACTS
+            or self.base.facts is not EMPTY_DIGEST
+            or (self.sf and self.sf.is_converted)
+        ):
+            converted = self.sf is not None and self.sf.is_converted
+            queue.extend((name, None) for name in fact_events(facts, self.base.facts, converted=converted))
+        if not queue:
+            return
+        steps = 0
+        while queue:
+            event, to = queue.pop(0)
+            self.events.append(f"{event}:{to}" if to else event)
+            for rule in cmap.rules_by_event.get(event, ()):
+                if rule.to is not None and rule.to != to:
+                    continue
+                if event == "record_created" and rule.side != "any" and not self._created_on(rule.side):
+                    continue
+                steps += 1
+                if steps > _MAX_RULE_STEPS:
+                    self.skipped.append(Skip("rule_limit", rule.id, None, "rule chain limit reached"))
+                    return
+                queue.extend(self._fire(rule))
+
+    def _created_on(self, side: str) -> bool:
+        return (self.sf is not None) if side == SF else (self.hs is not None)
+
+    def _salesforce_object(self) -> str | None:
+        if self.sf is None:
+            return "Lead" if self.base.salesforce_object is None else self.base.salesforce_object
+        return "Contact" if self.sf_frozen else self.sf.object_type
+
+    def _fire(self, rule: Rule) -> list[tuple[str, str | None]]:
+        stage = self.target.get(STAGE)
+        if (
+            rule.event == "opportunity_lost"
+            and not self.cmap.lost_opportunity_demotes_customer
+            and stage is not None
+            and self.cmap.stages[stage].customer
+        ):
+            self.skipped.append(
+                Skip(
+                    "upsell_policy",
+                    rule.id,
+                    None,
+                    f"a lost opportunity leaves {self.cmap.stages[stage].label} as it is "
+                    "(policies.lost_opportunity_demotes_customer is false)",
+                )
+            )
+            return []
+        if rule.condition is not None and not condition_holds(
+            rule.condition,
+            stage=stage,
+            status=self.target.get(STATUS),
+            facts=self.facts,
+            salesforce_object=self._salesforce_object(),
+            cmap=self.cmap,
+        ):
+            return []
+        follow: list[tuple[str, str | None]] = []
+        changed = False
+        for fid, value, only_if_blank in (
+            (STAGE, rule.set_stage, False),
+            (STAGE, rule.default_stage, True),
+            (STATUS, rule.set_status, False),
+            (STATUS, rule.default_status, True),
+        ):
+            if value is None:
+                continue
+            current = self.target.get(fid)
+            if value == current or (only_if_blank and current is not None):
+                continue
+            if fid in self.human and rule.event in _HUMAN_EVENTS:
+                side = self.human[fid]
+                self.skipped.append(
+                    Skip(
+                        "contradiction",
+                        rule.id,
+                        side,
+                        f"{fid} was set to {current} on {_SIDE_LABEL[side]} this round; rule {rule.id} would "
+                        f"set {value}; the person's edit stands",
+                    )
+                )
+                continue
+            if fid == STAGE and current is not None and self.cmap.is_backward(current, value):
+                if not self.cmap.backward_move_allowed(current, value):
+                    self.skipped.append(
+                        Skip(
+                            "backward_move",
+                            rule.id,
+                            None,
+                            f"rule {rule.id} would move stage from {current} back to {value}, which the "
+                            "map's transitions do not allow",
+                        )
+                    )
+                    continue
+            if fid == STATUS and not self._requirement_ok(value, rule.id):
+                self._report_blocked(value, None, current)
+                continue
+            self.target[fid] = value
+            if fid == STAGE:
+                self.path.append(value)
+            self.causes[fid] = Cause("rule", rule.id, rule.description or f"rule {rule.id}")
+            for side in (SF, HS):  # the rule's value goes to both sides (unknown values excepted)
+                self.held.discard((side, fid))
+                self.suppressed.discard((side, fid))
+            self.human.pop(fid, None)
+            changed = True
+            follow.append(("stage_changed" if fid == STAGE else "status_changed", value))
+        if changed:
+            self.applied.append(rule.id)
+        return follow
+
+    # --- 3. requirements (checked whenever a status would be entered) ----------------------------
+
+    def _check_merged_status(self) -> None:
+        """A person's status edit that its requirements block is held like a refused stage move."""
+        status_id = self.target.get(STATUS)
+        previous = self.base.values.get(STATUS)
+        if status_id is None or status_id == previous or self._requirement_ok(status_id, STATUS):
+            return
+        side = self.human.pop(STATUS, None)
+        self.target[STATUS] = previous
+        self.causes.pop(STATUS, None)
+        if side is not None:
+            self.held.add((side, STATUS))
+        self._report_blocked(status_id, side, previous)
+
+    def _requirement_ok(self, status_id: str, cause_ref: str) -> bool:
+        """Fill required fields from the map's defaults; False when one stays blank."""
+        status = self.cmap.statuses[status_id]
+        fills: list[tuple[str, str]] = []
+        for field_id, default in status.requires:
+            if self.target.get(field_id) is not None:
+                continue
+            if default is None:
+                return False
+            fills.append((field_id, default))
+        for field_id, default in fills:
+            self.target[field_id] = default
+            self.causes[field_id] = Cause(
+                "requirement", status_id, f"status {status.label} requires {field_id}; the map's default"
+            )
+        return True
+
+    def _report_blocked(self, status_id: str, side: Side | None, kept: Value) -> None:
+        status = self.cmap.statuses[status_id]
+        missing = ", ".join(f for f, d in status.requires if self.target.get(f) is None and d is None)
+        self.skipped.append(
+            Skip(
+                "blocked",
+                STATUS,
+                side,
+                f"status {status.label} requires {missing}, which is blank and has no default in the map; "
+                f"status kept at {kept}",
+            )
+        )
+
+    # --- 4. writes --------------------------------------------------------------------------------
+
+    def _changes_for(
+        self, side: Side, sobject: str | None, current: Mapping[str, Value], final: dict[str, Value]
+    ) -> list[FieldChange]:
+        """The changes one side needs; fills ``final`` with what that side holds afterwards."""
+        changes: list[FieldChange] = []
+        target_values = self.target
+        base_values = self.base.values
+        blocked = self.suppressed or self.held or self.unknown
+        walk = self.cmap.hubspot_targets if side == HS else self.cmap.salesforce_targets[sobject or "Lead"]
+        for f, name, table in walk:
+            fid = f.id
+            now = current.get(fid)
+            final[fid] = None if now == "" else now
+            if blocked:
+                key = (side, fid)
+                if key in self.held or key in self.unknown:
+                    final[fid] = self._side_base(side, f) if self.has_base else None
+                    continue
+                if key in self.suppressed:
+                    continue
+            target = target_values.get(fid)
+            if target is None:
+                continue
+            image = target if table is None else table.get(target)
+            if image is None:
+                if target != base_values.get(fid):
+                    self.skipped.append(
+                        Skip(
+                            "no_value_on_side",
+                            fid,
+                            side,
+                            f"{fid} {target} has no {_SIDE_LABEL[side]} value in the map; "
+                            f"{_SIDE_LABEL[side]} left as it is",
+                        )
+                    )
+                continue
+            if now == image:
+                continue
+            cause = self.causes.get(fid) or Cause(
+                "repair", fid, f"{_SIDE_LABEL[side]} differs from the synced value"
+            )
+            changes.append(FieldChange(name, image, cause))
+            final[fid] = image
+        return changes
+
+    def _salesforce_writes(self) -> tuple[Write, ...]:
+        sf = self.sf
+        if sf is None:
+            return self._salesforce_create()
+        if sf.is_deleted:
+            self.skipped.append(
+                Skip("deleted", "salesforce", SF, f"Salesforce {sf.object_type} {sf.id} is deleted")
+            )
+            return ()
+        if self.sf_frozen:
+            if sf.converted_contact_id is None:
+                self.skipped.append(
+                    Skip(
+                        "read_only",
+                        "salesforce",
+                        SF,
+                        f"Lead {sf.id} is converted and names no Contact; not written",
+                    )
+                )
+                return ()
+            sobject, record_id = "Contact", sf.converted_contact_id
+        else:
+            sobject, record_id = sf.object_type, sf.id
+        changes = self._changes_for(SF, sobject, self.sf_current, self.sf_final)
+        link = self.cmap.link_sf_hubspot_id
+        hs = self.hs
+        if hs is not None and sf.values.get(link) != hs.id:
+            changes.append(FieldChange(link, hs.id, Cause("link", "hubspot_id", "HubSpot contact id")))
+        if not changes:
+            return ()
+        return (Write(SF, "update", sobject, record_id, 1, tuple(changes)),)
+
+    def _salesforce_create(self) -> tuple[Write, ...]:
+        cmap = self.cmap
+        hs = self.hs
+        assert hs is not None
+        if self.base.salesforce_id is not None:
+            self.skipped.append(
+                Skip(
+                    "deleted",
+                    "salesforce",
+                    SF,
+                    f"Salesforce record {self.base.salesforce_id} no longer exists; not recreated",
+                )
+            )
+            return ()
+        if hs.archived:
+            return ()
+        if not cmap.hs_to_sf_create:
+            self.skipped.append(
+                Skip("not_included", "inclusion", SF, "the map does not create Salesforce leads")
+            )
+            return ()
+        stage = self.target.get(STAGE)
+        if cmap.hs_to_sf_min_rank is not None and (
+            stage is None or cmap.stages[stage].rank < cmap.hs_to_sf_min_rank
+        ):
+            self.skipped.append(
+                Skip(
+                    "not_included",
+                    "inclusion",
+                    SF,
+                    f"stage {stage} is before the map's hubspot_to_salesforce.min_stage; "
+                    "no Salesforce lead yet",
+                )
+            )
+            return ()
+        changes = self._changes_for(SF, "Lead", {}, self.sf_final)
+        present = {c.field for c in changes}
+        for name, filler in SALESFORCE_LEAD_REQUIRED.items():
+            if name not in present:
+                changes.append(
+                    FieldChange(
+                        name, filler, Cause("requirement", name, f"Salesforce requires {name} on a Lead")
+                    )
+                )
+        changes.append(
+            FieldChange(cmap.link_sf_hubspot_id, hs.id, Cause("link", "hubspot_id", "HubSpot contact id"))
+        )
+        link_back, _ = self._hubspot_link_for("Lead", "")
+        return (Write(SF, "create", "Lead", None, 1, tuple(changes), link_back=link_back),)
+
+    def _hubspot_writes(self) -> tuple[Write, ...]:
+        hs = self.hs
+        if hs is None:
+            return self._hubspot_create()
+        if hs.archived:
+            self.skipped.append(Skip("deleted", "hubspot", HS, f"HubSpot contact {hs.id} is archived"))
+            return ()
+        changes = self._changes_for(HS, None, self.hs_current, self.hs_final)
+        sf = self.sf
+        if sf is not None:
+            link_name, link_value = self._hubspot_link(sf)
+            if hs.properties.get(link_name) != link_value:
+                changes.append(
+                    FieldChange(link_name, link_value, Cause("link", "salesforce_id", "Salesforce id"))
+                )
+        if not changes:
+            return ()
+        stage_prop = self.cmap.stage_field.hubspot
+        order = self.cmap.hubspot_stage_order
+        for i, change in enumerate(changes):
+            if change.field != stage_prop:
+                continue
+            now = self.hs_current.get(STAGE)
+            if (
+                now is not None
+                and change.value is not None
+                and order.get(change.value, 0) < order.get(now, 0)
+            ):
+                clear = FieldChange(
+                    stage_prop,
+                    "",
+                    Cause("lifecycle", STAGE, "HubSpot only moves lifecyclestage forward: clear it first"),
+                )
+                rest = changes[:i] + changes[i + 1 :]
+                writes = [Write(HS, "update", "contacts", hs.id, 1, (clear,))]
+                writes.append(Write(HS, "update", "contacts", hs.id, 2, (change, *rest)))
+                return tuple(writes)
+        return (Write(HS, "update", "contacts", hs.id, 1, tuple(changes)),)
+
+    def _hubspot_link(self, sf: SalesforceRecord) -> tuple[str, str]:
+        if self.sf_frozen and sf.converted_contact_id is not None:
+            return self._hubspot_link_for("Contact", sf.converted_contact_id)
+        return self._hubspot_link_for(sf.object_type, sf.id)
+
+    def _hubspot_link_for(self, sobject: str, record_id: str) -> tuple[str, str]:
+        if sobject == "Contact":
+            return self.cmap.link_hs_contact_id, record_id
+        return self.cmap.link_hs_lead_id, record_id
+
+    def _hubspot_create(self) -> tuple[Write, ...]:
+        cmap = self.cmap
+        sf = self.sf
+        assert sf is not None
+        if self.base.hubspot_id is not None:
+            self.skipped.append(
+                Skip(
+                    "deleted",
+                    "hubspot",
+                    HS,
+                    f"HubSpot contact {self.base.hubspot_id} no longer exists; not recreated",
+                )
+            )
+            return ()
+        if sf.is_deleted:
+            return ()
+        if not cmap.sf_to_hs_create:
+            self.skipped.append(
+                Skip("not_included", "inclusion", HS, "the map does not create HubSpot contacts")
+            )
+            return ()
+        stage = self.target.get(STAGE)
+        if cmap.sf_to_hs_min_rank is not None and (
+            stage is None or cmap.stages[stage].rank < cmap.sf_to_hs_min_rank
+        ):
+            self.skipped.append(
+                Skip(
+                    "not_included",
+                    "inclusion",
+                    HS,
+                    f"stage {stage} is before the map's salesforce_to_hubspot.min_stage",
+                )
+            )
+            return ()
+        changes = self._changes_for(HS, None, {}, self.hs_final)
+        if not any(c.field == "email" and c.value for c in changes):
+            self.skipped.append(
+                Skip(
+                    "not_included",
+                    "email",
+                    HS,
+                    "no email: HubSpot contacts are created by email, so none is created",
+                )
+            )
+            return ()
+        link_name, link_value = self._hubspot_link(sf)
+        changes.append(FieldChange(link_name, link_value, Cause("link", "salesforce_id", "Salesforce id")))
+        return (Write(HS, "create", "contacts", None, 1, tuple(changes), link_back=cmap.link_sf_hubspot_id),)
+
+    # --- 5. new base ------------------------------------------------------------------------------
+
+    def _new_base(self, sf_writes: tuple[Write, ...], hs_writes: tuple[Write, ...]) -> Base:
+        target = self.target
+        values = {f.id: target.get(f.id) for f in self.cmap.synced_fields}
+        sf_values = self.sf_final if (self.sf is not None or sf_writes) else {}
+        hs_values = self.hs_final if (self.hs is not None or hs_writes) else {}
+        sf = self.sf
+        if sf is None:
+            sf_object, sf_id = (
+                (self.base.salesforce_object, self.base.salesforce_id) if not sf_writes else ("Lead", None)
+            )
+        elif self.sf_frozen:
+            sf_object, sf_id = "Contact", sf.converted_contact_id
+        else:
+            sf_object, sf_id = sf.object_type, sf.id
+        hs_id = self.hs.id if self.hs is not None else self.base.hubspot_id
+        return Base(
+            values=values,
+            salesforce_values=sf_values,
+            hubspot_values=hs_values,
+            facts=self._merged_digest(),
+            salesforce_object=sf_object,
+            salesforce_id=sf_id,
+            hubspot_id=hs_id,
+        )
+
+    def _merged_digest(self) -> FactsDigest:
+        digest = self.facts.digest()
+        sf = self.sf
+        if sf is not None and sf.is_converted and not digest.converted:
+            digest = FactsDigest(
+                digest.opportunities,
+                digest.account_is_customer,
+                digest.account_churned,
+                digest.completed_calls,
+                digest.meetings,
+                True,
+            )
+        return digest
