@@ -236,3 +236,14 @@ def test_deal_changes_are_read_on_hs_lastmodifieddate(adapter: HubSpotAdapter, h
     pages = list(adapter.changes_since(None, object_type="deals", properties=["dealname", "dealstage"]))
     assert [r["id"] for p in pages for r in p.records] == [deal.id]
     assert pages[0].records[0]["properties"]["dealstage"] == "closedwon"
+
+
+def test_adapter_records_normalise_through_the_core_record_model(adapter: HubSpotAdapter, hs: Any) -> None:
+    from worker.records import hubspot_record
+
+    cid = create(hs, email="core@example.com", lifecyclestage="salesqualifiedlead", hs_lead_status="OPEN")
+    (page,) = list(adapter.changes_since(None))
+    rec = hubspot_record(page.records[0])
+    assert rec.id == cid
+    assert rec.get("lifecyclestage") == "salesqualifiedlead" and rec.get("hs_lead_status") == "OPEN"
+    assert rec.modified_ms is not None and not rec.archived
