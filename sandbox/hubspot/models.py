@@ -56,6 +56,7 @@ DEFAULT_APP_ID = 987654
 DEFAULT_PRIVATE_APP_TOKEN = "pat-na1-sandbox-0000"
 DEFAULT_CLIENT_ID = "sandbox-client-id"
 DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
+DEFAULT_DEVELOPER_KEY = "sandbox-developer-key"
 
 
 def iso(ms: int | None) -> str | None:
@@ -268,6 +269,11 @@ class WebhookConfig:
         )
     )
     property_names: set[str] | None = None  # None: all properties
+    max_concurrent_requests: int = 10
+    settings_created_ms: int | None = None
+    settings_updated_ms: int | None = None
+    # Subscriptions made through the webhooks v3 API; when any exist they replace ``subscriptions``.
+    api_subscriptions: dict[int, dict[str, Any]] = field(default_factory=dict)
     retry_base_s: float = 60.0
     max_retries: int = limits.WEBHOOK_MAX_RETRIES
     timeout_s: float = 5.0
@@ -621,6 +627,7 @@ class Auth:
         self.access_tokens: dict[str, tuple[int, int, int]] = {}  # token -> (portal, app, expires ms)
         self.refresh_tokens: dict[str, tuple[int, int]] = {}
         self.clients: dict[str, tuple[str, int]] = {}  # client id -> (secret, app id)
+        self.developer_keys: dict[str, int] = {}  # developer API key (hapikey) -> app id
         self.access_ttl_s = limits.OAUTH_ACCESS_TOKEN_TTL_S
 
     def authenticate(self, header: str | None) -> tuple[int, int, bool]:
@@ -639,6 +646,12 @@ class Auth:
         if now >= expires:
             raise ExpiredAuthenticationError(max(0, (now - expires) // 1000), iso(expires) or "")
         return portal, app, True
+
+    def developer_app(self, hapikey: str | None) -> int:
+        """The app a developer API key (``?hapikey=``) belongs to, or 401 [A, SPEC webhooks security]."""
+        if not hapikey or hapikey not in self.developer_keys:
+            raise InvalidAuthenticationError()
+        return self.developer_keys[hapikey]
 
     def refresh(self, form: dict[str, str], portal_id: int) -> dict[str, Any]:
         client_id = form.get("client_id", "")
@@ -701,8 +714,23 @@ class Portal:
     def emit(self, spec: ObjectTypeSpec, event: str, object_id: int, actor: Actor, **fields: Any) -> None:
         cfg = self.webhooks
         sub = f"{spec.singular}.{event}"
-        if cfg.target_url is None or sub not in cfg.subscriptions:
+        if cfg.target_url is None:
             return
+        if cfg.api_subscriptions:
+            matches = [
+                s
+                for s in cfg.api_subscriptions.values()
+                if s["active"]
+                and s["eventType"] == sub
+                and (event != "propertyChange" or s.get("propertyName") in (None, fields.get("propertyName")))
+            ]
+            if not matches:
+                return
+            subscription_id = int(matches[0]["id"])
+        elif sub not in cfg.subscriptions:
+            return
+        else:
+            subscription_id = abs(hash(sub)) % 1_000_000
         if (
             event == "propertyChange"
             and cfg.property_names is not None
@@ -711,7 +739,7 @@ class Portal:
             return
         doc: dict[str, Any] = {
             "eventId": next(self._event_ids),
-            "subscriptionId": abs(hash(sub)) % 1_000_000,
+            "subscriptionId": subscription_id,
             "portalId": self.id,
             "appId": cfg.app_id,
             "occurredAt": self.clock.now_ms(),
@@ -781,6 +809,7 @@ class Backend:
             self.portals = {DEFAULT_PORTAL_ID: Portal(self, DEFAULT_PORTAL_ID)}
             self.auth.private_tokens[DEFAULT_PRIVATE_APP_TOKEN] = (DEFAULT_PORTAL_ID, DEFAULT_APP_ID)
             self.auth.clients[DEFAULT_CLIENT_ID] = (DEFAULT_CLIENT_SECRET, DEFAULT_APP_ID)
+            self.auth.developer_keys[DEFAULT_DEVELOPER_KEY] = DEFAULT_APP_ID
             self.faults = []
 
     @property

@@ -672,3 +672,131 @@ def oauth_access_token_info(ctx: Ctx) -> Result:
 
 def error_json(exc: HubSpotError) -> bytes:
     return json.dumps(exc.body()).encode()
+
+
+# -------------------------------------------------------------------------------- webhooks v3 (app settings)
+def _webhook_app(ctx: Ctx) -> Any:
+    cfg = ctx.portal.webhooks
+    if str(ctx.params["appId"]) != str(cfg.app_id):
+        raise ObjectNotFoundError(f"App {ctx.params['appId']} not found")
+    return cfg
+
+
+def _subscription_json(sub: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in sub.items() if v is not None}
+
+
+def webhook_settings_get(ctx: Ctx) -> Result:
+    """Webhook settings of the app (developer key) [A, SPEC webhooks v3].
+
+    Not faithful: 404 body when no settings exist is [C].
+    """
+    cfg = _webhook_app(ctx)
+    if cfg.target_url is None:
+        raise ObjectNotFoundError("No webhook settings for this app")
+    return 200, {
+        "targetUrl": cfg.target_url,
+        "throttling": {"maxConcurrentRequests": cfg.max_concurrent_requests},
+        "createdAt": iso(cfg.settings_created_ms),
+        "updatedAt": iso(cfg.settings_updated_ms),
+    }
+
+
+def webhook_settings_put(ctx: Ctx) -> Result:
+    """Set ``targetUrl`` and throttling [A, SPEC webhooks v3].
+
+    Not faithful: HubSpot requires an HTTPS target; the sandbox accepts HTTP (loopback receivers).
+    """
+    cfg = _webhook_app(ctx)
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    if not body.get("targetUrl"):
+        raise ValidationError("targetUrl is required")
+    now = ctx.portal.clock.now_ms()
+    cfg.target_url = str(body["targetUrl"])
+    cfg.max_concurrent_requests = int((body.get("throttling") or {}).get("maxConcurrentRequests", 10))
+    cfg.settings_created_ms = cfg.settings_created_ms or now
+    cfg.settings_updated_ms = now
+    return webhook_settings_get(ctx)
+
+
+def webhook_settings_delete(ctx: Ctx) -> Result:
+    """Remove the target URL: no more deliveries, 204 [A, SPEC webhooks v3].
+
+    Not faithful: none known.
+    """
+    _webhook_app(ctx).target_url = None
+    return 204, None
+
+
+def webhook_subscriptions_list(ctx: Ctx) -> Result:
+    """List the app's subscriptions [A, SPEC webhooks v3].
+
+    Not faithful: none known.
+    """
+    cfg = _webhook_app(ctx)
+    return 200, {"results": [_subscription_json(s) for s in cfg.api_subscriptions.values()]}
+
+
+def webhook_subscription_create(ctx: Ctx) -> Result:
+    """Subscribe to an event type (``propertyName`` for propertyChange), 201 [A, SPEC webhooks v3].
+
+    Not faithful: a propertyChange subscription without ``propertyName`` matches every property [C].
+    """
+    cfg = _webhook_app(ctx)
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    event_type = str(body.get("eventType", ""))
+    kind, _, action = event_type.partition(".")
+    if kind not in ("contact", "company", "deal") or not action:
+        raise ValidationError(f"Unsupported eventType: {event_type}")
+    now = iso(ctx.portal.clock.now_ms())
+    sub_id = max(cfg.api_subscriptions, default=1000) + 1
+    sub = {
+        "id": str(sub_id),
+        "eventType": event_type,
+        "propertyName": body.get("propertyName"),
+        "active": bool(body.get("active", False)),
+        "createdAt": now,
+        "updatedAt": now,
+    }
+    cfg.api_subscriptions[sub_id] = sub
+    return 201, _subscription_json(sub)
+
+
+def _subscription(ctx: Ctx) -> dict[str, Any]:
+    cfg = _webhook_app(ctx)
+    try:
+        return dict(cfg.api_subscriptions[int(ctx.params["subscriptionId"])])
+    except (KeyError, ValueError):
+        raise ObjectNotFoundError(f"Subscription {ctx.params['subscriptionId']} not found") from None
+
+
+def webhook_subscription_get(ctx: Ctx) -> Result:
+    """One subscription [A, SPEC webhooks v3].
+
+    Not faithful: none known.
+    """
+    return 200, _subscription_json(_subscription(ctx))
+
+
+def webhook_subscription_patch(ctx: Ctx) -> Result:
+    """Activate/deactivate a subscription [A, SPEC webhooks v3].
+
+    Not faithful: none known.
+    """
+    sub = _subscription(ctx)
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    if "active" in body:
+        sub["active"] = bool(body["active"])
+    sub["updatedAt"] = iso(ctx.portal.clock.now_ms())
+    ctx.portal.webhooks.api_subscriptions[int(sub["id"])] = sub
+    return 200, _subscription_json(sub)
+
+
+def webhook_subscription_delete(ctx: Ctx) -> Result:
+    """Delete a subscription, 204 [A, SPEC webhooks v3].
+
+    Not faithful: none known.
+    """
+    sub = _subscription(ctx)
+    del ctx.portal.webhooks.api_subscriptions[int(sub["id"])]
+    return 204, None

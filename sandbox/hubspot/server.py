@@ -59,6 +59,9 @@ def _endpoint(backend: Backend, handler: Handler, kind: str) -> Any:
             try:
                 if kind == "public":
                     portal, app_id = backend.portal, 0
+                elif kind == "developer":
+                    app_id = backend.auth.developer_app(request.query_params.get("hapikey"))
+                    portal = backend.portal
                 else:
                     portal_id, app_id, oauth = backend.auth.authenticate(request.headers.get("authorization"))
                     portal = backend.portals[portal_id]
