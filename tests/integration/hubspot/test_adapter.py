@@ -247,3 +247,11 @@ def test_adapter_records_normalise_through_the_core_record_model(adapter: HubSpo
     assert rec.id == cid
     assert rec.get("lifecyclestage") == "salesqualifiedlead" and rec.get("hs_lead_status") == "OPEN"
     assert rec.modified_ms is not None and not rec.archived
+
+
+def test_slow_response_times_out_and_is_retried(sandbox: HubSpotSandbox, hs: Any) -> None:
+    cid = create(hs, email="slow@example.com")
+    adapter = HubSpotAdapter(make_settings(sandbox, request_timeout_s=0.3))
+    sandbox.arm_fault(delay_ms=1000, count=1)
+    assert set(adapter.read([cid])) == {cid}
+    assert adapter.transport.stats.retried == 1

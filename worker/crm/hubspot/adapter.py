@@ -187,9 +187,7 @@ class HubSpotAdapter:
     ) -> dict[str, Any]:
         props = list(properties or DEFAULT_CONTACT_PROPERTIES)
         answer = self.transport.call(
-            lambda apis: apis.basic[object_type].get_by_id(
-                object_id, properties=props, _preload_content=False
-            )
+            lambda apis: apis.basic[object_type].get_by_id(object_id, properties=props, **apis.kw)
         )
         return dict(answer.body)
 
@@ -209,9 +207,7 @@ class HubSpotAdapter:
     ) -> None:
         body = {"inputs": [{"id": i, "properties": p} for i, p in chunk]}
         try:
-            answer = self.transport.call(
-                lambda apis: apis.batch[object_type].update(body, _preload_content=False)
-            )
+            answer = self.transport.call(lambda apis: apis.batch[object_type].update(body, **apis.kw))
         except RecordRejectedError as err:
             self._split_or_reject(chunk, err, results, lambda c: self._update_chunk(c, object_type, results))
             return
@@ -237,9 +233,7 @@ class HubSpotAdapter:
             ]
         }
         try:
-            answer = self.transport.call(
-                lambda apis: apis.batch["contacts"].upsert(body, _preload_content=False)
-            )
+            answer = self.transport.call(lambda apis: apis.batch["contacts"].upsert(body, **apis.kw))
         except RecordRejectedError as err:
             existing = _conflict_id(err)
             if existing is not None and len(chunk) == 1:
@@ -257,7 +251,7 @@ class HubSpotAdapter:
         key = props.get("email", "")
         try:
             answer = self.transport.call(
-                lambda apis: apis.basic["contacts"].create({"properties": props}, _preload_content=False)
+                lambda apis: apis.basic["contacts"].create({"properties": props}, **apis.kw)
             )
         except RecordRejectedError as err:
             existing = _conflict_id(err)
@@ -356,14 +350,14 @@ class HubSpotAdapter:
 
 def _search_op(object_type: str, body: dict[str, Any]) -> Op:
     def op(apis: Any) -> Any:
-        return apis.search[object_type].do_search(body, _preload_content=False)
+        return apis.search[object_type].do_search(body, **apis.kw)
 
     return op
 
 
 def _read_op(object_type: str, body: dict[str, Any]) -> Op:
     def op(apis: Any) -> Any:
-        return apis.batch[object_type].read(body, archived=False, _preload_content=False)
+        return apis.batch[object_type].read(body, archived=False, **apis.kw)
 
     return op
 
