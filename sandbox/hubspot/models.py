@@ -304,14 +304,30 @@ class ObjectStore:
             raise ObjectNotFoundError()
         return rec
 
-    def find(self, raw_id: str, *, id_property: str | None = None, archived: bool = False) -> Record | None:
+    def check_id_property(self, id_property: str) -> None:
+        """Writes by ``idProperty`` need a unique property; ``hs_object_id`` is not one.
+
+        Text [B]: "Unable to perform update/upsert by non-unique 0-2 property hs_object_id in portal ID
+        21939747" (segmentio/action-destinations PR #3957; also hubspot-api-nodejs #548).
+        """
+        prop = self.properties.get(id_property)
+        if id_property == self.spec.unique_property or (prop is not None and prop.has_unique_value):
+            return
+        raise ValidationError(
+            f"Unable to perform update/upsert by non-unique {self.spec.type_id} property {id_property} "
+            f"in portal ID {self.portal.id}"
+        )
+
+    def find(
+        self, raw_id: str, *, id_property: str | None = None, archived: bool = False, write: bool = False
+    ) -> Record | None:
+        if id_property and write:
+            self.check_id_property(id_property)
         if id_property and id_property != "hs_object_id":
             if id_property != self.spec.unique_property:
                 prop = self.properties.get(id_property)
                 if prop is None or not prop.has_unique_value:
-                    raise ValidationError(
-                        f"Unable to perform update/upsert by non-unique {self.spec.type_id} property",
-                    )
+                    raise ValidationError(f"{id_property} is not a unique property of {self.spec.type_id}")
                 matches = [r for r in self.records.values() if r.props.get(id_property) == raw_id]
                 rec = matches[0] if matches else None
             else:

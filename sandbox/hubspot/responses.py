@@ -246,7 +246,10 @@ def update_object(ctx: Ctx) -> Result:
     Not faithful: the ``reject`` mode error text is invented [C].
     """
     store = ctx.store()
-    rec = store.get(ctx.params["objectId"], id_property=ctx.request.query_params.get("idProperty"))
+    id_property = ctx.request.query_params.get("idProperty")
+    if id_property:
+        store.check_id_property(id_property)
+    rec = store.get(ctx.params["objectId"], id_property=id_property)
     props = _props_in(ctx.body)
     store.update(rec, props, ctx.actor)
     return 200, record_json(store, rec, list(props))
@@ -355,7 +358,7 @@ def batch_update(ctx: Ctx) -> Result:
     for i in inputs:
         rid = str(i.get("id", ""))
         props = store.validate(_props_in(i))
-        rec = store.find(rid, id_property=i.get("idProperty"))
+        rec = store.find(rid, id_property=i.get("idProperty"), write=True)
         if rec is None:
             missing.append(rid)
             continue
@@ -380,11 +383,11 @@ def batch_upsert(ctx: Ctx) -> Result:
     plan: list[tuple[Record | None, dict[str, str], str, str]] = []
     for i in inputs:
         id_prop = str(i.get("idProperty") or "")
-        if not id_prop or id_prop == "hs_object_id":
-            raise ValidationError("idProperty is required for upsert and must be a unique property")
+        if not id_prop:
+            raise ValidationError("idProperty is required for upsert")
         value = str(i.get("id", ""))
         props = store.validate(_props_in(i))
-        rec = store.find(value, id_property=id_prop)
+        rec = store.find(value, id_property=id_prop, write=True)
         plan.append((rec, props, id_prop, value))
     results = []
     for found, props, id_prop, value in plan:

@@ -227,7 +227,8 @@ class HubSpotAdapter:
                 {
                     "id": email,
                     "idProperty": "email",
-                    "properties": {k: v for k, v in p.items() if k != "email"},
+                    # email is sent as a property too, so every result carries it to map back by
+                    "properties": {**p, "email": email},
                 }
                 for email, p in chunk
             ]
