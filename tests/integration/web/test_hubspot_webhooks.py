@@ -219,8 +219,33 @@ def test_webhooks_configured_through_the_real_webhooks_api(receiver: str, dirty:
         while time.monotonic() < deadline and not dirty.members("contacts"):
             time.sleep(0.05)
         time.sleep(0.2)
-        assert dirty.members("contacts") == {str(b.id)}  # only the subscribed property fired
+        assert dirty.members("contacts") == {str(b.id)}, sb.dispatcher.deliveries  # only the subscribed one
         assert str(a.id) not in dirty.members("contacts")
         with pytest.raises(Exception) as info:
             HubSpot(api_key="wrong", host=sb.base_url).webhooks.settings_api.get_all(DEFAULT_APP_ID)
         assert info.value.status == 401  # type: ignore[attr-defined]
+
+
+def test_merge_and_deletion_events_mark_the_right_ids(receiver: str, dirty: DirtySet) -> None:
+    from sandbox.hubspot.models import SYSTEM
+
+    with HubSpotSandbox() as sb:
+        store = sb.portal.stores["contacts"]
+        with sb.backend.lock:
+            keep = store.create({"email": "keep@example.com"}, SYSTEM)
+            gone = store.create({"email": "gone@example.com"}, SYSTEM)
+            deal = sb.portal.stores["deals"].create({"dealname": "D"}, SYSTEM)
+        sb.configure_webhooks(
+            target_url=receiver, subscriptions=["contact.merge", "contact.deletion", "deal.deletion"]
+        )
+        with sb.backend.lock:
+            store.merge(str(keep.id), str(gone.id), SYSTEM)
+            store.archive(str(keep.id), SYSTEM)
+            sb.portal.stores["deals"].archive(str(deal.id), SYSTEM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not dirty.members("deals"):
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert dirty.members("contacts") == {str(keep.id)}  # the survivor, from merge and deletion
+        assert dirty.members("deals") == {str(deal.id)}
+        assert len(sb.dispatcher.deliveries) >= 1
