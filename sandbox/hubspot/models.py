@@ -56,6 +56,7 @@ DEFAULT_APP_ID = 987654
 DEFAULT_PRIVATE_APP_TOKEN = "pat-na1-sandbox-0000"
 DEFAULT_CLIENT_ID = "sandbox-client-id"
 DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
+DEFAULT_DEVELOPER_KEY = "sandbox-developer-key"
 
 
 def iso(ms: int | None) -> str | None:
@@ -193,7 +194,7 @@ class RateLimiter:
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self.window: deque[int] = deque()
+        self.windows: dict[int, deque[int]] = {}  # app id -> request times (the 10 s limit is per app [A])
         self.search_window: deque[int] = deque()
         self.daily_count = 0
         self.day = ""
@@ -201,30 +202,31 @@ class RateLimiter:
         self.accepted = 0
 
     def reset(self) -> None:
-        self.window.clear()
+        self.windows.clear()
         self.search_window.clear()
         self.daily_count = 0
         self.throttled = 0
         self.accepted = 0
 
-    def check(self, tier: limits.RateLimitTier, *, search: bool, oauth: bool) -> dict[str, str]:
+    def check(
+        self, tier: limits.RateLimitTier, *, search: bool, oauth: bool, app_id: int = 0
+    ) -> dict[str, str]:
         now = self.clock.now_ms()
+        window = self.windows.setdefault(app_id, deque())
         day = datetime.fromtimestamp(now / 1000, tz=UTC).strftime("%Y-%m-%d")
         if day != self.day:
             self.day, self.daily_count = day, 0
-        while self.window and self.window[0] <= now - 10_000:
-            self.window.popleft()
+        while window and window[0] <= now - 10_000:
+            window.popleft()
         while self.search_window and self.search_window[0] <= now - 1_000:
             self.search_window.popleft()
         if tier.daily is not None and not oauth and self.daily_count >= tier.daily:
             self.throttled += 1
             midnight = (now // 86_400_000 + 1) * 86_400_000
             raise RateLimitedError("DAILY", max(1, (midnight - now) // 1000))
-        if tier.per_ten_seconds is not None and len(self.window) >= tier.per_ten_seconds:
+        if tier.per_ten_seconds is not None and len(window) >= tier.per_ten_seconds:
             self.throttled += 1
-            raise RateLimitedError(
-                "TEN_SECONDLY_ROLLING", max(1, -(-(self.window[0] + 10_000 - now) // 1000))
-            )
+            raise RateLimitedError("TEN_SECONDLY_ROLLING", max(1, -(-(window[0] + 10_000 - now) // 1000)))
         if (
             search
             and tier.search_per_second is not None
@@ -232,7 +234,7 @@ class RateLimiter:
         ):
             self.throttled += 1
             raise RateLimitedError("SECONDLY", 1)
-        self.window.append(now)
+        window.append(now)
         if search:
             self.search_window.append(now)
         self.daily_count += 1
@@ -242,7 +244,7 @@ class RateLimiter:
         headers = {"X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}
         if tier.per_ten_seconds is not None:
             headers["X-HubSpot-RateLimit-Max"] = str(tier.per_ten_seconds)
-            headers["X-HubSpot-RateLimit-Remaining"] = str(tier.per_ten_seconds - len(self.window))
+            headers["X-HubSpot-RateLimit-Remaining"] = str(tier.per_ten_seconds - len(window))
         if tier.daily is not None and not oauth:
             headers["X-HubSpot-RateLimit-Daily"] = str(tier.daily)
             headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(tier.daily - self.daily_count)
@@ -257,13 +259,21 @@ class WebhookConfig:
     client_secret: str = DEFAULT_CLIENT_SECRET
     app_id: int = DEFAULT_APP_ID
     subscriptions: set[str] = field(
-        default_factory=lambda: {
-            f"{o}.{e}"
-            for o in ("contact", "company", "deal")
-            for e in ("creation", "propertyChange", "deletion", "merge", "restore", "associationChange")
-        }
+        default_factory=lambda: (
+            {
+                f"{o}.{e}"
+                for o in ("contact", "company", "deal")
+                for e in ("creation", "propertyChange", "deletion", "merge", "restore", "associationChange")
+            }
+            | {"contact.privacyDeletion"}
+        )
     )
     property_names: set[str] | None = None  # None: all properties
+    max_concurrent_requests: int = 10
+    settings_created_ms: int | None = None
+    settings_updated_ms: int | None = None
+    # Subscriptions made through the webhooks v3 API; when any exist they replace ``subscriptions``.
+    api_subscriptions: dict[int, dict[str, Any]] = field(default_factory=dict)
     retry_base_s: float = 60.0
     max_retries: int = limits.WEBHOOK_MAX_RETRIES
     timeout_s: float = 5.0
@@ -294,14 +304,30 @@ class ObjectStore:
             raise ObjectNotFoundError()
         return rec
 
-    def find(self, raw_id: str, *, id_property: str | None = None, archived: bool = False) -> Record | None:
+    def check_id_property(self, id_property: str) -> None:
+        """Writes by ``idProperty`` need a unique property; ``hs_object_id`` is not one.
+
+        Text [B]: "Unable to perform update/upsert by non-unique 0-2 property hs_object_id in portal ID
+        21939747" (segmentio/action-destinations PR #3957; also hubspot-api-nodejs #548).
+        """
+        prop = self.properties.get(id_property)
+        if id_property == self.spec.unique_property or (prop is not None and prop.has_unique_value):
+            return
+        raise ValidationError(
+            f"Unable to perform update/upsert by non-unique {self.spec.type_id} property {id_property} "
+            f"in portal ID {self.portal.id}"
+        )
+
+    def find(
+        self, raw_id: str, *, id_property: str | None = None, archived: bool = False, write: bool = False
+    ) -> Record | None:
+        if id_property and write:
+            self.check_id_property(id_property)
         if id_property and id_property != "hs_object_id":
             if id_property != self.spec.unique_property:
                 prop = self.properties.get(id_property)
                 if prop is None or not prop.has_unique_value:
-                    raise ValidationError(
-                        f"Unable to perform update/upsert by non-unique {self.spec.type_id} property",
-                    )
+                    raise ValidationError(f"{id_property} is not a unique property of {self.spec.type_id}")
                 matches = [r for r in self.records.values() if r.props.get(id_property) == raw_id]
                 rec = matches[0] if matches else None
             else:
@@ -520,6 +546,23 @@ class ObjectStore:
         self._reindex(rec)
         self.portal.emit(self.spec, "deletion", rec.id, actor, changeFlag="DELETED")
 
+    def purge(self, raw_id: str, actor: Actor, *, id_property: str | None = None) -> None:
+        """GDPR delete: permanent, 204 even when absent [A, SPEC]; fires ``privacyDeletion``."""
+        rec = self.find(raw_id, id_property=id_property) or self.find(
+            raw_id, id_property=id_property, archived=True
+        )
+        if rec is None:
+            return  # HubSpot adds an unknown email to a blocklist [A]; not modelled
+        del self.records[rec.id]
+        key = self.spec.unique_property
+        if key and rec.props.get(key) and self.unique.get(rec.props[key].lower()) == rec.id:
+            del self.unique[rec.props[key].lower()]
+        self.index.enqueue(self.portal.clock.now_ms(), rec.id, None)
+        self.index.catch_up(self.portal.clock.now_ms())
+        for other in list(self.portal.associations.get((self.spec.name, rec.id), {})):
+            self.portal.dissociate(self.spec.name, rec.id, *other)
+        self.portal.emit(self.spec, "privacyDeletion", rec.id, actor, changeFlag="DELETED")
+
     def merge(self, primary_id: str, merged_id: str, actor: Actor) -> Record:
         primary = self.get(primary_id)
         other = self.get(merged_id)
@@ -600,6 +643,7 @@ class Auth:
         self.access_tokens: dict[str, tuple[int, int, int]] = {}  # token -> (portal, app, expires ms)
         self.refresh_tokens: dict[str, tuple[int, int]] = {}
         self.clients: dict[str, tuple[str, int]] = {}  # client id -> (secret, app id)
+        self.developer_keys: dict[str, int] = {}  # developer API key (hapikey) -> app id
         self.access_ttl_s = limits.OAUTH_ACCESS_TOKEN_TTL_S
 
     def authenticate(self, header: str | None) -> tuple[int, int, bool]:
@@ -618,6 +662,12 @@ class Auth:
         if now >= expires:
             raise ExpiredAuthenticationError(max(0, (now - expires) // 1000), iso(expires) or "")
         return portal, app, True
+
+    def developer_app(self, hapikey: str | None) -> int:
+        """The app a developer API key (``?hapikey=``) belongs to, or 401 [A, SPEC webhooks security]."""
+        if not hapikey or hapikey not in self.developer_keys:
+            raise InvalidAuthenticationError()
+        return self.developer_keys[hapikey]
 
     def refresh(self, form: dict[str, str], portal_id: int) -> dict[str, Any]:
         client_id = form.get("client_id", "")
@@ -680,8 +730,23 @@ class Portal:
     def emit(self, spec: ObjectTypeSpec, event: str, object_id: int, actor: Actor, **fields: Any) -> None:
         cfg = self.webhooks
         sub = f"{spec.singular}.{event}"
-        if cfg.target_url is None or sub not in cfg.subscriptions:
+        if cfg.target_url is None:
             return
+        if cfg.api_subscriptions:
+            matches = [
+                s
+                for s in cfg.api_subscriptions.values()
+                if s["active"]
+                and s["eventType"] == sub
+                and (event != "propertyChange" or s.get("propertyName") in (None, fields.get("propertyName")))
+            ]
+            if not matches:
+                return
+            subscription_id = int(matches[0]["id"])
+        elif sub not in cfg.subscriptions:
+            return
+        else:
+            subscription_id = abs(hash(sub)) % 1_000_000
         if (
             event == "propertyChange"
             and cfg.property_names is not None
@@ -690,7 +755,7 @@ class Portal:
             return
         doc: dict[str, Any] = {
             "eventId": next(self._event_ids),
-            "subscriptionId": abs(hash(sub)) % 1_000_000,
+            "subscriptionId": subscription_id,
             "portalId": self.id,
             "appId": cfg.app_id,
             "occurredAt": self.clock.now_ms(),
@@ -760,6 +825,7 @@ class Backend:
             self.portals = {DEFAULT_PORTAL_ID: Portal(self, DEFAULT_PORTAL_ID)}
             self.auth.private_tokens[DEFAULT_PRIVATE_APP_TOKEN] = (DEFAULT_PORTAL_ID, DEFAULT_APP_ID)
             self.auth.clients[DEFAULT_CLIENT_ID] = (DEFAULT_CLIENT_SECRET, DEFAULT_APP_ID)
+            self.auth.developer_keys[DEFAULT_DEVELOPER_KEY] = DEFAULT_APP_ID
             self.faults = []
 
     @property

@@ -174,7 +174,11 @@ def _props_in(doc: Any) -> dict[str, Any]:
 
 # -------------------------------------------------------------------------------- objects
 def list_objects(ctx: Ctx) -> Result:
-    """GET /crm/v3/objects/{type}: id-ordered pages, opaque ``after`` [A]; no ``paging`` on the last page."""
+    """List a type with ``after`` paging (max 100); ``properties``, ``propertiesWithHistory``,
+    ``associations``, ``archived`` [A, SPEC]; no ``paging`` on the last page [A, PY fetch_all].
+
+    Not faithful: order is by id and ``after`` is the next id (real cursors are opaque strings).
+    """
     store = ctx.store()
     limit = ctx.int_param("limit", limits.LIST_DEFAULT_LIMIT, limits.LIST_MAX_LIMIT)
     after = ctx.request.query_params.get("after")
@@ -195,7 +199,11 @@ def list_objects(ctx: Ctx) -> Result:
 
 
 def get_object(ctx: Ctx) -> Result:
-    """GET by id or ``idProperty``; a merged-away id answers with the survivor [C]."""
+    """Get by id or ``idProperty=email``; a merged-away id answers with the survivor [C]; archived needs
+    ``archived=true`` [A].
+
+    Not faithful: 404 body text is "resource not found" [C].
+    """
     store = ctx.store()
     rec = store.get(
         ctx.params["objectId"],
@@ -208,6 +216,10 @@ def get_object(ctx: Ctx) -> Result:
 
 
 def create_object(ctx: Ctx) -> Result:
+    """Create (201) with optional inline associations [A]; duplicate email is 409 CONFLICT [B].
+
+    Not faithful: no ``objectWriteTraceId``; invalid-email detection is a simple "@" check.
+    """
     store = ctx.store()
     rec = store.create(_props_in(ctx.body), ctx.actor)
     for a in (ctx.body or {}).get("associations") or []:
@@ -229,19 +241,35 @@ def _inline_association(ctx: Ctx, store: ObjectStore, from_id: int, a: dict[str,
 
 
 def update_object(ctx: Ctx) -> Result:
+    """PATCH by id or ``idProperty``; ``""`` clears [A]; lifecycle forward-only rule by mode [A/B].
+
+    Not faithful: the ``reject`` mode error text is invented [C].
+    """
     store = ctx.store()
-    rec = store.get(ctx.params["objectId"], id_property=ctx.request.query_params.get("idProperty"))
+    id_property = ctx.request.query_params.get("idProperty")
+    if id_property:
+        store.check_id_property(id_property)
+    rec = store.get(ctx.params["objectId"], id_property=id_property)
     props = _props_in(ctx.body)
     store.update(rec, props, ctx.actor)
     return 200, record_json(store, rec, list(props))
 
 
 def archive_object(ctx: Ctx) -> Result:
+    """DELETE: soft archive, 204, also for unknown ids [B, n8n PR #3219].
+
+    Not faithful: no restore endpoint and no 90-day purge.
+    """
     ctx.store().archive(ctx.params["objectId"], ctx.actor)
     return 204, None
 
 
 def merge_objects(ctx: Ctx) -> Result:
+    """Merge: the primary survives with ``hs_merged_object_ids``; empty survivor properties take the merged
+    values [C].
+
+    Not faithful: HubSpot can mint a new id for the result; the sandbox always keeps the primary id.
+    """
     store = ctx.store()
     body = ctx.body if isinstance(ctx.body, dict) else {}
     if "primaryObjectId" not in body or "objectIdToMerge" not in body:
@@ -250,9 +278,25 @@ def merge_objects(ctx: Ctx) -> Result:
     return 200, record_json(store, rec)
 
 
+def gdpr_delete(ctx: Ctx) -> Result:
+    """GDPR delete (contacts): permanent removal, 204, ``contact.privacyDeletion`` event [A, SPEC].
+
+    Not faithful: the blocklisting of unknown emails is not modelled.
+    """
+    store = ctx.store()
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    if "objectId" not in body:
+        raise ValidationError("objectId is required")
+    store.purge(str(body["objectId"]), ctx.actor, id_property=body.get("idProperty"))
+    return 204, None
+
+
 # -------------------------------------------------------------------------------- batch
 def batch_read(ctx: Ctx) -> Result:
-    """200, or 207 with one OBJECT_NOT_FOUND error listing the missing ids [B php #619; text C]."""
+    """Batch read (100, 50 with histories) [B]; 207 with OBJECT_NOT_FOUND listing missing ids [B php #619].
+
+    Not faithful: error message text [C]; ``idProperty`` on non-email unique properties scans linearly.
+    """
     store = ctx.store()
     body = ctx.body if isinstance(ctx.body, dict) else {}
     hist = body.get("propertiesWithHistory") or None
@@ -279,7 +323,11 @@ def batch_read(ctx: Ctx) -> Result:
 
 
 def batch_create(ctx: Ctx) -> Result:
-    """All-or-nothing: any invalid input or existing email refuses the whole batch [B, PY #51]."""
+    """Batch create (201); any invalid input or existing email refuses the whole batch [B, PY #51, Atlas
+    #174].
+
+    Not faithful: a duplicate email inside one batch is a 400 with invented text [C].
+    """
     store = ctx.store()
     inputs = _inputs(ctx)
     validated = [store.validate(_props_in(i)) for i in inputs]
@@ -299,7 +347,10 @@ def batch_create(ctx: Ctx) -> Result:
 
 
 def batch_update(ctx: Ctx) -> Result:
-    """Validation failures refuse the whole batch [B]; unknown ids are 207 item errors [C]."""
+    """Batch update (200/207); invalid values refuse the whole batch [B]; unknown ids are 207 errors [C].
+
+    Not faithful: whether real HubSpot answers 207 or 400 for unknown ids is not captured.
+    """
     store = ctx.store()
     inputs = _inputs(ctx)
     prepared: list[tuple[Record, dict[str, str]]] = []
@@ -307,7 +358,7 @@ def batch_update(ctx: Ctx) -> Result:
     for i in inputs:
         rid = str(i.get("id", ""))
         props = store.validate(_props_in(i))
-        rec = store.find(rid, id_property=i.get("idProperty"))
+        rec = store.find(rid, id_property=i.get("idProperty"), write=True)
         if rec is None:
             missing.append(rid)
             continue
@@ -323,17 +374,20 @@ def batch_update(ctx: Ctx) -> Result:
 
 
 def batch_upsert(ctx: Ctx) -> Result:
-    """Create-or-update by a unique property (``email``); results carry ``new`` [A, SPEC]."""
+    """Batch upsert by a unique property (``email``); results carry ``new`` [A, SPEC].
+
+    Not faithful: partial-failure (207) answers for upsert are never produced.
+    """
     store = ctx.store()
     inputs = _inputs(ctx)
     plan: list[tuple[Record | None, dict[str, str], str, str]] = []
     for i in inputs:
         id_prop = str(i.get("idProperty") or "")
-        if not id_prop or id_prop == "hs_object_id":
-            raise ValidationError("idProperty is required for upsert and must be a unique property")
+        if not id_prop:
+            raise ValidationError("idProperty is required for upsert")
         value = str(i.get("id", ""))
         props = store.validate(_props_in(i))
-        rec = store.find(value, id_property=id_prop)
+        rec = store.find(value, id_property=id_prop, write=True)
         plan.append((rec, props, id_prop, value))
     results = []
     for found, props, id_prop, value in plan:
@@ -348,6 +402,10 @@ def batch_upsert(ctx: Ctx) -> Result:
 
 
 def batch_archive(ctx: Ctx) -> Result:
+    """Batch archive, 204 [A].
+
+    Not faithful: none known.
+    """
     store = ctx.store()
     for i in _inputs(ctx):
         store.archive(str(i.get("id", "")), ctx.actor)
@@ -355,6 +413,12 @@ def batch_archive(ctx: Ctx) -> Result:
 
 
 def search(ctx: Ctx) -> Result:
+    """Search: filterGroups/operators/sorts/query, limit 200, numeric ``after``, 10,000 ceiling, index lag
+    [A/B].
+
+    Not faithful: free-text ``query`` matches tokens of all property values (HubSpot searches a default
+    set); error texts for limit violations [C]; no rate-limit headers on search answers [C].
+    """
     store = ctx.store()
     req = parse_request(ctx.body if isinstance(ctx.body, dict) else {})
     total, page, nxt = store.search(req)
@@ -369,12 +433,20 @@ def search(ctx: Ctx) -> Result:
 
 # -------------------------------------------------------------------------------- properties
 def properties_list(ctx: Ctx) -> Result:
+    """List property definitions of a type [A, SPEC].
+
+    Not faithful: ``dataSensitivity``/``locale`` are ignored.
+    """
     store = ctx.store()
     archived = ctx.flag("archived")
     return 200, {"results": [p.to_json(iso) for p in store.properties.values() if p.archived == archived]}
 
 
 def property_get(ctx: Ctx) -> Result:
+    """One property definition [A, SPEC].
+
+    Not faithful: none known.
+    """
     store = ctx.store()
     prop = store.properties.get(ctx.params["propertyName"])
     if prop is None or prop.archived:
@@ -383,6 +455,10 @@ def property_get(ctx: Ctx) -> Result:
 
 
 def property_create(ctx: Ctx) -> Result:
+    """Create a custom property (201) [A, SPEC].
+
+    Not faithful: duplicate-name 409 body is [C]; groups are not validated.
+    """
     store = ctx.store()
     prop = property_from_json(ctx.body if isinstance(ctx.body, dict) else {}, ctx.portal.clock.now_ms())
     if prop.name in store.properties:
@@ -392,6 +468,10 @@ def property_create(ctx: Ctx) -> Result:
 
 
 def property_update(ctx: Ctx) -> Result:
+    """Edit label/description/options; ``options`` replaces the list [A, SPEC].
+
+    Not faithful: read-only definitions are still editable.
+    """
     store = ctx.store()
     prop = store.properties.get(ctx.params["propertyName"])
     if prop is None:
@@ -407,6 +487,10 @@ def _assoc_types(ctx: Ctx) -> tuple[str, str]:
 
 
 def assoc_create_default(ctx: Ctx) -> Result:
+    """v4: create the default association (200 batch-shaped answer) [A, SPEC].
+
+    Not faithful: type ids are from memory [C].
+    """
     from_type, to_type = _assoc_types(ctx)
     fid, tid = int(ctx.params["objectId"]), int(ctx.params["toObjectId"])
     ctx.portal.store(from_type).get(str(fid))
@@ -418,6 +502,10 @@ def assoc_create_default(ctx: Ctx) -> Result:
 
 
 def assoc_create_labelled(ctx: Ctx) -> Result:
+    """v4: associate with explicit type ids (201 ``LabelsBetweenObjectPair``) [A, SPEC].
+
+    Not faithful: custom labels are not modelled.
+    """
     from_type, to_type = _assoc_types(ctx)
     fid, tid = int(ctx.params["objectId"]), int(ctx.params["toObjectId"])
     ctx.portal.store(from_type).get(str(fid))
@@ -447,6 +535,10 @@ def _assoc_types_json(from_type: str, to_type: str, types: set[int]) -> list[dic
 
 
 def assoc_list(ctx: Ctx) -> Result:
+    """v4: list associations of one object (limit 500, ``after``) [A, SPEC].
+
+    Not faithful: labels other than "Primary" are not modelled.
+    """
     from_type, to_type = _assoc_types(ctx)
     limit = ctx.int_param("limit", limits.ASSOCIATIONS_DEFAULT_LIMIT, limits.ASSOCIATIONS_MAX_LIMIT)
     after = ctx.request.query_params.get("after")
@@ -465,12 +557,20 @@ def assoc_list(ctx: Ctx) -> Result:
 
 
 def assoc_delete(ctx: Ctx) -> Result:
+    """v4: remove all associations between two objects, 204 [A, SPEC].
+
+    Not faithful: no associationChange event on removal.
+    """
     from_type, to_type = _assoc_types(ctx)
     ctx.portal.dissociate(from_type, int(ctx.params["objectId"]), to_type, int(ctx.params["toObjectId"]))
     return 204, None
 
 
 def assoc_batch_read(ctx: Ctx) -> Result:
+    """v4: batch read associations [A, SPEC].
+
+    Not faithful: no 207 for unknown ``from`` ids.
+    """
     from_type, to_type = _assoc_types(ctx)
     results = []
     for i in _inputs(ctx, 1000):
@@ -488,7 +588,47 @@ def assoc_batch_read(ctx: Ctx) -> Result:
     return _batch(results, [], ctx, 200)
 
 
+def assoc_batch_create(ctx: Ctx) -> Result:
+    """v4: batch create associations with explicit types (201 ``LabelsBetweenObjectPair`` results) [A, SPEC].
+
+    Not faithful: objects are not checked for existence; labels are always empty.
+    """
+    from_type, to_type = _assoc_types(ctx)
+    results = []
+    for i in _inputs(ctx, 2000):
+        fid, tid = int(str(i["from"]["id"])), int(str(i["to"]["id"]))
+        types = {int(t.get("associationTypeId")) for t in i.get("types") or []}
+        ctx.portal.associate(from_type, fid, to_type, tid, types, ctx.actor)
+        results.append(
+            {
+                "fromObjectTypeId": OBJECT_TYPES[from_type].type_id,
+                "fromObjectId": fid,
+                "toObjectTypeId": OBJECT_TYPES[to_type].type_id,
+                "toObjectId": tid,
+                "labels": [],
+            }
+        )
+    return _batch(results, [], ctx, 201)
+
+
+def assoc_batch_archive(ctx: Ctx) -> Result:
+    """v4: batch remove associations, 204 [A, SPEC].
+
+    Not faithful: no associationChange event on removal.
+    """
+    from_type, to_type = _assoc_types(ctx)
+    for i in _inputs(ctx, 2000):
+        fid = int(str(i["from"]["id"]))
+        for to in i.get("to") or []:
+            ctx.portal.dissociate(from_type, fid, to_type, int(str(to["id"])))
+    return 204, None
+
+
 def assoc_batch_default(ctx: Ctx) -> Result:
+    """v4: batch create default associations [A, SPEC].
+
+    Not faithful: objects are not checked for existence.
+    """
     from_type, to_type = _assoc_types(ctx)
     default = ASSOCIATION_TYPES[(from_type, to_type)][0]
     results = []
@@ -502,11 +642,20 @@ def assoc_batch_default(ctx: Ctx) -> Result:
 
 # -------------------------------------------------------------------------------- oauth
 def oauth_token(ctx: Ctx) -> Result:
+    """OAuth refresh (form-encoded ``grant_type=refresh_token``) → new access token, ``expires_in`` 1800
+    [A/B].
+
+    Not faithful: ``authorization_code`` grant is not implemented; error bodies are [C].
+    """
     form = ctx.body if isinstance(ctx.body, dict) else {}
     return 200, ctx.portal.backend.auth.refresh({k: str(v) for k, v in form.items()}, ctx.portal.id)
 
 
 def oauth_access_token_info(ctx: Ctx) -> Result:
+    """OAuth access-token introspection [A, SPEC].
+
+    Not faithful: minimal field set.
+    """
     auth = ctx.portal.backend.auth
     token = ctx.params["token"]
     entry = auth.access_tokens.get(token)
@@ -526,3 +675,131 @@ def oauth_access_token_info(ctx: Ctx) -> Result:
 
 def error_json(exc: HubSpotError) -> bytes:
     return json.dumps(exc.body()).encode()
+
+
+# -------------------------------------------------------------------------------- webhooks v3 (app settings)
+def _webhook_app(ctx: Ctx) -> Any:
+    cfg = ctx.portal.webhooks
+    if str(ctx.params["appId"]) != str(cfg.app_id):
+        raise ObjectNotFoundError(f"App {ctx.params['appId']} not found")
+    return cfg
+
+
+def _subscription_json(sub: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in sub.items() if v is not None}
+
+
+def webhook_settings_get(ctx: Ctx) -> Result:
+    """Webhook settings of the app (developer key) [A, SPEC webhooks v3].
+
+    Not faithful: 404 body when no settings exist is [C].
+    """
+    cfg = _webhook_app(ctx)
+    if cfg.target_url is None:
+        raise ObjectNotFoundError("No webhook settings for this app")
+    return 200, {
+        "targetUrl": cfg.target_url,
+        "throttling": {"maxConcurrentRequests": cfg.max_concurrent_requests},
+        "createdAt": iso(cfg.settings_created_ms),
+        "updatedAt": iso(cfg.settings_updated_ms),
+    }
+
+
+def webhook_settings_put(ctx: Ctx) -> Result:
+    """Set ``targetUrl`` and throttling [A, SPEC webhooks v3].
+
+    Not faithful: HubSpot requires an HTTPS target; the sandbox accepts HTTP (loopback receivers).
+    """
+    cfg = _webhook_app(ctx)
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    if not body.get("targetUrl"):
+        raise ValidationError("targetUrl is required")
+    now = ctx.portal.clock.now_ms()
+    cfg.target_url = str(body["targetUrl"])
+    cfg.max_concurrent_requests = int((body.get("throttling") or {}).get("maxConcurrentRequests", 10))
+    cfg.settings_created_ms = cfg.settings_created_ms or now
+    cfg.settings_updated_ms = now
+    return webhook_settings_get(ctx)
+
+
+def webhook_settings_delete(ctx: Ctx) -> Result:
+    """Remove the target URL: no more deliveries, 204 [A, SPEC webhooks v3].
+
+    Not faithful: none known.
+    """
+    _webhook_app(ctx).target_url = None
+    return 204, None
+
+
+def webhook_subscriptions_list(ctx: Ctx) -> Result:
+    """List the app's subscriptions [A, SPEC webhooks v3].
+
+    Not faithful: none known.
+    """
+    cfg = _webhook_app(ctx)
+    return 200, {"results": [_subscription_json(s) for s in cfg.api_subscriptions.values()]}
+
+
+def webhook_subscription_create(ctx: Ctx) -> Result:
+    """Subscribe to an event type (``propertyName`` for propertyChange), 201 [A, SPEC webhooks v3].
+
+    Not faithful: a propertyChange subscription without ``propertyName`` matches every property [C].
+    """
+    cfg = _webhook_app(ctx)
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    event_type = str(body.get("eventType", ""))
+    kind, _, action = event_type.partition(".")
+    if kind not in ("contact", "company", "deal") or not action:
+        raise ValidationError(f"Unsupported eventType: {event_type}")
+    now = iso(ctx.portal.clock.now_ms())
+    sub_id = max(cfg.api_subscriptions, default=1000) + 1
+    sub = {
+        "id": str(sub_id),
+        "eventType": event_type,
+        "propertyName": body.get("propertyName"),
+        "active": bool(body.get("active", False)),
+        "createdAt": now,
+        "updatedAt": now,
+    }
+    cfg.api_subscriptions[sub_id] = sub
+    return 201, _subscription_json(sub)
+
+
+def _subscription(ctx: Ctx) -> dict[str, Any]:
+    cfg = _webhook_app(ctx)
+    try:
+        return dict(cfg.api_subscriptions[int(ctx.params["subscriptionId"])])
+    except (KeyError, ValueError):
+        raise ObjectNotFoundError(f"Subscription {ctx.params['subscriptionId']} not found") from None
+
+
+def webhook_subscription_get(ctx: Ctx) -> Result:
+    """One subscription [A, SPEC webhooks v3].
+
+    Not faithful: none known.
+    """
+    return 200, _subscription_json(_subscription(ctx))
+
+
+def webhook_subscription_patch(ctx: Ctx) -> Result:
+    """Activate/deactivate a subscription [A, SPEC webhooks v3].
+
+    Not faithful: none known.
+    """
+    sub = _subscription(ctx)
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    if "active" in body:
+        sub["active"] = bool(body["active"])
+    sub["updatedAt"] = iso(ctx.portal.clock.now_ms())
+    ctx.portal.webhooks.api_subscriptions[int(sub["id"])] = sub
+    return 200, _subscription_json(sub)
+
+
+def webhook_subscription_delete(ctx: Ctx) -> Result:
+    """Delete a subscription, 204 [A, SPEC webhooks v3].
+
+    Not faithful: none known.
+    """
+    sub = _subscription(ctx)
+    del ctx.portal.webhooks.api_subscriptions[int(sub["id"])]
+    return 204, None

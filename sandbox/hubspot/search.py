@@ -45,7 +45,14 @@ OPERATORS = frozenset(
 RANGE_OPS = frozenset({"LT", "LTE", "GT", "GTE", "BETWEEN", "EQ"})
 TIME_PROPS = frozenset({"createdate", "lastmodifieddate", "hs_lastmodifieddate"})
 # Properties with an equality index (the ones the worker and operators look up by value).
-EQ_INDEXED = ("email", "salesforce_lead_id", "salesforce_contact_id", "hs_object_id")
+EQ_INDEXED = (
+    "email",
+    "salesforce_lead_id",
+    "salesforce_contact_id",
+    "hs_object_id",
+    "lifecyclestage",
+    "hs_lead_status",
+)
 
 
 def to_ms(value: Any) -> int | None:

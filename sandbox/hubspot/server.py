@@ -59,11 +59,14 @@ def _endpoint(backend: Backend, handler: Handler, kind: str) -> Any:
             try:
                 if kind == "public":
                     portal, app_id = backend.portal, 0
+                elif kind == "developer":
+                    app_id = backend.auth.developer_app(request.query_params.get("hapikey"))
+                    portal = backend.portal
                 else:
                     portal_id, app_id, oauth = backend.auth.authenticate(request.headers.get("authorization"))
                     portal = backend.portals[portal_id]
                     rate_headers = portal.limiter.check(
-                        portal.settings.tier, search=kind == "search", oauth=oauth
+                        portal.settings.tier, search=kind == "search", oauth=oauth, app_id=app_id
                     )
                 actor = Actor("INTEGRATION", str(app_id), app_id)
                 status, doc = handler(Ctx(request, portal, actor, body))

@@ -220,3 +220,38 @@ def test_expired_oauth_token_is_refreshed_once_for_all_threads(sandbox: HubSpotS
     assert results == [{cid}] * 4
     assert adapter.transport.stats.refreshes == 1
     assert "sandbox-client-secret" not in repr(adapter.settings)
+
+
+def test_read_of_a_merged_id_is_keyed_by_the_id_asked_for(adapter: HubSpotAdapter, hs: Any) -> None:
+    keep = create(hs, email="keep@example.com")
+    gone = create(hs, email="gone@example.com")
+    hs.crm.contacts.basic_api.merge({"primaryObjectId": keep, "objectIdToMerge": gone})
+    got = adapter.read([keep, gone])
+    assert set(got) == {keep, gone}
+    assert got[gone]["id"] == keep
+
+
+def test_deal_changes_are_read_on_hs_lastmodifieddate(adapter: HubSpotAdapter, hs: Any) -> None:
+    deal = hs.crm.deals.basic_api.create({"properties": {"dealname": "D", "dealstage": "closedwon"}})
+    pages = list(adapter.changes_since(None, object_type="deals", properties=["dealname", "dealstage"]))
+    assert [r["id"] for p in pages for r in p.records] == [deal.id]
+    assert pages[0].records[0]["properties"]["dealstage"] == "closedwon"
+
+
+def test_adapter_records_normalise_through_the_core_record_model(adapter: HubSpotAdapter, hs: Any) -> None:
+    from worker.records import hubspot_record
+
+    cid = create(hs, email="core@example.com", lifecyclestage="salesqualifiedlead", hs_lead_status="OPEN")
+    (page,) = list(adapter.changes_since(None))
+    rec = hubspot_record(page.records[0])
+    assert rec.id == cid
+    assert rec.get("lifecyclestage") == "salesqualifiedlead" and rec.get("hs_lead_status") == "OPEN"
+    assert rec.modified_ms is not None and not rec.archived
+
+
+def test_slow_response_times_out_and_is_retried(sandbox: HubSpotSandbox, hs: Any) -> None:
+    cid = create(hs, email="slow@example.com")
+    adapter = HubSpotAdapter(make_settings(sandbox, request_timeout_s=0.3))
+    sandbox.arm_fault(delay_ms=1000, count=1)
+    assert set(adapter.read([cid])) == {cid}
+    assert adapter.transport.stats.retried == 1

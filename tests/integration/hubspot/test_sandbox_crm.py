@@ -225,3 +225,15 @@ def test_merge_keeps_survivor_and_old_id_reads_survivor(hs: Any) -> None:
     assert got.id == a.id
     assert got.properties["hs_merged_object_ids"] == b.id
     assert got.properties["firstname"] == "Moved"
+
+
+def test_writes_by_a_non_unique_id_property_are_400(hs: Any) -> None:
+    rec = create(hs, email="nu@example.com")
+    with pytest.raises(ApiException) as info:
+        hs.crm.contacts.batch_api.update(
+            {"inputs": [{"id": rec.id, "idProperty": "hs_object_id", "properties": {"firstname": "X"}}]}
+        )
+    assert info.value.status == 400
+    assert body(info.value)["message"] == (
+        "Unable to perform update/upsert by non-unique 0-1 property hs_object_id in portal ID 12345678"
+    )

@@ -332,3 +332,55 @@ def test_fault_dropped_connection_surfaces_as_transport_error(sandbox: HubSpotSa
     with pytest.raises((urllib3.exceptions.HTTPError, ApiException)):
         hs.crm.contacts.basic_api.get_page()
     assert hs.crm.contacts.basic_api.get_page().results == []
+
+
+def test_v4_batch_create_read_and_archive(hs: Any) -> None:
+    contacts = [create(hs, email=f"v4-{i}@example.com") for i in range(3)]
+    company = hs.crm.companies.basic_api.create({"properties": {"name": "V4"}})
+    v4 = hs.crm.associations.v4.batch_api
+    v4.create(
+        "contacts",
+        "companies",
+        {
+            "inputs": [
+                {
+                    "from": {"id": c.id},
+                    "to": {"id": company.id},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}],
+                }
+                for c in contacts
+            ]
+        },
+    )
+    page = v4.get_page("companies", "contacts", {"inputs": [{"id": company.id}]})
+    assert sorted(str(t.to_object_id) for t in page.results[0].to) == sorted(c.id for c in contacts)
+    v4.archive(
+        "contacts", "companies", {"inputs": [{"from": {"id": contacts[0].id}, "to": [{"id": company.id}]}]}
+    )
+    page = v4.get_page("companies", "contacts", {"inputs": [{"id": company.id}]})
+    assert len(page.results[0].to) == 2
+
+
+def test_gdpr_delete_is_permanent(hs: Any) -> None:
+    rec = create(hs, email="gdpr@example.com")
+    assert hs.crm.contacts.basic_api.purge({"objectId": "gdpr@example.com", "idProperty": "email"}) is None
+    for archived in (False, True):
+        with pytest.raises(ApiException) as info:
+            hs.crm.contacts.basic_api.get_by_id(rec.id, archived=archived)
+        assert info.value.status == 404
+
+
+def test_ten_second_limit_is_counted_per_app(sandbox: HubSpotSandbox) -> None:
+    from urllib3.util.retry import Retry
+
+    sandbox.configure(tier=RateLimitTier(per_ten_seconds=2, daily=None, search_per_second=None))
+    with sandbox.backend.lock:
+        sandbox.backend.auth.private_tokens["pat-na1-other-app"] = (sandbox.portal.id, 4242)
+    no_retry = Retry(total=0, respect_retry_after_header=False)
+    mine = sandbox.client(retry=no_retry).crm.contacts.basic_api
+    other = sandbox.client(access_token="pat-na1-other-app", retry=no_retry).crm.contacts.basic_api
+    mine.get_page()
+    mine.get_page()
+    with pytest.raises(ApiException):
+        mine.get_page()
+    other.get_page()  # a different app has its own 10-second window [A, DOCS-USAGE "per app"]

@@ -192,3 +192,60 @@ def test_sandbox_does_not_retry_a_401() -> None:
             sb.portal.stores["contacts"].create({"email": "n@example.com"}, SYSTEM)
         time.sleep(0.5)
     assert len(calls) == 1
+
+
+def test_webhooks_configured_through_the_real_webhooks_api(receiver: str, dirty: DirtySet) -> None:
+    from hubspot import HubSpot
+
+    from sandbox.hubspot.models import DEFAULT_DEVELOPER_KEY, SYSTEM
+
+    with HubSpotSandbox() as sb:
+        dev = HubSpot(api_key=DEFAULT_DEVELOPER_KEY, host=sb.base_url)
+        settings = dev.webhooks.settings_api.configure(
+            DEFAULT_APP_ID, {"targetUrl": receiver, "throttling": {"maxConcurrentRequests": 5}}
+        )
+        assert settings.target_url == receiver and settings.throttling.max_concurrent_requests == 5
+        sub = dev.webhooks.subscriptions_api.create(
+            DEFAULT_APP_ID,
+            {"eventType": "contact.propertyChange", "propertyName": "lifecyclestage", "active": True},
+        )
+        assert [s.id for s in dev.webhooks.subscriptions_api.get_all(DEFAULT_APP_ID).results] == [sub.id]
+        store = sb.portal.stores["contacts"]
+        with sb.backend.lock:
+            a = store.create({"email": "a@example.com", "firstname": "A"}, SYSTEM)
+            b = store.create({"email": "b@example.com"}, SYSTEM)
+            store.update(b, {"lifecyclestage": "lead"}, SYSTEM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not dirty.members("contacts"):
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert dirty.members("contacts") == {str(b.id)}, sb.dispatcher.deliveries  # only the subscribed one
+        assert str(a.id) not in dirty.members("contacts")
+        with pytest.raises(Exception) as info:
+            HubSpot(api_key="wrong", host=sb.base_url).webhooks.settings_api.get_all(DEFAULT_APP_ID)
+        assert info.value.status == 401  # type: ignore[attr-defined]
+
+
+def test_merge_and_deletion_events_mark_the_right_ids(receiver: str, dirty: DirtySet) -> None:
+    from sandbox.hubspot.models import SYSTEM
+
+    with HubSpotSandbox() as sb:
+        store = sb.portal.stores["contacts"]
+        with sb.backend.lock:
+            keep = store.create({"email": "keep@example.com"}, SYSTEM)
+            gone = store.create({"email": "gone@example.com"}, SYSTEM)
+            deal = sb.portal.stores["deals"].create({"dealname": "D"}, SYSTEM)
+        sb.configure_webhooks(
+            target_url=receiver, subscriptions=["contact.merge", "contact.deletion", "deal.deletion"]
+        )
+        with sb.backend.lock:
+            store.merge(str(keep.id), str(gone.id), SYSTEM)
+            store.archive(str(keep.id), SYSTEM)
+            sb.portal.stores["deals"].archive(str(deal.id), SYSTEM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not dirty.members("deals"):
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert dirty.members("contacts") == {str(keep.id)}  # the survivor, from merge and deletion
+        assert dirty.members("deals") == {str(deal.id)}
+        assert len(sb.dispatcher.deliveries) >= 1

@@ -115,3 +115,9 @@ def test_advance_never_moves_backwards() -> None:
     c = advance(Cursor(20, 1), [rec(5, 10)])
     assert c == Cursor(20, 1)
     assert advance(c, [rec(2, 20), rec(9, 30)]) == Cursor(30, 9)
+
+
+def test_a_short_page_in_one_millisecond_never_repeats_the_same_query() -> None:
+    q = first_query(Window(0, 100))
+    out = after_page(q, [rec(1, 50), rec(2, 50)], page_size=200, has_more=True)
+    assert out.next_query is not None and out.next_query.tie_ms == 50

@@ -57,3 +57,10 @@ def test_settings_read_env_prefix_and_hide_secrets(monkeypatch: pytest.MonkeyPat
     assert s.access_token.get_secret_value() == "pat-na1-secret-value"
     for text in (repr(s), str(s), s.model_dump_json()):
         assert "pat-na1-secret-value" not in text and "app-secret-value" not in text
+
+
+def test_budget_must_stay_below_the_portal_limit() -> None:
+    with pytest.raises(ValueError, match="must stay below"):
+        HubSpotSettings(portal_limit_per_10s=100, budget_per_10s=100)
+    budget = HubSpotSettings(portal_limit_per_10s=100, budget_per_10s=90, search_per_second=3).rate_budget()
+    assert (budget.per_ten_seconds, budget.search_per_second) == (90, 3)

@@ -160,13 +160,26 @@ class HubSpotAdapter:
         object_type: str = "contacts",
         properties: Sequence[str] = DEFAULT_CONTACT_PROPERTIES,
     ) -> dict[str, dict[str, Any]]:
-        """Batch read by id (100 per call). Missing ids are absent; merged ids map to the survivor."""
+        """Batch read by id (100 per call), keyed by the id asked for.
+
+        Missing ids are absent. A merged-away id answers with the survivor [C, reference §9]; it is
+        keyed by the id asked for (matched through the survivor's ``hs_merged_object_ids``).
+        """
+        props = list(properties)
+        if "hs_merged_object_ids" not in props:
+            props.append("hs_merged_object_ids")
         out: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(list(ids), BATCH_SIZE):
-            body = {"inputs": [{"id": i} for i in chunk], "properties": list(properties)}
+            body = {"inputs": [{"id": i} for i in chunk], "properties": props}
             answer = self.transport.call(_read_op(object_type, body))
-            for rec in (answer.body or {}).get("results") or []:
-                out[str(rec["id"])] = rec
+            results = list((answer.body or {}).get("results") or [])
+            by_id = {str(rec["id"]): rec for rec in results}
+            for requested in chunk:
+                rec = by_id.get(requested)
+                if rec is None:
+                    rec = next((r for r in results if requested in _merged_ids(r)), None)
+                if rec is not None:
+                    out[requested] = rec
         return out
 
     def get(
@@ -174,9 +187,7 @@ class HubSpotAdapter:
     ) -> dict[str, Any]:
         props = list(properties or DEFAULT_CONTACT_PROPERTIES)
         answer = self.transport.call(
-            lambda apis: apis.basic[object_type].get_by_id(
-                object_id, properties=props, _preload_content=False
-            )
+            lambda apis: apis.basic[object_type].get_by_id(object_id, properties=props, **apis.kw)
         )
         return dict(answer.body)
 
@@ -196,9 +207,7 @@ class HubSpotAdapter:
     ) -> None:
         body = {"inputs": [{"id": i, "properties": p} for i, p in chunk]}
         try:
-            answer = self.transport.call(
-                lambda apis: apis.batch[object_type].update(body, _preload_content=False)
-            )
+            answer = self.transport.call(lambda apis: apis.batch[object_type].update(body, **apis.kw))
         except RecordRejectedError as err:
             self._split_or_reject(chunk, err, results, lambda c: self._update_chunk(c, object_type, results))
             return
@@ -218,15 +227,14 @@ class HubSpotAdapter:
                 {
                     "id": email,
                     "idProperty": "email",
-                    "properties": {k: v for k, v in p.items() if k != "email"},
+                    # email is sent as a property too, so every result carries it to map back by
+                    "properties": {**p, "email": email},
                 }
                 for email, p in chunk
             ]
         }
         try:
-            answer = self.transport.call(
-                lambda apis: apis.batch["contacts"].upsert(body, _preload_content=False)
-            )
+            answer = self.transport.call(lambda apis: apis.batch["contacts"].upsert(body, **apis.kw))
         except RecordRejectedError as err:
             existing = _conflict_id(err)
             if existing is not None and len(chunk) == 1:
@@ -244,7 +252,7 @@ class HubSpotAdapter:
         key = props.get("email", "")
         try:
             answer = self.transport.call(
-                lambda apis: apis.basic["contacts"].create({"properties": props}, _preload_content=False)
+                lambda apis: apis.basic["contacts"].create({"properties": props}, **apis.kw)
             )
         except RecordRejectedError as err:
             existing = _conflict_id(err)
@@ -343,16 +351,21 @@ class HubSpotAdapter:
 
 def _search_op(object_type: str, body: dict[str, Any]) -> Op:
     def op(apis: Any) -> Any:
-        return apis.search[object_type].do_search(body, _preload_content=False)
+        return apis.search[object_type].do_search(body, **apis.kw)
 
     return op
 
 
 def _read_op(object_type: str, body: dict[str, Any]) -> Op:
     def op(apis: Any) -> Any:
-        return apis.batch[object_type].read(body, archived=False, _preload_content=False)
+        return apis.batch[object_type].read(body, archived=False, **apis.kw)
 
     return op
+
+
+def _merged_ids(record: Mapping[str, Any]) -> set[str]:
+    raw = (record.get("properties") or {}).get("hs_merged_object_ids") or ""
+    return {x for x in str(raw).split(";") if x}
 
 
 def _conflict_id(err: RecordRejectedError) -> str | None:

@@ -52,9 +52,11 @@ class CallStats:
 
 
 class _Apis:
-    """Cached generated API objects for one access token."""
+    """Cached generated API objects for one access token, and the keyword arguments every call takes
+    (raw response, per-request timeout)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, timeout_s: float) -> None:
+        self.kw: dict[str, Any] = {"_preload_content": False, "_request_timeout": timeout_s}
         self.basic = {t: getattr(client.crm, t).basic_api for t in ("contacts", "companies", "deals")}
         self.batch = {t: getattr(client.crm, t).batch_api for t in ("contacts", "companies", "deals")}
         self.search = {t: getattr(client.crm, t).search_api for t in ("contacts", "companies", "deals")}
@@ -81,7 +83,8 @@ class HubSpotTransport:
         base = self.settings.base_url.rstrip("/")
         # No urllib3 retries: its default Retry would sleep on a GET 429's Retry-After behind our back.
         no_retry = Retry(total=0, respect_retry_after_header=False, raise_on_status=False)
-        return _Apis(HubSpot(access_token=token, host=base, base_url=base, retry=no_retry))
+        client = HubSpot(access_token=token, host=base, base_url=base, retry=no_retry)
+        return _Apis(client, self.settings.request_timeout_s)
 
     @property
     def can_refresh(self) -> bool:
@@ -139,7 +142,7 @@ class HubSpotTransport:
                     client_id=s.client_id,
                     client_secret=s.client_secret.get_secret_value(),
                     refresh_token=s.refresh_token.get_secret_value(),
-                    _preload_content=False,
+                    **self._apis.kw,
                 )
                 doc = json.loads(resp.data)
             except Exception as exc:

@@ -156,8 +156,9 @@ def after_page(
         return PageOutcome(list(records), None)
     keys = [record_key(r, object_type) for r in records]
     last_ms = keys[-1][0]
-    if keys[0][0] == last_ms and len(records) >= page_size:
-        # A whole page in one millisecond: walk it by id, starting over at that millisecond.
+    if keys[0][0] == last_ms:
+        # A whole page in one millisecond (a bulk write): walk that millisecond by id. Also the guard
+        # that the same query is never repeated when nothing on the page could be consumed.
         return PageOutcome([], PageQuery(last_ms, True, query.end_ms, last_ms, 0))
     keep = [r for r, k in zip(records, keys, strict=True) if k[0] < last_ms]
     return PageOutcome(keep, PageQuery(last_ms, True, query.end_ms))

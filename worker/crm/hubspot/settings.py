@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker.state.ratelimit import RateBudget
 
 
 class HubSpotSettings(BaseSettings):
@@ -45,3 +47,22 @@ class HubSpotSettings(BaseSettings):
     max_attempts: int = Field(6, description="Tries per call for retriable failures.")
     backoff_initial_s: float = Field(0.5, description="First backoff when no reset header says otherwise.")
     backoff_max_s: float = Field(30.0, description="Cap on one backoff wait.")
+
+    @model_validator(mode="after")
+    def _budget_below_limit(self) -> HubSpotSettings:
+        if self.budget_per_10s >= self.portal_limit_per_10s:
+            raise ValueError(
+                f"budget_per_10s ({self.budget_per_10s}) must stay below the portal's limit "
+                f"({self.portal_limit_per_10s}) so several workers never hit a 429"
+            )
+        if self.search_per_second > 5:
+            raise ValueError("search_per_second must be at most 5 (HubSpot's search limit)")
+        return self
+
+    def rate_budget(self) -> RateBudget:
+        """The shared Redis budget these settings ask for (``worker.state.ratelimit``)."""
+        return RateBudget(
+            per_ten_seconds=self.budget_per_10s,
+            search_per_second=self.search_per_second,
+            daily=self.daily_budget,
+        )
