@@ -1,6 +1,6 @@
 """HubSpot's error answers, one class per real error code, each carrying its status and real body.
 
-Body shapes follow shared/reference/ (design notes) hubspot-api.md §7.4 (SPEC ``Error`` schema plus captured
+Body shapes follow shared/reference/hubspot-api.md §7.4 (SPEC ``Error`` schema plus captured
 bodies). ``correlationId`` is a fresh UUID per answer as on the real API.
 """
 

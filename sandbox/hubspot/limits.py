@@ -1,6 +1,6 @@
 """Pagination sizes and limits, declared once as data and read by models and responses.
 
-Sources (see shared/reference/ (design notes) hubspot-api.md):
+Sources (see shared/reference/hubspot-api.md):
 - batch inputs 100 [C, widely documented]; property-history batch 50 [B, pipedream PR #8462];
 - list page max 100, default 10 [A, SPEC + PY ``PAGE_MAX_SIZE``];
 - search page max 200 [A, SPEC], 10,000 results per query [B, activepieces PR #10160 quoting the docs],

@@ -4,7 +4,7 @@ Everything here is transport-free: ``responses.py`` parses HTTP, calls these met
 All mutation happens under ``Backend.lock`` (one process-wide lock; the HTTP server, the webhook
 dispatcher and test control calls share it).
 
-Fidelity notes (sources in shared/reference/ (design notes) hubspot-api.md):
+Fidelity notes (sources in shared/reference/hubspot-api.md):
 - property values are strings; ``""`` clears [A, SPEC batch/update description];
 - unknown property → PROPERTY_DOESNT_EXIST, read-only → READ_ONLY_VALUE, bad option → INVALID_OPTION,
   option value with surrounding whitespace → INVALID_OPTION [A, changelog Jan 2025]; all 400

@@ -1,6 +1,6 @@
 """Request parsing → model call → JSON serialisation. No business rules live here.
 
-Shapes follow the SPEC schemas summarised in shared/reference/ (design notes) hubspot-api.md §2.1; query
+Shapes follow the SPEC schemas summarised in shared/reference/hubspot-api.md §2.1; query
 parameters accept both repeated keys (what hubspot-api-client sends) and comma-separated values
 (what other clients send) [A, PY basic_api collection_formats "multi"; SPEC].
 """

@@ -7,7 +7,7 @@ Collections and SOAP results the same error is a SaveResult error ``{"statusCode
 (api_rest resources_composite_sobjects_collections_update.htm example bodies, held in
 tests/integration/salesforce/snapshots/).
 
-Statuses marked UNVERIFIED in shared/reference/ (design notes) salesforce-api.md §3 are DML errors, which the REST
+Statuses marked UNVERIFIED in shared/reference/salesforce-api.md §3 are DML errors, which the REST
 API reports as 400 like every other DML error.
 """
 

@@ -1,6 +1,6 @@
 """Pure change-cursor and search-window logic for reading HubSpot changes. No I/O.
 
-Why it looks like this (facts from shared/reference/ (design notes) hubspot-api.md §3):
+Why it looks like this (facts from shared/reference/hubspot-api.md §3):
 - CRM search is eventually consistent: a changed record can take "up to 30 seconds" to become
   searchable [B]. So a read window closes ``index_lag_margin_ms`` before now, and each poll looks
   back ``lookback_ms`` before the cursor to catch records the index surfaced late. Lookback records
