@@ -180,7 +180,7 @@ class _Planner:
             events=tuple(self.events),
             rules_applied=tuple(self.applied),
             new_base=self._new_base(sf_writes, hs_writes),
-            values=dict(self.target),
+            values=self.target,
             stage_path=tuple(self.path),
         )
 
@@ -810,8 +810,7 @@ class _Planner:
     # --- 5. new base ------------------------------------------------------------------------------
 
     def _new_base(self, sf_writes: tuple[Write, ...], hs_writes: tuple[Write, ...]) -> Base:
-        target = self.target
-        values = {f.id: target.get(f.id) for f in self.cmap.synced_fields}
+        values = self.target  # every synced field was merged into it (shared with Plan.values)
         sf_values = self.sf_final if (self.sf is not None or sf_writes) else {}
         hs_values = self.hs_final if (self.hs is not None or hs_writes) else {}
         sf = self.sf
