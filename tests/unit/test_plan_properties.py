@@ -14,7 +14,7 @@ from worker.plan import plan
 from worker.records import Base, Facts, Opportunity, hubspot_record, salesforce_record
 
 MAPS = ("default", "sirius-waterfall")
-TEXT = st.one_of(st.none(), st.sampled_from(["", "a", "b", "Ada", "ada@x.com", "111"]))
+TEXT = st.one_of(st.none(), st.sampled_from(["", "a", "b", "Ada", "ada@x.com", "111", "[not provided]"]))
 
 
 @st.composite
@@ -27,23 +27,26 @@ def scenario(draw: st.DrawFn) -> tuple[str, Any, Any, Base | None, Facts]:
     hs_statuses = [s.hubspot for s in cmap.statuses.values() if s.hubspot] + [None, "WEIRD"]
     sf = None
     if draw(st.integers(0, 3)) > 0:
-        converted = draw(st.booleans()) and draw(st.booleans())
-        sf = salesforce_record(
-            {
-                "attributes": {"type": "Lead"},
-                "Id": SF_ID,
-                "Lead_Stage__c": draw(st.sampled_from(sf_stages)),
-                "Status": draw(st.sampled_from(sf_statuses)),
-                "Email": draw(TEXT),
-                "FirstName": draw(TEXT),
-                "LastName": draw(TEXT),
-                "Phone": draw(TEXT),
-                "Unqualified_Reason__c": draw(st.sampled_from([None, "Not a Fit"])),
-                "IsConverted": converted,
-                "ConvertedContactId": "0035e00000XyZaBAAV" if converted else None,
-                "SystemModstamp": draw(st.integers(0, 3)),
-            }
-        )
+        sobject = draw(st.sampled_from(["Lead", "Lead", "Contact"]))
+        converted = sobject == "Lead" and draw(st.booleans()) and draw(st.booleans())
+        raw: dict[str, Any] = {
+            "attributes": {"type": sobject},
+            "Id": SF_ID if sobject == "Lead" else "0035e00000XyZaBAAV",
+            "Lead_Stage__c": draw(st.sampled_from(sf_stages)),
+            "Status": draw(st.sampled_from(sf_statuses)),
+            "Company": draw(TEXT),
+            "Email": draw(TEXT),
+            "FirstName": draw(TEXT),
+            "LastName": draw(TEXT),
+            "Phone": draw(TEXT),
+            "Unqualified_Reason__c": draw(st.sampled_from([None, "Not a Fit"])),
+            "IsConverted": converted,
+            "ConvertedContactId": draw(st.sampled_from(["0035e00000XyZaBAAV", None])) if converted else None,
+            "SystemModstamp": draw(st.integers(0, 3)),
+        }
+        if sobject == "Contact":  # Contacts have neither Status nor Company
+            del raw["Status"], raw["Company"]
+        sf = salesforce_record(raw)
     hs = None
     if draw(st.booleans()):
         hs = hubspot_record(
@@ -56,6 +59,7 @@ def scenario(draw: st.DrawFn) -> tuple[str, Any, Any, Base | None, Facts]:
                     "firstname": draw(TEXT),
                     "lastname": draw(TEXT),
                     "phone": draw(TEXT),
+                    "company": draw(TEXT),
                 },
                 "updatedAt": draw(st.integers(0, 3)),
             }

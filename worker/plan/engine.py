@@ -813,6 +813,10 @@ class _Planner:
         values = self.target  # every synced field was merged into it (shared with Plan.values)
         sf_values = self.sf_final if (self.sf is not None or sf_writes) else {}
         hs_values = self.hs_final if (self.hs is not None or hs_writes) else {}
+        if self.sf is not None and not sf_values:  # nothing could be written (read-only, deleted)
+            sf_values = self._unwritten(SF, self.sf_current)
+        if self.hs is not None and not hs_values:
+            hs_values = self._unwritten(HS, self.hs_current)
         sf = self.sf
         if sf is None:
             sf_object, sf_id = (
@@ -834,6 +838,16 @@ class _Planner:
             salesforce_id=sf_id,
             hubspot_id=hs_id,
         )
+
+    def _unwritten(self, side: Side, current: Mapping[str, Value]) -> dict[str, Value]:
+        """What a side that gets no writes holds: its values, except held ones (re-detected later)."""
+        out: dict[str, Value] = {}
+        for fid, now in current.items():
+            if (side, fid) in self.held or (side, fid) in self.unknown:
+                out[fid] = self._side_base(side, self.cmap.fields_by_id[fid]) if self.has_base else None
+            else:
+                out[fid] = None if now == "" else now
+        return out
 
     def _merged_digest(self) -> FactsDigest:
         """What the next plan compares facts with: this round's facts folded into what was seen."""
