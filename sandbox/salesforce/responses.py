@@ -86,6 +86,12 @@ class Ctx:
         return "allowsave=true" in header.replace(" ", "").lower()
 
     @property
+    def auto_assign(self) -> bool:
+        """``Sforce-Auto-Assign``: absent or TRUE (or a rule id) runs assignment rules, FALSE does not
+        (api_rest headers_autoassign.htm)."""
+        return self.headers.get("sforce-auto-assign", "TRUE").strip().lower() not in {"false", "0"}
+
+    @property
     def user_id(self) -> str:
         assert self.session is not None
         return self.session.user_id
@@ -197,7 +203,11 @@ def create_record(ctx: Ctx) -> Reply:
     if not isinstance(body, dict):
         raise err.JsonParserError("Can not deserialize SObject out of START_ARRAY token")
     record_id = ctx.the_org().create(
-        ctx.params["obj"], body, ctx.user_id, allow_duplicates=ctx.allow_duplicates
+        ctx.params["obj"],
+        body,
+        ctx.user_id,
+        allow_duplicates=ctx.allow_duplicates,
+        auto_assign=ctx.auto_assign,
     )
     return Reply(201, _save_ok(record_id))
 
@@ -208,7 +218,12 @@ def update_record(ctx: Ctx) -> Reply:
     if not isinstance(body, dict):
         raise err.JsonParserError("Can not deserialize SObject out of START_ARRAY token")
     ctx.the_org().update(
-        ctx.params["obj"], ctx.params["id"], body, ctx.user_id, allow_duplicates=ctx.allow_duplicates
+        ctx.params["obj"],
+        ctx.params["id"],
+        body,
+        ctx.user_id,
+        allow_duplicates=ctx.allow_duplicates,
+        auto_assign=ctx.auto_assign,
     )
     return Reply(204)
 
@@ -236,6 +251,7 @@ def upsert_record(ctx: Ctx) -> Reply:
             body,
             ctx.user_id,
             allow_duplicates=ctx.allow_duplicates,
+            auto_assign=ctx.auto_assign,
         )
     except err.MultipleChoices as exc:
         raise err.MultipleChoices([u.replace("{version}", ctx.version) for u in exc.urls]) from exc
@@ -351,7 +367,11 @@ def _collection_write(ctx: Ctx, creating: bool) -> Reply:
                 values = {k: v for k, v in item.items() if k != "attributes"}
                 if creating:
                     rec = org.prepare_create(
-                        obj_name, values, ctx.user_id, allow_duplicates=ctx.allow_duplicates
+                        obj_name,
+                        values,
+                        ctx.user_id,
+                        allow_duplicates=ctx.allow_duplicates,
+                        auto_assign=ctx.auto_assign,
                     )
                 else:
                     record_id = next((v for k, v in values.items() if k.lower() == "id"), None)
@@ -360,7 +380,11 @@ def _collection_write(ctx: Ctx, creating: bool) -> Reply:
                     org.check_id(org.object_def(obj_name), str(record_id))
                     try:
                         rec = org.prepare_update(
-                            obj_name, str(record_id), values, allow_duplicates=ctx.allow_duplicates
+                            obj_name,
+                            str(record_id),
+                            values,
+                            allow_duplicates=ctx.allow_duplicates,
+                            auto_assign=ctx.auto_assign,
                         )
                     except err.NotFound as exc:
                         raise err.InvalidCrossReferenceKey() from exc
@@ -398,6 +422,88 @@ def collection_create(ctx: Ctx) -> Reply:
 def collection_update(ctx: Ctx) -> Reply:
     """sObject Collections update; per-record SaveResults in order (see ``_collection_write``)."""
     return _collection_write(ctx, creating=False)
+
+
+def collection_upsert(ctx: Ctx) -> Reply:
+    """sObject Collections upsert on an external id: UpsertResults in order with ``created``.
+
+    ``PATCH /composite/sobjects/{obj}/{ExternalIdField}`` (api_rest
+    resources_composite_sobjects_collections_upsert.htm, API 46.0+): ≤ 200 records of the URI's type,
+    each carrying the external id field and no ``Id``; 200 with ``{"id","success","errors","created"}``
+    per record. An unknown or non-external-id field gives 404 NOT_FOUND as single-record upsert does.
+    UNVERIFIED: the per-record codes for a record of another type (INVALID_TYPE), without the key
+    (MISSING_ARGUMENT), and for a value repeated in one request (DUPLICATE_EXTERNAL_ID on each)."""
+    org = ctx.the_org()
+    obj = org.object_def(ctx.params["obj"])
+    key = obj.field_ci(ctx.params["field"])
+    if key is None or not key.external_id:
+        raise err.NotFound(
+            f"Provided external ID field does not exist or is not accessible: {ctx.params['field']}"
+        )
+    if float(ctx.version) < 46.0:
+        raise err.NotFound()
+    all_or_none, records = _collection_body(ctx)
+    for item in records:
+        if isinstance(item, dict) and isinstance(item.get("attributes"), dict):
+            with contextlib.suppress(err.NotFound):
+                org.check_json_types(obj.name, item)
+
+    def key_of(item: Any) -> str | None:
+        if not isinstance(item, dict):
+            return None
+        value = next((v for k, v in item.items() if k.lower() == key.name.lower()), None)
+        return None if value in (None, "") else str(value).lower()
+
+    seen: dict[str, int] = {}
+    for item in records:
+        if (k := key_of(item)) is not None:
+            seen[k] = seen.get(k, 0) + 1
+    results: list[dict[str, Any] | None] = [None] * len(records)
+    prepared: list[tuple[int, dict[str, Any], bool]] = []
+    with org.lock:
+        for i, item in enumerate(records):
+            try:
+                if (
+                    not isinstance(item, dict)
+                    or not isinstance(item.get("attributes"), dict)
+                    or not item["attributes"].get("type")
+                ):
+                    raise err.InvalidType("Must specify a type in the attributes", [])
+                if org.object_def(item["attributes"]["type"]).name != obj.name:
+                    raise err.InvalidType(f"records must all be of type {obj.name}", [])
+                values = {k: v for k, v in item.items() if k != "attributes"}
+                if any(k.lower() == "id" for k in values):
+                    raise err.InvalidFieldForInsertUpdate("cannot specify Id in an upsert call", ["Id"])
+                k = key_of(item)
+                if k is None:
+                    raise err.SalesforceApiError(f"{key.name} not specified", [key.name])
+                if seen[k] > 1:
+                    raise err.DuplicateExternalId(f"Duplicate external id specified: {k}", [key.name])
+                value = next(v for kk, v in values.items() if kk.lower() == key.name.lower())
+                rec = org.prepare_upsert(
+                    obj.name,
+                    key.name,
+                    str(value),
+                    values,
+                    ctx.user_id,
+                    allow_duplicates=ctx.allow_duplicates,
+                    auto_assign=ctx.auto_assign,
+                )
+                created = rec.get("Id") is None
+                if all_or_none:
+                    prepared.append((i, rec, created))
+                else:
+                    results[i] = _save_ok(org.commit(obj.name, rec, ctx.user_id), created=created)
+            except err.SalesforceApiError as exc:
+                results[i] = {"success": False, "errors": [_missing_argument(exc)]}
+        if all_or_none:
+            failed = any(r is not None for r in results)
+            for i, rec, created in prepared:
+                if failed:
+                    results[i] = {"success": False, "errors": [err.AllOrNoneRolledBack().save_error()]}
+                else:
+                    results[i] = _save_ok(org.commit(obj.name, rec, ctx.user_id), created=created)
+    return Reply(200, results)
 
 
 def collection_retrieve(ctx: Ctx) -> Reply:
@@ -820,7 +926,8 @@ def control_settings(ctx: Ctx) -> Reply:
     """Control surface: read or change the org switches and limits.
 
     Keys: api_max, api_used, session_seconds, validation_rule_active, duplicate_rule,
-    converted_leads_editable, clock_offset_ms, outbound_url."""
+    converted_leads_editable, clock_offset_ms, outbound_url, assignment_rule_owner (a User id: the
+    active lead assignment rule's owner, run unless ``Sforce-Auto-Assign: FALSE``)."""
     org = ctx.backend.default_org
     keys = (
         "locators_bound_to_session",
@@ -832,6 +939,7 @@ def control_settings(ctx: Ctx) -> Reply:
         "converted_leads_editable",
         "clock_offset_ms",
         "outbound_url",
+        "assignment_rule_owner",
     )
     if ctx.method == "POST":
         for key, value in (ctx.json() or {}).items():
