@@ -228,6 +228,7 @@ class Org:
         self.converted_leads_editable = False  # "View and Edit Converted Leads" permission
         self.assignment_rule_owner: str | None = None  # active lead assignment rule: assigns to this user
         self.locators_bound_to_session = True
+        self.bulk_job_polls = 0  # Bulk 2.0 jobs report InProgress for this many polls
         self.login_count = 0
         self.connected_apps: dict[str, dict[str, Any]] = {}
         self.passwords: dict[str, tuple[str, str]] = {}  # username -> (password, security token)

@@ -627,12 +627,15 @@ def _job(ctx: Ctx) -> dict[str, Any]:
 
 
 def bulk_get(ctx: Ctx) -> Reply:
-    """Bulk 2.0 job info; the sandbox job is JobComplete from the first poll (real jobs run async)."""
+    """Bulk 2.0 job info (bulk_api_2_0 query_get_job_info.htm); InProgress for ``bulk_job_polls`` polls."""
     job = _job(ctx)
     info = job["info"]
     job["polls"] += 1
-    if info["state"] == "UploadComplete":
-        info["state"] = "JobComplete"
+    if info["state"] in {"UploadComplete", "InProgress"}:
+        # Real jobs run asynchronously (UploadComplete → InProgress → JobComplete); the switch
+        # ``bulk_job_polls`` keeps a job InProgress for that many polls (0: complete at the first).
+        busy = job["polls"] <= ctx.the_org().bulk_job_polls
+        info["state"] = "InProgress" if busy else "JobComplete"
     if info["state"] == "JobComplete":
         info["numberRecordsProcessed"] = len(job["ids"])
     return Reply(200, {**info, "retries": 0, "totalProcessingTime": 0})
@@ -940,6 +943,7 @@ def control_settings(ctx: Ctx) -> Reply:
         "clock_offset_ms",
         "outbound_url",
         "assignment_rule_owner",
+        "bulk_job_polls",
     )
     if ctx.method == "POST":
         for key, value in (ctx.json() or {}).items():
