@@ -10,6 +10,7 @@ import contextlib
 import csv
 import io
 import json
+import re
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -728,11 +729,20 @@ def soap_fault(code: str, message: str, fault_type: str = "LoginFault") -> Reply
     return Reply(500, body, content_type="text/xml;charset=UTF-8")
 
 
-def _soap_ok(inner: str) -> Reply:
+def _soap_ok(inner: str, org: Org | None = None) -> Reply:
+    """A SOAP answer; with ``org`` it carries the ``LimitInfoHeader`` (api sforce_api_header_limitinfo.htm:
+    returned by "All calls, except for login()", ``limitInfo`` with current/limit/type API REQUESTS)."""
+    header = ""
+    if org is not None:
+        header = (
+            "<soapenv:Header><LimitInfoHeader><limitInfo>"
+            f"<current>{org.api_used}</current><limit>{org.api_max}</limit><type>API REQUESTS</type>"
+            "</limitInfo></LimitInfoHeader></soapenv:Header>"
+        )
     body = (
         f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" '
         'xmlns="urn:partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-        f"<soapenv:Body>{inner}</soapenv:Body></soapenv:Envelope>"
+        f"{header}<soapenv:Body>{inner}</soapenv:Body></soapenv:Envelope>"
     )
     return Reply(200, body, content_type="text/xml;charset=UTF-8")
 
@@ -783,6 +793,12 @@ def soap(ctx: Ctx) -> Reply:
                 "Invalid Session ID found in SessionHeader: Illegal Session",
                 "UnexpectedErrorFault",
             )
+        try:
+            org.count_api_call()  # every call but login counts against the daily allocation
+        except err.RequestLimitExceeded as exc:
+            # faultcode sf:REQUEST_LIMIT_EXCEEDED (api sforce_api_calls_concepts_core_data_objects
+            # ExceptionCode list); fault element type UNVERIFIED.
+            return soap_fault(exc.error_code, exc.message, "UnexpectedErrorFault")
         results = []
         for conv in (el for el in root.iter() if _local(el.tag) == "leadConverts"):
             values = {_local(c.tag): (c.text or "").strip() for c in conv}
@@ -815,13 +831,28 @@ def soap(ctx: Ctx) -> Reply:
                     f"</errors><leadId>{escape(values.get('leadId', ''))}</leadId>"
                     "<success>false</success></result>"
                 )
-        return _soap_ok(f"<convertLeadResponse>{''.join(results)}</convertLeadResponse>")
+        return _soap_ok(f"<convertLeadResponse>{''.join(results)}</convertLeadResponse>", org)
     return soap_fault("INVALID_OPERATION", f"unsupported operation: {op}", "UnexpectedErrorFault")
 
 
 # -- OAuth 2.0 token endpoint -------------------------------------------------------------------
 def _oauth_error(error: str, description: str, status: int = 400) -> Reply:
     return Reply(status, {"error": error, "error_description": description})
+
+
+def _audience_ok(aud: Any, base_url: str) -> bool:
+    """JWT bearer ``aud`` must be the authorization server: https://login.salesforce.com,
+    https://test.salesforce.com or the org's My Domain / site URL (help.salesforce.com
+    remoteaccess_oauth_jwt_flow.htm); the sandbox also accepts its own base URL. Otherwise 400
+    invalid_grant "audience is invalid"."""
+    values = aud if isinstance(aud, list) else [aud]
+    for value in values:
+        text = str(value or "").rstrip("/")
+        if text in {"https://login.salesforce.com", "https://test.salesforce.com", base_url.rstrip("/")}:
+            return True
+        if re.fullmatch(r"https://[A-Za-z0-9-]+(?:--[A-Za-z0-9]+)?\.my\.salesforce\.com", text):
+            return True
+    return False
 
 
 def oauth_token(ctx: Ctx) -> Reply:
@@ -871,6 +902,8 @@ def oauth_token(ctx: Ctx) -> Reply:
                 algorithms=["RS256"],
                 options={"verify_aud": False, "require": ["exp"]},
             )
+            if not _audience_ok(claims.get("aud"), ctx.base_url):
+                return _oauth_error("invalid_grant", "audience is invalid")
         except jwt.ExpiredSignatureError:
             return _oauth_error("invalid_grant", "expired authorization code")
         except jwt.PyJWTError:
