@@ -422,7 +422,8 @@ class Org:
                 continue
             f = obj.field_ci(key)
             if f is None:
-                raise err.InvalidField(f"No such column '{key}' on sobject of type {obj.name}", [key])
+                # REST body without ``fields`` (restforce spec/fixtures/sobject/write_error_response.json)
+                raise err.InvalidField(f"No such column '{key}' on sobject of type {obj.name}")
             if not (f.createable if creating else f.updateable):
                 blocked.append(f.name)
                 continue

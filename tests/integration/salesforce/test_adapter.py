@@ -167,21 +167,28 @@ def test_locked_record_is_resent_alone(
         ("error", {"error_code": "UNABLE_TO_LOCK_ROW"}),
         ("error", {"error_code": "CONCURRENT_REQUEST_LIMIT_EXCEEDED"}),
         ("drop", {}),
-        ("slow", {"delay": 0.2}),
+        ("slow", {"delay": 0.6}),  # longer than the adapter's 0.3 s timeout below: a ReadTimeout
     ],
 )
 def test_transient_failures_are_retried(
     sf_sandbox: SalesforceSandbox,
-    sf_adapter: SalesforceAdapter,
+    sf_settings: Settings,
     make_lead: MakeLead,
     kind: str,
     options: dict[str, object],
 ) -> None:
     lead = make_lead()
-    sf_sandbox.add_fault(kind, path="/query", times=2 if kind != "slow" else 1, **options)
-    rows = sf_adapter.read_by_ids("Lead", [lead], ["Status"])
+    adapter = SalesforceAdapter(sf_settings(timeout_seconds=0.3))
+    adapter.connection.client()  # log in before counting
+    times = 2 if kind != "slow" else 1
+    sf_sandbox.add_fault(kind, path="/query", times=times, **options)
+    used = sf_sandbox.org.api_used
+    rows = adapter.read_by_ids("Lead", [lead], ["Status"])
     assert [r["Id"] for r in rows] == [lead]
     assert not sf_sandbox.org.faults
+    assert (
+        sf_sandbox.org.api_used - used == times + 1
+    )  # each faulty attempt reached the server, then one more
 
 
 def test_write_dropped_after_commit_is_retried_idempotently(
