@@ -11,6 +11,7 @@ ids as strings, consistently for both, which is what a compound cursor needs).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -147,8 +148,15 @@ def _literal_for(f: FieldDef, lit: soql.Literal, now_ms: int) -> Any:
         raise err.MalformedQuery(f"invalid value for field '{f.name}'")
     if t in {"id", "reference"}:
         value = lit.value
+        if not _ID_SHAPE.match(value):
+            # restforce/restforce#557 (a production answer): 400 INVALID_QUERY_FILTER_OPERATOR
+            # "invalid ID field: X". UNVERIFIED: whether an 18-char id with a bad checksum fails too.
+            raise err.InvalidQueryFilterOperator(f"invalid ID field: {value}")
         return to_18(value) if len(value) == 15 else value
     return lit.value
+
+
+_ID_SHAPE = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
 def _ci(value: Any) -> Any:
@@ -491,8 +499,10 @@ def page(
             )
     result: dict[str, Any] = {"totalSize": len(cursor.ids), "done": nxt >= len(cursor.ids)}
     if nxt < len(cursor.ids):
-        endpoint = "queryAll" if include_deleted else "query"
-        result["nextRecordsUrl"] = f"/services/data/v{version}/{endpoint}/{locator}-{nxt}"
+        # Always /query/, for queryAll too: the locator remembers that deleted rows are included
+        # (api_rest resources_queryall_more_results.htm: "nextRecordsUrl … contains query instead of
+        # queryAll").
+        result["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{nxt}"
     else:
         org.cursors.pop(locator, None)
     result["records"] = rows

@@ -219,3 +219,17 @@ class MultipleChoices(SalesforceApiError):
 
     def rest_body(self) -> list[Any]:
         return list(self.urls)
+
+
+class DuplicateExternalId(SalesforceApiError):
+    """An upsert whose external id matches several records, or names the same value twice in one
+    request (SOAP/REST UpsertResult ``DUPLICATE_EXTERNAL_ID``; message text UNVERIFIED)."""
+
+    error_code = "DUPLICATE_EXTERNAL_ID"
+
+
+class InvalidQueryFilterOperator(SalesforceApiError):
+    """A malformed id compared with an Id field in a WHERE clause: 400 ``invalid ID field: X``
+    (restforce/restforce#557, a captured production answer)."""
+
+    error_code = "INVALID_QUERY_FILTER_OPERATOR"

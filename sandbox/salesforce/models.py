@@ -226,7 +226,9 @@ class Org:
         self.validation_rule_active = True
         self.duplicate_rule = "off"  # off | block | allow_with_header (Sforce-Duplicate-Rule-Header)
         self.converted_leads_editable = False  # "View and Edit Converted Leads" permission
+        self.assignment_rule_owner: str | None = None  # active lead assignment rule: assigns to this user
         self.locators_bound_to_session = True
+        self.bulk_job_polls = 0  # Bulk 2.0 jobs report InProgress for this many polls
         self.login_count = 0
         self.connected_apps: dict[str, dict[str, Any]] = {}
         self.passwords: dict[str, tuple[str, str]] = {}  # username -> (password, security token)
@@ -420,7 +422,8 @@ class Org:
                 continue
             f = obj.field_ci(key)
             if f is None:
-                raise err.InvalidField(f"No such column '{key}' on sobject of type {obj.name}", [key])
+                # REST body without ``fields`` (restforce spec/fixtures/sobject/write_error_response.json)
+                raise err.InvalidField(f"No such column '{key}' on sobject of type {obj.name}")
             if not (f.createable if creating else f.updateable):
                 blocked.append(f.name)
                 continue
@@ -516,8 +519,24 @@ class Org:
         rec["LastModifiedById"] = user_id
         rec["SystemModstamp"] = now
 
+    def assign(self, obj: ObjectDef, rec: Record, auto_assign: bool) -> None:
+        """Run the org's active lead assignment rule on a REST create/update of a Lead.
+
+        REST ``Sforce-Auto-Assign`` (api_rest headers_autoassign.htm, "Assignment Rule Header"):
+        ``TRUE`` or absent runs the active rule on create and update of Leads and Cases, ``FALSE``
+        skips it. The sandbox's rule is the switch ``assignment_rule_owner`` (a User id; ``None`` = no
+        active rule): when it runs, the record's ``OwnerId`` becomes that user."""
+        if obj.name == "Lead" and auto_assign and self.assignment_rule_owner:
+            rec["OwnerId"] = self.assignment_rule_owner
+
     def prepare_create(
-        self, obj_name: str, values: dict[str, Any], user_id: str, *, allow_duplicates: bool = False
+        self,
+        obj_name: str,
+        values: dict[str, Any],
+        user_id: str,
+        *,
+        allow_duplicates: bool = False,
+        auto_assign: bool = False,
     ) -> Record:
         obj = self.object_def(obj_name)
         if any(k.lower() == "id" for k in values):
@@ -535,6 +554,7 @@ class Org:
         rec = self._apply_fields(obj, base, values, creating=True)
         self._derive(obj, rec)
         self._validate(obj, rec, None, allow_duplicates=allow_duplicates)
+        self.assign(obj, rec, auto_assign)
         return rec
 
     def check_id(self, obj: ObjectDef, record_id: str) -> None:
@@ -545,7 +565,13 @@ class Org:
             raise err.MalformedId(f"{obj.name} ID: id value of incorrect type: {record_id}", ["Id"])
 
     def prepare_update(
-        self, obj_name: str, record_id: str, values: dict[str, Any], *, allow_duplicates: bool = False
+        self,
+        obj_name: str,
+        record_id: str,
+        values: dict[str, Any],
+        *,
+        allow_duplicates: bool = False,
+        auto_assign: bool = False,
     ) -> Record:
         obj = self.object_def(obj_name)
         old = self.get(obj.name, record_id)
@@ -556,6 +582,7 @@ class Org:
         rec = self._apply_fields(obj, old, values, creating=False)
         self._derive(obj, rec)
         self._validate(obj, rec, old, allow_duplicates=allow_duplicates)
+        self.assign(obj, rec, auto_assign)
         return rec
 
     def commit(self, obj_name: str, rec: Record, user_id: str) -> str:
@@ -579,11 +606,19 @@ class Org:
             listener(obj_name, change, rec)
 
     def create(
-        self, obj_name: str, values: dict[str, Any], user_id: str, *, allow_duplicates: bool = False
+        self,
+        obj_name: str,
+        values: dict[str, Any],
+        user_id: str,
+        *,
+        allow_duplicates: bool = False,
+        auto_assign: bool = False,
     ) -> str:
         return self.commit(
             obj_name,
-            self.prepare_create(obj_name, values, user_id, allow_duplicates=allow_duplicates),
+            self.prepare_create(
+                obj_name, values, user_id, allow_duplicates=allow_duplicates, auto_assign=auto_assign
+            ),
             user_id,
         )
 
@@ -595,8 +630,11 @@ class Org:
         user_id: str,
         *,
         allow_duplicates: bool = False,
+        auto_assign: bool = False,
     ) -> None:
-        rec = self.prepare_update(obj_name, record_id, values, allow_duplicates=allow_duplicates)
+        rec = self.prepare_update(
+            obj_name, record_id, values, allow_duplicates=allow_duplicates, auto_assign=auto_assign
+        )
         self.commit(obj_name, rec, user_id)
 
     def create_raw(
@@ -645,6 +683,7 @@ class Org:
         user_id: str,
         *,
         allow_duplicates: bool = False,
+        auto_assign: bool = False,
     ) -> tuple[str, bool]:
         """Upsert by external id: 201 created / 200 updated / 300 several matches / 404 unknown field.
 
@@ -665,12 +704,64 @@ class Org:
                 [f"/services/data/v{{version}}/sobjects/{obj.name}/{i}" for i in matches]
             )
         if matches:
-            self.update(obj.name, matches[0], values, user_id, allow_duplicates=allow_duplicates)
+            self.update(
+                obj.name,
+                matches[0],
+                values,
+                user_id,
+                allow_duplicates=allow_duplicates,
+                auto_assign=auto_assign,
+            )
             return matches[0], False
         payload = dict(values)
         if f.name != "Id":
             payload[f.name] = ext_value
-        return self.create(obj.name, payload, user_id, allow_duplicates=allow_duplicates), True
+        created = self.create(
+            obj.name, payload, user_id, allow_duplicates=allow_duplicates, auto_assign=auto_assign
+        )
+        return created, True
+
+    def prepare_upsert(
+        self,
+        obj_name: str,
+        ext_field: str,
+        ext_value: str,
+        values: dict[str, Any],
+        user_id: str,
+        *,
+        allow_duplicates: bool = False,
+        auto_assign: bool = False,
+    ) -> Record:
+        """One record of an sObject Collections upsert: the prepared record, with ``Id`` when it
+        updates an existing one (api_rest resources_composite_sobjects_collections_upsert.htm). Several
+        matches give DUPLICATE_EXTERNAL_ID (the UpsertResult code; message UNVERIFIED)."""
+        obj = self.object_def(obj_name)
+        f = obj.field_ci(ext_field)
+        assert f is not None
+        store = self.stores[obj.name]
+        if f.name in store.by_value:
+            found = store.lookup(f.name, ext_value)
+        else:
+            found = {
+                i for i, r in store.records.items() if Store._key(r.get(f.name)) == Store._key(ext_value)
+            }
+        matches = sorted(i for i in found if not store.records[i]["IsDeleted"])
+        if len(matches) > 1:
+            raise err.DuplicateExternalId(
+                f"{f.name}: more than one record found for external id field: {matches}", [f.name]
+            )
+        body = {k: v for k, v in values.items() if k.lower() != f.name.lower()}
+        if matches:
+            return self.prepare_update(
+                obj.name, matches[0], body, allow_duplicates=allow_duplicates, auto_assign=auto_assign
+            )
+        return self.prepare_create(
+            obj.name,
+            {**body, f.name: ext_value},
+            user_id,
+            allow_duplicates=allow_duplicates,
+            auto_assign=auto_assign,
+        )
 
     def convert_lead(
         self,

@@ -10,6 +10,7 @@ import contextlib
 import csv
 import io
 import json
+import re
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -84,6 +85,12 @@ class Ctx:
     def allow_duplicates(self) -> bool:
         header = self.headers.get("sforce-duplicate-rule-header", "")
         return "allowsave=true" in header.replace(" ", "").lower()
+
+    @property
+    def auto_assign(self) -> bool:
+        """``Sforce-Auto-Assign``: absent or TRUE (or a rule id) runs assignment rules, FALSE does not
+        (api_rest headers_autoassign.htm)."""
+        return self.headers.get("sforce-auto-assign", "TRUE").strip().lower() not in {"false", "0"}
 
     @property
     def user_id(self) -> str:
@@ -197,7 +204,11 @@ def create_record(ctx: Ctx) -> Reply:
     if not isinstance(body, dict):
         raise err.JsonParserError("Can not deserialize SObject out of START_ARRAY token")
     record_id = ctx.the_org().create(
-        ctx.params["obj"], body, ctx.user_id, allow_duplicates=ctx.allow_duplicates
+        ctx.params["obj"],
+        body,
+        ctx.user_id,
+        allow_duplicates=ctx.allow_duplicates,
+        auto_assign=ctx.auto_assign,
     )
     return Reply(201, _save_ok(record_id))
 
@@ -208,7 +219,12 @@ def update_record(ctx: Ctx) -> Reply:
     if not isinstance(body, dict):
         raise err.JsonParserError("Can not deserialize SObject out of START_ARRAY token")
     ctx.the_org().update(
-        ctx.params["obj"], ctx.params["id"], body, ctx.user_id, allow_duplicates=ctx.allow_duplicates
+        ctx.params["obj"],
+        ctx.params["id"],
+        body,
+        ctx.user_id,
+        allow_duplicates=ctx.allow_duplicates,
+        auto_assign=ctx.auto_assign,
     )
     return Reply(204)
 
@@ -236,6 +252,7 @@ def upsert_record(ctx: Ctx) -> Reply:
             body,
             ctx.user_id,
             allow_duplicates=ctx.allow_duplicates,
+            auto_assign=ctx.auto_assign,
         )
     except err.MultipleChoices as exc:
         raise err.MultipleChoices([u.replace("{version}", ctx.version) for u in exc.urls]) from exc
@@ -351,7 +368,11 @@ def _collection_write(ctx: Ctx, creating: bool) -> Reply:
                 values = {k: v for k, v in item.items() if k != "attributes"}
                 if creating:
                     rec = org.prepare_create(
-                        obj_name, values, ctx.user_id, allow_duplicates=ctx.allow_duplicates
+                        obj_name,
+                        values,
+                        ctx.user_id,
+                        allow_duplicates=ctx.allow_duplicates,
+                        auto_assign=ctx.auto_assign,
                     )
                 else:
                     record_id = next((v for k, v in values.items() if k.lower() == "id"), None)
@@ -360,7 +381,11 @@ def _collection_write(ctx: Ctx, creating: bool) -> Reply:
                     org.check_id(org.object_def(obj_name), str(record_id))
                     try:
                         rec = org.prepare_update(
-                            obj_name, str(record_id), values, allow_duplicates=ctx.allow_duplicates
+                            obj_name,
+                            str(record_id),
+                            values,
+                            allow_duplicates=ctx.allow_duplicates,
+                            auto_assign=ctx.auto_assign,
                         )
                     except err.NotFound as exc:
                         raise err.InvalidCrossReferenceKey() from exc
@@ -398,6 +423,88 @@ def collection_create(ctx: Ctx) -> Reply:
 def collection_update(ctx: Ctx) -> Reply:
     """sObject Collections update; per-record SaveResults in order (see ``_collection_write``)."""
     return _collection_write(ctx, creating=False)
+
+
+def collection_upsert(ctx: Ctx) -> Reply:
+    """sObject Collections upsert on an external id: UpsertResults in order with ``created``.
+
+    ``PATCH /composite/sobjects/{obj}/{ExternalIdField}`` (api_rest
+    resources_composite_sobjects_collections_upsert.htm, API 46.0+): ≤ 200 records of the URI's type,
+    each carrying the external id field and no ``Id``; 200 with ``{"id","success","errors","created"}``
+    per record. An unknown or non-external-id field gives 404 NOT_FOUND as single-record upsert does.
+    UNVERIFIED: the per-record codes for a record of another type (INVALID_TYPE), without the key
+    (MISSING_ARGUMENT), and for a value repeated in one request (DUPLICATE_EXTERNAL_ID on each)."""
+    org = ctx.the_org()
+    obj = org.object_def(ctx.params["obj"])
+    key = obj.field_ci(ctx.params["field"])
+    if key is None or not key.external_id:
+        raise err.NotFound(
+            f"Provided external ID field does not exist or is not accessible: {ctx.params['field']}"
+        )
+    if float(ctx.version) < 46.0:
+        raise err.NotFound()
+    all_or_none, records = _collection_body(ctx)
+    for item in records:
+        if isinstance(item, dict) and isinstance(item.get("attributes"), dict):
+            with contextlib.suppress(err.NotFound):
+                org.check_json_types(obj.name, item)
+
+    def key_of(item: Any) -> str | None:
+        if not isinstance(item, dict):
+            return None
+        value = next((v for k, v in item.items() if k.lower() == key.name.lower()), None)
+        return None if value in (None, "") else str(value).lower()
+
+    seen: dict[str, int] = {}
+    for item in records:
+        if (k := key_of(item)) is not None:
+            seen[k] = seen.get(k, 0) + 1
+    results: list[dict[str, Any] | None] = [None] * len(records)
+    prepared: list[tuple[int, dict[str, Any], bool]] = []
+    with org.lock:
+        for i, item in enumerate(records):
+            try:
+                if (
+                    not isinstance(item, dict)
+                    or not isinstance(item.get("attributes"), dict)
+                    or not item["attributes"].get("type")
+                ):
+                    raise err.InvalidType("Must specify a type in the attributes", [])
+                if org.object_def(item["attributes"]["type"]).name != obj.name:
+                    raise err.InvalidType(f"records must all be of type {obj.name}", [])
+                values = {k: v for k, v in item.items() if k != "attributes"}
+                if any(k.lower() == "id" for k in values):
+                    raise err.InvalidFieldForInsertUpdate("cannot specify Id in an upsert call", ["Id"])
+                k = key_of(item)
+                if k is None:
+                    raise err.SalesforceApiError(f"{key.name} not specified", [key.name])
+                if seen[k] > 1:
+                    raise err.DuplicateExternalId(f"Duplicate external id specified: {k}", [key.name])
+                value = next(v for kk, v in values.items() if kk.lower() == key.name.lower())
+                rec = org.prepare_upsert(
+                    obj.name,
+                    key.name,
+                    str(value),
+                    values,
+                    ctx.user_id,
+                    allow_duplicates=ctx.allow_duplicates,
+                    auto_assign=ctx.auto_assign,
+                )
+                created = rec.get("Id") is None
+                if all_or_none:
+                    prepared.append((i, rec, created))
+                else:
+                    results[i] = _save_ok(org.commit(obj.name, rec, ctx.user_id), created=created)
+            except err.SalesforceApiError as exc:
+                results[i] = {"success": False, "errors": [_missing_argument(exc)]}
+        if all_or_none:
+            failed = any(r is not None for r in results)
+            for i, rec, created in prepared:
+                if failed:
+                    results[i] = {"success": False, "errors": [err.AllOrNoneRolledBack().save_error()]}
+                else:
+                    results[i] = _save_ok(org.commit(obj.name, rec, ctx.user_id), created=created)
+    return Reply(200, results)
 
 
 def collection_retrieve(ctx: Ctx) -> Reply:
@@ -521,12 +628,15 @@ def _job(ctx: Ctx) -> dict[str, Any]:
 
 
 def bulk_get(ctx: Ctx) -> Reply:
-    """Bulk 2.0 job info; the sandbox job is JobComplete from the first poll (real jobs run async)."""
+    """Bulk 2.0 job info (bulk_api_2_0 query_get_job_info.htm); InProgress for ``bulk_job_polls`` polls."""
     job = _job(ctx)
     info = job["info"]
     job["polls"] += 1
-    if info["state"] == "UploadComplete":
-        info["state"] = "JobComplete"
+    if info["state"] in {"UploadComplete", "InProgress"}:
+        # Real jobs run asynchronously (UploadComplete → InProgress → JobComplete); the switch
+        # ``bulk_job_polls`` keeps a job InProgress for that many polls (0: complete at the first).
+        busy = job["polls"] <= ctx.the_org().bulk_job_polls
+        info["state"] = "InProgress" if busy else "JobComplete"
     if info["state"] == "JobComplete":
         info["numberRecordsProcessed"] = len(job["ids"])
     return Reply(200, {**info, "retries": 0, "totalProcessingTime": 0})
@@ -619,11 +729,20 @@ def soap_fault(code: str, message: str, fault_type: str = "LoginFault") -> Reply
     return Reply(500, body, content_type="text/xml;charset=UTF-8")
 
 
-def _soap_ok(inner: str) -> Reply:
+def _soap_ok(inner: str, org: Org | None = None) -> Reply:
+    """A SOAP answer; with ``org`` it carries the ``LimitInfoHeader`` (api sforce_api_header_limitinfo.htm:
+    returned by "All calls, except for login()", ``limitInfo`` with current/limit/type API REQUESTS)."""
+    header = ""
+    if org is not None:
+        header = (
+            "<soapenv:Header><LimitInfoHeader><limitInfo>"
+            f"<current>{org.api_used}</current><limit>{org.api_max}</limit><type>API REQUESTS</type>"
+            "</limitInfo></LimitInfoHeader></soapenv:Header>"
+        )
     body = (
         f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" '
         'xmlns="urn:partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-        f"<soapenv:Body>{inner}</soapenv:Body></soapenv:Envelope>"
+        f"{header}<soapenv:Body>{inner}</soapenv:Body></soapenv:Envelope>"
     )
     return Reply(200, body, content_type="text/xml;charset=UTF-8")
 
@@ -674,6 +793,12 @@ def soap(ctx: Ctx) -> Reply:
                 "Invalid Session ID found in SessionHeader: Illegal Session",
                 "UnexpectedErrorFault",
             )
+        try:
+            org.count_api_call()  # every call but login counts against the daily allocation
+        except err.RequestLimitExceeded as exc:
+            # faultcode sf:REQUEST_LIMIT_EXCEEDED (api sforce_api_calls_concepts_core_data_objects
+            # ExceptionCode list); fault element type UNVERIFIED.
+            return soap_fault(exc.error_code, exc.message, "UnexpectedErrorFault")
         results = []
         for conv in (el for el in root.iter() if _local(el.tag) == "leadConverts"):
             values = {_local(c.tag): (c.text or "").strip() for c in conv}
@@ -706,13 +831,28 @@ def soap(ctx: Ctx) -> Reply:
                     f"</errors><leadId>{escape(values.get('leadId', ''))}</leadId>"
                     "<success>false</success></result>"
                 )
-        return _soap_ok(f"<convertLeadResponse>{''.join(results)}</convertLeadResponse>")
+        return _soap_ok(f"<convertLeadResponse>{''.join(results)}</convertLeadResponse>", org)
     return soap_fault("INVALID_OPERATION", f"unsupported operation: {op}", "UnexpectedErrorFault")
 
 
 # -- OAuth 2.0 token endpoint -------------------------------------------------------------------
 def _oauth_error(error: str, description: str, status: int = 400) -> Reply:
     return Reply(status, {"error": error, "error_description": description})
+
+
+def _audience_ok(aud: Any, base_url: str) -> bool:
+    """JWT bearer ``aud`` must be the authorization server: https://login.salesforce.com,
+    https://test.salesforce.com or the org's My Domain / site URL (help.salesforce.com
+    remoteaccess_oauth_jwt_flow.htm); the sandbox also accepts its own base URL. Otherwise 400
+    invalid_grant "audience is invalid"."""
+    values = aud if isinstance(aud, list) else [aud]
+    for value in values:
+        text = str(value or "").rstrip("/")
+        if text in {"https://login.salesforce.com", "https://test.salesforce.com", base_url.rstrip("/")}:
+            return True
+        if re.fullmatch(r"https://[A-Za-z0-9-]+(?:--[A-Za-z0-9]+)?\.my\.salesforce\.com", text):
+            return True
+    return False
 
 
 def oauth_token(ctx: Ctx) -> Reply:
@@ -762,6 +902,8 @@ def oauth_token(ctx: Ctx) -> Reply:
                 algorithms=["RS256"],
                 options={"verify_aud": False, "require": ["exp"]},
             )
+            if not _audience_ok(claims.get("aud"), ctx.base_url):
+                return _oauth_error("invalid_grant", "audience is invalid")
         except jwt.ExpiredSignatureError:
             return _oauth_error("invalid_grant", "expired authorization code")
         except jwt.PyJWTError:
@@ -820,7 +962,8 @@ def control_settings(ctx: Ctx) -> Reply:
     """Control surface: read or change the org switches and limits.
 
     Keys: api_max, api_used, session_seconds, validation_rule_active, duplicate_rule,
-    converted_leads_editable, clock_offset_ms, outbound_url."""
+    converted_leads_editable, clock_offset_ms, outbound_url, assignment_rule_owner (a User id: the
+    active lead assignment rule's owner, run unless ``Sforce-Auto-Assign: FALSE``)."""
     org = ctx.backend.default_org
     keys = (
         "locators_bound_to_session",
@@ -832,6 +975,8 @@ def control_settings(ctx: Ctx) -> Reply:
         "converted_leads_editable",
         "clock_offset_ms",
         "outbound_url",
+        "assignment_rule_owner",
+        "bulk_job_polls",
     )
     if ctx.method == "POST":
         for key, value in (ctx.json() or {}).items():

@@ -61,6 +61,7 @@ ROUTES: list[Route] = [
     Route("PATCH", D + "/composite/sobjects", resp.collection_update),
     Route("DELETE", D + "/composite/sobjects", resp.collection_delete),
     Route("GET", D + "/composite/sobjects/{obj}", resp.collection_retrieve),
+    Route("PATCH", D + "/composite/sobjects/{obj}/{field}", resp.collection_upsert),
     Route("POST", D + "/jobs/query", resp.bulk_create),
     Route("GET", D + "/jobs/query/{id}", resp.bulk_get),
     Route("PATCH", D + "/jobs/query/{id}", resp.bulk_abort),

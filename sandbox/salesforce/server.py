@@ -1,9 +1,11 @@
 """The ASGI app, an in-process server for tests/benches (``SalesforceSandbox``) and ``serve()`` for the CLI.
 
 Per request, in order: route → bearer session (401 INVALID_SESSION_ID, JSON array body) → daily API
-allocation (403 REQUEST_LIMIT_EXCEEDED) → injected faults → handler. Every authenticated REST response
-carries ``Sforce-Limit-Info: api-usage=N/M`` (api_rest headers_api_usage.htm; the versions resource
-does not).
+allocation (403 REQUEST_LIMIT_EXCEEDED) → injected faults → handler. SOAP calls take the same injected
+faults, answered as SOAP faults (HTTP 500); convertLead counts against the allocation in its handler
+(it finds its org from the SessionHeader) and answers with a LimitInfoHeader. Every authenticated REST
+response carries ``Sforce-Limit-Info: api-usage=N/M`` (api_rest headers_api_usage.htm)
+(not the versions resource).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+
+FAULT_KINDS = ("error", "slow", "drop", "drop_after", "expire_session")
 
 
 class DroppedConnectionError(Exception):
@@ -114,7 +119,9 @@ class SalesforceApp:
         )
         org: Org | None = None
         drop_after = False
+        soap = path.startswith("/services/Soap/")
         try:
+            fault = None
             if route.rest:
                 auth = headers.get("authorization", "")
                 token = auth[7:] if auth[:7].lower() == "bearer " else ""
@@ -123,24 +130,27 @@ class SalesforceApp:
                 if float(params.get("v", "59.0")) < 20.0:
                     raise err.NotFound()
                 org.count_api_call()
-                fault = org.take_fault(
-                    method, path, ("error", "slow", "drop", "drop_after", "expire_session")
-                )
-                if fault is not None:
-                    if fault.kind == "slow":
-                        await asyncio.sleep(fault.delay)
-                    elif fault.kind == "drop":
-                        return resp.Reply(200, b"{" * 64), True
-                    elif fault.kind == "drop_after":
-                        drop_after = True
-                    elif fault.kind == "expire_session":
-                        org.expire_sessions()
-                        raise err.InvalidSessionId()
-                    else:
-                        raise FAULT_ERRORS[fault.error_code]()
+                fault = org.take_fault(method, path, FAULT_KINDS)
+            elif soap:  # SOAP calls take the same injected faults (answered as SOAP faults below)
+                fault = self.backend.default_org.take_fault(method, path, FAULT_KINDS)
+            if fault is not None:
+                if fault.kind == "slow":
+                    await asyncio.sleep(fault.delay)
+                elif fault.kind == "drop":
+                    return resp.Reply(200, b"{" * 64), True
+                elif fault.kind == "drop_after":
+                    drop_after = True
+                elif fault.kind == "expire_session":
+                    (org or self.backend.default_org).expire_sessions()
+                    raise err.InvalidSessionId()
+                else:
+                    raise FAULT_ERRORS[fault.error_code]()
             reply = route.handler(ctx)
         except err.SalesforceApiError as exc:
-            reply = resp.Reply(exc.status, exc.rest_body())
+            if soap:
+                reply = resp.soap_fault(exc.error_code, exc.message, "UnexpectedErrorFault")
+            else:
+                reply = resp.Reply(exc.status, exc.rest_body())
         if org is not None:
             reply.headers["Sforce-Limit-Info"] = org.limit_info()
         return reply, drop_after

@@ -167,21 +167,28 @@ def test_locked_record_is_resent_alone(
         ("error", {"error_code": "UNABLE_TO_LOCK_ROW"}),
         ("error", {"error_code": "CONCURRENT_REQUEST_LIMIT_EXCEEDED"}),
         ("drop", {}),
-        ("slow", {"delay": 0.2}),
+        ("slow", {"delay": 0.6}),  # longer than the adapter's 0.3 s timeout below: a ReadTimeout
     ],
 )
 def test_transient_failures_are_retried(
     sf_sandbox: SalesforceSandbox,
-    sf_adapter: SalesforceAdapter,
+    sf_settings: Settings,
     make_lead: MakeLead,
     kind: str,
     options: dict[str, object],
 ) -> None:
     lead = make_lead()
-    sf_sandbox.add_fault(kind, path="/query", times=2 if kind != "slow" else 1, **options)
-    rows = sf_adapter.read_by_ids("Lead", [lead], ["Status"])
+    adapter = SalesforceAdapter(sf_settings(timeout_seconds=0.3))
+    adapter.connection.client()  # log in before counting
+    times = 2 if kind != "slow" else 1
+    sf_sandbox.add_fault(kind, path="/query", times=times, **options)
+    used = sf_sandbox.org.api_used
+    rows = adapter.read_by_ids("Lead", [lead], ["Status"])
     assert [r["Id"] for r in rows] == [lead]
     assert not sf_sandbox.org.faults
+    assert (
+        sf_sandbox.org.api_used - used == times + 1
+    )  # each faulty attempt reached the server, then one more
 
 
 def test_write_dropped_after_commit_is_retried_idempotently(
@@ -347,7 +354,9 @@ def test_usage_reading_is_shared_through_redis(
     fresh = SalesforceAdapter(sf_settings(max_api_share=0.5), usage_store=store)
     with pytest.raises(QuotaExhaustedError):
         list(fresh.query("SELECT Id FROM Lead"))
-    assert fresh.calls == 0  # refused before logging in or calling
+    # Readings are keyed by the org id, which the login tells; the login is the only request made
+    # (login() does not count against the allocation) and the query is refused before it is sent.
+    assert fresh.calls == 1 and sf_sandbox.org.api_used == 50
 
 
 def test_share_refusal_is_rechecked_later(sf_sandbox: SalesforceSandbox, sf_settings: Settings) -> None:
@@ -405,7 +414,7 @@ def test_convert_leads_over_soap(
     assert again[0].success and again[0].opportunity_id is None
 
 
-def test_batch_refused_as_a_whole_rejects_its_records_only(
+def test_batch_refused_as_a_whole_is_split_until_the_bad_record_alone_fails(
     sf_sandbox: SalesforceSandbox, sf_settings: Settings
 ) -> None:
     org, admin = sf_sandbox.org, sf_sandbox.org.admin_id
@@ -419,9 +428,10 @@ def test_batch_refused_as_a_whole_rejects_its_records_only(
     results = adapter.update(
         "Opportunity", [(opps[0], {"Amount": 10}), (opps[1], {"Amount": "ten"}), (opps[2], {"Amount": 30})]
     )
-    assert [r.ok for r in results] == [False, False, True]
-    assert results[0].error is not None and results[0].error.code == "JSON_PARSER_ERROR"
+    # the first batch [O0, O1] is refused whole (400 JSON_PARSER_ERROR); re-sent in halves, only O1 fails
+    assert [r.ok for r in results] == [True, False, True]
     assert isinstance(results[1].error, RecordRejectedError)
-    assert org.get("Opportunity", opps[2])["Amount"] == 30.0 and "Amount" not in org.get(
-        "Opportunity", opps[0]
-    )
+    assert results[1].error.code == "JSON_PARSER_ERROR" and results[1].record_id == opps[1]
+    assert org.get("Opportunity", opps[0])["Amount"] == 10.0
+    assert org.get("Opportunity", opps[2])["Amount"] == 30.0
+    assert "Amount" not in org.get("Opportunity", opps[1])

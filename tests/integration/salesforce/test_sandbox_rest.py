@@ -337,8 +337,15 @@ def test_collection_create_and_limit_of_200(sf_client: Salesforce) -> None:
     records = [{"attributes": {"type": "Lead"}, "LastName": f"N{i}", "Company": "C"} for i in range(200)]
     results = _collection(sf_client, "POST", records)
     assert len(results) == 200 and all(r["success"] for r in results)
-    with pytest.raises(SalesforceMalformedRequest):
+    with pytest.raises(SalesforceMalformedRequest) as info:
         _collection(sf_client, "POST", [*records, records[0]])
+    assert info.value.status == 400
+    assert info.value.content == [
+        {
+            "message": "record limit reached. cannot submit more than 200 records into this call",
+            "errorCode": "EXCEEDED_ID_LIMIT",
+        }
+    ]
 
 
 def test_duplicate_rule_blocks_unless_allow_save(

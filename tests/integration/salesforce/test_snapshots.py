@@ -84,8 +84,7 @@ def test_create_and_write_error(sf_client: Salesforce, make_lead: MakeLead) -> N
     assert kind(dict(created)) == kind(snapshot("create_success"))
     content = raised(lambda: sf_client.Lead.update(make_lead(), {"foo": 1}))
     expected = snapshot("write_error")
-    assert content[0]["message"] == expected[0]["message"].replace("type Bar", "type Lead")
-    assert {k for k in content[0] if k != "fields"} == set(expected[0])
+    assert content == [{**expected[0], "message": expected[0]["message"].replace("type Bar", "type Lead")}]
 
 
 def test_upsert_errors(sf_client: Salesforce, make_lead: MakeLead) -> None:
@@ -122,9 +121,33 @@ def test_query_shapes(sf_sandbox: SalesforceSandbox, sf_client: Salesforce) -> N
     assert kind(rec["CreatedDate"]) == kind(exp["DateTime_Label"]) == "datetime"
     for i in range(3):
         org.create_raw("Lead", {"LastName": f"L{i}", "Company": "C"}, org.admin_id)
-    first = sf_client.query("SELECT Id FROM Lead", headers={"Sforce-Query-Options": "batchSize=200"})
-    assert set(first) == {"totalSize", "done", "records"}  # 3 rows fit one batch
-    assert list(snapshot("query_first_page")) == ["totalSize", "done", "nextRecordsUrl", "records"]
+    single = sf_client.query("SELECT Id FROM Lead", headers={"Sforce-Query-Options": "batchSize=200"})
+    assert list(single) == ["totalSize", "done", "records"]  # 3 rows fit one batch: no nextRecordsUrl
+
+
+def test_paginated_first_page_matches_snapshot(sf_sandbox: SalesforceSandbox, sf_client: Salesforce) -> None:
+    org = sf_sandbox.org
+    for i in range(250):
+        org.create_raw("Lead", {"LastName": f"L{i}", "Company": "C"}, org.admin_id)
+    first = json.loads(
+        json.dumps(
+            sf_client.query(
+                "SELECT Id, LastName FROM Lead", headers={"Sforce-Query-Options": "batchSize=200"}
+            )
+        )
+    )
+    expected = snapshot("query_first_page")
+    assert list(first) == list(expected)  # totalSize, done, nextRecordsUrl, records: same keys, same order
+    assert {k: kind(v) for k, v in first.items() if k != "records"} == {
+        k: kind(v) for k, v in expected.items() if k != "records"
+    }
+    assert first["totalSize"] == 250 and first["done"] is False and len(first["records"]) == 200
+    assert re.fullmatch(r"/services/data/v\d+\.\d/query/01g\w+-200", first["nextRecordsUrl"])
+    assert re.fullmatch(r"/services/data/v\d+\.\d/query/01g\w*", expected["nextRecordsUrl"])
+    rec, exp = first["records"][0], expected["records"][0]
+    assert next(iter(rec)) == next(iter(exp)) == "attributes" and kind(rec["attributes"]) == kind(
+        exp["attributes"]
+    )
 
 
 def test_get_updated_and_deleted(sf_client: Salesforce, make_lead: MakeLead) -> None:

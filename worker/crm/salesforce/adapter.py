@@ -10,13 +10,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import threading
+import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import requests
 from simple_salesforce.api import Salesforce
+from simple_salesforce.bulk2 import Operation, SFBulk2Handler, _Bulk2Client
 
 from worker.crm.salesforce import queries
 from worker.crm.salesforce.classify import classify, classify_code, classify_save_errors
@@ -38,9 +41,16 @@ from worker.crm.salesforce.soap import (
     convert_envelope,
     parse_convert_results,
     parse_fault,
+    parse_limit_info_header,
 )
 from worker.crm.salesforce.usage import ApiBudget, UsageStore, parse_limit_info
-from worker.errors import CrmError, RecordRejectedError, RetriableError, SessionExpiredError
+from worker.errors import (
+    CrmError,
+    FatalError,
+    RecordRejectedError,
+    RetriableError,
+    SessionExpiredError,
+)
 
 T = TypeVar("T")
 Record = dict[str, Any]
@@ -70,15 +80,41 @@ class DeletedRecords:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """Per-record outcome, in request order: ``record_id`` on success, else ``error`` (classified)."""
+    """Per-record outcome, in request order: ``record_id`` on success, else ``error`` (classified).
+    ``created`` is set for creates sent as upserts (True: inserted, False: the key already existed)."""
 
     index: int
     record_id: str | None
     error: CrmError | None = None
+    created: bool | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def write_results_of(exc: BaseException) -> list[WriteResult]:
+    """The per-record results a failed ``create``/``update`` had when it raised: records of earlier
+    batches carry their real outcome, the rest NOT_ATTEMPTED (empty for any other exception)."""
+    results: list[WriteResult] = getattr(exc, "write_results", [])
+    return results
+
+
+@dataclass(frozen=True)
+class _WriteOp:
+    method: str
+    path: str
+    idempotent: bool  # safe to send again after an ambiguous failure (update, upsert by key)
+
+
+def _not_applied(exc: CrmError) -> bool:
+    """A failure that proves the request changed nothing: an HTTP answer below 500 (4xx: 400
+    UNABLE_TO_LOCK_ROW for the whole request, 403 concurrent limit, 429). Timeouts, dropped
+    connections and 5xx are ambiguous: the server may have committed before the answer was lost."""
+    return exc.status is not None and exc.status < 500
+
+
+_ID_RE = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
 @dataclass
@@ -96,6 +132,7 @@ class SalesforceAdapter:
         http: requests.Session | None = None,
         *,
         usage_store: UsageStore | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.http = http or build_http(settings)
@@ -107,7 +144,7 @@ class SalesforceAdapter:
             store=usage_store,
             org=settings.usage_key,
         )
-        self.policy = RetryPolicy.from_settings(settings)
+        self.policy = RetryPolicy.from_settings(settings, sleep)
         self._count_lock = threading.Lock()
         self.calls = 0  # HTTP requests made (logins included)
         self._describe_cache: dict[str, dict[str, str]] = {}
@@ -121,9 +158,16 @@ class SalesforceAdapter:
             self.calls += 1
         self.budget.observe(parse_limit_info(response.headers.get("Sforce-Limit-Info")))
 
-    def _once(self, fn: Callable[[Salesforce], T]) -> T:
-        self.budget.check()
+    def _client(self) -> tuple[Salesforce, str]:
         sf, token = self.connection.client()
+        key = self.connection.org_key
+        if key and self.budget.org != key:
+            self.budget.org = key  # readings are shared per org (org id from the session)
+        return sf, token
+
+    def _once(self, fn: Callable[[Salesforce], T]) -> T:
+        sf, token = self._client()
+        self.budget.check()
         try:
             return fn(sf)
         except Exception as exc:
@@ -131,15 +175,17 @@ class SalesforceAdapter:
             if not isinstance(error, SessionExpiredError):
                 raise error from exc
         self.connection.refresh(token)
+        sf, _ = self._client()
         self.budget.check()
-        sf, _ = self.connection.client()
         try:
             return fn(sf)
         except Exception as exc:
             raise classify(exc, concurrent_limit_wait=self.settings.concurrent_limit_wait) from exc
 
-    def _call(self, fn: Callable[[Salesforce], T]) -> T:
-        for attempt in self.policy.retrying():
+    def _call(self, fn: Callable[[Salesforce], T], *, only: Callable[[CrmError], bool] | None = None) -> T:
+        """Run ``fn`` with the share check, classification, one re-login and the retry policy
+        (``only`` narrows which RetriableErrors are retried)."""
+        for attempt in self.policy.retrying(only):
             with attempt:
                 return self._once(fn)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
@@ -266,13 +312,34 @@ class SalesforceAdapter:
             parse_sf_datetime(result["latestDateCovered"]),
         )
 
-    def read_by_ids(self, object_type: str, ids: Sequence[str], fields: Sequence[str]) -> list[Record]:
-        """Records by id, ``id_chunk_size`` ids per query (missing or deleted ids are simply absent)."""
+    def read_by_ids(
+        self,
+        object_type: str,
+        ids: Sequence[str],
+        fields: Sequence[str],
+        *,
+        invalid: dict[str, CrmError] | None = None,
+    ) -> list[Record]:
+        """Records by id, ``id_chunk_size`` ids per query (missing or deleted ids are simply absent).
+
+        Ids that are not well-formed 15/18-character ids are left out of the query (Salesforce fails
+        the whole query with INVALID_QUERY_FILTER_OPERATOR for one of them) and reported per id in
+        ``invalid`` as RecordRejectedError MALFORMED_ID."""
         wanted = list(dict.fromkeys(["Id", *fields]))
         out: list[Record] = []
-        for chunk in _chunks(list(dict.fromkeys(ids)), self.settings.id_chunk_size):
+        for chunk in _chunks(self._valid_ids(ids, invalid), self.settings.id_chunk_size):
             out.extend(self.query(queries.select(wanted, object_type, "Id IN {}", [chunk])))
         return out
+
+    @staticmethod
+    def _valid_ids(ids: Sequence[str], invalid: dict[str, CrmError] | None) -> list[str]:
+        good: list[str] = []
+        for rid in dict.fromkeys(ids):
+            if isinstance(rid, str) and _ID_RE.match(rid):
+                good.append(rid)
+            elif invalid is not None:
+                invalid[str(rid)] = RecordRejectedError(f"invalid ID field: {rid}", code="MALFORMED_ID")
+        return good
 
     def related_facts(self, object_type: str, ids: Sequence[str]) -> RelatedFacts:
         """Facts the lifecycle rules need, for many people in few queries (child subqueries + parents).
@@ -282,7 +349,7 @@ class SalesforceAdapter:
         events, and the leads converted into the contact.
         """
         facts = RelatedFacts()
-        unique = list(dict.fromkeys(ids))
+        unique = self._valid_ids(ids, None)
         for chunk in _chunks(unique, self.settings.id_chunk_size):
             for rec in self.query(queries.facts_query(object_type, chunk)):
                 facts.records[rec["Id"]] = rec
@@ -308,13 +375,44 @@ class SalesforceAdapter:
     def bulk_pages(self, soql: str, object_type: str, *, max_records: int = 50_000) -> Iterator[list[Record]]:
         """Stream a Bulk 2.0 query: one CSV results page at a time, rows shaped like REST records
         (``attributes``, booleans, numbers, ``null`` for empty, REST datetime rendering). Relationship
-        columns (``A.B``) stay flat keys. Memory is bounded by one page."""
+        columns (``A.B``) stay flat keys. Memory is bounded by one page.
+
+        The job is driven step by step (create, poll, each results page; bulk_api_2_0
+        query_create_job / query_get_job_info / query_get_job_results), every step inside ``_call``:
+        the API share is checked and the call counted, failures are classified and retried, and each
+        step builds its Bulk 2.0 client from the current session, so a re-login mid-read is used."""
         types = self._field_types(object_type)
         name = queries.name(object_type)
-        pages = self._call(lambda sf: getattr(sf.bulk2, name).query(soql, max_records=max_records, wait=0.05))
-        for text in pages:
-            reader = csv.DictReader(io.StringIO(str(text)))
+
+        def bulk(sf: Salesforce) -> _Bulk2Client:
+            handler = SFBulk2Handler(sf.session_id, sf.bulk2_url, session=sf.session)
+            return _Bulk2Client(name, sf.bulk2_url, handler.headers, sf.session)
+
+        job = self._call(lambda sf: bulk(sf).create_job(Operation.query, soql))
+        job_id = str(job["id"])
+        wait = self.settings.bulk_poll_seconds
+        while True:
+            info = self._call(lambda sf: bulk(sf).get_job(job_id, True))
+            state = info.get("state")
+            if state == "JobComplete":
+                break
+            if state in {"Failed", "Aborted"}:
+                raise FatalError(
+                    f"Bulk 2.0 query job {job_id} {state}: {info.get('errorMessage', '')}"[:500],
+                    code=f"BULK_JOB_{str(state).upper()}",
+                )
+            self.policy.sleep(wait)
+            wait = min(max(wait * 2, 0.01), 30.0)
+        locator = ""
+        while True:
+            page = self._call(
+                lambda sf, loc=locator: bulk(sf).get_query_results(job_id, loc, max_records)  # type: ignore[misc]
+            )
+            reader = csv.DictReader(io.StringIO(str(page["records"])))
             yield [_bulk_row(object_type, row, types) for row in reader]
+            locator = str(page["locator"] or "")
+            if not locator:
+                return
 
     # -- lead conversion (SOAP) ----------------------------------------------------------------
     def convert_leads(self, conversions: Sequence[LeadConversion]) -> list[ConversionResult]:
@@ -331,6 +429,7 @@ class SalesforceAdapter:
                     data=convert_envelope(sf.session_id, chunk).encode(),
                     headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "convertLead"},
                 )
+                self.budget.observe(parse_limit_info_header(response.content))
                 if response.status_code != 200:
                     code, message = parse_fault(response.content)
                     raise classify_code(
@@ -349,57 +448,127 @@ class SalesforceAdapter:
         *,
         allow_duplicates: bool = False,
     ) -> list[WriteResult]:
+        """``PATCH composite/sobjects`` in batches (setting absolute values: safe to send again)."""
         items = [{"attributes": {"type": object_type}, "id": rid, **dict(values)} for rid, values in changes]
-        return self._write("PATCH", items, allow_duplicates)
+        op = _WriteOp("PATCH", "composite/sobjects", idempotent=True)
+        return self._write([(op, list(range(len(items))))], items, allow_duplicates)
 
     def create(
         self, object_type: str, records: Sequence[Mapping[str, Any]], *, allow_duplicates: bool = False
     ) -> list[WriteResult]:
+        """Create records; results in input order.
+
+        Records carrying the object's key from ``create_upsert_fields`` (Lead:
+        ``HubSpot_Contact_ID__c``) go as an upsert on that external id (``PATCH
+        composite/sobjects/Lead/HubSpot_Contact_ID__c``, api_rest
+        resources_composite_sobjects_collections_upsert.htm): sending it again after a lost answer
+        finds the record instead of inserting a second one, so those are retried like updates.
+        Records without a key go as ``POST composite/sobjects``, which is only re-sent after a failure
+        that proves nothing was saved (a 4xx); after a timeout, dropped connection or 5xx their result
+        is RecordRejectedError CREATE_OUTCOME_UNKNOWN (maybe saved: check the org before creating
+        them again) and they are not re-sent."""
+        key = self.settings.create_upsert_fields.get(object_type)
         items = [{"attributes": {"type": object_type}, **dict(values)} for values in records]
-        return self._write("POST", items, allow_duplicates)
+        keyed = [i for i, item in enumerate(items) if key and item.get(key) not in (None, "")]
+        keyed_set = set(keyed)
+        plain = [i for i in range(len(items)) if i not in keyed_set]
+        ops: list[tuple[_WriteOp, list[int]]] = []
+        if keyed and key:
+            path = f"composite/sobjects/{queries.name(object_type)}/{queries.name(key)}"
+            ops.append((_WriteOp("PATCH", path, idempotent=True), keyed))
+        if plain:
+            ops.append((_WriteOp("POST", "composite/sobjects", idempotent=False), plain))
+        return self._write(ops, items, allow_duplicates)
 
-    def _write(self, method: str, items: list[Record], allow_duplicates: bool) -> list[WriteResult]:
-        """``composite/sobjects`` in batches of ≤ 200 with ``allOrNone: false``; records that fail with a
-        retriable per-record code (UNABLE_TO_LOCK_ROW) are re-sent on their own, within the policy.
+    def _write_headers(self, allow_duplicates: bool) -> dict[str, str]:
+        # Sforce-Auto-Assign (api_rest headers_autoassign.htm): absent means TRUE, so lead owners
+        # would be re-assigned by the org's assignment rule on every write unless FALSE is sent.
+        headers = {"Sforce-Auto-Assign": "TRUE" if self.settings.auto_assign else "FALSE"}
+        if allow_duplicates:
+            headers["Sforce-Duplicate-Rule-Header"] = "allowSave=true"
+        return headers
 
-        A batch the CRM refuses as a whole (a 400 such as JSON_PARSER_ERROR) gives each of its records
-        that RecordRejectedError and the next batches still go. Any other failure (quota, session,
-        retries exhausted, fatal) is raised; batches before it may already be applied, and sending
-        them again is safe because writes set absolute values."""
-        headers = {"Sforce-Duplicate-Rule-Header": "allowSave=true"} if allow_duplicates else {}
+    def _write(
+        self, ops: list[tuple[_WriteOp, list[int]]], items: list[Record], allow_duplicates: bool
+    ) -> list[WriteResult]:
+        """Batches of ≤ ``write_batch_size`` with ``allOrNone: false``; per-record results mapped back.
+
+        A failure that stops the whole write (quota, session, retries exhausted, fatal) is raised with
+        the results so far attached (``write_results_of(exc)``): earlier batches' outcomes are kept."""
+        headers = self._write_headers(allow_duplicates)
         results: list[WriteResult | None] = [None] * len(items)
         size = self.settings.write_batch_size
-        for start in range(0, len(items), size):
-            pending = list(range(start, min(start + size, len(items))))
-            for attempt in range(self.policy.attempts):
-                body = {"allOrNone": False, "records": [items[i] for i in pending]}
+        try:
+            for op, indexes in ops:
+                for start in range(0, len(indexes), size):
+                    self._write_batch(op, items, indexes[start : start + size], headers, results)
+        except CrmError as exc:
+            exc.write_results = _finish(results)  # type: ignore[attr-defined]
+            raise
+        return _finish(results)
 
-                def send(sf: Salesforce, body: Record = body) -> Any:
-                    return sf.restful("composite/sobjects", method=method, json=body, headers=headers)
+    def _write_batch(
+        self,
+        op: _WriteOp,
+        items: list[Record],
+        pending: list[int],
+        headers: dict[str, str],
+        results: list[WriteResult | None],
+    ) -> None:
+        """One batch. Records failing with a retriable per-record code (UNABLE_TO_LOCK_ROW) are re-sent
+        on their own after the policy's backoff with jitter. A batch refused as a whole with a
+        record-level code (400 JSON_PARSER_ERROR: one bad value) is split in halves until the
+        offending record alone carries the error."""
+        for attempt in range(self.policy.attempts):
+            if attempt:
+                self.policy.sleep(self.policy.backoff(attempt))
+            body = {"allOrNone": False, "records": [items[i] for i in pending]}
 
-                try:
-                    answer = self._call(send)
-                except RecordRejectedError as exc:
-                    for i in pending:
-                        results[i] = WriteResult(i, items[i].get("id"), exc)
-                    break
-                retry: list[int] = []
-                for i, res in zip(pending, answer or [], strict=True):
-                    if res.get("success"):
-                        results[i] = WriteResult(i, res.get("id"))
-                        continue
-                    error = classify_save_errors(res.get("errors") or [])
-                    rid = res.get("id") or items[i].get("id")
-                    results[i] = WriteResult(i, rid, error)
-                    if isinstance(error, RetriableError) and attempt + 1 < self.policy.attempts:
-                        retry.append(i)
-                if not retry:
-                    break
-                pending = retry
-        return [
-            r if r is not None else WriteResult(i, None, RetriableError("not attempted"))
-            for i, r in enumerate(results)
-        ]
+            def send(sf: Salesforce, body: Record = body) -> Any:
+                return sf.restful(op.path, method=op.method, json=body, headers=headers)
+
+            try:
+                answer = self._call(send, only=None if op.idempotent else _not_applied)
+            except RecordRejectedError as exc:
+                if len(pending) == 1:
+                    results[pending[0]] = WriteResult(pending[0], items[pending[0]].get("id"), exc)
+                else:
+                    half = len(pending) // 2
+                    self._write_batch(op, items, pending[:half], headers, results)
+                    self._write_batch(op, items, pending[half:], headers, results)
+                return
+            except RetriableError as exc:
+                if op.idempotent or _not_applied(exc):
+                    raise
+                unknown = RecordRejectedError(
+                    f"create outcome unknown after {exc.code or 'a failure'}: the records may have been "
+                    "saved, so they were not sent again (give them an external id to make creates safe "
+                    "to retry)",
+                    code="CREATE_OUTCOME_UNKNOWN",
+                    status=exc.status,
+                )
+                for i in pending:
+                    results[i] = WriteResult(i, None, unknown)
+                return
+            retry: list[int] = []
+            for i, res in zip(pending, answer or [], strict=True):
+                created = res.get("created")
+                if res.get("success"):
+                    results[i] = WriteResult(i, res.get("id"), created=created)
+                    continue
+                error = classify_save_errors(res.get("errors") or [])
+                rid = res.get("id") or items[i].get("id")
+                results[i] = WriteResult(i, rid, error)
+                if isinstance(error, RetriableError) and attempt + 1 < self.policy.attempts:
+                    retry.append(i)
+            if not retry:
+                return
+            pending = retry
+
+
+def _finish(results: list[WriteResult | None]) -> list[WriteResult]:
+    not_attempted = RetriableError("not attempted: the write stopped before this batch", code="NOT_ATTEMPTED")
+    return [r if r is not None else WriteResult(i, None, not_attempted) for i, r in enumerate(results)]
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

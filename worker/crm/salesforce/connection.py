@@ -62,6 +62,15 @@ def build_http(settings: SalesforceSettings) -> requests.Session:
     return http
 
 
+def org_key(token: str, instance_url: str) -> str:
+    """Name the org without secrets: a Salesforce session id / access token starts with the 15-char
+    org id before ``!`` (e.g. ``00D5g000004ABCD!AQ…``); otherwise fall back to the instance host."""
+    head = token.split("!", 1)[0]
+    if len(head) == 15 and head.startswith("00D") and head.isalnum():
+        return head
+    return urlsplit(instance_url).netloc or instance_url
+
+
 def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value is not None else None
 
@@ -76,6 +85,7 @@ class Connection:
         self._token: str | None = None
         self._instance_url: str | None = None
         self._client: Salesforce | None = None
+        self._org_key: str | None = None
         self.logins = 0
 
     def __repr__(self) -> str:
@@ -126,6 +136,7 @@ class Connection:
             if self._client is None or self._token is None:
                 token, instance_url = self._login()
                 self._token, self._instance_url = token, instance_url
+                self._org_key = org_key(token, instance_url)
                 self._client = Salesforce(
                     session_id=token,
                     instance_url=instance_url,
@@ -148,6 +159,12 @@ class Connection:
             self._client = None
             self._token = None
         self._ensure()
+
+    @property
+    def org_key(self) -> str | None:
+        """The org id (``00D…``, 15 characters) this session belongs to, else the instance host;
+        ``None`` before the first login."""
+        return self._org_key
 
     @property
     def instance_url(self) -> str:

@@ -2,23 +2,26 @@
 
 Only RetriableError is retried; the wait honours the error's own ``wait_seconds`` (Salesforce sends no
 Retry-After, reference §7, but a concurrent-limit pause is ours to choose), otherwise exponential
-backoff with jitter.
+backoff with full jitter. ``backoff(n)`` is the same wait for loops tenacity does not drive (per-record
+UNABLE_TO_LOCK_ROW re-sends).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from tenacity import (
     RetryCallState,
     Retrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
-    wait_random_exponential,
 )
 
 from worker.crm.salesforce.settings import SalesforceSettings
-from worker.errors import RetriableError
+from worker.errors import CrmError, RetriableError
 
 
 @dataclass(frozen=True)
@@ -26,22 +29,35 @@ class RetryPolicy:
     attempts: int
     initial_wait: float
     max_wait: float
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
 
     @classmethod
-    def from_settings(cls, settings: SalesforceSettings) -> RetryPolicy:
-        return cls(settings.retry_attempts, settings.retry_initial_wait, settings.retry_max_wait)
+    def from_settings(
+        cls, settings: SalesforceSettings, sleep: Callable[[float], None] = time.sleep
+    ) -> RetryPolicy:
+        return cls(settings.retry_attempts, settings.retry_initial_wait, settings.retry_max_wait, sleep)
+
+    def backoff(self, retry_number: int) -> float:
+        """Wait before retry ``retry_number`` (1-based): uniform in [0, min(max, initial x 2^(n-1))]."""
+        ceiling = min(self.max_wait, self.initial_wait * 2 ** max(0, retry_number - 1))
+        return random.uniform(0, ceiling)
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
         if isinstance(exc, RetriableError) and exc.wait_seconds is not None:
             return min(exc.wait_seconds, self.max_wait)
-        backoff = wait_random_exponential(multiplier=self.initial_wait, max=self.max_wait)
-        return float(backoff(state))
+        return self.backoff(state.attempt_number)
 
-    def retrying(self) -> Retrying:
+    def retrying(self, only: Callable[[CrmError], bool] | None = None) -> Retrying:
+        """Retry RetriableError (and, when ``only`` is given, only those it accepts)."""
+
+        def wanted(exc: BaseException) -> bool:
+            return isinstance(exc, RetriableError) and (only is None or only(exc))
+
         return Retrying(
-            retry=retry_if_exception_type(RetriableError),
+            retry=retry_if_exception(wanted),
             stop=stop_after_attempt(self.attempts),
             wait=self._wait,
+            sleep=self.sleep,
             reraise=True,
         )

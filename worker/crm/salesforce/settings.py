@@ -58,6 +58,17 @@ class SalesforceSettings(BaseSettings):
     )
     lookback_seconds: float = Field(300.0, ge=0, description="Re-read window for late commits.")
     bulk_threshold: int = Field(50_000, ge=1, description="Use Bulk API 2.0 for reads larger than this.")
+    create_upsert_fields: dict[str, str] = Field(
+        default_factory=lambda: {"Lead": "HubSpot_Contact_ID__c"},
+        description="Per object, an external-id field: creates of records carrying it go as an "
+        "idempotent upsert (PATCH composite/sobjects/<Object>/<Field>), so a retry never duplicates.",
+    )
+    auto_assign: bool = Field(
+        False,
+        description="Sforce-Auto-Assign on writes: False keeps the org's assignment rules from "
+        "re-assigning lead owners on every sync write.",
+    )
+    bulk_poll_seconds: float = Field(1.0, ge=0, description="First wait between Bulk 2.0 job polls.")
     retry_attempts: int = Field(5, ge=1)
     retry_initial_wait: float = Field(0.5, ge=0)
     retry_max_wait: float = Field(30.0, ge=0)
@@ -65,7 +76,8 @@ class SalesforceSettings(BaseSettings):
 
     @property
     def usage_key(self) -> str:
-        """Names the org in shared usage readings (login domain or instance host; no secrets)."""
+        """Fallback name of the org in shared usage readings before a login has told the org id
+        (the adapter keys readings by the org id once it has a session; no secrets)."""
         return self.instance_url or self.login_url or self.domain
 
     @model_validator(mode="after")

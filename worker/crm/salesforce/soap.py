@@ -12,6 +12,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from html import escape
 
+from worker.crm.salesforce.usage import Usage
+
 PARTNER_NS = "urn:partner.soap.sforce.com"
 MAX_CONVERTS_PER_CALL = 100  # UNVERIFIED for SOAP (Apex Database.convertLead takes 100); kept conservative
 
@@ -85,6 +87,22 @@ def parse_fault(body: bytes) -> tuple[str, str]:
         elif _local(el.tag) == "faultstring":
             message = el.text or ""
     return code or "UNKNOWN_EXCEPTION", message
+
+
+def parse_limit_info_header(body: bytes) -> Usage | None:
+    """The ``API REQUESTS`` entry of a SOAP response's ``LimitInfoHeader`` (api
+    sforce_api_header_limitinfo.htm: ``limitInfo`` with ``current``, ``limit``, ``type``; sent on
+    every call except login)."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return None
+    for el in root.iter():
+        if _local(el.tag) == "limitInfo" and (_child(el, "type") or "").upper() == "API REQUESTS":
+            current, limit = _child(el, "current"), _child(el, "limit")
+            if current and limit and current.isdigit() and limit.isdigit():
+                return Usage(int(current), int(limit))
+    return None
 
 
 def parse_convert_results(body: bytes, conversions: list[LeadConversion]) -> list[ConversionResult]:

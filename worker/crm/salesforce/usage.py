@@ -5,7 +5,8 @@ so every worker sees every other integration's usage too: a worker stops once
 ``used >= share x allocation``, leaving the rest to the org's other integrations. An optional shared
 store (``worker.state.api_usage``) passes the latest reading to workers that have not called yet.
 A refusal is re-checked after ``recheck_seconds`` (one probe call), since the rolling window frees calls
-over time and only a call can tell.
+over time and only a call can tell: readings carry their observation time, in the store too, and a
+reading older than ``recheck_seconds`` is stale wherever it comes from.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ class Usage:
 
 
 class UsageStore(Protocol):
-    def record(self, org: str, used: int, total: int) -> None: ...
+    def record(self, org: str, used: int, total: int, observed_at: float) -> None: ...
 
-    def latest(self, org: str) -> tuple[int, int] | None: ...
+    def latest(self, org: str) -> tuple[int, int, float] | None: ...
 
 
 def parse_limit_info(header: str | None) -> Usage | None:
@@ -59,15 +60,18 @@ class ApiBudget:
             self.latest = usage
             self._observed_at = time.monotonic()
         if self.store is not None and self.org:
-            self.store.record(self.org, usage.used, usage.total)
+            self.store.record(self.org, usage.used, usage.total, time.time())
 
     def _reading(self) -> Usage | None:
+        """The latest reading younger than ``recheck_seconds`` (ours, else the shared one)."""
         if self.latest is not None and time.monotonic() - self._observed_at < self.recheck_seconds:
             return self.latest
         if self.store is not None and self.org:
             shared = self.store.latest(self.org)
             if shared is not None:
-                return Usage(*shared)
+                used, total, observed_at = shared
+                if time.time() - observed_at < self.recheck_seconds:
+                    return Usage(used, total)
         return None  # unknown or stale: let one call through to learn the current usage
 
     def check(self) -> None:
