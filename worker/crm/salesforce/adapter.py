@@ -296,6 +296,21 @@ class SalesforceAdapter:
             pending = rows
         yield ChangePage(pending or [], best)
 
+    def describe_fields(self, object_type: str) -> dict[str, frozenset[str] | None]:
+        """Field API name → active picklist values (None for a field that is not a picklist): what
+        a definition map is checked against before anything runs (``worker.mapping.verify``)."""
+        name = queries.name(object_type)
+        described = self._call(lambda sf: getattr(sf, name).describe())
+        out: dict[str, frozenset[str] | None] = {}
+        for f in described["fields"]:
+            if f.get("type") in {"picklist", "multipicklist"}:
+                out[f["name"]] = frozenset(
+                    v["value"] for v in f.get("picklistValues", []) if v.get("active", True)
+                )
+            else:
+                out[f["name"]] = None
+        return out
+
     def deleted_since(
         self, object_type: str, start: dt.datetime, end: dt.datetime | None = None
     ) -> DeletedRecords:
