@@ -16,7 +16,13 @@ from urllib.parse import unquote
 from starlette.requests import Request
 
 from sandbox.hubspot import limits
-from sandbox.hubspot.errors import HubSpotError, ObjectNotFoundError, PropertyExistsError, ValidationError
+from sandbox.hubspot.errors import (
+    DuplicateIdsError,
+    HubSpotError,
+    ObjectNotFoundError,
+    PropertyExistsError,
+    ValidationError,
+)
 from sandbox.hubspot.models import (
     ASSOCIATION_NAMES,
     ASSOCIATION_TYPES,
@@ -163,6 +169,21 @@ def _inputs(ctx: Ctx, cap: int = limits.BATCH_MAX_INPUTS, *, history: bool = Fal
             "Please reduce the number of items and try again"
         )
     return [i if isinstance(i, dict) else {} for i in inputs]
+
+
+def _check_unique_ids(inputs: list[dict[str, Any]], *, fold_case: bool = False) -> None:
+    """Refuse a batch naming one id twice [B] (``DuplicateIdsError``). ``fold_case`` compares upsert
+    emails case-insensitively: HubSpot stores emails lower-cased, so two spellings are one contact [C]."""
+    seen: set[str] = set()
+    dupes: list[str] = []
+    for i in inputs:
+        raw = str(i.get("id", "")).strip()
+        key = raw.lower() if fold_case else raw
+        if key in seen and raw not in dupes:
+            dupes.append(raw)
+        seen.add(key)
+    if dupes:
+        raise DuplicateIdsError(dupes)
 
 
 def _props_in(doc: Any) -> dict[str, Any]:
@@ -347,12 +368,14 @@ def batch_create(ctx: Ctx) -> Result:
 
 
 def batch_update(ctx: Ctx) -> Result:
-    """Batch update (200/207); invalid values refuse the whole batch [B]; unknown ids are 207 errors [C].
+    """Batch update (200/207); invalid values refuse the whole batch [B]; unknown ids are 207 errors [C];
+    one id twice is a 400 "Duplicate IDs found in batch input" [B, ``DuplicateIdsError``].
 
     Not faithful: whether real HubSpot answers 207 or 400 for unknown ids is not captured.
     """
     store = ctx.store()
     inputs = _inputs(ctx)
+    _check_unique_ids(inputs)
     prepared: list[tuple[Record, dict[str, str]]] = []
     missing: list[str] = []
     for i in inputs:
@@ -374,12 +397,14 @@ def batch_update(ctx: Ctx) -> Result:
 
 
 def batch_upsert(ctx: Ctx) -> Result:
-    """Batch upsert by a unique property (``email``); results carry ``new`` [A, SPEC].
+    """Batch upsert by a unique property (``email``); results carry ``new`` [A, SPEC]; one id twice
+    (emails compared case-insensitively [C]) is a 400 "Duplicate IDs found in batch input" [B].
 
     Not faithful: partial-failure (207) answers for upsert are never produced.
     """
     store = ctx.store()
     inputs = _inputs(ctx)
+    _check_unique_ids(inputs, fold_case=any(str(i.get("idProperty") or "") == "email" for i in inputs))
     plan: list[tuple[Record | None, dict[str, str], str, str]] = []
     for i in inputs:
         id_prop = str(i.get("idProperty") or "")

@@ -283,8 +283,9 @@ class HubSpotSandbox:
         delay_ms: int | None = None,
         drop: bool = False,
         count: int | None = None,
+        skip: int = 0,
     ) -> None:
-        fault: dict[str, Any] = {"path_prefix": path_prefix, "drop": drop}
+        fault: dict[str, Any] = {"path_prefix": path_prefix, "drop": drop, "skip": skip}
         if status is not None:
             fault["status"] = status
         if delay_ms is not None:
