@@ -31,6 +31,7 @@ from worker.crm.hubspot.cursor import (
     MODIFIED_PROPERTY,
     Cursor,
     Delivered,
+    DeliveredMemory,
     PageQuery,
     WindowPolicy,
     advance,
@@ -124,11 +125,12 @@ class HubSpotAdapter:
         *,
         limiter: RateLimiter | None = None,
         clock: Callable[[], float] = time.time,
+        delivered: DeliveredMemory | None = None,
     ) -> None:
         self.settings = settings
         self.transport = HubSpotTransport(settings, limiter)
         self.clock = clock
-        self.delivered = Delivered()
+        self.delivered: DeliveredMemory = delivered if delivered is not None else Delivered()
         self._options: dict[tuple[str, str], tuple[float, set[str]]] = {}
         self.policy = WindowPolicy(
             index_lag_margin_ms=int(settings.index_lag_margin_s * 1000),
@@ -150,18 +152,28 @@ class HubSpotAdapter:
         window = open_window(cursor, int(self.clock() * 1000), self.policy)
         if window is None:
             return
+        zone = window.start_ms if self.policy.lookback_ms > 0 and cursor is not None else None
+        # the horizon below which no later poll will ask: keys older than it can be forgotten
+        horizon = window.end_ms + self.policy.index_lag_margin_ms - max(self.policy.lookback_ms, 0)
         pager = SearchPager(self.transport, object_type, properties)
         current = cursor
         for page in pager.pages(first_query(window)):
-            records = []
-            for r in page:
-                key = record_key(r, object_type)
-                if should_deliver(key, cursor, self.policy.lookback_ms, self.delivered):
-                    records.append(r)
-                    self.delivered.add(key)
+            keys = [record_key(r, object_type) for r in page]
+            in_zone = [k for k in keys if cursor is not None and Cursor(*k) <= cursor]
+            seen = self.delivered.seen(in_zone) if in_zone and zone is not None else set()
+            records = [r for r, k in zip(page, keys, strict=True) if should_deliver(k, cursor, zone, seen)]
             current = advance(current, records, object_type)
-            if records:
+            if records and current is not None:
+                self.delivered.remember(
+                    [record_key(r, object_type) for r in records],
+                    forget_before_ms=min(horizon, current.modified_ms),
+                )
+            if records and current is not None:
+                current = current.with_window_end(window.end_ms)
                 yield ChangePage(records, current)
+        if current is not None and current.window_end_ms != window.end_ms:
+            # nothing new this poll: still record that the window was read, so the next lookback shrinks
+            yield ChangePage([], current.with_window_end(window.end_ms))
 
     def read(
         self,
