@@ -46,6 +46,25 @@ def test_25000_changed_records_are_all_seen_despite_the_10000_ceiling(
     assert adapter.transport.stats.searches <= 25_000 // 200 + 2
 
 
+@pytest.mark.slow
+def test_25000_records_with_ties_straddling_the_10000th_position_are_all_seen_once(
+    adapter: HubSpotAdapter, sandbox: HubSpotSandbox
+) -> None:
+    """Positions 9,700..10,349 of the window share one millisecond (a bulk write across the ceiling),
+    and every other millisecond holds two records, so every page boundary falls inside a tie."""
+    store = sandbox.portal.stores["contacts"]
+    start = sandbox.portal.clock.now_ms() - 3_600_000
+    ids: list[int] = []
+    with sandbox.backend.lock:
+        for n in range(25_000):
+            ms = start + (9_700 // 2 if 9_700 <= n < 10_350 else n // 2 + (325 if n >= 10_350 else 0))
+            ids.append(store._insert({"email": f"tie{n}@example.com"}, _actor(), created_ms=ms).id)
+    seen, cursor = read_all(adapter)
+    assert len(seen) == len(set(seen)) == 25_000
+    assert set(seen) == {str(i) for i in ids}
+    assert cursor is not None and cursor.object_id == ids[-1]
+
+
 def test_records_sharing_one_millisecond_are_walked_by_id(
     adapter: HubSpotAdapter, sandbox: HubSpotSandbox
 ) -> None:
