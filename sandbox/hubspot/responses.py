@@ -316,7 +316,8 @@ def gdpr_delete(ctx: Ctx) -> Result:
 def batch_read(ctx: Ctx) -> Result:
     """Batch read (100, 50 with histories) [B]; 207 with OBJECT_NOT_FOUND listing missing ids [B php #619].
 
-    Not faithful: error message text [C]; ``idProperty`` on non-email unique properties scans linearly.
+    Not faithful: error message text [C]; ``idProperty`` on non-email unique properties scans linearly;
+    one id twice is answered once, not refused (real behaviour not captured; update/upsert refuse it [B]).
     """
     store = ctx.store()
     body = ctx.body if isinstance(ctx.body, dict) else {}
@@ -429,7 +430,7 @@ def batch_upsert(ctx: Ctx) -> Result:
 def batch_archive(ctx: Ctx) -> Result:
     """Batch archive, 204 [A].
 
-    Not faithful: none known.
+    Not faithful: one id twice is archived once, not refused (real behaviour not captured).
     """
     store = ctx.store()
     for i in _inputs(ctx):

@@ -19,8 +19,9 @@ whose object is given by ``objectTypeId`` (0-1 contact, 0-2 company, 0-3 deal) [
 Merge events queue the survivor (``newObjectId``, else ``primaryObjectId``) and every id in
 ``mergedObjectIds`` [A, changelog "New subscription types for webhooks"].
 
-Deduplication: HubSpot documents ``eventId`` as not guaranteed unique, and retries a delivery with the
-same event but a higher ``attemptNumber``. An event is therefore recorded once per hash of
+Deduplication: "eventId … This value is not guaranteed to be unique" [A, developers.hubspot.com
+create-generic-webhook-subscriptions, payload fields], and HubSpot retries a delivery with the same
+event but a higher ``attemptNumber``. An event is therefore recorded once per hash of
 (portalId, subscriptionType, objectTypeId, objectId, propertyName, occurredAt, eventId).
 """
 
