@@ -160,6 +160,26 @@ def test_a_400_naming_a_property_some_inputs_carry_rejects_those_and_sends_the_r
     assert props_of(hs, ids[99], "firstname")["firstname"] == "X"
 
 
+def test_a_400_naming_ids_rejects_those_and_sends_the_rest_once(
+    adapter: HubSpotAdapter, sandbox: HubSpotSandbox, hs: Any
+) -> None:
+    ids = [create(hs, email=f"s{i}@example.com") for i in range(10)]
+    # HubSpot's recorded answer [B, rudder-transformer dataDelivery/other.ts], naming one of our ids
+    recorded = {
+        "status": "error",
+        "message": f"Duplicate IDs found in batch input: [{ids[3]}]. IDs must be unique",
+        "correlationId": "d24ec5cd-8998-4674-a928-59603ae6b0eb",
+        "context": {"ids": [ids[3]]},
+        "category": "VALIDATION_ERROR",
+    }
+    sandbox.arm_fault(path_prefix=BATCH_UPDATE, status=400, body=recorded, count=1)
+    res = adapter.update({i: {"firstname": "X"} for i in ids})
+    err = res[ids[3]].error
+    assert err is not None and "Duplicate IDs found" in str(err)
+    assert all(res[i].ok for i in ids if i != ids[3])
+    assert adapter.transport.stats.calls == 2
+
+
 def test_an_unidentified_bad_input_is_isolated_by_halving(adapter: HubSpotAdapter, hs: Any) -> None:
     ids = [create(hs, email=f"s{i}@example.com") for i in range(100)]
     updates = {i: {"lifecyclestage": "lead"} for i in ids}
@@ -211,6 +231,17 @@ def test_each_logical_call_may_refresh_once(sandbox: HubSpotSandbox, hs: Any) ->
     sandbox.advance_clock(sandbox.backend.auth.access_ttl_s * 1000 + 60_000)  # the new token expires too
     assert set(adapter.read([cid])) == {cid}
     assert adapter.transport.stats.refreshes == 2
+
+
+def test_an_expired_token_without_refresh_settings_is_fatal(sandbox: HubSpotSandbox, hs: Any) -> None:
+    cid = create(hs, email="o@example.com")
+    access, _ = sandbox.issue_oauth_tokens(ttl_s=60)
+    sandbox.advance_clock(120_000)
+    adapter = HubSpotAdapter(make_settings(sandbox, access_token=SecretStr(access)))
+    with pytest.raises(FatalError) as info:
+        adapter.read([cid])
+    assert "no refresh token" in str(info.value) and access not in str(info.value)
+    assert adapter.transport.stats.calls == 1
 
 
 @pytest.mark.parametrize(
