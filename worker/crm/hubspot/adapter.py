@@ -302,6 +302,8 @@ class HubSpotAdapter:
         """
         results: dict[str, WriteResult] = {}
         wanted = {str(k).strip(): v for k, v in moves.items()}
+        if not wanted:
+            return results
         allowed = self.property_options("lifecyclestage")
         valid: dict[str, str] = {}
         for i, stage in wanted.items():
@@ -331,8 +333,9 @@ class HubSpotAdapter:
         done: set[str] = set()
         failed = True
         try:
-            touched.update(todo)
+            touched.update(todo)  # until the clear answers, any of them may have been cleared
             cleared = self.update({i: {"lifecyclestage": ""} for i in todo})
+            touched = {i for i, r in cleared.items() if r.ok}
             for i, r in cleared.items():
                 if not r.ok:
                     results[i] = r
