@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -216,7 +217,10 @@ def test_bad_private_token_is_fatal_and_not_retried(sandbox: HubSpotSandbox) -> 
     assert adapter.transport.stats.calls == 1
 
 
-def test_expired_oauth_token_is_refreshed_once_for_all_threads(sandbox: HubSpotSandbox, hs: Any) -> None:
+def test_expired_oauth_token_is_refreshed_once_for_all_threads(
+    sandbox: HubSpotSandbox, hs: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     cid = create(hs, email="o@example.com")
     access, refresh = sandbox.issue_oauth_tokens(ttl_s=60)
     adapter = HubSpotAdapter(
@@ -238,6 +242,11 @@ def test_expired_oauth_token_is_refreshed_once_for_all_threads(sandbox: HubSpotS
         t.join()
     assert results == [{cid}] * 4
     assert adapter.transport.stats.refreshes == 1
+    new_token = adapter.transport._token
+    assert new_token != access
+    assert "HubSpot access token refreshed (generation 1" in caplog.text
+    for secret in ("sandbox-client-secret", refresh, access, new_token):
+        assert secret not in caplog.text
 
 
 def test_read_of_a_merged_id_is_keyed_by_the_id_asked_for(adapter: HubSpotAdapter, hs: Any) -> None:

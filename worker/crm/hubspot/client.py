@@ -13,6 +13,7 @@ access in the client creates a fresh connection pool [A, PY discovery_base].
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from worker.crm.hubspot.classify import classify
 from worker.crm.hubspot.retry import RetryPolicy
 from worker.crm.hubspot.settings import HubSpotSettings
 from worker.errors import FatalError, RetriableError, SessionExpiredError
+
+log = logging.getLogger(__name__)
 
 
 class RateLimiter(Protocol):
@@ -173,3 +176,8 @@ class HubSpotTransport:
             self._apis = self._build(self._token)
             self._generation += 1
             self.stats.refreshes += 1
+            log.info(
+                "HubSpot access token refreshed (generation %d, expires in %s s)",
+                self._generation,
+                doc.get("expires_in"),
+            )
