@@ -68,13 +68,25 @@ def test_a_new_process_sharing_the_delivered_memory_does_not_re_deliver(
     sandbox: HubSpotSandbox, redis_client: Any
 ) -> None:
     burst(sandbox)
-    first = defaults(sandbox, delivered=RedisDelivered(redis_client, "portal-1:contacts"))
+    memory = RedisDelivered(redis_client, "portal-1:contacts")
+    first = defaults(sandbox, delivered=memory)
     n, cursor, _ = poll(first, None)
-    assert n == BURST
+    saved = cursor
+    assert n == BURST and memory.size() == BURST
     restarted = defaults(sandbox, delivered=RedisDelivered(redis_client, "portal-1:contacts"))
     assert poll(restarted, cursor)[0] == 0
+    # once no later poll can ask about them, the keys are trimmed (all but the cursor's own)
+    sandbox.advance_clock(61_000)
+    (
+        _,
+        cursor,
+        _,
+    ) = poll(restarted, cursor)
+    sandbox.advance_clock(10_000)
+    poll(restarted, cursor)
+    assert memory.size() == 1
     alone = defaults(sandbox)  # an in-process memory starts empty: the zone comes again
-    assert poll(alone, cursor)[0] == BURST
+    assert poll(alone, saved)[0] == BURST - 1  # all but the cursor's own record
 
 
 def test_a_late_record_inside_the_bounded_lookback_is_still_caught(sandbox: HubSpotSandbox, hs: Any) -> None:

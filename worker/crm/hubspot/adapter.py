@@ -147,7 +147,8 @@ class HubSpotAdapter:
     ) -> Iterator[ChangePage]:
         """Every record modified in this poll's window, page by page, with the cursor after each page.
 
-        At-least-once: records in the lookback zone may come again on the next poll.
+        At-least-once: a lookback-zone record comes again only if the delivered-key memory does not
+        know it (a new process with the default in-process memory; see ``worker.state.delivered``).
         """
         window = open_window(cursor, int(self.clock() * 1000), self.policy)
         if window is None:
@@ -171,6 +172,8 @@ class HubSpotAdapter:
             if records and current is not None:
                 current = current.with_window_end(window.end_ms)
                 yield ChangePage(records, current)
+        if current is not None:
+            self.delivered.remember([], forget_before_ms=min(horizon, current.modified_ms))  # trim only
         if current is not None and current.window_end_ms != window.end_ms:
             # nothing new this poll: still record that the window was read, so the next lookback shrinks
             yield ChangePage([], current.with_window_end(window.end_ms))

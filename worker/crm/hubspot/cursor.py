@@ -231,6 +231,8 @@ def should_deliver(
     ``zone_start_ms``; None = no lookback) that is not in ``seen`` (already delivered)."""
     if cursor is None or Cursor(*key) > cursor:
         return True
+    if Cursor(*key) == cursor:
+        return False  # the cursor's own record was delivered by definition
     return zone_start_ms is not None and key[0] >= zone_start_ms and key not in seen
 
 
