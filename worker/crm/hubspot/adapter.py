@@ -491,7 +491,10 @@ class HubSpotAdapter:
         if unmatched and by == "id":
             # A merged-away id is written on the survivor, whose result carries the survivor's id
             # [C, reference §9]: follow it through hs_merged_object_ids as read() does.
-            survivors = self.read(unmatched, object_type=object_type, properties=["hs_merged_object_ids"])
+            try:
+                survivors = self.read(unmatched, object_type=object_type, properties=["hs_merged_object_ids"])
+            except CrmError as exc:  # the writes are done; report the unmatched as MISSING_RESULT
+                log.warning("could not match %d HubSpot results to merged ids: %s", len(unmatched), exc)
         for k in keys:
             if k in got:
                 rec = got[k]
