@@ -106,6 +106,22 @@ class ValidationError(HubSpotError):
     category = "VALIDATION_ERROR"
 
 
+class DuplicateIdsError(ValidationError):
+    """400 for a batch naming one id twice; the whole batch is refused.
+
+    Body [B], recorded from the real API in rudderlabs/rudder-transformer
+    test/integrations/destinations/hs/dataDelivery/other.ts: ``{"status":"error","message":"Duplicate IDs
+    found in batch input: [12877907025]. IDs must be unique","correlationId":…,"context":{"ids":
+    ["12877907025"]},"category":"VALIDATION_ERROR"}``. Also quoted by amp-labs/connectors (batch update).
+    """
+
+    def __init__(self, ids: list[str]) -> None:
+        super().__init__(
+            f"Duplicate IDs found in batch input: [{', '.join(ids)}]. IDs must be unique",
+            context={"ids": ids},
+        )
+
+
 class PropertyValuesInvalidError(ValidationError):
     """400 "Property values were not valid: [...]" for INVALID_OPTION, PROPERTY_DOESNT_EXIST, READ_ONLY_VALUE.
 

@@ -614,7 +614,12 @@ class ObjectStore:
 
     # ---------------------------------------------------------------- search
     def search(self, req: SearchRequest) -> tuple[int, list[Record], int | None]:
-        """Return (total, page records, next offset); 400 when paging past 10,000 results."""
+        """Return (total, page records, next offset); 400 when paging past 10,000 results.
+
+        A page straddling the ceiling is cut at the 10,000th result and has no next page: results past
+        it cannot be reached [B, DOCS-SEARCH "The search endpoints are limited to 10,000 total results
+        for any given query"]. ``total`` stays the true count.
+        """
         if req.after >= limits.SEARCH_MAX_RESULTS:
             # [B] "Attempting to page beyond 10,000 will result in a 400 error"; text [C].
             raise ValidationError(
@@ -623,9 +628,10 @@ class ObjectStore:
             )
         self.index.catch_up(self.portal.clock.now_ms())
         total, page_ids = self.index.page(req, self.evaluator)
-        page = [self._search_view(i) for i in page_ids]
+        page = [self._search_view(i) for i in page_ids[: limits.SEARCH_MAX_RESULTS - req.after]]
         nxt = req.after + req.limit
-        return total, [r for r in page if r is not None], (nxt if nxt < total else None)
+        more = nxt < min(total, limits.SEARCH_MAX_RESULTS)
+        return total, [r for r in page if r is not None], (nxt if more else None)
 
     def _search_view(self, rid: int) -> Record | None:
         doc = self.index.docs.get(rid)
@@ -839,9 +845,13 @@ class Backend:
         self._wake()
 
     def take_fault(self, path: str) -> dict[str, Any] | None:
-        """The first armed fault matching ``path``; counted faults disarm when used up."""
+        """The first armed fault matching ``path``; counted faults disarm when used up. A fault with
+        ``skip`` lets that many matching requests through first (to fail the second of two calls)."""
         for f in self.faults:
             if path.startswith(f.get("path_prefix", "")):
+                if f.get("skip", 0) > 0:
+                    f["skip"] -= 1
+                    return None
                 if "count" in f:
                     f["count"] -= 1
                     if f["count"] <= 0:

@@ -16,7 +16,13 @@ from urllib.parse import unquote
 from starlette.requests import Request
 
 from sandbox.hubspot import limits
-from sandbox.hubspot.errors import HubSpotError, ObjectNotFoundError, PropertyExistsError, ValidationError
+from sandbox.hubspot.errors import (
+    DuplicateIdsError,
+    HubSpotError,
+    ObjectNotFoundError,
+    PropertyExistsError,
+    ValidationError,
+)
 from sandbox.hubspot.models import (
     ASSOCIATION_NAMES,
     ASSOCIATION_TYPES,
@@ -165,6 +171,21 @@ def _inputs(ctx: Ctx, cap: int = limits.BATCH_MAX_INPUTS, *, history: bool = Fal
     return [i if isinstance(i, dict) else {} for i in inputs]
 
 
+def _check_unique_ids(inputs: list[dict[str, Any]], *, fold_case: bool = False) -> None:
+    """Refuse a batch naming one id twice [B] (``DuplicateIdsError``). ``fold_case`` compares upsert
+    emails case-insensitively: HubSpot stores emails lower-cased, so two spellings are one contact [C]."""
+    seen: set[str] = set()
+    dupes: list[str] = []
+    for i in inputs:
+        raw = str(i.get("id", "")).strip()
+        key = raw.lower() if fold_case else raw
+        if key in seen and raw not in dupes:
+            dupes.append(raw)
+        seen.add(key)
+    if dupes:
+        raise DuplicateIdsError(dupes)
+
+
 def _props_in(doc: Any) -> dict[str, Any]:
     props = doc.get("properties") if isinstance(doc, dict) else None
     if not isinstance(props, dict):
@@ -295,7 +316,8 @@ def gdpr_delete(ctx: Ctx) -> Result:
 def batch_read(ctx: Ctx) -> Result:
     """Batch read (100, 50 with histories) [B]; 207 with OBJECT_NOT_FOUND listing missing ids [B php #619].
 
-    Not faithful: error message text [C]; ``idProperty`` on non-email unique properties scans linearly.
+    Not faithful: error message text [C]; ``idProperty`` on non-email unique properties scans linearly;
+    one id twice is answered once, not refused (real behaviour not captured; update/upsert refuse it [B]).
     """
     store = ctx.store()
     body = ctx.body if isinstance(ctx.body, dict) else {}
@@ -347,12 +369,14 @@ def batch_create(ctx: Ctx) -> Result:
 
 
 def batch_update(ctx: Ctx) -> Result:
-    """Batch update (200/207); invalid values refuse the whole batch [B]; unknown ids are 207 errors [C].
+    """Batch update (200/207); invalid values refuse the whole batch [B]; unknown ids are 207 errors [C];
+    one id twice is a 400 "Duplicate IDs found in batch input" [B, ``DuplicateIdsError``].
 
     Not faithful: whether real HubSpot answers 207 or 400 for unknown ids is not captured.
     """
     store = ctx.store()
     inputs = _inputs(ctx)
+    _check_unique_ids(inputs)
     prepared: list[tuple[Record, dict[str, str]]] = []
     missing: list[str] = []
     for i in inputs:
@@ -374,12 +398,14 @@ def batch_update(ctx: Ctx) -> Result:
 
 
 def batch_upsert(ctx: Ctx) -> Result:
-    """Batch upsert by a unique property (``email``); results carry ``new`` [A, SPEC].
+    """Batch upsert by a unique property (``email``); results carry ``new`` [A, SPEC]; one id twice
+    (emails compared case-insensitively [C]) is a 400 "Duplicate IDs found in batch input" [B].
 
     Not faithful: partial-failure (207) answers for upsert are never produced.
     """
     store = ctx.store()
     inputs = _inputs(ctx)
+    _check_unique_ids(inputs, fold_case=any(str(i.get("idProperty") or "") == "email" for i in inputs))
     plan: list[tuple[Record | None, dict[str, str], str, str]] = []
     for i in inputs:
         id_prop = str(i.get("idProperty") or "")
@@ -404,7 +430,7 @@ def batch_upsert(ctx: Ctx) -> Result:
 def batch_archive(ctx: Ctx) -> Result:
     """Batch archive, 204 [A].
 
-    Not faithful: none known.
+    Not faithful: one id twice is archived once, not refused (real behaviour not captured).
     """
     store = ctx.store()
     for i in _inputs(ctx):

@@ -104,6 +104,11 @@ class FaultGate:
             )
             await send({"type": "http.response.body", "body": b"{", "more_body": True})
             return
+        if fault.get("status") and isinstance(fault.get("body"), dict):
+            # a recorded real answer replayed verbatim (e.g. a 400 the sandbox cannot provoke)
+            body = json.dumps(fault["body"]).encode()
+            await Response(body, status_code=int(fault["status"]), media_type=JSON_TYPE)(scope, receive, send)
+            return
         if fault.get("status"):
             exc = InternalError(int(fault["status"]))
             await _error_response(exc)(scope, receive, send)
@@ -283,8 +288,12 @@ class HubSpotSandbox:
         delay_ms: int | None = None,
         drop: bool = False,
         count: int | None = None,
+        skip: int = 0,
+        body: dict[str, Any] | None = None,
     ) -> None:
-        fault: dict[str, Any] = {"path_prefix": path_prefix, "drop": drop}
+        fault: dict[str, Any] = {"path_prefix": path_prefix, "drop": drop, "skip": skip}
+        if body is not None:
+            fault["body"] = body
         if status is not None:
             fault["status"] = status
         if delay_ms is not None:

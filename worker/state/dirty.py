@@ -2,24 +2,37 @@
 
 Redis layout (one family per CRM):
 - ``crmsync:dirty:{crm}:{object_type}`` — a SET of object ids waiting for the sync;
-- ``crmsync:event:{crm}:{event_id}`` — a marker kept ``event_ttl_s`` so a re-delivered event
-  (HubSpot retries with the same ``eventId``) is recorded once.
-One Lua script marks the event and adds the id atomically, so concurrent receivers cannot double-count.
+- ``crmsync:event:{crm}:{event_key}`` — a marker kept ``event_ttl_s`` so a re-delivered event is
+  recorded once. ``event_key`` is chosen by the caller (the HubSpot receiver uses a hash of the event's
+  identifying fields, not ``eventId`` alone, which HubSpot does not guarantee unique).
+One Lua script marks each event and adds its ids atomically, so concurrent receivers cannot double-count.
+Every key the script touches is passed in ``KEYS`` (so Redis Cluster can route it); the TTL and the ids
+are ``ARGV``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+# KEYS: per event, its marker key then one dirty-set key per object id.
+# ARGV[1]: marker TTL in seconds; then per event: the number of ids n, then the n ids.
 _RECORD = """
-local added = 0
-for i = 1, #ARGV, 3 do
-  local event_key = KEYS[1] .. ARGV[i]
-  if redis.call('SET', event_key, '1', 'NX', 'EX', KEYS[3]) then
-    redis.call('SADD', KEYS[2] .. ARGV[i + 1], ARGV[i + 2])
-    added = added + 1
+local ttl = ARGV[1]
+local k, a, added = 1, 2, 0
+while a <= #ARGV do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local fresh = redis.call('SET', KEYS[k], '1', 'NX', 'EX', ttl)
+  k = k + 1
+  for j = 1, n do
+    if fresh then
+      redis.call('SADD', KEYS[k], ARGV[a])
+      added = added + 1
+    end
+    k = k + 1
+    a = a + 1
   end
 end
 return added
@@ -28,15 +41,23 @@ return added
 
 @dataclass(frozen=True)
 class Change:
-    """One changed object from one event."""
+    """One changed object."""
 
-    event_id: str
     object_type: str  # contacts | companies | deals
     object_id: str
 
 
+@dataclass(frozen=True)
+class Event:
+    """One delivered event: the key it is deduplicated on and the objects it changed (often one; a merge
+    changes the survivor and every merged-away id)."""
+
+    key: str
+    changes: Sequence[Change] = field(default_factory=tuple)
+
+
 class DirtySet:
-    """Records changed object ids once per event id; the sync pops them in batches."""
+    """Records changed object ids once per event key; the sync pops them in batches."""
 
     def __init__(self, redis: Any, crm: str = "hubspot", *, event_ttl_s: int = 7 * 86_400) -> None:
         self.redis = redis
@@ -47,14 +68,21 @@ class DirtySet:
     def _set_key(self, object_type: str) -> str:
         return f"crmsync:dirty:{self.crm}:{object_type}"
 
-    def record(self, changes: Iterable[Change]) -> int:
-        """Add each change whose event id is new; returns how many were new."""
-        args: list[str] = []
-        for c in changes:
-            args += [c.event_id, c.object_type, c.object_id]
-        if not args:
+    def _event_key(self, key: str) -> str:
+        return f"crmsync:event:{self.crm}:{key}"
+
+    def record(self, events: Iterable[Event]) -> int:
+        """Add the changes of each event whose key is new; returns how many changes were added."""
+        keys: list[str] = []
+        args: list[str] = [str(self.event_ttl_s)]
+        for ev in events:
+            keys.append(self._event_key(ev.key))
+            args.append(str(len(ev.changes)))
+            for c in ev.changes:
+                keys.append(self._set_key(c.object_type))
+                args.append(c.object_id)
+        if not keys:
             return 0
-        keys = [f"crmsync:event:{self.crm}:", f"crmsync:dirty:{self.crm}:", str(self.event_ttl_s)]
         return int(self._record(keys=keys, args=args))
 
     def pop(self, object_type: str, count: int = 100) -> list[str]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from worker.errors import QuotaExhaustedError
+from worker.errors import QuotaExhaustedError, RetriableError
 
 _SCRIPT = """
 local t = redis.call('TIME')
@@ -54,6 +54,10 @@ return 0
 """
 
 
+class RateLimitTimeoutError(RetriableError):
+    """No slot within ``timeout_s``: a CrmError, so callers' retry policies classify it like a 429."""
+
+
 @dataclass(frozen=True)
 class RateBudget:
     """Budgets shared by all workers for one portal (set below the portal's published limits)."""
@@ -67,7 +71,8 @@ class RedisRateLimiter:
     """Sliding-window limiter for one portal, shared across processes via one Redis key family.
 
     ``acquire(search=...)`` blocks until the call fits every window (raising ``QuotaExhaustedError``
-    when the daily budget is spent, or ``TimeoutError`` after ``timeout_s``).
+    when the daily budget is spent, or ``RateLimitTimeoutError`` — a ``RetriableError`` — after
+    ``timeout_s``).
     """
 
     def __init__(self, redis: Any, name: str, budget: RateBudget) -> None:
@@ -107,7 +112,11 @@ class RedisRateLimiter:
             if wait <= 0:
                 return
             if time.monotonic() + wait > deadline:
-                raise TimeoutError(f"rate limiter {self.name}: no slot within {timeout_s}s")
+                raise RateLimitTimeoutError(
+                    f"rate limiter {self.name}: no slot within {timeout_s}s",
+                    code="LIMITER_TIMEOUT",
+                    wait_seconds=wait,
+                )
             time.sleep(wait)
 
     def observe(self, headers: Mapping[str, str]) -> None:

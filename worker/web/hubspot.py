@@ -11,6 +11,18 @@ Answers: 401 for a missing/bad/stale signature (HubSpot does not retry 401 [A-is
 400 for a malformed body (not retried either), both with a JSON ``error``; otherwise 200 after the
 ids are in Redis. No CRM calls are made here. Events carrying our own app as ``sourceId`` are our
 writes echoing back and are counted as ``ignored_own``, not queued.
+
+Event formats: legacy ``contact.*`` / ``company.*`` / ``deal.*`` and the generic ``object.*`` format,
+whose object is given by ``objectTypeId`` (0-1 contact, 0-2 company, 0-3 deal) [A, HubSpot changelog
+"Public Beta: Generic Webhook Subscriptions", 2024-08]. Events of any other object type are counted as
+``unknown`` in the answer and logged (type and count, never the payload), not dropped silently.
+Merge events queue the survivor (``newObjectId``, else ``primaryObjectId``) and every id in
+``mergedObjectIds`` [A, changelog "New subscription types for webhooks"].
+
+Deduplication: "eventId … This value is not guaranteed to be unique" [A, developers.hubspot.com
+create-generic-webhook-subscriptions, payload fields], and HubSpot retries a delivery with the same
+event but a higher ``attemptNumber``. An event is therefore recorded once per hash of
+(portalId, subscriptionType, objectTypeId, objectId, propertyName, occurredAt, eventId).
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,11 +44,23 @@ from starlette.routing import Route
 
 from worker.crm.hubspot.settings import HubSpotSettings
 from worker.errors import ConfigError
-from worker.state.dirty import Change, DirtySet
+from worker.state.dirty import Change, DirtySet, Event
+
+log = logging.getLogger(__name__)
 
 MAX_AGE_MS = 5 * 60 * 1000
 OBJECT_TYPES = {"contact": "contacts", "company": "companies", "deal": "deals"}
+OBJECT_TYPE_IDS = {"0-1": "contacts", "0-2": "companies", "0-3": "deals"}
 OWN_SOURCES = {"INTEGRATION", "API"}
+DEDUPE_FIELDS = (
+    "portalId",
+    "subscriptionType",
+    "objectTypeId",
+    "objectId",
+    "propertyName",
+    "occurredAt",
+    "eventId",
+)
 
 
 class BadPayloadError(ValueError):
@@ -70,14 +95,37 @@ def is_own_write(event: dict[str, Any], app_id: int | None) -> bool:
     return str(event.get("sourceId", "")) == str(app_id) and event.get("changeSource") in OWN_SOURCES
 
 
+def object_type_of(event: dict[str, Any]) -> str | None:
+    """contacts / companies / deals for a legacy or generic-format event; None for anything else."""
+    kind = str(event["subscriptionType"]).partition(".")[0]
+    if kind == "object":
+        return OBJECT_TYPE_IDS.get(str(event.get("objectTypeId", "")))
+    return OBJECT_TYPES.get(kind)
+
+
+def event_key(event: dict[str, Any]) -> str:
+    """What an event is deduplicated on: its identifying fields (not ``attemptNumber``), hashed."""
+    ident = json.dumps([event.get(f) for f in DEDUPE_FIELDS], separators=(",", ":"), default=str)
+    return hashlib.sha256(ident.encode()).hexdigest()[:32]
+
+
+def _ids(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value if isinstance(v, int | str) and not isinstance(v, bool)]
+    return []
+
+
 def changes_of(event: dict[str, Any]) -> list[Change]:
-    kind, _, _ = str(event["subscriptionType"]).partition(".")
-    object_type = OBJECT_TYPES.get(kind)
+    """The objects an event changed; empty for object types the sync does not follow."""
+    object_type = object_type_of(event)
     if object_type is None:
         return []
-    event_id = str(event["eventId"])
-    object_id = event.get("primaryObjectId", event["objectId"])  # merge: the survivor changed
-    return [Change(event_id, object_type, str(object_id))]
+    action = str(event["subscriptionType"]).partition(".")[2]
+    if action == "merge":
+        survivor = event.get("newObjectId", event.get("primaryObjectId", event["objectId"]))
+        ids = [str(survivor), *_ids(event.get("mergedObjectIds"))]
+        return [Change(object_type, i) for i in dict.fromkeys(ids)]
+    return [Change(object_type, str(event["objectId"]))]
 
 
 def create_app(
@@ -111,15 +159,34 @@ def create_app(
             events = parse_events(body)
         except BadPayloadError as exc:
             return JSONResponse({"error": str(exc)}, 400)
-        own = [e for e in events if is_own_write(e, settings.app_id)]
-        changes = [c for e in events if not is_own_write(e, settings.app_id) for c in changes_of(e)]
-        added = await run_in_threadpool(dirty.record, changes)
+        own = 0
+        unknown: dict[str, int] = {}
+        batch: list[Event] = []
+        for e in events:
+            if is_own_write(e, settings.app_id):
+                own += 1
+                continue
+            changes = changes_of(e)
+            if not changes:
+                label = str(e["subscriptionType"])
+                if label.startswith("object."):
+                    label += f" objectTypeId={e.get('objectTypeId')}"
+                unknown[label] = unknown.get(label, 0) + 1
+                continue
+            batch.append(Event(event_key(e), tuple(changes)))
+        if unknown:
+            log.warning(
+                "HubSpot webhook: %d events of types not followed: %s", sum(unknown.values()), unknown
+            )
+        added = await run_in_threadpool(dirty.record, batch)
         return JSONResponse(
             {
                 "received": len(events),
                 "queued": added,
-                "duplicates": len(changes) - added,
-                "ignored_own": len(own),
+                "duplicates": sum(len(ev.changes) for ev in batch) - added,
+                "ignored_own": own,
+                "unknown": sum(unknown.values()),
+                "unknown_types": unknown,
             }
         )
 

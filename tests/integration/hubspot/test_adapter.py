@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -44,6 +45,25 @@ def test_25000_changed_records_are_all_seen_despite_the_10000_ceiling(
     assert cursor is not None and cursor.object_id == ids[-1]
     # one search per 200 records: the window is split at every page, never paging past 10,000
     assert adapter.transport.stats.searches <= 25_000 // 200 + 2
+
+
+@pytest.mark.slow
+def test_25000_records_with_ties_straddling_the_10000th_position_are_all_seen_once(
+    adapter: HubSpotAdapter, sandbox: HubSpotSandbox
+) -> None:
+    """Positions 9,700..10,349 of the window share one millisecond (a bulk write across the ceiling),
+    and every other millisecond holds two records, so every page boundary falls inside a tie."""
+    store = sandbox.portal.stores["contacts"]
+    start = sandbox.portal.clock.now_ms() - 3_600_000
+    ids: list[int] = []
+    with sandbox.backend.lock:
+        for n in range(25_000):
+            ms = start + (9_700 // 2 if 9_700 <= n < 10_350 else n // 2 + (325 if n >= 10_350 else 0))
+            ids.append(store._insert({"email": f"tie{n}@example.com"}, _actor(), created_ms=ms).id)
+    seen, cursor = read_all(adapter)
+    assert len(seen) == len(set(seen)) == 25_000
+    assert set(seen) == {str(i) for i in ids}
+    assert cursor is not None and cursor.object_id == ids[-1]
 
 
 def test_records_sharing_one_millisecond_are_walked_by_id(
@@ -197,7 +217,10 @@ def test_bad_private_token_is_fatal_and_not_retried(sandbox: HubSpotSandbox) -> 
     assert adapter.transport.stats.calls == 1
 
 
-def test_expired_oauth_token_is_refreshed_once_for_all_threads(sandbox: HubSpotSandbox, hs: Any) -> None:
+def test_expired_oauth_token_is_refreshed_once_for_all_threads(
+    sandbox: HubSpotSandbox, hs: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     cid = create(hs, email="o@example.com")
     access, refresh = sandbox.issue_oauth_tokens(ttl_s=60)
     adapter = HubSpotAdapter(
@@ -219,7 +242,11 @@ def test_expired_oauth_token_is_refreshed_once_for_all_threads(sandbox: HubSpotS
         t.join()
     assert results == [{cid}] * 4
     assert adapter.transport.stats.refreshes == 1
-    assert "sandbox-client-secret" not in repr(adapter.settings)
+    new_token = adapter.transport._token
+    assert new_token != access
+    assert "HubSpot access token refreshed (generation 1" in caplog.text
+    for secret in ("sandbox-client-secret", refresh, access, new_token):
+        assert secret not in caplog.text
 
 
 def test_read_of_a_merged_id_is_keyed_by_the_id_asked_for(adapter: HubSpotAdapter, hs: Any) -> None:

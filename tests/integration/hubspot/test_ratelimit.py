@@ -11,7 +11,7 @@ import pytest
 
 from sandbox.hubspot.limits import RateLimitTier
 from sandbox.hubspot.server import HubSpotSandbox
-from worker.errors import QuotaExhaustedError
+from worker.errors import QuotaExhaustedError, RetriableError
 from worker.state.ratelimit import RateBudget, RedisRateLimiter
 
 pytestmark = pytest.mark.integration
@@ -24,6 +24,26 @@ def test_ten_second_budget_blocks_and_reports_the_wait(redis_client: Any) -> Non
     assert [limiter.try_acquire() for _ in range(3)] == [0, 0, 0]
     wait = limiter.try_acquire()
     assert 9.0 < wait <= 10.0
+
+
+def test_no_slot_in_time_is_a_classified_retriable_error(redis_client: Any, sandbox: HubSpotSandbox) -> None:
+    """The limiter's timeout is a RetriableError, so the transport's retry policy handles it."""
+    from worker.crm.hubspot import HubSpotAdapter
+
+    from .conftest import make_settings
+
+    class ShortLimiter(RedisRateLimiter):
+        def acquire(self, *, search: bool = False, timeout_s: float = 120.0) -> None:
+            super().acquire(search=search, timeout_s=0.05)
+
+    budget = RateBudget(per_ten_seconds=1, search_per_second=10, daily=100)
+    limiter = ShortLimiter(redis_client, "t-timeout", budget)
+    adapter = HubSpotAdapter(make_settings(sandbox, max_attempts=2, backoff_max_s=0.05), limiter=limiter)
+    assert adapter.read(["1"]) == {}  # takes the one slot
+    with pytest.raises(RetriableError) as info:
+        adapter.read(["1"])
+    assert info.value.code == "LIMITER_TIMEOUT"
+    assert adapter.transport.stats.calls == 1  # the second call never went out
 
 
 def test_search_budget_is_per_second_and_separate(redis_client: Any) -> None:

@@ -169,12 +169,14 @@ def test_search_limit_above_200_is_400(hs: Any) -> None:
 
 def test_search_filter_count_limits(hs: Any) -> None:
     f = {"propertyName": "email", "operator": "HAS_PROPERTY"}
-    with pytest.raises(ApiException):
-        search(hs, filterGroups=[{"filters": [f]} for _ in range(6)])
-    with pytest.raises(ApiException):
-        search(hs, filterGroups=[{"filters": [f] * 11}])
-    with pytest.raises(ApiException):
-        search(hs, filterGroups=[{"filters": [f] * 9} for _ in range(3)])
+    for groups in (
+        [{"filters": [f]} for _ in range(6)],
+        [{"filters": [f] * 11}],
+        [{"filters": [f] * 9} for _ in range(3)],
+    ):
+        with pytest.raises(ApiException) as info:
+            search(hs, filterGroups=groups)
+        assert info.value.status == 400 and body(info.value)["category"] == "VALIDATION_ERROR"
     assert search(hs, filterGroups=[{"filters": [f] * 5} for _ in range(5)]).total == 0
 
 
@@ -186,6 +188,56 @@ def test_search_pages_past_10000_are_400(hs: Any, sandbox: HubSpotSandbox) -> No
     with pytest.raises(ApiException) as info:
         search(hs, limit=200, after="10000")
     assert info.value.status == 400 and body(info.value)["category"] == "VALIDATION_ERROR"
+
+
+def test_search_page_straddling_10000_stops_at_the_10000th_result(hs: Any, sandbox: HubSpotSandbox) -> None:
+    with sandbox.backend.lock:
+        seed_contacts(sandbox.portal, 10_150)
+    page = search(hs, limit=200, after="9900")
+    assert len(page.results) == 100 and page.total == 10_150
+    assert page.paging is None
+
+
+def test_batch_update_naming_one_id_twice_is_refused_whole(hs: Any) -> None:
+    cid = create(hs, email="x@example.com").id
+    other = create(hs, email="y@example.com").id
+    with pytest.raises(ApiException) as info:
+        hs.crm.contacts.batch_api.update(
+            {
+                "inputs": [
+                    {"id": cid, "properties": {"firstname": "A"}},
+                    {"id": other, "properties": {"firstname": "C"}},
+                    {"id": cid, "properties": {"firstname": "B"}},
+                ]
+            }
+        )
+    doc = body(info.value)
+    assert info.value.status == 400 and doc["category"] == "VALIDATION_ERROR"
+    assert doc["message"] == f"Duplicate IDs found in batch input: [{cid}]. IDs must be unique"
+    assert doc["context"] == {"ids": [cid]}
+    firstnames = [
+        hs.crm.contacts.basic_api.get_by_id(i, properties=["firstname"]).properties["firstname"]
+        for i in (cid, other)
+    ]
+    assert firstnames == [None, None]
+
+
+def test_batch_upsert_naming_one_email_twice_in_two_cases_is_refused_whole(
+    hs: Any, sandbox: HubSpotSandbox
+) -> None:
+    with pytest.raises(ApiException) as info:
+        hs.crm.contacts.batch_api.upsert(
+            {
+                "inputs": [
+                    {"id": "Twin@Example.com", "idProperty": "email", "properties": {"firstname": "A"}},
+                    {"id": "twin@example.com", "idProperty": "email", "properties": {"firstname": "B"}},
+                ]
+            }
+        )
+    doc = body(info.value)
+    assert info.value.status == 400 and doc["context"] == {"ids": ["twin@example.com"]}
+    assert doc["message"].startswith("Duplicate IDs found in batch input")
+    assert len(sandbox.portal.stores["contacts"].records) == 0
 
 
 def test_search_index_lag_hides_fresh_changes(hs: Any, sandbox: HubSpotSandbox) -> None:

@@ -116,12 +116,69 @@ def test_malformed_body_is_400_with_clear_error_and_nothing_queued(receiver: str
 
 
 def test_replayed_event_is_recorded_once(receiver: str, dirty: DirtySet) -> None:
-    assert post(receiver, [event(7, 501)]).json()["queued"] == 1
-    again = post(receiver, [event(7, 501, attemptNumber=1)]).json()
+    first = event(7, 501, propertyName="lifecyclestage", propertyValue="lead")
+    assert post(receiver, [first]).json()["queued"] == 1
+    again = post(receiver, [{**first, "attemptNumber": 1}]).json()  # HubSpot's retry of the same event
     assert again["queued"] == 0 and again["duplicates"] == 1
     dirty.pop("contacts")
-    assert post(receiver, [event(7, 501)]).json()["queued"] == 0
+    assert post(receiver, [first]).json()["queued"] == 0
     assert dirty.size("contacts") == 0
+
+
+def test_a_shared_event_id_does_not_hide_a_different_change(receiver: str, dirty: DirtySet) -> None:
+    """HubSpot does not guarantee eventId unique: other object / portal / property / time are new events."""
+    base = event(100, 501, propertyName="lifecyclestage", propertyValue="lead")
+    variants = [
+        base,
+        {**base, "objectId": 502},
+        {**base, "objectId": 503, "portalId": 222},
+        {**base, "objectId": 504, "propertyName": "hs_lead_status"},
+        {**base, "objectId": 505, "occurredAt": base["occurredAt"] + 1},
+    ]
+    r = post(receiver, variants).json()
+    assert r["queued"] == 5 and r["duplicates"] == 0
+    assert dirty.members("contacts") == {"501", "502", "503", "504", "505"}
+
+
+def test_generic_format_events_are_mapped_by_object_type_id(receiver: str, dirty: DirtySet) -> None:
+    events = [
+        event(1, 601, "object.propertyChange", objectTypeId="0-1", propertyName="lifecyclestage"),
+        event(2, 602, "object.creation", objectTypeId="0-2"),
+        event(3, 603, "object.deletion", objectTypeId="0-3"),
+        event(4, 604, "object.creation", objectTypeId="0-5"),  # tickets: not followed
+        event(5, 605, "ticket.creation"),
+    ]
+    r = post(receiver, events).json()
+    assert r["queued"] == 3 and r["unknown"] == 2
+    assert r["unknown_types"] == {"object.creation objectTypeId=0-5": 1, "ticket.creation": 1}
+    assert dirty.members("contacts") == {"601"}
+    assert dirty.members("companies") == {"602"} and dirty.members("deals") == {"603"}
+
+
+def test_unknown_event_types_are_logged(receiver: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("WARNING", logger="worker.web.hubspot")
+    post(receiver, [event(5, 605, "ticket.creation")])
+    assert "ticket.creation" in caplog.text
+
+
+def test_merge_events_queue_the_survivor_and_every_merged_id(receiver: str, dirty: DirtySet) -> None:
+    legacy = event(1, 700, "contact.merge", primaryObjectId=700, newObjectId=710, mergedObjectIds=[701, 702])
+    generic = event(2, 800, "object.merge", objectTypeId="0-1", primaryObjectId=800, mergedObjectIds=[801])
+    r = post(receiver, [legacy, generic]).json()
+    assert r["queued"] == 5
+    assert dirty.members("contacts") == {"710", "701", "702", "800", "801"}
+
+
+def test_event_markers_are_real_keys_with_the_configured_ttl(redis_client: Any) -> None:
+    from worker.state.dirty import Change, Event
+
+    dirty = DirtySet(redis_client, event_ttl_s=123)
+    ev = Event("k1", (Change("contacts", "1"), Change("deals", "2")))
+    assert dirty.record([ev, Event("k2", (Change("contacts", "3"),))]) == 3
+    assert dirty.record([ev]) == 0
+    assert 120 <= redis_client.ttl("crmsync:event:hubspot:k1") <= 123
+    assert dirty.members("contacts") == {"1", "3"} and dirty.members("deals") == {"2"}
+    assert redis_client.exists("crmsync:event:hubspot:") == 0
 
 
 def test_own_writes_are_not_queued(receiver: str, dirty: DirtySet) -> None:
@@ -246,6 +303,7 @@ def test_merge_and_deletion_events_mark_the_right_ids(receiver: str, dirty: Dirt
         while time.monotonic() < deadline and not dirty.members("deals"):
             time.sleep(0.05)
         time.sleep(0.2)
-        assert dirty.members("contacts") == {str(keep.id)}  # the survivor, from merge and deletion
+        # the survivor (merge and deletion) and the merged-away id (merge)
+        assert dirty.members("contacts") == {str(keep.id), str(gone.id)}
         assert dirty.members("deals") == {str(deal.id)}
         assert len(sb.dispatcher.deliveries) >= 1

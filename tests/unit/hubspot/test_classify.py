@@ -9,7 +9,7 @@ import pytest
 import urllib3
 from hubspot.crm.contacts.exceptions import ApiException
 
-from worker.crm.hubspot.classify import classify
+from worker.crm.hubspot.classify import HubSpotRejectedError, PropertyProblem, classify
 from worker.errors import (
     FatalError,
     QuotaExhaustedError,
@@ -61,7 +61,8 @@ def FakeApiError(
 )
 def test_status_table(status: int, body: dict[str, Any] | None, expected: type, code: str | None) -> None:
     err = classify(FakeApiError(status, body))
-    assert type(err) is expected
+    # rejections come as the HubSpot subclass carrying the parsed details; the rest exactly as listed
+    assert type(err) is (HubSpotRejectedError if expected is RecordRejectedError else expected)
     assert err.code == code
     assert err.status == status
 
@@ -104,3 +105,36 @@ def test_status_zero_tls_failure_is_retriable() -> None:
 def test_message_is_capped_and_keeps_hubspot_text() -> None:
     err = classify(FakeApiError(400, {"category": "VALIDATION_ERROR", "message": "x" * 5000}))
     assert len(str(err)) < 600 and str(err).startswith("HubSpot 400 VALIDATION_ERROR: xxx")
+
+
+def test_rejection_details_are_parsed_here_not_in_the_adapter() -> None:
+    """409 existing id, context.ids and the embedded "Property values were not valid" list."""
+    conflict = classify(
+        FakeApiError(409, {"category": "CONFLICT", "message": "Contact already exists. Existing ID: 77"})
+    )
+    assert isinstance(conflict, HubSpotRejectedError) and conflict.existing_id == "77"
+    dupes = classify(
+        FakeApiError(
+            400,
+            {
+                "status": "error",
+                "message": "Duplicate IDs found in batch input: [12877907025]. IDs must be unique",
+                "context": {"ids": ["12877907025"]},
+                "category": "VALIDATION_ERROR",
+            },
+        )
+    )
+    assert isinstance(dupes, HubSpotRejectedError) and dupes.ids == ("12877907025",)
+    assert dupes.existing_id is None
+    invalid = classify(
+        FakeApiError(
+            400,
+            {
+                "category": "VALIDATION_ERROR",
+                "message": 'Property values were not valid: [{"isValid":false,"message":"Property '
+                '\\"x\\" does not exist","error":"PROPERTY_DOESNT_EXIST","name":"x"}]',
+            },
+        )
+    )
+    assert isinstance(invalid, HubSpotRejectedError)
+    assert invalid.problems == (PropertyProblem("x", "PROPERTY_DOESNT_EXIST"),)

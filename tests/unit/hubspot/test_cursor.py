@@ -86,22 +86,41 @@ def test_page_all_in_one_millisecond_switches_to_walking_by_id() -> None:
 
 
 @pytest.mark.parametrize(
-    ("key", "lookback", "delivered", "expected"),
+    ("key", "zone_start", "delivered", "expected"),
     [
-        ((11, 1), 0, False, True),  # after the cursor
-        ((10, 5), 0, False, False),  # the cursor itself
-        ((10, 6), 0, False, True),  # same ms, larger id
-        ((9, 9), 0, False, False),  # before the cursor, no lookback
+        ((11, 1), None, False, True),  # after the cursor
+        ((10, 5), None, False, False),  # the cursor itself
+        ((10, 6), None, False, True),  # same ms, larger id
+        ((9, 9), None, False, False),  # before the cursor, no lookback
         ((9, 9), 5, False, True),  # in the lookback zone, not seen
         ((9, 9), 5, True, False),  # in the lookback zone, seen already
         ((1, 9), 5, False, False),  # before the lookback zone
     ],
 )
-def test_should_deliver(key: tuple[int, int], lookback: int, delivered: bool, expected: bool) -> None:
+def test_should_deliver(
+    key: tuple[int, int], zone_start: int | None, delivered: bool, expected: bool
+) -> None:
     memory = Delivered()
     if delivered:
         memory.add(key)
-    assert should_deliver(key, Cursor(10, 5), lookback, memory) is expected
+    assert should_deliver(key, Cursor(10, 5), zone_start, memory.seen([key])) is expected
+
+
+def test_lookback_reaches_only_what_the_previous_poll_could_have_missed() -> None:
+    policy = WindowPolicy(index_lag_margin_ms=30_000, lookback_ms=60_000)
+    # previous poll ran at 1_000_000 (window end 970_000): only changes after 940_000 could have been
+    # invisible to it, so a cursor at 960_000 looks back to 940_000, not to 900_000
+    assert open_window(Cursor(960_000, 1, 970_000), 1_010_000, policy) == Window(940_000, 980_000)
+    # a cursor older than that horizon needs no lookback at all
+    assert open_window(Cursor(500_000, 1, 970_000), 1_010_000, policy) == Window(500_000, 980_000)
+    # a cursor saved without its window end falls back to lookback before the cursor
+    assert open_window(Cursor(960_000, 1), 1_010_000, policy) == Window(900_000, 980_000)
+
+
+def test_cursor_round_trips_with_and_without_its_window_end() -> None:
+    for c in (Cursor(5, 6), Cursor(5, 6, 99)):
+        assert Cursor.decode(c.encode()) == c and Cursor.decode(c.encode()).window_end_ms == c.window_end_ms
+    assert Cursor(5, 6, 1) == Cursor(5, 6, 2)  # ordering and equality are on the key only
 
 
 def test_delivered_memory_is_bounded() -> None:

@@ -5,25 +5,33 @@ Returns HubSpot's raw v3 JSON records (``id``, ``properties``, ``createdAt``, ``
 
 Batch failure semantics, as the sandbox emulates them from sources:
 - 207 with ``errors[].context.ids`` for inputs that do not exist [B, php #619] → per-input rejections;
-- 400 for the whole batch when any input is invalid [B, Atlas-Authority #174]: the batch is split in
-  halves until the bad inputs are isolated, so good inputs still land and each bad one is rejected with
-  HubSpot's own category and message;
-- 409 "Contact already exists. Existing ID: N" [B] is resolved to N and the write goes to that id.
+- 400 for the whole batch when any input is invalid [B, Atlas-Authority #174]: inputs the error
+  identifies (``context.ids``; a property that does not exist or is read-only; a value every input
+  shares) are rejected at once and the rest re-sent once; only an error naming nobody is split in
+  halves, within a budget of ``MAX_SPLITS`` splits per 100 inputs;
+- 400 "Duplicate IDs found in batch input" [B, rudder-transformer]: never provoked — inputs whose
+  normalised keys collide are merged (same properties) or rejected (DUPLICATE_INPUT) before batching;
+- 409 "Contact already exists. Existing ID: N" [B] is resolved to N and the write goes to that id;
+- a write to a merged-away id lands on the survivor [C]: the result is matched through the survivor's
+  ``hs_merged_object_ids`` (one batch read of the unmatched ids) and marked ``redirected``.
+The bodies are parsed in ``classify`` only (``HubSpotRejectedError``); this module acts on the fields.
 """
 
 from __future__ import annotations
 
-import re
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.crm.hubspot.classify import HubSpotRejectedError
 from worker.crm.hubspot.client import Answer, HubSpotTransport, Op, RateLimiter
 from worker.crm.hubspot.cursor import (
     MODIFIED_PROPERTY,
     Cursor,
     Delivered,
+    DeliveredMemory,
     PageQuery,
     WindowPolicy,
     advance,
@@ -34,11 +42,12 @@ from worker.crm.hubspot.cursor import (
     should_deliver,
 )
 from worker.crm.hubspot.settings import HubSpotSettings
-from worker.errors import RecordRejectedError
+from worker.errors import CrmError, RecordRejectedError
+
+log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
 SEARCH_PAGE = 200
-CONFLICT_ID = re.compile(r"Existing ID: (\d+)")
 DEFAULT_CONTACT_PROPERTIES = (
     "email",
     "firstname",
@@ -64,6 +73,7 @@ class WriteResult:
     record: dict[str, Any] | None = None
     created: bool = False
     error: RecordRejectedError | None = None
+    redirected: bool = False  # the id given was merged away; ``id`` is the survivor that was written
 
     @property
     def ok(self) -> bool:
@@ -115,11 +125,13 @@ class HubSpotAdapter:
         *,
         limiter: RateLimiter | None = None,
         clock: Callable[[], float] = time.time,
+        delivered: DeliveredMemory | None = None,
     ) -> None:
         self.settings = settings
         self.transport = HubSpotTransport(settings, limiter)
         self.clock = clock
-        self.delivered = Delivered()
+        self.delivered: DeliveredMemory = delivered if delivered is not None else Delivered()
+        self._options: dict[tuple[str, str], tuple[float, set[str]]] = {}
         self.policy = WindowPolicy(
             index_lag_margin_ms=int(settings.index_lag_margin_s * 1000),
             lookback_ms=int(settings.lookback_s * 1000),
@@ -135,23 +147,36 @@ class HubSpotAdapter:
     ) -> Iterator[ChangePage]:
         """Every record modified in this poll's window, page by page, with the cursor after each page.
 
-        At-least-once: records in the lookback zone may come again on the next poll.
+        At-least-once: a lookback-zone record comes again only if the delivered-key memory does not
+        know it (a new process with the default in-process memory; see ``worker.state.delivered``).
         """
         window = open_window(cursor, int(self.clock() * 1000), self.policy)
         if window is None:
             return
+        zone = window.start_ms if self.policy.lookback_ms > 0 and cursor is not None else None
+        # the horizon below which no later poll will ask: keys older than it can be forgotten
+        horizon = window.end_ms + self.policy.index_lag_margin_ms - max(self.policy.lookback_ms, 0)
         pager = SearchPager(self.transport, object_type, properties)
         current = cursor
         for page in pager.pages(first_query(window)):
-            records = []
-            for r in page:
-                key = record_key(r, object_type)
-                if should_deliver(key, cursor, self.policy.lookback_ms, self.delivered):
-                    records.append(r)
-                    self.delivered.add(key)
+            keys = [record_key(r, object_type) for r in page]
+            in_zone = [k for k in keys if cursor is not None and Cursor(*k) <= cursor]
+            seen = self.delivered.seen(in_zone) if in_zone and zone is not None else set()
+            records = [r for r, k in zip(page, keys, strict=True) if should_deliver(k, cursor, zone, seen)]
             current = advance(current, records, object_type)
-            if records:
+            if records and current is not None:
+                self.delivered.remember(
+                    [record_key(r, object_type) for r in records],
+                    forget_before_ms=min(horizon, current.modified_ms),
+                )
+            if records and current is not None:
+                current = current.with_window_end(window.end_ms)
                 yield ChangePage(records, current)
+        if current is not None:
+            self.delivered.remember([], forget_before_ms=min(horizon, current.modified_ms))  # trim only
+        if current is not None and current.window_end_ms != window.end_ms:
+            # nothing new this poll: still record that the window was read, so the next lookback shrinks
+            yield ChangePage([], current.with_window_end(window.end_ms))
 
     def read(
         self,
@@ -195,56 +220,47 @@ class HubSpotAdapter:
     def update(
         self, updates: Mapping[str, Mapping[str, str]], *, object_type: str = "contacts"
     ) -> dict[str, WriteResult]:
-        """Batch update by id (100 per call); one result per input id."""
-        results: dict[str, WriteResult] = {}
-        items = [(str(k), dict(v)) for k, v in updates.items()]
-        for chunk in _chunks(items, BATCH_SIZE):
-            self._update_chunk(chunk, object_type, results)
-        return results
+        """Batch update by id (100 per call); one result per input id (ids normalised with ``strip``).
 
-    def _update_chunk(
-        self, chunk: list[tuple[str, dict[str, str]]], object_type: str, results: dict[str, WriteResult]
-    ) -> None:
-        body = {"inputs": [{"id": i, "properties": p} for i, p in chunk]}
-        try:
-            answer = self.transport.call(lambda apis: apis.batch[object_type].update(body, **apis.kw))
-        except RecordRejectedError as err:
-            self._split_or_reject(chunk, err, results, lambda c: self._update_chunk(c, object_type, results))
-            return
-        self._map_batch(answer, [i for i, _ in chunk], results, by="id")
+        Inputs whose ids collide after normalisation are merged when their properties agree, else all
+        rejected with DUPLICATE_INPUT: HubSpot refuses a whole batch holding one id twice.
+        """
+        items, results = _dedupe([(str(k).strip(), dict(v)) for k, v in updates.items()])
+
+        def send(chunk: list[Item]) -> Answer:
+            body = {"inputs": [{"id": i, "properties": p} for i, p in chunk]}
+            return self.transport.call(lambda apis: apis.batch[object_type].update(body, **apis.kw))
+
+        for chunk in _chunks(items, BATCH_SIZE):
+            self._write(chunk, send, results, by="id", object_type=object_type, budget=_Budget())
+        return results
 
     def upsert_by_email(self, inputs: Mapping[str, Mapping[str, str]]) -> dict[str, WriteResult]:
-        """Create-or-update contacts keyed by email (100 per call), so concurrent creates cannot duplicate."""
-        results: dict[str, WriteResult] = {}
-        items = [(str(k).strip().lower(), dict(v)) for k, v in inputs.items()]
-        for chunk in _chunks(items, BATCH_SIZE):
-            self._upsert_chunk(chunk, results)
-        return results
+        """Create-or-update contacts keyed by email (100 per call), so concurrent creates cannot duplicate.
 
-    def _upsert_chunk(self, chunk: list[tuple[str, dict[str, str]]], results: dict[str, WriteResult]) -> None:
-        body = {
-            "inputs": [
-                {
-                    "id": email,
-                    "idProperty": "email",
+        Emails are normalised (``strip().lower()``) and results keyed by the normalised email; inputs that
+        collide after normalisation are merged when their properties agree, else rejected (DUPLICATE_INPUT).
+        """
+        items, results = _dedupe([(str(k).strip().lower(), dict(v)) for k, v in inputs.items()])
+
+        def send(chunk: list[Item]) -> Answer:
+            body = {
+                "inputs": [
                     # email is sent as a property too, so every result carries it to map back by
-                    "properties": {**p, "email": email},
-                }
-                for email, p in chunk
-            ]
-        }
-        try:
-            answer = self.transport.call(lambda apis: apis.batch["contacts"].upsert(body, **apis.kw))
-        except RecordRejectedError as err:
-            existing = _conflict_id(err)
-            if existing is not None and len(chunk) == 1:
-                email, props = chunk[0]
-                res = self.update({existing: {k: v for k, v in props.items() if k != "email"}})[existing]
-                results[email] = WriteResult(email, res.id, res.record, False, res.error)
-                return
-            self._split_or_reject(chunk, err, results, lambda c: self._upsert_chunk(c, results))
-            return
-        self._map_batch(answer, [e for e, _ in chunk], results, by="email")
+                    {"id": email, "idProperty": "email", "properties": {**p, "email": email}}
+                    for email, p in chunk
+                ]
+            }
+            try:
+                return self.transport.call(lambda apis: apis.batch["contacts"].upsert(body, **apis.kw))
+            except HubSpotRejectedError as err:
+                if err.existing_id is not None and len(chunk) == 1:
+                    raise _RedirectError(err.existing_id) from err
+                raise
+
+        for chunk in _chunks(items, BATCH_SIZE):
+            self._write(chunk, send, results, by="email", object_type="contacts", budget=_Budget())
+        return results
 
     def create_contact(self, properties: Mapping[str, str]) -> WriteResult:
         """Single create; a 409 duplicate email is resolved to the existing id and updated instead."""
@@ -255,7 +271,7 @@ class HubSpotAdapter:
                 lambda apis: apis.basic["contacts"].create({"properties": props}, **apis.kw)
             )
         except RecordRejectedError as err:
-            existing = _conflict_id(err)
+            existing = getattr(err, "existing_id", None)
             if existing is None:
                 return WriteResult(key, error=err)
             res = self.update({existing: {k: v for k, v in props.items() if k != "email"}})[existing]
@@ -263,57 +279,193 @@ class HubSpotAdapter:
         rec = dict(answer.body)
         return WriteResult(key, str(rec["id"]), rec, True)
 
+    def property_options(self, name: str, *, object_type: str = "contacts") -> set[str]:
+        """The option values of an enumeration property (cached for ``OPTIONS_TTL_S``)."""
+        now = self.clock()
+        cached = self._options.get((object_type, name))
+        if cached is not None and now - cached[0] < OPTIONS_TTL_S:
+            return cached[1]
+        answer = self.transport.call(lambda apis: apis.properties.get_by_name(object_type, name, **apis.kw))
+        values = {str(o.get("value")) for o in (answer.body or {}).get("options") or []}
+        self._options[(object_type, name)] = (now, values)
+        return values
+
     def move_lifecycle_backward(self, moves: Mapping[str, str]) -> dict[str, WriteResult]:
         """Clear ``lifecyclestage`` then set the earlier stage: two ordered batch requests, then a read-back.
 
         HubSpot ignores (or refuses) backward moves unless the stage is cleared first, in a separate
         request [A legacy v1 doc; B forum thread 1333: batches are not processed in order].
-        An input whose read-back does not show the stage is rejected with code LIFECYCLE_NOT_APPLIED.
+        Safety, so a move can never leave a record without a stage:
+        - each target is checked against the property's options first (INVALID_OPTION, nothing written);
+        - the current stage is read before clearing; any record cleared but not moved (set refused,
+          read-back wrong, or an exception anywhere after the clear started) gets its old stage back;
+        - a read-back that does not show the stage is rejected with LIFECYCLE_NOT_APPLIED; a restore that
+          fails turns the result into LIFECYCLE_RESTORE_FAILED naming the stage that was lost.
+        Results are keyed by the id asked for; merged-away ids are followed to the survivor.
         """
-        cleared = self.update({i: {"lifecyclestage": ""} for i in moves})
-        targets = {i: {"lifecyclestage": s} for i, s in moves.items() if cleared[i].ok}
-        results = {i: r for i, r in cleared.items() if not r.ok}
-        set_results = self.update(targets)
-        readback = self.read([i for i, r in set_results.items() if r.ok], properties=["lifecyclestage"])
-        for i, r in set_results.items():
-            if not r.ok:
-                results[i] = r
-                continue
-            rec = readback.get(i)
-            got = (rec or {}).get("properties", {}).get("lifecyclestage")
-            if got != moves[i]:
+        results: dict[str, WriteResult] = {}
+        wanted = {str(k).strip(): v for k, v in moves.items()}
+        if not wanted:
+            return results
+        allowed = self.property_options("lifecyclestage")
+        valid: dict[str, str] = {}
+        for i, stage in wanted.items():
+            if stage in allowed:
+                valid[i] = stage
+            else:
                 results[i] = WriteResult(
                     i,
-                    i,
-                    rec,
                     error=RecordRejectedError(
-                        f"lifecyclestage reads back as {got!r}, not {moves[i]!r}",
-                        code="LIFECYCLE_NOT_APPLIED",
+                        f"{stage!r} is not one of the portal's lifecyclestage options; nothing was written",
+                        code="INVALID_OPTION",
                     ),
                 )
+        if not valid:
+            return results
+        current = self.read(list(valid), properties=["lifecyclestage"])
+        previous: dict[str, str] = {}
+        for i in valid:
+            if i in current:
+                previous[i] = str((current[i].get("properties") or {}).get("lifecyclestage") or "")
             else:
-                results[i] = WriteResult(i, i, rec)
+                results[i] = WriteResult(
+                    i, error=RecordRejectedError("contact not found", code="OBJECT_NOT_FOUND", status=404)
+                )
+        todo = {i: valid[i] for i in previous}
+        touched: set[str] = set()
+        done: set[str] = set()
+        failed = True
+        try:
+            touched.update(todo)  # until the clear answers, any of them may have been cleared
+            cleared = self.update({i: {"lifecyclestage": ""} for i in todo})
+            touched = {i for i, r in cleared.items() if r.ok}
+            for i, r in cleared.items():
+                if not r.ok:
+                    results[i] = r
+            set_results = self.update({i: {"lifecyclestage": todo[i]} for i, r in cleared.items() if r.ok})
+            readback = self.read([i for i, r in set_results.items() if r.ok], properties=["lifecyclestage"])
+            for i, r in set_results.items():
+                if not r.ok:
+                    results[i] = r
+                    continue
+                rec = readback.get(i)
+                got = (rec or {}).get("properties", {}).get("lifecyclestage")
+                if got != todo[i]:
+                    results[i] = WriteResult(
+                        i,
+                        r.id,
+                        rec,
+                        error=RecordRejectedError(
+                            f"lifecyclestage reads back as {got!r}, not {todo[i]!r}",
+                            code="LIFECYCLE_NOT_APPLIED",
+                        ),
+                        redirected=r.redirected,
+                    )
+                else:
+                    results[i] = WriteResult(i, r.id, rec, redirected=r.redirected)
+                    done.add(i)
+            failed = False
+        finally:
+            restore = {i: {"lifecyclestage": previous[i]} for i in sorted(touched - done) if previous[i]}
+            if restore:
+                self._restore(restore, results, raising=failed)
         return results
 
+    def _restore(
+        self, restore: dict[str, dict[str, str]], results: dict[str, WriteResult], *, raising: bool
+    ) -> None:
+        """Put back stages a failed move cleared; never masks an exception already propagating."""
+        try:
+            restored = self.update(restore)
+        except CrmError as exc:
+            if raising:
+                log.error("restoring lifecyclestage of %d contacts failed: %s", len(restore), exc)
+                return
+            raise
+        for i, r in restored.items():
+            if r.ok:
+                continue
+            prior = results.get(i)
+            reason = prior.error if prior is not None and prior.error is not None else "move failed"
+            results[i] = WriteResult(
+                i,
+                error=RecordRejectedError(
+                    f"{reason}; restoring lifecyclestage {restore[i]['lifecyclestage']!r} also failed: "
+                    f"{r.error}",
+                    code="LIFECYCLE_RESTORE_FAILED",
+                ),
+            )
+
     # ------------------------------------------------------------------ helpers
-    def _split_or_reject(
+    def _write(
         self,
-        chunk: list[tuple[str, dict[str, str]]],
+        chunk: list[Item],
+        send: Callable[[list[Item]], Answer],
+        results: dict[str, WriteResult],
+        *,
+        by: str,
+        object_type: str,
+        budget: _Budget,
+    ) -> None:
+        try:
+            answer = send(chunk)
+        except _RedirectError as redirect:
+            key, props = chunk[0]
+            res = self.update({redirect.existing_id: {k: v for k, v in props.items() if k != "email"}})
+            r = res[redirect.existing_id]
+            results[key] = WriteResult(key, r.id, r.record, False, r.error)
+            return
+        except RecordRejectedError as err:
+
+            def again(c: list[Item]) -> None:
+                self._write(c, send, results, by=by, object_type=object_type, budget=budget)
+
+            self._on_rejected(chunk, err, results, again, budget)
+            return
+        self._map_batch(answer, [k for k, _ in chunk], results, by=by, object_type=object_type)
+
+    def _on_rejected(
+        self,
+        chunk: list[Item],
         err: RecordRejectedError,
         results: dict[str, WriteResult],
-        retry: Callable[[list[tuple[str, dict[str, str]]]], None],
+        again: Callable[[list[Item]], None],
+        budget: _Budget,
     ) -> None:
-        """A whole-batch 4xx: isolate the bad inputs by halving; a single input gets the rejection."""
+        """A whole-batch 4xx. Inputs the error itself identifies are rejected without re-sending:
+        ``context.ids`` names them, or a "Property values were not valid" problem names a property that
+        does not exist / is read-only (every input carrying it fails) or a value every input shares.
+        The rest is re-sent once. Only when the error identifies nobody is the batch halved, at most
+        ``budget.splits`` times per 100 inputs; past that the remaining inputs are rejected together."""
         if len(chunk) == 1:
-            key = chunk[0][0]
-            results[key] = WriteResult(key, error=err)
+            results[chunk[0][0]] = WriteResult(chunk[0][0], error=err)
             return
+        bad = _identified(chunk, err)
+        if bad:
+            rest = [item for item in chunk if item[0] not in bad]
+            for k in bad:
+                results[k] = WriteResult(k, error=err)
+            if rest:
+                again(rest)
+            return
+        if budget.splits <= 0:
+            for k, _ in chunk:
+                results[k] = WriteResult(
+                    k,
+                    error=RecordRejectedError(
+                        f"{err} (not isolated: the batch shared this rejection after {MAX_SPLITS} splits)",
+                        code=err.code,
+                        status=err.status,
+                    ),
+                )
+            return
+        budget.splits -= 1
         mid = len(chunk) // 2
-        retry(chunk[:mid])
-        retry(chunk[mid:])
+        again(chunk[:mid])
+        again(chunk[mid:])
 
     def _map_batch(
-        self, answer: Answer, keys: list[str], results: dict[str, WriteResult], *, by: str
+        self, answer: Answer, keys: list[str], results: dict[str, WriteResult], *, by: str, object_type: str
     ) -> None:
         doc = answer.body or {}
         got: dict[str, dict[str, Any]] = {}
@@ -334,12 +486,24 @@ class HubSpotAdapter:
                     code=category,
                     status=answer.status,
                 )
+        unmatched = [k for k in keys if k not in got and k not in failed]
+        survivors: dict[str, dict[str, Any]] = {}
+        if unmatched and by == "id":
+            # A merged-away id is written on the survivor, whose result carries the survivor's id
+            # [C, reference §9]: follow it through hs_merged_object_ids as read() does.
+            try:
+                survivors = self.read(unmatched, object_type=object_type, properties=["hs_merged_object_ids"])
+            except CrmError as exc:  # the writes are done; report the unmatched as MISSING_RESULT
+                log.warning("could not match %d HubSpot results to merged ids: %s", len(unmatched), exc)
         for k in keys:
             if k in got:
                 rec = got[k]
                 results[k] = WriteResult(k, str(rec["id"]), rec, bool(rec.get("new", False)))
             elif k in failed:
                 results[k] = WriteResult(k, error=failed[k])
+            elif k in survivors and str(survivors[k]["id"]) in got:
+                rec = got[str(survivors[k]["id"])]
+                results[k] = WriteResult(k, str(rec["id"]), rec, False, redirected=True)
             else:
                 results[k] = WriteResult(
                     k,
@@ -347,6 +511,66 @@ class HubSpotAdapter:
                         "HubSpot returned no result for this input", code="MISSING_RESULT"
                     ),
                 )
+
+
+Item = tuple[str, dict[str, str]]
+MAX_SPLITS = 12
+OPTIONS_TTL_S = 300.0
+SHARED_PROPERTY_ERRORS = {"PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE"}
+
+
+@dataclass
+class _Budget:
+    """Halving splits left for one 100-input chunk (12 isolate up to ~2 bad inputs among 100)."""
+
+    splits: int = MAX_SPLITS
+
+
+class _RedirectError(Exception):
+    """Internal: a single-input upsert answered 409 with the id that already holds the email."""
+
+    def __init__(self, existing_id: str) -> None:
+        super().__init__(existing_id)
+        self.existing_id = existing_id
+
+
+def _identified(chunk: list[Item], err: RecordRejectedError) -> set[str]:
+    """Keys of the inputs a whole-batch rejection names, or that certainly share its cause."""
+    keys = {k for k, _ in chunk}
+    if not isinstance(err, HubSpotRejectedError):
+        return set()
+    named = {str(i).strip().lower() for i in err.ids}
+    bad = {k for k in keys if k.lower() in named}
+    for problem in err.problems:
+        carriers = [(k, p) for k, p in chunk if problem.name in p]
+        if problem.error in SHARED_PROPERTY_ERRORS:
+            bad.update(k for k, _ in carriers)
+        elif len(carriers) == len(chunk) and len({p[problem.name] for _, p in carriers}) == 1:
+            bad.update(keys)
+    return bad
+
+
+def _dedupe(items: list[Item]) -> tuple[list[Item], dict[str, WriteResult]]:
+    """Merge inputs whose normalised keys collide when their properties agree; reject them otherwise."""
+    groups: dict[str, list[dict[str, str]]] = {}
+    for k, p in items:
+        groups.setdefault(k, []).append(p)
+    out: list[Item] = []
+    rejected: dict[str, WriteResult] = {}
+    for k, props in groups.items():
+        merged: dict[str, str] = {}
+        clash = sorted({n for p in props for n, v in p.items() if merged.setdefault(n, v) != v})
+        if clash:
+            rejected[k] = WriteResult(
+                k,
+                error=RecordRejectedError(
+                    f"{len(props)} inputs for {k!r} disagree on {', '.join(clash)}; none was sent",
+                    code="DUPLICATE_INPUT",
+                ),
+            )
+        else:
+            out.append((k, merged))
+    return out, rejected
 
 
 def _search_op(object_type: str, body: dict[str, Any]) -> Op:
@@ -366,13 +590,6 @@ def _read_op(object_type: str, body: dict[str, Any]) -> Op:
 def _merged_ids(record: Mapping[str, Any]) -> set[str]:
     raw = (record.get("properties") or {}).get("hs_merged_object_ids") or ""
     return {x for x in str(raw).split(";") if x}
-
-
-def _conflict_id(err: RecordRejectedError) -> str | None:
-    if err.status != 409:
-        return None
-    m = CONFLICT_ID.search(str(err))
-    return m.group(1) if m else None
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -9,13 +9,21 @@ package has its own exception classes, so this duck-types on ``status``/``body``
 - 5xx, status 0 (TLS), transport errors: Retriable.
 - 401 EXPIRED_AUTHENTICATION (or any 401 when a refresh token exists): SessionExpired — refresh once.
 - 401 otherwise, 403: Fatal (bad credentials, missing scopes).
-- 400/404/409 and other 4xx: RecordRejected with HubSpot's category and message; never retried.
+- 400/404/409 and other 4xx: ``HubSpotRejectedError`` (a RecordRejectedError) with HubSpot's category
+  and message; never retried. This is also the only place that reads a rejection's body: the error
+  carries the parsed details the adapter acts on — ``existing_id`` from a 409 "Contact already exists.
+  Existing ID: N" [B, hubspot-api-python #51], ``ids`` from ``context.ids`` (e.g. the 400 "Duplicate IDs
+  found in batch input" [B, rudderlabs/rudder-transformer test/integrations/destinations/hs/
+  dataDelivery/other.ts]) and ``problems`` (property name, error code, value) from a 400 "Property values
+  were not valid: [...]" [B, Atlas-Authority/marketing-automation #174; csc-frodx #21].
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 import urllib3.exceptions
@@ -30,6 +38,58 @@ from worker.errors import (
 )
 
 MAX_MESSAGE = 500
+CONFLICT_ID = re.compile(r"Existing ID: (\d+)")
+INVALID_VALUES_PREFIX = "Property values were not valid: "
+
+
+@dataclass(frozen=True)
+class PropertyProblem:
+    """One entry of a "Property values were not valid" answer."""
+
+    name: str
+    error: str
+
+
+class HubSpotRejectedError(RecordRejectedError):
+    """A HubSpot 4xx for the record(s) sent, with the details parsed out of HubSpot's body."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        ids: tuple[str, ...] = (),
+        problems: tuple[PropertyProblem, ...] = (),
+        existing_id: str | None = None,
+    ) -> None:
+        self.ids = ids
+        self.problems = problems
+        self.existing_id = existing_id
+        super().__init__(message, code=code, status=status)
+
+
+def _problems(body: dict[str, Any]) -> tuple[PropertyProblem, ...]:
+    """Parse the JSON list HubSpot embeds in the message; fall back to ``errors[].context.propertyName``."""
+    out: list[PropertyProblem] = []
+    message = str(body.get("message") or "")
+    if message.startswith(INVALID_VALUES_PREFIX):
+        try:
+            items = json.loads(message[len(INVALID_VALUES_PREFIX) :])
+        except ValueError:
+            items = []
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and item.get("name"):
+                out.append(PropertyProblem(str(item["name"]), str(item.get("error") or "")))
+    if out:
+        return tuple(out)
+    for e in body.get("errors") or []:
+        if not isinstance(e, dict):
+            continue
+        names = (e.get("context") or {}).get("propertyName") or []
+        for n in names if isinstance(names, list) else [names]:
+            out.append(PropertyProblem(str(n), str(e.get("code") or "")))
+    return tuple(out)
 
 
 def _body(exc: BaseException) -> dict[str, Any]:
@@ -103,7 +163,16 @@ def classify(exc: BaseException, *, can_refresh: bool = False) -> CrmError:
         errors = body.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict) and errors[0].get("code"):
             code = f"{category}:{errors[0]['code']}" if category else str(errors[0]["code"])
-        return RecordRejectedError(text, code=code or None, status=status)
+        ids = (body.get("context") or {}).get("ids") if isinstance(body.get("context"), dict) else None
+        conflict = CONFLICT_ID.search(message) if status == 409 else None
+        return HubSpotRejectedError(
+            text,
+            code=code or None,
+            status=status,
+            ids=tuple(str(i) for i in ids) if isinstance(ids, list) else (),
+            problems=_problems(body),
+            existing_id=conflict.group(1) if conflict else None,
+        )
     if isinstance(
         exc,
         urllib3.exceptions.HTTPError | ConnectionError | TimeoutError | socket.timeout | OSError,

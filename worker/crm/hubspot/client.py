@@ -13,6 +13,7 @@ access in the client creates a fresh connection pool [A, PY discovery_base].
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from worker.crm.hubspot.classify import classify
 from worker.crm.hubspot.retry import RetryPolicy
 from worker.crm.hubspot.settings import HubSpotSettings
 from worker.errors import FatalError, RetriableError, SessionExpiredError
+
+log = logging.getLogger(__name__)
 
 
 class RateLimiter(Protocol):
@@ -51,6 +54,13 @@ class CallStats:
     refreshes: int = 0
 
 
+@dataclass
+class _CallState:
+    """Per logical call: whether a refresh (ours or another thread's) already happened during it."""
+
+    refreshed: bool = False
+
+
 class _Apis:
     """Cached generated API objects for one access token, and the keyword arguments every call takes
     (raw response, per-request timeout)."""
@@ -61,6 +71,7 @@ class _Apis:
         self.batch = {t: getattr(client.crm, t).batch_api for t in ("contacts", "companies", "deals")}
         self.search = {t: getattr(client.crm, t).search_api for t in ("contacts", "companies", "deals")}
         self.tokens = client.oauth.tokens_api
+        self.properties = client.crm.properties.core_api
 
 
 Op = Callable[[_Apis], Any]
@@ -92,11 +103,17 @@ class HubSpotTransport:
         return bool(s.refresh_token and s.client_id and s.client_secret)
 
     def call(self, op: Op, *, search: bool = False) -> Answer:
-        return self.policy.run(lambda: self._once(op, search))
+        """One logical call: retried per the policy, with at most one token refresh. A 401 on the attempt
+        after a successful refresh means the new token is refused too: that is FatalError, not a loop."""
+        state = _CallState()
+        return self.policy.run(lambda: self._once(op, search, state))
 
-    def _once(self, op: Op, search: bool) -> Answer:
+    def _once(self, op: Op, search: bool, state: _CallState) -> Answer:
         if self.limiter is not None:
-            self.limiter.acquire(search=search)
+            try:
+                self.limiter.acquire(search=search)
+            except TimeoutError as exc:  # a limiter that does not raise CrmError itself
+                raise classify(exc) from exc
         with self._lock:
             apis, generation = self._apis, self._generation
         self.stats.calls += 1
@@ -120,7 +137,12 @@ class HubSpotTransport:
                 self.stats.retried += 1
                 self.stats.throttled += int(err.status == 429)
             if isinstance(err, SessionExpiredError):
+                if state.refreshed:
+                    raise FatalError(
+                        f"HubSpot refused the refreshed access token: {err}", code=err.code, status=err.status
+                    ) from exc
                 self._refresh(generation)
+                state.refreshed = True
                 raise RetriableError("access token refreshed; repeating the call", wait_seconds=0.0) from exc
             raise err from exc
         if self.limiter is not None:
@@ -154,3 +176,8 @@ class HubSpotTransport:
             self._apis = self._build(self._token)
             self._generation += 1
             self.stats.refreshes += 1
+            log.info(
+                "HubSpot access token refreshed (generation %d, expires in %s s)",
+                self._generation,
+                doc.get("expires_in"),
+            )

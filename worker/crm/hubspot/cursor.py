@@ -2,9 +2,15 @@
 
 Why it looks like this (facts from shared/reference/hubspot-api.md §3):
 - CRM search is eventually consistent: a changed record can take "up to 30 seconds" to become
-  searchable [B]. So a read window closes ``index_lag_margin_ms`` before now, and each poll looks
-  back ``lookback_ms`` before the cursor to catch records the index surfaced late. Lookback records
-  already delivered by this process are skipped (``Delivered``); otherwise delivery is at-least-once.
+  searchable [B]. So a read window closes ``index_lag_margin_ms`` before now. ``lookback_ms`` is the
+  longest index lag tolerated (a safety net beyond the documented 30 s): a record older than the
+  cursor can only have been invisible to the previous poll, run at ``now_prev``, if it changed after
+  ``now_prev - lookback_ms``. The cursor stores the previous window's end (``now_prev - margin``), so
+  each poll looks back only to ``min(cursor, now_prev - lookback_ms)`` — what could have become
+  visible since — instead of a fixed ``lookback_ms`` before the cursor. Lookback records already
+  delivered are skipped through a ``DeliveredMemory`` (in-process ``Delivered``, or the Redis-shared
+  ``worker.state.delivered.RedisDelivered`` so a new process does not re-deliver); otherwise
+  delivery is at-least-once.
 - Search pages past 10,000 results are a 400 [B]. Offsets are also unsafe while records change (a
   record leaving the window shifts later offsets and one would be skipped). So every page is a fresh
   query that starts at the last key read — the window is split at each page boundary — and ``after``
@@ -17,10 +23,10 @@ Why it looks like this (facts from shared/reference/hubspot-api.md §3):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 MODIFIED_PROPERTY = {
     "contacts": "lastmodifieddate",
@@ -31,18 +37,25 @@ MODIFIED_PROPERTY = {
 
 @dataclass(frozen=True, order=True)
 class Cursor:
-    """The last change delivered: ``(modified_ms, object_id)``, compared as a tuple."""
+    """The last change delivered: ``(modified_ms, object_id)``, compared as a tuple; plus the end of the
+    window that delivered it (``window_end_ms``, not compared), which bounds the next lookback."""
 
     modified_ms: int
     object_id: int
+    window_end_ms: int | None = field(default=None, compare=False)
 
     def encode(self) -> str:
-        return f"{self.modified_ms}:{self.object_id}"
+        base = f"{self.modified_ms}:{self.object_id}"
+        return base if self.window_end_ms is None else f"{base}:{self.window_end_ms}"
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
-        ms, _, oid = text.partition(":")
-        return cls(int(ms), int(oid or 0))
+        parts = text.split(":")
+        end = int(parts[2]) if len(parts) > 2 and parts[2] else None
+        return cls(int(parts[0]), int(parts[1]) if len(parts) > 1 and parts[1] else 0, end)
+
+    def with_window_end(self, end_ms: int) -> Cursor:
+        return Cursor(self.modified_ms, self.object_id, end_ms)
 
 
 @dataclass(frozen=True)
@@ -63,10 +76,25 @@ class Window:
     end_ms: int
 
 
+def lookback_start(cursor: Cursor, policy: WindowPolicy) -> int:
+    """Oldest modified time a record missed by the previous poll can have (see module doc).
+
+    With the previous window's end known, the previous poll ran at ``end + margin``; a record changed
+    before ``that - lookback_ms`` was visible to it. Without it (a cursor from an older release), fall
+    back to ``lookback_ms`` before the cursor.
+    """
+    if policy.lookback_ms <= 0:
+        return cursor.modified_ms
+    if cursor.window_end_ms is None:
+        return max(0, cursor.modified_ms - policy.lookback_ms)
+    previous_poll = cursor.window_end_ms + policy.index_lag_margin_ms
+    return max(0, min(cursor.modified_ms, previous_poll - policy.lookback_ms))
+
+
 def open_window(cursor: Cursor | None, now_ms: int, policy: WindowPolicy) -> Window | None:
     """The window for one poll, or None when there is nothing old enough to read yet."""
     end = now_ms - policy.index_lag_margin_ms
-    start = 0 if cursor is None else max(0, cursor.modified_ms - policy.lookback_ms)
+    start = 0 if cursor is None else lookback_start(cursor, policy)
     if end < start:
         return None
     return Window(start, end)
@@ -164,12 +192,17 @@ def after_page(
     return PageOutcome(keep, PageQuery(last_ms, True, query.end_ms))
 
 
-class Delivered:
-    """A bounded memory of ``(id, modified ms)`` keys already delivered, to skip lookback re-reads.
+class DeliveredMemory(Protocol):
+    """Which ``(modified ms, id)`` keys were delivered already (only asked about lookback-zone keys)."""
 
-    In-process only: a poll run by another process may deliver a lookback record again, which the
-    at-least-once contract allows.
-    """
+    def seen(self, keys: Sequence[tuple[int, int]]) -> set[tuple[int, int]]: ...
+
+    def remember(self, keys: Iterable[tuple[int, int]], *, forget_before_ms: int) -> None: ...
+
+
+class Delivered:
+    """A bounded in-process memory of delivered keys. A poll run by another process may deliver a
+    lookback record again (at-least-once); use ``worker.state.delivered.RedisDelivered`` to share it."""
 
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
@@ -183,14 +216,24 @@ class Delivered:
     def __contains__(self, key: object) -> bool:
         return key in self._keys
 
+    def seen(self, keys: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
+        return {k for k in keys if k in self._keys}
+
+    def remember(self, keys: Iterable[tuple[int, int]], *, forget_before_ms: int) -> None:
+        for k in keys:
+            self.add(k)
+
 
 def should_deliver(
-    key: tuple[int, int], cursor: Cursor | None, lookback_ms: int, delivered: Delivered
+    key: tuple[int, int], cursor: Cursor | None, zone_start_ms: int | None, seen: set[tuple[int, int]]
 ) -> bool:
-    """Past the cursor: yes. At or before it: only a lookback-zone record not delivered before."""
+    """Past the cursor: yes. At or before it: only a lookback-zone record (modified at or after
+    ``zone_start_ms``; None = no lookback) that is not in ``seen`` (already delivered)."""
     if cursor is None or Cursor(*key) > cursor:
         return True
-    return lookback_ms > 0 and key[0] >= cursor.modified_ms - lookback_ms and key not in delivered
+    if Cursor(*key) == cursor:
+        return False  # the cursor's own record was delivered by definition
+    return zone_start_ms is not None and key[0] >= zone_start_ms and key not in seen
 
 
 def advance(

@@ -42,7 +42,11 @@ class HubSpotSettings(BaseSettings):
     search_per_second: int = Field(4, description="Our search budget per second (HubSpot allows 5).")
     daily_budget: int = Field(500_000, description="Calls per UTC day across all workers; then stop.")
     index_lag_margin_s: float = Field(30.0, description="Read windows close this long before now.")
-    lookback_s: float = Field(60.0, description="Each poll re-reads this long before the cursor.")
+    lookback_s: float = Field(
+        60.0,
+        description="Longest search-index lag tolerated: a poll re-reads changes older than the cursor "
+        "made after (previous poll - lookback_s).",
+    )
     request_timeout_s: float = Field(30.0, description="Per-request timeout.")
     max_attempts: int = Field(6, description="Tries per call for retriable failures.")
     backoff_initial_s: float = Field(0.5, description="First backoff when no reset header says otherwise.")
