@@ -147,6 +147,54 @@ def _condition_text(c: Any) -> str:
     return "; ".join(parts)
 
 
+@mappings_app.command("verify")
+def mappings_verify(
+    file: Path = typer.Argument(..., help="A definition map file."),
+    salesforce: bool = typer.Option(
+        True, "--salesforce/--no-salesforce", help="Check Salesforce (CRMSYNC_SALESFORCE_*)."
+    ),
+    hubspot: bool = typer.Option(True, "--hubspot/--no-hubspot", help="Check HubSpot (CRMSYNC_HUBSPOT_*)."),
+) -> None:
+    """Check a map against the live CRMs: every picklist value, option and field it names must exist.
+
+    Run it before the worker uses a new or edited map: a value the CRM lacks (a renamed picklist
+    value, a custom status not yet added to the portal) is reported, and the command exits 2.
+    """
+    from worker.errors import CrmError
+    from worker.mapping import load_map
+    from worker.mapping.verify import verify_against_crms
+
+    try:
+        cmap = load_map(file)
+    except MappingError as exc:
+        raise _fail(str(exc)) from None
+    described_sf: dict[str, Any] | None = None
+    described_hs: dict[str, Any] | None = None
+    try:
+        if salesforce:
+            from worker.crm.salesforce.adapter import SalesforceAdapter
+            from worker.crm.salesforce.settings import SalesforceSettings
+
+            sf = SalesforceAdapter(SalesforceSettings())
+            described_sf = {obj: sf.describe_fields(obj) for obj in ("Lead", "Contact")}
+        if hubspot:
+            from worker.crm.hubspot.adapter import HubSpotAdapter
+            from worker.crm.hubspot.settings import HubSpotSettings
+
+            described_hs = HubSpotAdapter(HubSpotSettings()).describe_properties()
+    except (CrmError, ValueError) as exc:  # ValueError: pydantic settings that do not validate
+        raise _fail(f"mappings verify: cannot read the CRM's schema: {exc}") from None
+    problems = verify_against_crms(cmap, salesforce=described_sf, hubspot=described_hs)
+    for problem in problems:
+        typer.echo(f"{file}: {problem}", err=True)
+    if problems:
+        raise typer.Exit(EXIT_INVALID)
+    checked = (
+        " and ".join(n for n, on in (("Salesforce", salesforce), ("HubSpot", hubspot)) if on) or "nothing"
+    )
+    typer.echo(f"{file}: ok: every value the map names exists in {checked}")
+
+
 @mappings_app.command("schema")
 def mappings_schema() -> None:
     """Print the JSON Schema of the definition map format (for editors)."""

@@ -27,7 +27,7 @@ def verify_against_crms(
     side that is not given is not checked.
     """
     problems: list[str] = []
-    for f in cmap.fields:
+    for f in cmap.synced_fields:  # a field the map does not sync is never read or written
         label = "stage" if f.id == "stage" else "status" if f.id == "status" else f"field {f.id}"
         if salesforce is not None and f.salesforce is not None:
             for sobject in sorted(f.salesforce_objects):

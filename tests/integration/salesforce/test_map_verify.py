@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from typer.testing import CliRunner
 
 from tests.conftest import MAPPINGS
+from worker.cli import app
 from worker.crm.salesforce.adapter import SalesforceAdapter
 from worker.mapping import compile_text, load_map
 from worker.mapping.verify import verify_against_crms
@@ -31,3 +35,38 @@ def test_a_value_the_org_lacks_is_reported(sf_adapter: SalesforceAdapter) -> Non
     assert problems[0].startswith(
         "status 'meeting_set': Salesforce Lead.Status has no value 'Meeting Booked'"
     )
+
+
+def test_crmsync_mappings_verify_against_the_sandbox(sf_sandbox: object, tmp_path: Path) -> None:
+    from tests.integration.salesforce.conftest import PASSWORD, TOKEN, USERNAME
+
+    env = {
+        "CRMSYNC_SALESFORCE_AUTH_MODE": "soap",
+        "CRMSYNC_SALESFORCE_USERNAME": USERNAME,
+        "CRMSYNC_SALESFORCE_PASSWORD": PASSWORD,
+        "CRMSYNC_SALESFORCE_SECURITY_TOKEN": TOKEN,
+        "CRMSYNC_SALESFORCE_LOGIN_URL": sf_sandbox.instance_url,  # type: ignore[attr-defined]
+        "CRMSYNC_SALESFORCE_CA_BUNDLE": str(sf_sandbox.ca_path),  # type: ignore[attr-defined]
+    }
+    ok = CliRunner().invoke(
+        app, ["mappings", "verify", str(MAPPINGS / "default.yaml"), "--no-hubspot"], env=env
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "exists in Salesforce" in ok.output
+
+    renamed = tmp_path / "renamed.yaml"
+    renamed.write_text(
+        (MAPPINGS / "default.yaml").read_text().replace("salesforce: Contacted,", "salesforce: Called,")
+    )
+    bad = CliRunner().invoke(app, ["mappings", "verify", str(renamed), "--no-hubspot"], env=env)
+    assert bad.exit_code == 2
+    assert "status 'contacted': Salesforce Lead.Status has no value 'Called'" in bad.output
+    assert PASSWORD not in bad.output and TOKEN not in bad.output
+
+    wrong = CliRunner().invoke(
+        app, ["mappings", "verify", str(MAPPINGS / "default.yaml"), "--no-hubspot"],
+        env={**env, "CRMSYNC_SALESFORCE_PASSWORD": "s3cret-wrong"},
+    )  # fmt: skip
+    assert wrong.exit_code == 2
+    assert "cannot read the CRM's schema" in wrong.output
+    assert "s3cret-wrong" not in wrong.output

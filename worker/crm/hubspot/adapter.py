@@ -279,6 +279,19 @@ class HubSpotAdapter:
         rec = dict(answer.body)
         return WriteResult(key, str(rec["id"]), rec, True)
 
+    def describe_properties(self, object_type: str = "contacts") -> dict[str, frozenset[str] | None]:
+        """Property name → enumeration option values (None when not an enumeration): what a definition
+        map is checked against before anything runs (``worker.mapping.verify``)."""
+        answer = self.transport.call(lambda apis: apis.properties.get_all(object_type, **apis.kw))
+        out: dict[str, frozenset[str] | None] = {}
+        for prop in (answer.body or {}).get("results") or []:
+            options = prop.get("options")
+            is_enum = prop.get("type") == "enumeration"
+            out[str(prop["name"])] = (
+                frozenset(str(o.get("value")) for o in options or []) if is_enum else None
+            )
+        return out
+
     def property_options(self, name: str, *, object_type: str = "contacts") -> set[str]:
         """The option values of an enumeration property (cached for ``OPTIONS_TTL_S``)."""
         now = self.clock()
