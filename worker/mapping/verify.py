@@ -37,26 +37,18 @@ def verify_against_crms(
                 if f.salesforce not in fields:
                     problems.append(f"{label}: Salesforce {sobject} has no field {f.salesforce!r}")
                     continue
-                allowed = fields[f.salesforce]
-                if f.canon_to_sf is not None and allowed is not None:
-                    for cid, value in sorted(f.canon_to_sf.items()):
-                        if value is not None and value not in allowed:
-                            problems.append(
-                                f"{label} {cid!r}: Salesforce {sobject}.{f.salesforce} has no value "
-                                f"{value!r} (it has: {', '.join(sorted(allowed))})"
-                            )
+                problems += _missing(
+                    label,
+                    f"Salesforce {sobject}.{f.salesforce}",
+                    "value",
+                    f.canon_to_sf,
+                    fields[f.salesforce],
+                )
         if hubspot is not None and f.hubspot is not None:
             if f.hubspot not in hubspot:
                 problems.append(f"{label}: HubSpot contacts have no property {f.hubspot!r}")
                 continue
-            options = hubspot[f.hubspot]
-            if f.canon_to_hs is not None and options is not None:
-                for cid, value in sorted(f.canon_to_hs.items()):
-                    if value is not None and value not in options:
-                        problems.append(
-                            f"{label} {cid!r}: HubSpot {f.hubspot} has no option {value!r} "
-                            f"(it has: {', '.join(sorted(options))})"
-                        )
+            problems += _missing(label, f"HubSpot {f.hubspot}", "option", f.canon_to_hs, hubspot[f.hubspot])
     links = [("Lead", cmap.link_sf_hubspot_id)] if salesforce is not None and "Lead" in salesforce else []
     for sobject, name in links:
         if name not in salesforce[sobject]:  # type: ignore[index]
@@ -68,3 +60,16 @@ def verify_against_crms(
                     f"links: HubSpot contacts have no property {name!r} to hold the Salesforce id"
                 )
     return problems
+
+
+def _missing(
+    label: str, where: str, noun: str, images: Mapping[str, str | None] | None, allowed: Set[str] | None
+) -> list[str]:
+    """The map's values for one field that the CRM's picklist/options lack (none for free text)."""
+    if images is None or allowed is None:
+        return []
+    return [
+        f"{label} {cid!r}: {where} has no {noun} {value!r} (it has: {', '.join(sorted(allowed))})"
+        for cid, value in sorted(images.items())
+        if value is not None and value not in allowed
+    ]
