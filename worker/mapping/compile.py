@@ -443,6 +443,19 @@ class _Checker:
             fields_by_id=MappingProxyType({f.id: f for f in fields}),
             synced_fields=synced,
             hubspot_targets=tuple((f, f.hubspot, f.canon_to_hs) for f in synced if f.hubspot is not None),
+            merge_walk=tuple(
+                (
+                    f,
+                    f.id,
+                    f.salesforce,
+                    f.salesforce_objects,
+                    f.hubspot,
+                    f.sf_to_canon,
+                    f.hs_to_canon,
+                    f.sync is SyncRule.TWO_WAY,
+                )
+                for f in synced
+            ),
             salesforce_targets=MappingProxyType(
                 {
                     sobject: tuple(

@@ -105,6 +105,21 @@ class CompiledMap:
     synced_fields: tuple[Field, ...]  # fields whose sync rule is not `none`
     # Per side, what the planner's write pass walks: (field, CRM name, canonical -> side table or None).
     hubspot_targets: tuple[tuple[Field, str, MappingProxyType[str, str | None] | None], ...]
+    # What the planner's merge walks, unpacked once: (field, id, Salesforce name, its objects, HubSpot
+    # name, Salesforce -> canonical table, HubSpot -> canonical table, two-way?).
+    merge_walk: tuple[
+        tuple[
+            Field,
+            str,
+            str | None,
+            frozenset[str],
+            str | None,
+            MappingProxyType[str, str] | None,
+            MappingProxyType[str, str] | None,
+            bool,
+        ],
+        ...,
+    ]
     salesforce_targets: MappingProxyType[
         str, tuple[tuple[Field, str, MappingProxyType[str, str | None] | None], ...]
     ]

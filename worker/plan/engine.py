@@ -208,16 +208,14 @@ class _Planner:
         base = self.base
         base_values, base_sf, base_hs = base.values, base.salesforce_values, base.hubspot_values
         sf_current, hs_current = self.sf_current, self.hs_current
-        for f in self.cmap.synced_fields:
-            fid = f.id
+        for f, fid, sf_name, sf_objects, name, sf_table, hs_table, two_way in self.cmap.merge_walk:
             sf_raw = sf_val = None
             sf_changed = False
-            if sf_values is not None and sf_object in f.salesforce_objects:
-                raw = sf_values.get(f.salesforce)  # type: ignore[arg-type]
+            if sf_values is not None and sf_object in sf_objects:
+                raw = sf_values.get(sf_name)  # type: ignore[arg-type]
                 sf_current[fid] = raw
                 if raw and raw not in _PLACEHOLDERS:  # blank never wins: it is filled, not propagated
-                    table = f.sf_to_canon
-                    sf_val = raw if table is None else table.get(raw)
+                    sf_val = raw if sf_table is None else sf_table.get(raw)
                     if sf_val is None:
                         self._unknown(SF, f, raw)
                     else:
@@ -231,13 +229,11 @@ class _Planner:
                             sf_changed = raw != held
             hs_raw = hs_val = None
             hs_changed = False
-            name = f.hubspot
             if hs_props is not None and name is not None:
                 raw = hs_props.get(name)
                 hs_current[fid] = raw
                 if raw:
-                    table = f.hs_to_canon
-                    hs_val = raw if table is None else table.get(raw)
+                    hs_val = raw if hs_table is None else hs_table.get(raw)
                     if hs_val is not None and f.hs_shared:
                         hs_val = self._agreeing(f, raw, hs_val, sf_val)
                     if hs_val is None:
@@ -251,7 +247,7 @@ class _Planner:
                                 base_hs[fid] if fid in base_hs else self._image(HS, f, base_values.get(fid))
                             )
                             hs_changed = raw != held
-            if sf_changed or hs_changed or not has_base or f.sync is not SyncRule.TWO_WAY:
+            if sf_changed or hs_changed or not has_base or not two_way:
                 self._merge(f, sf_raw, sf_val, sf_changed, hs_raw, hs_val, hs_changed)
             else:
                 self.target[fid] = base_values.get(fid)
