@@ -358,13 +358,7 @@ def _collection_write(ctx: Ctx, creating: bool) -> Reply:
     with org.lock:
         for i, item in enumerate(records):
             try:
-                if (
-                    not isinstance(item, dict)
-                    or not isinstance(item.get("attributes"), dict)
-                    or not item["attributes"].get("type")
-                ):
-                    raise err.InvalidType("Must specify a type in the attributes", [])
-                obj_name = item["attributes"]["type"]
+                obj_name = _record_type(item)
                 values = {k: v for k, v in item.items() if k != "attributes"}
                 if creating:
                     rec = org.prepare_create(
@@ -464,13 +458,7 @@ def collection_upsert(ctx: Ctx) -> Reply:
     with org.lock:
         for i, item in enumerate(records):
             try:
-                if (
-                    not isinstance(item, dict)
-                    or not isinstance(item.get("attributes"), dict)
-                    or not item["attributes"].get("type")
-                ):
-                    raise err.InvalidType("Must specify a type in the attributes", [])
-                if org.object_def(item["attributes"]["type"]).name != obj.name:
+                if org.object_def(_record_type(item)).name != obj.name:
                     raise err.InvalidType(f"records must all be of type {obj.name}", [])
                 values = {k: v for k, v in item.items() if k != "attributes"}
                 if any(k.lower() == "id" for k in values):
@@ -1003,3 +991,14 @@ def control_late_commit(ctx: Ctx) -> Reply:
     org = ctx.backend.default_org
     org.late_commit(body["object"], body["id"], body.get("values", {}), float(body.get("seconds_ago", 60)))
     return Reply(200, {"ok": True})
+
+
+def _record_type(item: Any) -> str:
+    """The ``attributes.type`` of one collection record; Salesforce's INVALID_TYPE when it has none."""
+    if (
+        not isinstance(item, dict)
+        or not isinstance(item.get("attributes"), dict)
+        or not item["attributes"].get("type")
+    ):
+        raise err.InvalidType("Must specify a type in the attributes", [])
+    return str(item["attributes"]["type"])

@@ -222,6 +222,25 @@ def _owner() -> FieldDef:
     )
 
 
+def _activity_fields() -> list[FieldDef]:
+    """What Task and Event share: who and what they are about, a subject and a type."""
+    return [
+        FieldDef(
+            "WhoId", "reference", "Name ID", 18, reference_to=("Contact", "Lead"), relationship_name="Who"
+        ),
+        FieldDef(
+            "WhatId",
+            "reference",
+            "Related To ID",
+            18,
+            reference_to=("Account", "Opportunity"),
+            relationship_name="What",
+        ),
+        FieldDef("Subject", "string", "Subject", 255),
+        FieldDef("Type", "picklist", "Type", 40, picklist=TASK_TYPE),
+    ]
+
+
 def _obj(
     name: str, plural: str, fields: list[FieldDef], children: dict[str, tuple[str, str]] | None = None
 ) -> ObjectDef:
@@ -409,19 +428,7 @@ SCHEMA: dict[str, ObjectDef] = {
         "Task",
         "Tasks",
         [
-            FieldDef(
-                "WhoId", "reference", "Name ID", 18, reference_to=("Contact", "Lead"), relationship_name="Who"
-            ),
-            FieldDef(
-                "WhatId",
-                "reference",
-                "Related To ID",
-                18,
-                reference_to=("Account", "Opportunity"),
-                relationship_name="What",
-            ),
-            FieldDef("Subject", "string", "Subject", 255),
-            FieldDef("Type", "picklist", "Type", 40, picklist=TASK_TYPE),
+            *_activity_fields(),
             FieldDef("Status", "picklist", "Status", 40, picklist=TASK_STATUS, required=True, nillable=False),
             FieldDef("ActivityDate", "date", "Due Date Only"),
             FieldDef("IsClosed", "boolean", "Closed", nillable=False, calculated=True, **_NOT_WRITABLE),
@@ -433,19 +440,7 @@ SCHEMA: dict[str, ObjectDef] = {
         "Event",
         "Events",
         [
-            FieldDef(
-                "WhoId", "reference", "Name ID", 18, reference_to=("Contact", "Lead"), relationship_name="Who"
-            ),
-            FieldDef(
-                "WhatId",
-                "reference",
-                "Related To ID",
-                18,
-                reference_to=("Account", "Opportunity"),
-                relationship_name="What",
-            ),
-            FieldDef("Subject", "string", "Subject", 255),
-            FieldDef("Type", "picklist", "Type", 40, picklist=TASK_TYPE),
+            *_activity_fields(),
             FieldDef("StartDateTime", "datetime", "Start Date Time", required=True, nillable=False),
             FieldDef("EndDateTime", "datetime", "End Date Time"),
             FieldDef("DurationInMinutes", "int", "Duration"),
