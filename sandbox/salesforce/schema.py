@@ -222,6 +222,13 @@ def _owner() -> FieldDef:
     )
 
 
+def _lead_stage_field() -> FieldDef:
+    """The org's custom Lead Stage picklist, on Lead and on Contact alike (DOMAIN: one API name)."""
+    return FieldDef(
+        "Lead_Stage__c", "picklist", "Lead Stage", 255, picklist=LEAD_STAGE, restricted=True, custom=True
+    )
+
+
 def _activity_fields() -> list[FieldDef]:
     """What Task and Event share: who and what they are about, a subject and a type."""
     return [
@@ -291,15 +298,7 @@ SCHEMA: dict[str, ObjectDef] = {
             FieldDef("Phone", "phone", "Business Phone", 40),
             FieldDef("Title", "string", "Title", 128),
             FieldDef("LeadSource", "picklist", "Lead Source", 255, picklist=LEAD_SOURCE),
-            FieldDef(
-                "Lead_Stage__c",
-                "picklist",
-                "Lead Stage",
-                255,
-                picklist=LEAD_STAGE,
-                restricted=True,
-                custom=True,
-            ),
+            _lead_stage_field(),
             FieldDef(
                 "HubSpot_Contact_ID__c", "string", "HubSpot Contact ID", 40, external_id=True, custom=True
             ),
@@ -333,15 +332,7 @@ SCHEMA: dict[str, ObjectDef] = {
                 restricted=True,
                 nillable=False,
             ),
-            FieldDef(
-                "Lead_Stage__c",
-                "picklist",
-                "Lead Stage",
-                255,
-                picklist=LEAD_STAGE,
-                restricted=True,
-                custom=True,
-            ),
+            _lead_stage_field(),
             FieldDef(
                 "Unqualified_Reason__c",
                 "picklist",
