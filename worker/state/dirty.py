@@ -47,6 +47,7 @@ end
 return added
 """
 
+# KEYS[1] dirty set, KEYS[2] lease zset: move expired leases back to the set (Redis's clock)
 _REQUEUE_EXPIRED = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -55,18 +56,12 @@ for _, id in ipairs(expired) do
   redis.call('SADD', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
 end
-return now
 """
 
-# KEYS[1] dirty set, KEYS[2] lease zset; ARGV[1] count, ARGV[2] lease ms → {deadline, requeued, ids...}
-_CLAIM = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
-for _, id in ipairs(expired) do
-  redis.call('SADD', KEYS[1], id)
-  redis.call('ZREM', KEYS[2], id)
-end
+# the same, then ARGV[1] count, ARGV[2] lease ms → {deadline, requeued, ids...}
+_CLAIM = (
+    _REQUEUE_EXPIRED
+    + """
 local deadline = now + tonumber(ARGV[2])
 local ids = redis.call('SPOP', KEYS[1], tonumber(ARGV[1]))
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[2], deadline, id) end
@@ -74,6 +69,7 @@ local out = {deadline, #expired}
 for _, id in ipairs(ids) do table.insert(out, id) end
 return out
 """
+)
 
 # KEYS[1] dirty set, KEYS[2] lease zset; ARGV[1] mode (finish|release|extend), ARGV[2] deadline,
 # ARGV[3] new deadline (extend), ARGV[4..] ids → how many ids were still the caller's
