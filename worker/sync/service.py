@@ -153,6 +153,12 @@ class SyncService:
             )
             for obj in ("Lead", "Contact")
         }
+        self.field_ids: dict[tuple[Side, str], str] = {}
+        for f in cmap.fields:
+            if f.salesforce:
+                self.field_ids[(SF, f.salesforce)] = f.id
+            if f.hubspot:
+                self.field_ids[(HS, f.hubspot)] = f.id
         self.hs_props = sorted(
             {f.hubspot for f in cmap.synced_fields if f.hubspot}
             | {
@@ -725,6 +731,14 @@ class SyncService:
         return True
 
     def _audit(self, p: _Person, run: Run) -> list[AuditEntry]:
+        """One entry per field of every applied write: before, after, and the plan's cause (with the
+        conflict it settled, when there was one)."""
+        assert p.plan is not None
+        conflicts = {
+            c.field: f"; conflict: Salesforce {c.salesforce!r} vs HubSpot {c.hubspot!r}, {c.winner} wins "
+            f"({c.policy})"
+            for c in p.plan.conflicts
+        }
         entries: list[AuditEntry] = []
         for a in p.applied:
             if not a.result.ok:
@@ -734,11 +748,12 @@ class SyncService:
             record = a.result.id or a.op.record_id or ""
             for name, value in a.op.values.items():
                 cause = causes.get(name)
-                text = (
-                    f"{cause.kind}|{cause.ref}|{cause.detail}"
-                    if cause
-                    else "link|created|id of the record just created"
-                )
+                if cause is None:
+                    text = "link|created|the id of the record just created"
+                else:
+                    text = f"{cause.kind}|{cause.ref}|{cause.detail}"
+                    text += conflicts.get(self.field_ids.get((a.side, name), ""), "")
+                before = None if a.role == "create" else current.get(name)
                 entries.append(
                     AuditEntry(
                         run.id,
@@ -748,7 +763,7 @@ class SyncService:
                         a.op.object_type,
                         record,
                         name,
-                        None if a.role == "create" else current.get(name),
+                        before,
                         value,
                         text,
                         a.role,
