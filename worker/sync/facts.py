@@ -38,7 +38,7 @@ def _opportunity(opp_id: Any, fields: Mapping[str, Any] | None) -> Opportunity |
 def salesforce_facts(
     row: Mapping[str, Any],
     *,
-    new_record: bool = False,
+    new_record: bool | None = None,
     customer_types: Iterable[str] = CUSTOMER_ACCOUNT_TYPES,
     churned_types: Iterable[str] = CHURNED_ACCOUNT_TYPES,
 ) -> Facts:

@@ -193,7 +193,7 @@ class SyncService:
             people = self._people(parsed)
             self._lock(people)
             active = [p for p in people if p.disposition is None]
-            self._read(active)
+            self._read(active, run)
             active = [p for p in active if p.disposition is None]
             self._plan(active)
             out.paused.update(
@@ -330,7 +330,7 @@ class SyncService:
                 p.settle(Disposition.BUSY, str(exc))
 
     # ------------------------------------------------------------------ 4-5. read and link
-    def _read(self, people: list[_Person]) -> None:
+    def _read(self, people: list[_Person], run: Run) -> None:
         loose = [p for p in people if not p.complete]
         if loose:  # someone may have linked these between our pre-read and our lock
             owners = self.state.links.person_of([str(k) for p in loose for k in (p.sf_key, p.hs_key) if k])
@@ -359,7 +359,7 @@ class SyncService:
         now_ms = int(time.time() * 1000)
         for p in live:
             p.base = bases.get(p.pid)
-            p.facts = self._facts(p, now_ms)
+            p.facts = self._facts(p, now_ms, run)
 
     def _read_salesforce(
         self, people: list[_Person], *, keys: Iterable[tuple[_Person, RecordKey]] = ()
@@ -506,8 +506,8 @@ class SyncService:
                         out[email] = RecordKey.salesforce(obj, str(row["Id"]))
         return out
 
-    def _facts(self, p: _Person, now_ms: int) -> Facts | None:
-        new = p.base is None and self._is_new(p, now_ms)
+    def _facts(self, p: _Person, now_ms: int, run: Run) -> Facts | None:
+        new = self._new_record(p, now_ms, run)
         if p.sf_row is not None:
             return salesforce_facts(
                 p.sf_row,
@@ -519,14 +519,23 @@ class SyncService:
             return Facts(new_record=new)
         return None  # not loaded: the base's memory of the facts is kept
 
-    def _is_new(self, p: _Person, now_ms: int) -> bool:
+    def _new_record(self, p: _Person, now_ms: int, run: Run) -> bool | None:
+        """``None`` lets the planner derive it (first sight is new); ``False`` for a backfill and for a
+        person first met whose records were all created before ``new_record_window_s``."""
+        if run.kind == "backfill":
+            return False
+        if p.base is not None:
+            return None
         created = []
         if p.sf is not None:
             created.append(parse_timestamp_ms(p.sf.get("CreatedDate"), "CreatedDate"))
         if p.hs is not None:
             created.append(parse_timestamp_ms(p.hs.get("createdate"), "createdate"))
+        known = [c for c in created if c is not None]
         window = int(self.settings.new_record_window_s * 1000)
-        return any(c is not None and now_ms - c <= window for c in created)
+        if known and all(now_ms - c > window for c in known):
+            return False
+        return None
 
     # ------------------------------------------------------------------ 6. plan
     def _plan(self, people: list[_Person]) -> None:
