@@ -218,14 +218,16 @@ class HubSpotAdapter:
 
     # ------------------------------------------------------------------ writes
     def update(
-        self, updates: Mapping[str, Mapping[str, str]], *, object_type: str = "contacts"
+        self, updates: Mapping[str, Mapping[str, str | None]], *, object_type: str = "contacts"
     ) -> dict[str, WriteResult]:
         """Batch update by id (100 per call); one result per input id (ids normalised with ``strip``).
 
         Inputs whose ids collide after normalisation are merged when their properties agree, else all
         rejected with DUPLICATE_INPUT: HubSpot refuses a whole batch holding one id twice.
         """
-        items, results = _dedupe([(str(k).strip(), dict(v)) for k, v in updates.items()])
+        items, results = _dedupe([(str(k).strip(), _wire(v)) for k, v in updates.items()])
+        items, empty = _split_empty(items)
+        results.update(empty)
 
         def send(chunk: list[Item]) -> Answer:
             body = {"inputs": [{"id": i, "properties": p} for i, p in chunk]}
@@ -235,13 +237,13 @@ class HubSpotAdapter:
             self._write(chunk, send, results, by="id", object_type=object_type, budget=_Budget())
         return results
 
-    def upsert_by_email(self, inputs: Mapping[str, Mapping[str, str]]) -> dict[str, WriteResult]:
+    def upsert_by_email(self, inputs: Mapping[str, Mapping[str, str | None]]) -> dict[str, WriteResult]:
         """Create-or-update contacts keyed by email (100 per call), so concurrent creates cannot duplicate.
 
         Emails are normalised (``strip().lower()``) and results keyed by the normalised email; inputs that
         collide after normalisation are merged when their properties agree, else rejected (DUPLICATE_INPUT).
         """
-        items, results = _dedupe([(str(k).strip().lower(), dict(v)) for k, v in inputs.items()])
+        items, results = _dedupe([(str(k).strip().lower(), _wire(v)) for k, v in inputs.items()])
 
         def send(chunk: list[Item]) -> Answer:
             body = {
@@ -262,10 +264,15 @@ class HubSpotAdapter:
             self._write(chunk, send, results, by="email", object_type="contacts", budget=_Budget())
         return results
 
-    def create_contact(self, properties: Mapping[str, str]) -> WriteResult:
+    def create_contact(self, properties: Mapping[str, str | None]) -> WriteResult:
         """Single create; a 409 duplicate email is resolved to the existing id and updated instead."""
-        props = dict(properties)
+        props = _wire(properties)
         key = props.get("email", "")
+        if not props:
+            return WriteResult(
+                key,
+                error=RecordRejectedError("no properties to write; nothing was sent", code="NO_PROPERTIES"),
+            )
         try:
             answer = self.transport.call(
                 lambda apis: apis.basic["contacts"].create({"properties": props}, **apis.kw)
@@ -448,8 +455,9 @@ class HubSpotAdapter:
         """A whole-batch 4xx. Inputs the error itself identifies are rejected without re-sending:
         ``context.ids`` names them, or a "Property values were not valid" problem names a property that
         does not exist / is read-only (every input carrying it fails) or a value every input shares.
-        The rest is re-sent once. Only when the error identifies nobody is the batch halved, at most
-        ``budget.splits`` times per 100 inputs; past that the remaining inputs are rejected together."""
+        The rest is re-sent. Only when the error identifies nobody is the batch halved. Re-sends and
+        halvings share ``budget.splits`` per 100 inputs; past that the remaining inputs are rejected
+        together, saying so."""
         if len(chunk) == 1:
             results[chunk[0][0]] = WriteResult(chunk[0][0], error=err)
             return
@@ -458,24 +466,33 @@ class HubSpotAdapter:
             rest = [item for item in chunk if item[0] not in bad]
             for k in bad:
                 results[k] = WriteResult(k, error=err)
-            if rest:
+            if rest and budget.splits > 0:
+                budget.splits -= 1  # each re-send is bounded too: HubSpot may name one bad value per answer
                 again(rest)
+            elif rest:
+                self._reject_unisolated(rest, err, results)
             return
         if budget.splits <= 0:
-            for k, _ in chunk:
-                results[k] = WriteResult(
-                    k,
-                    error=RecordRejectedError(
-                        f"{err} (not isolated: the batch shared this rejection after {MAX_SPLITS} splits)",
-                        code=err.code,
-                        status=err.status,
-                    ),
-                )
+            self._reject_unisolated(chunk, err, results)
             return
         budget.splits -= 1
         mid = len(chunk) // 2
         again(chunk[:mid])
         again(chunk[mid:])
+
+    @staticmethod
+    def _reject_unisolated(
+        chunk: list[Item], err: RecordRejectedError, results: dict[str, WriteResult]
+    ) -> None:
+        for k, _ in chunk:
+            results[k] = WriteResult(
+                k,
+                error=RecordRejectedError(
+                    f"{err} (not isolated: the batch shared this rejection after {MAX_SPLITS} splits)",
+                    code=err.code,
+                    status=err.status,
+                ),
+            )
 
     def _map_batch(
         self, answer: Answer, keys: list[str], results: dict[str, WriteResult], *, by: str, object_type: str
@@ -558,9 +575,36 @@ def _identified(chunk: list[Item], err: RecordRejectedError) -> set[str]:
         carriers = [(k, p) for k, p in chunk if problem.name in p]
         if problem.error in SHARED_PROPERTY_ERRORS:
             bad.update(k for k, _ in carriers)
+        elif problem.value is not None:
+            # the message names the refused value (INVALID_EMAIL, INVALID_OPTION): every input carrying
+            # exactly that value fails the same way; the rest is re-sent
+            refused = problem.value.strip().lower()
+            bad.update(k for k, p in carriers if str(p[problem.name]).strip().lower() == refused)
         elif len(carriers) == len(chunk) and len({p[problem.name] for _, p in carriers}) == 1:
             bad.update(keys)
     return bad
+
+
+def _wire(props: Mapping[str, Any]) -> dict[str, str]:
+    """Properties as HubSpot must receive them: a clear is ``""`` — HubSpot ignores ``null`` and keeps the
+    old value [B, hubspot-api-nodejs #324, maintainer: "You can set empty string for it"] — and every
+    other value a string."""
+    return {str(k): "" if v is None else str(v) for k, v in props.items()}
+
+
+def _split_empty(items: list[Item]) -> tuple[list[Item], dict[str, WriteResult]]:
+    """Inputs with no properties are never sent: HubSpot refuses the request ("No properties found to
+    update, please provide at least one." [B, hubspot-api-ruby #121]) and there is nothing to write.
+    They are reported rejected (NO_PROPERTIES) so the caller sees that nothing was written."""
+    keep = [(k, p) for k, p in items if p]
+    empty = {
+        k: WriteResult(
+            k, error=RecordRejectedError("no properties to write; nothing was sent", code="NO_PROPERTIES")
+        )
+        for k, p in items
+        if not p
+    }
+    return keep, empty
 
 
 def _dedupe(items: list[Item]) -> tuple[list[Item], dict[str, WriteResult]]:
