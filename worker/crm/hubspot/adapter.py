@@ -47,6 +47,7 @@ from worker.errors import CrmError, RecordRejectedError
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
+ASSOCIATION_BATCH_SIZE = 1000  # v4 association batch read inputs per call [C, the sandbox's cap]
 SEARCH_PAGE = 200
 DEFAULT_CONTACT_PROPERTIES = (
     "email",
@@ -207,6 +208,44 @@ class HubSpotAdapter:
                     out[requested] = rec
         return out
 
+    def read_associations(
+        self, ids: Sequence[str], *, from_type: str = "contacts", to_type: str = "companies"
+    ) -> dict[str, list[str]]:
+        """Associated ids of each id asked for (v4 batch read), keyed by the id asked for.
+
+        HubSpot leaves an id without associations out of ``results`` and reports it in ``errors[]`` with
+        subCategory ``crm.associations.NO_ASSOCIATIONS_FOUND``, answering 207 [B, captured answer cited
+        in the sandbox's ``NoAssociationsFoundError``]: such an id maps to ``[]``. Results are matched by
+        ``from.id``, never by position (they are not aligned with the inputs). Any other per-id error
+        leaves the id out (logged). Per-id ``paging.next.after`` is followed."""
+        out: dict[str, list[str]] = {}
+        pending = [{"id": str(i).strip()} for i in dict.fromkeys(ids)]
+        while pending:
+            following: list[dict[str, str]] = []
+            for chunk in _chunks(pending, ASSOCIATION_BATCH_SIZE):
+                answer = self.transport.call(_associations_op(from_type, to_type, {"inputs": chunk}))
+                doc = answer.body or {}
+                for res in doc.get("results") or []:
+                    fid = str((res.get("from") or {}).get("id"))
+                    out.setdefault(fid, []).extend(str(t.get("toObjectId")) for t in res.get("to") or [])
+                    after = ((res.get("paging") or {}).get("next") or {}).get("after")
+                    if after:
+                        following.append({"id": fid, "after": str(after)})
+                for err in doc.get("errors") or []:
+                    context = err.get("context") or {}
+                    missing = [str(i) for i in context.get("fromObjectId") or context.get("ids") or []]
+                    if str(err.get("subCategory") or "").endswith("NO_ASSOCIATIONS_FOUND"):
+                        for i in missing:
+                            out.setdefault(i, [])
+                    else:
+                        log.warning(
+                            "HubSpot association read failed for %d ids: %s",
+                            len(missing),
+                            str(err.get("category") or err.get("message") or "error")[:200],
+                        )
+            pending = following
+        return out
+
     def get(
         self, object_id: str, *, object_type: str = "contacts", properties: Sequence[str] = ()
     ) -> dict[str, Any]:
@@ -243,16 +282,17 @@ class HubSpotAdapter:
         Emails are normalised (``strip().lower()``) and results keyed by the normalised email; inputs that
         collide after normalisation are merged when their properties agree, else rejected (DUPLICATE_INPUT).
         """
-        items, results = _dedupe([(str(k).strip().lower(), _wire(v)) for k, v in inputs.items()])
+        # email is sent as a property too, so every result carries it to map back by, and a refusal
+        # naming the email (INVALID_EMAIL) is pinned on its input
+        items, results = _dedupe(
+            [
+                (e, {**_wire(v), "email": e})
+                for e, v in ((str(k).strip().lower(), v) for k, v in inputs.items())
+            ]
+        )
 
         def send(chunk: list[Item]) -> Answer:
-            body = {
-                "inputs": [
-                    # email is sent as a property too, so every result carries it to map back by
-                    {"id": email, "idProperty": "email", "properties": {**p, "email": email}}
-                    for email, p in chunk
-                ]
-            }
+            body = {"inputs": [{"id": email, "idProperty": "email", "properties": p} for email, p in chunk]}
             try:
                 return self.transport.call(lambda apis: apis.batch["contacts"].upsert(body, **apis.kw))
             except HubSpotRejectedError as err:
@@ -633,6 +673,13 @@ def _dedupe(items: list[Item]) -> tuple[list[Item], dict[str, WriteResult]]:
 def _search_op(object_type: str, body: dict[str, Any]) -> Op:
     def op(apis: Any) -> Any:
         return apis.search[object_type].do_search(body, **apis.kw)
+
+    return op
+
+
+def _associations_op(from_type: str, to_type: str, body: dict[str, Any]) -> Op:
+    def op(apis: Any) -> Any:
+        return apis.associations.get_page(from_type, to_type, body, **apis.kw)
 
     return op
 

@@ -9,6 +9,10 @@ package has its own exception classes, so this duck-types on ``status``/``body``
 - 5xx, status 0 (TLS), transport errors: Retriable.
 - 401 EXPIRED_AUTHENTICATION (or any 401 when a refresh token exists): SessionExpired — refresh once.
 - 401 otherwise, 403: Fatal (bad credentials, missing scopes).
+- Real rejection bodies carry their detail in ``message``: "Property values were not valid: [...]" is a
+  JSON list inside the string (code, property, and the refused value for INVALID_EMAIL/INVALID_OPTION),
+  with no ``errors[].code`` [B, captured bodies]; many search 400s are the generic "There was a problem
+  with the request." without ``category`` [B], classified ``BAD_REQUEST``.
 - 400/404/409 and other 4xx: ``HubSpotRejectedError`` (a RecordRejectedError) with HubSpot's category
   and message; never retried. This is also the only place that reads a rejection's body: the error
   carries the parsed details the adapter acts on — ``existing_id`` from a 409 "Contact already exists.
@@ -162,7 +166,9 @@ def classify(exc: BaseException, *, can_refresh: bool = False) -> CrmError:
     status = getattr(exc, "status", None)
     if isinstance(status, int):
         body = _body(exc)
-        category = str(body.get("category") or body.get("errorType") or body.get("status") or "")
+        # ``status`` is "error" on most answers; only OAuth answers put a code there (BAD_CLIENT_ID)
+        oauth_status = body.get("status") if body.get("status") != "error" else None
+        category = str(body.get("category") or body.get("errorType") or oauth_status or "")
         message = str(body.get("message") or getattr(exc, "reason", "") or "")[:MAX_MESSAGE]
         text = f"HubSpot {status} {category}: {message}".strip()
         if status == 0:

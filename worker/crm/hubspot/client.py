@@ -72,6 +72,7 @@ class _Apis:
         self.search = {t: getattr(client.crm, t).search_api for t in ("contacts", "companies", "deals")}
         self.tokens = client.oauth.tokens_api
         self.properties = client.crm.properties.core_api
+        self.associations = client.crm.associations.v4.batch_api
 
 
 Op = Callable[[_Apis], Any]
