@@ -253,7 +253,8 @@ def _association_type_ids(from_type: str, to_type: str, specs: Any) -> set[int]:
 # -------------------------------------------------------------------------------- objects
 def list_objects(ctx: Ctx) -> Result:
     """List a type with ``after`` paging (max 100); ``properties``, ``propertiesWithHistory``,
-    ``associations``, ``archived`` [A, SPEC]; no ``paging`` on the last page [A, PY fetch_all].
+    ``associations``, ``archived`` [A, SPEC]; no ``paging`` on the last page [A, PY fetch_all];
+    ``paging.next.link`` is an absolute URL keeping the request's query [B, ``_next_link``].
 
     Not faithful: order is by id and ``after`` is the next id (real cursors are opaque strings).
     """
@@ -388,7 +389,8 @@ def gdpr_delete(ctx: Ctx) -> Result:
 
 # -------------------------------------------------------------------------------- batch
 def batch_read(ctx: Ctx) -> Result:
-    """Batch read (100, 50 with histories) [B]; 207 with OBJECT_NOT_FOUND listing missing ids [B php #619].
+    """Batch read (100, 50 with histories) [B]; 207 with OBJECT_NOT_FOUND listing missing ids [B php #619];
+    results in no guaranteed order (shuffled per ``batch_order_seed``) [B, nodejs #190].
 
     Not faithful: error message text [C]; ``idProperty`` on non-email unique properties scans linearly;
     one id twice is answered once, not refused (real behaviour not captured; update/upsert refuse it [B]).
@@ -420,7 +422,8 @@ def batch_read(ctx: Ctx) -> Result:
 
 def batch_create(ctx: Ctx) -> Result:
     """Batch create (201); any invalid input or existing email refuses the whole batch [B, PY #51, Atlas
-    #174].
+    #174]; results shuffled, each input's ``objectWriteTraceId`` echoed on its result [A, SPEC; B #190];
+    an input without properties refuses the batch [C].
 
     Not faithful: a duplicate email inside one batch is a 400 with invented text [C].
     """
@@ -445,7 +448,8 @@ def batch_create(ctx: Ctx) -> Result:
 
 def batch_update(ctx: Ctx) -> Result:
     """Batch update (200/207); invalid values refuse the whole batch [B]; unknown ids are 207 errors [C];
-    one id twice is a 400 "Duplicate IDs found in batch input" [B, ``DuplicateIdsError``].
+    one id twice is a 400 "Duplicate IDs found in batch input" [B, ``DuplicateIdsError``]; results
+    shuffled with ``objectWriteTraceId`` echoed [A/B]; ``null`` ignored, ``{}`` refused [B].
 
     Not faithful: whether real HubSpot answers 207 or 400 for unknown ids is not captured.
     """
@@ -475,7 +479,8 @@ def batch_update(ctx: Ctx) -> Result:
 
 def batch_upsert(ctx: Ctx) -> Result:
     """Batch upsert by a unique property (``email``); results carry ``new`` [A, SPEC]; one id twice
-    (emails compared case-insensitively [C]) is a 400 "Duplicate IDs found in batch input" [B].
+    (emails compared case-insensitively [C]) is a 400 "Duplicate IDs found in batch input" [B]; one
+    INVALID_EMAIL refuses the whole batch [B]; results shuffled with ``objectWriteTraceId`` echoed [A/B].
 
     Not faithful: partial-failure (207) answers for upsert are never produced.
     """
@@ -519,11 +524,14 @@ def batch_archive(ctx: Ctx) -> Result:
 
 
 def search(ctx: Ctx) -> Result:
-    """Search: filterGroups/operators/sorts/query, limit 200, numeric ``after``, 10,000 ceiling, index lag
-    [A/B].
+    """Search: filterGroups/operators/sorts/query, limit 200, numeric ``after``, index lag (on by default)
+    [A/B]. At the 10,000-result ceiling ``paging.next`` is still offered and asking for it is a 400;
+    that 400 and a filter on an unknown property are the generic "There was a problem with the request."
+    without ``category`` [B, ``BadRequestError``].
 
     Not faithful: free-text ``query`` matches tokens of all property values (HubSpot searches a default
-    set); error texts for limit violations [C]; no rate-limit headers on search answers [C].
+    set); which other search errors are generic is unverified (limit violations keep a
+    VALIDATION_ERROR text [C]); no rate-limit headers on search answers [C].
     """
     store = ctx.store()
     req = parse_request(ctx.body if isinstance(ctx.body, dict) else {})
@@ -608,9 +616,10 @@ def assoc_create_default(ctx: Ctx) -> Result:
 
 
 def assoc_create_labelled(ctx: Ctx) -> Result:
-    """v4: associate with explicit type ids (201 ``LabelsBetweenObjectPair``) [A, SPEC].
+    """v4: associate with explicit type ids (201 ``LabelsBetweenObjectPair``) [A, SPEC]; type ids not
+    defined for the pair are a 400 [C].
 
-    Not faithful: custom labels are not modelled.
+    Not faithful: custom labels are not modelled; the refusal text is [C].
     """
     from_type, to_type = _assoc_types(ctx)
     fid, tid = _object_id(ctx.params["objectId"]), _object_id(ctx.params["toObjectId"])
@@ -664,7 +673,9 @@ def assoc_list(ctx: Ctx) -> Result:
 def assoc_delete(ctx: Ctx) -> Result:
     """v4: remove all associations between two objects, 204 [A, SPEC].
 
-    Not faithful: no associationChange event on removal.
+    Fires ``associationChange`` with ``associationRemoved: true`` for both objects [B].
+
+    Not faithful: none known.
     """
     from_type, to_type = _assoc_types(ctx)
     ctx.portal.dissociate(
@@ -735,7 +746,9 @@ def assoc_batch_create(ctx: Ctx) -> Result:
 def assoc_batch_archive(ctx: Ctx) -> Result:
     """v4: batch remove associations, 204 [A, SPEC].
 
-    Not faithful: no associationChange event on removal.
+    Fires ``associationChange`` with ``associationRemoved: true`` for both objects [B].
+
+    Not faithful: none known.
     """
     from_type, to_type = _assoc_types(ctx)
     for i in _inputs(ctx, 2000):
