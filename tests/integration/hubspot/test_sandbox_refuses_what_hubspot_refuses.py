@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from hubspot.crm.contacts.exceptions import ApiException
+from hubspot.crm.deals.exceptions import ApiException as DealsApiException
 
 from sandbox.hubspot.models import DEFAULT_APP_ID, DEFAULT_DEVELOPER_KEY
 from sandbox.hubspot.server import HubSpotSandbox
@@ -203,3 +204,25 @@ def test_bad_oauth_bodies_are_400_not_500(sandbox: HubSpotSandbox, content: byte
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert answer.status_code == 400 and answer.json()["status"] in ("BAD_CLIENT_ID", "error")
+
+
+@pytest.mark.parametrize("bad", ["tomorrow", "2019-05-13T12:05:53.602759Z", "2024-13-01", "13/05/2019"])
+def test_unparseable_dates_are_invalid_long(hs: Any, bad: str) -> None:
+    with pytest.raises(DealsApiException) as info:
+        hs.crm.deals.basic_api.create({"properties": {"dealname": "D", "closedate": bad}})
+    assert info.value.status == 400
+    assert problems(info.value) == [
+        {
+            "isValid": False,
+            "message": f"{bad} was not a valid long.",
+            "error": "INVALID_LONG",
+            "name": "closedate",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "ok", ["1715600000000", "2024-05-13", "2024-05-13T12:05:53.602Z", "2024-05-13T12:05:53+02:00"]
+)
+def test_epoch_millis_and_iso_dates_are_accepted(hs: Any, ok: str) -> None:
+    hs.crm.deals.basic_api.create({"properties": {"dealname": "D", "closedate": ok}})
