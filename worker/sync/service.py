@@ -48,6 +48,7 @@ from worker.records import (
     Base,
     Facts,
     HubSpotRecord,
+    Opportunity,
     SalesforceRecord,
     hubspot_record,
     parse_timestamp_ms,
@@ -57,7 +58,7 @@ from worker.state.audit import AuditEntry
 from worker.state.deadletters import DeadLetter, FailedWrite
 from worker.state.locks import Lease, LockBusyError
 from worker.state.store import State
-from worker.sync.facts import salesforce_facts
+from worker.sync.facts import hubspot_deal, salesforce_facts, with_deals
 from worker.sync.keys import RecordKey
 from worker.sync.outcome import BatchOutcome, Disposition, KeyOutcome, Run
 from worker.sync.settings import SyncSettings
@@ -364,9 +365,10 @@ class SyncService:
         live = [p for p in live if p.disposition is None]
         bases = self.state.bases.get_many([p.pid for p in live])
         now_ms = int(time.time() * 1000)
+        deals = self._deals(live) if self.settings.hubspot_deal_facts else {}
         for p in live:
             p.base = bases.get(p.pid)
-            p.facts = self._facts(p, now_ms, run)
+            p.facts = with_deals(self._facts(p, now_ms, run), deals.get(p.pid, ()))
 
     def _read_salesforce(
         self, people: list[_Person], *, keys: Iterable[tuple[_Person, RecordKey]] = ()
@@ -511,6 +513,29 @@ class SyncService:
                     email = normalise_email(row.get(SF_EMAIL))
                     if email and email not in out:
                         out[email] = RecordKey.salesforce(obj, str(row["Id"]))
+        return out
+
+    def _deals(self, people: list[_Person]) -> dict[str, list[Opportunity]]:
+        """Each person's associated HubSpot deals (one association read per 1,000 contacts, one deal
+        read per 100 deals)."""
+        contacts = {p.hs.id: p.pid for p in people if p.hs is not None}
+        if not contacts:
+            return {}
+        links = self._side(
+            HS, lambda: self.hs.read_associations(list(contacts), from_type="contacts", to_type="deals")
+        )
+        wanted = sorted({d for ids in links.values() for d in ids})
+        rows = (
+            self._side(HS, lambda: self.hs.read(wanted, object_type="deals", properties=["dealstage"]))
+            if wanted
+            else {}
+        )
+        won, lost = self.settings.hubspot_won_stages, self.settings.hubspot_lost_stages
+        out: dict[str, list[Opportunity]] = {}
+        for cid, ids in links.items():
+            pid = contacts.get(cid)
+            if pid is not None:
+                out[pid] = [hubspot_deal(rows[d], won, lost) for d in ids if d in rows]
         return out
 
     def _facts(self, p: _Person, now_ms: int, run: Run) -> Facts | None:
