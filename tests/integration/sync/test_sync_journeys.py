@@ -146,6 +146,7 @@ def test_a_rejected_write_is_dead_lettered_with_the_crm_code_and_the_rest_of_the
     good_lead, good_cid = synced_lead("good@example.com", Status="Working", Lead_Stage__c="Lead")
     # the portal's admin removed the SQL lifecycle option: HubSpot refuses that value (400)
     stage = hs_box.portal.stores["contacts"].properties["lifecyclestage"]
+    original = list(stage.options)
     stage.options = [o for o in stage.options if o.value != "salesqualifiedlead"]
     service.sf.update("Lead", [(bad_lead, {"Status": "Qualified"}), (good_lead, {"Status": "Meeting Set"})])
     run = Run.new("test")
@@ -164,6 +165,23 @@ def test_a_rejected_write_is_dead_lettered_with_the_crm_code_and_the_rest_of_the
     )
     assert failed.fields["lifecyclestage"] == "salesqualifiedlead" and letter.plan is not None
     assert contact_props(hs_box, bad_cid)["lifecyclestage"] == "lead"
+
+    stage.options = original  # the admin puts the option back: the person syncs and leaves the list
+    again = service.sync_one(f"sf:Lead:{bad_lead}", Run.new("test"))
+    assert again.disposition is Disposition.SYNCED, again.detail
+    assert contact_props(hs_box, bad_cid)["lifecyclestage"] == "salesqualifiedlead"
+    assert state.dead.get(f"sf:Lead:{bad_lead}") is None
+
+
+def test_giving_up_on_a_key_dead_letters_its_person(
+    service: SyncService, state: State, synced_lead: Callable[..., tuple[str, str]]
+) -> None:
+    lead, _ = synced_lead()
+    run = Run.new("test")
+    service.give_up([f"sf:Lead:{lead}", "not-a-key"], run, "gave up after 8 attempts: SERVER_UNAVAILABLE")
+    letter = state.dead.get(f"sf:Lead:{lead}")
+    assert letter is not None and letter.reason == "retries_exhausted" and "8 attempts" in letter.detail
+    assert letter.run_id == run.id and letter.record_keys == (f"sf:Lead:{lead}",)
 
 
 def test_running_a_batch_again_writes_nothing(
