@@ -346,11 +346,6 @@ class SyncService:
                 for k in (p.sf_key, p.hs_key):
                     if k is not None and owners.get(str(k), p.pid) != p.pid:
                         p.settle(Disposition.BUSY, f"{k} was linked to {owners[str(k)]} meanwhile")
-        for p in loose:
-            if p.disposition is None:  # the person's own record belongs to it from now on
-                own = p.sf_key or p.hs_key
-                if own is not None and self.state.links.link(p.pid, own.side, str(own)) != p.pid:
-                    p.settle(Disposition.BUSY, f"{own} was linked meanwhile")
         live = [p for p in people if p.disposition is None]
         for p in live:
             if p.merged_into is not None:
@@ -362,6 +357,11 @@ class SyncService:
         self._read_salesforce(live)
         self._read_hubspot(live)
         self._match([p for p in live if p.disposition is None and (p.sf is None or p.hs is None)])
+        for p in loose:
+            if p.disposition is None:  # matched or not, the person's own record belongs to it now
+                own = p.sf_key or p.hs_key
+                if own is not None and self.state.links.link(p.pid, own.side, str(own)) != p.pid:
+                    p.settle(Disposition.BUSY, f"{own} was linked meanwhile")
         live = [p for p in live if p.disposition is None]
         bases = self.state.bases.get_many([p.pid for p in live])
         now_ms = int(time.time() * 1000)
@@ -477,7 +477,10 @@ class SyncService:
                 other = others.get(owner)
                 mine = p.sf_key if k.crm == "hs" else p.hs_key
                 theirs = other.side(SF if k.crm == "hs" else HS) if other else None
-                if theirs is not None and theirs != str(mine):
+                if theirs is not None and theirs != str(mine) and self._converted_into(theirs, mine):
+                    # the person's lead was converted into this contact: its own sync moves the link
+                    p.settle(Disposition.BUSY, f"{mine} is the contact {theirs} was converted into")
+                elif theirs is not None and theirs != str(mine):
                     p.settle(
                         Disposition.DEAD_LETTERED, f"duplicate: {k} already belongs to {owner} with {theirs}"
                     )
@@ -498,6 +501,15 @@ class SyncService:
             if k.crm == "hs":
                 p.hs_key = k
         self._read_hubspot(hs_people)
+
+    def _converted_into(self, theirs: str, mine: RecordKey | None) -> bool:
+        """Whether ``theirs`` (a person's Salesforce record) is a lead converted into ``mine``."""
+        lead = RecordKey.parse(theirs)
+        if mine is None or mine.object_type != "Contact" or lead.object_type != "Lead":
+            return False
+        rows = self._side(SF, lambda: self.sf.fetch("Lead", [lead.id], ["Id", "ConvertedContactId"])).records
+        converted = str((rows.get(lead.id) or {}).get("ConvertedContactId") or "")
+        return bool(converted) and RecordKey.salesforce("Contact", converted) == mine
 
     def _salesforce_by_email(self, emails: list[str]) -> dict[str, RecordKey]:
         """A Contact with the email, else the most recently changed unconverted Lead."""

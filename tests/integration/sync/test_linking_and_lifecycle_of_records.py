@@ -149,3 +149,21 @@ def test_a_deleted_salesforce_lead_is_not_recreated(
     outcome = service.sync_one(f"hs:contacts:{cid}", Run.new("test"))
     assert outcome.disposition is Disposition.SYNCED, outcome.detail
     assert leads(sf_box) == []
+
+
+def test_the_new_contact_of_a_converted_lead_is_never_taken_for_a_duplicate(
+    sf_box: SalesforceSandbox,
+    hs_box: HubSpotSandbox,
+    service: SyncService,
+    state: State,
+    synced_lead: Callable[..., tuple[str, str]],
+) -> None:
+    lead, cid = synced_lead(Status="Qualified", Lead_Stage__c="Sales Qualified Lead")
+    contact = sf_box.org.convert_lead(lead, "Converted", sf_box.org.admin_id)["contactId"]
+    # the contact's own signal arrives before the lead's: it waits for the person's link to move
+    first = service.sync_one(f"sf:Contact:{contact}", Run.new("test"))
+    assert first.disposition is Disposition.BUSY and state.dead.count() == 0
+    assert service.sync_one(f"sf:Lead:{lead}", Run.new("test")).disposition is Disposition.SYNCED
+    again = service.sync_one(f"sf:Contact:{contact}", Run.new("test"))
+    assert again.disposition is Disposition.SYNCED and again.person == f"sf:Lead:{lead}"
+    assert list(contacts(hs_box)) == [int(cid)]
