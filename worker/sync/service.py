@@ -389,7 +389,10 @@ class SyncService:
                 row = report.records.get(k.id)
                 if row is None:
                     continue  # deleted (or merged away): the side is gone
-                p.sf_key, p.sf_row, p.sf = k, row, salesforce_record(row)
+                try:
+                    p.sf_key, p.sf_row, p.sf = k, row, salesforce_record(row)
+                except InputError as exc:
+                    self._dead_input(p, k, exc)
 
     def _read_hubspot(self, people: list[_Person]) -> None:
         mine = [p for p in people if p.hs_key is not None]
@@ -417,7 +420,10 @@ class SyncService:
                     )
                     continue
                 p.hs_key = key
-            p.hs = hubspot_record(row)
+            try:
+                p.hs = hubspot_record(row)
+            except InputError as exc:
+                self._dead_input(p, p.hs_key, exc)
 
     def _match(self, people: list[_Person]) -> None:
         """Find each person's missing partner: stored ids first, then the normalised email."""
@@ -833,6 +839,13 @@ class SyncService:
     def _summary(p: _Person) -> str:
         n = sum(1 for a in p.applied if a.result.ok)
         return f"{n} write(s) applied" if n else "in agreement: nothing to write"
+
+    def _dead_input(self, p: _Person, key: RecordKey, exc: InputError) -> None:
+        """A record the core cannot read (a value of an unexpected shape): the person waits for an
+        operator instead of failing the batch or looping."""
+        detail = f"{key} cannot be read: {exc}"[:500]
+        p.settle(Disposition.DEAD_LETTERED, detail)
+        self.state.dead.put(DeadLetter(p.pid, "error", detail=detail, record_keys=(str(key),)))
 
     def _dead_duplicate(self, p: _Person, partner: RecordKey, owner: str, theirs: str) -> None:
         self.state.dead.put(
