@@ -106,7 +106,7 @@ def run(people: int, batch: int, url: str) -> None:
 
         def first_sight(b: int) -> int:
             # read the leads, look their emails up in HubSpot, create the contacts, write the ids back
-            return math.ceil(b / 300) + 2 * math.ceil(b / 100) + math.ceil(b / 200)
+            return math.ceil(b / 300) + math.ceil(b / 100) * 2 + math.ceil(b / 200)
 
         phase("first sight (create + link)", service, keys, batch, first_sight)
         for lead in leads:
