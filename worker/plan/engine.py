@@ -47,7 +47,17 @@ SALESFORCE_LEAD_REQUIRED = {"LastName": "[not provided]", "Company": "[not provi
 _PLACEHOLDERS = frozenset(SALESFORCE_LEAD_REQUIRED.values())  # read as blank: never synced onwards
 _HUMAN_EVENTS = ("stage_changed", "status_changed")
 _NO_BASE = Base(values={}, salesforce_values={}, hubspot_values={})
-_FIRST_SIGHT_FIELDS = (STAGE, STATUS)  # the rest merge as usual: both sides' values count, by policy
+_FIRST_SIGHT_FIELDS = (STAGE, STATUS)
+_EVENT_FIELD = {"stage_changed": STAGE, "status_changed": STATUS}
+_STATE_EVENTS = frozenset(
+    (
+        "opportunity_created",
+        "opportunity_won",
+        "lead_converted",
+        "account_churned",
+        "new_lead_at_customer_account",
+    )
+)  # the rest merge as usual: both sides' values count, by policy
 
 
 def plan(
@@ -505,21 +515,21 @@ class _Planner:
             return
         labels = self.cmap.stages if f.id == STAGE else self.cmap.statuses
         label = labels[target].label
-        new_sides = " and ".join(_SIDE_LABEL[side] for side, _ in evidence) or "the new record"
         if source is not None:
             self.human.pop(f.id, None)  # a known side's edit, lifted further by the new evidence
             self.origin[f.id] = source
-            self.causes[f.id] = Cause(
-                "first_sight",
-                f.id,
-                f"{f.id} {label} from {_SIDE_LABEL[source]}, met for the first time: {policy}",
+            detail = f"first sight: {_SIDE_LABEL[source]}'s {label} ({policy})"
+            self.causes[f.id] = Cause("first_sight", f.id, detail)
+        elif f.id not in self.causes:  # the known record's value stands against a newly seen one
+            new: Side = SF if self.sf_first else HS
+            value = sf_val if new == SF else hs_val
+            detail = (
+                f"first sight of the {_SIDE_LABEL[new]} record: its {labels[value].label} does not "
+                + (f"move {label} back" if f.id == STAGE else f"override {label}")
+                if value is not None
+                else f"first sight of the {_SIDE_LABEL[new]} record, which has no {f.id}: {label}"
             )
-        elif f.id not in self.causes:
-            self.causes[f.id] = Cause(
-                "first_sight",
-                f.id,
-                f"{new_sides} met for the first time: its {f.id} does not move {label} back",
-            )
+            self.causes[f.id] = Cause("first_sight", f.id, detail)
         if sf_val is not None and hs_val is not None and sf_val != hs_val:
             winner = SF if sf_val == target else HS if hs_val == target else None
             if winner is not None:
@@ -530,6 +540,12 @@ class _Planner:
         self, f: Field, settled: Value, evidence: list[tuple[Side, str]], sf_val: Value, hs_val: Value
     ) -> tuple[Value, Side | None, str]:
         stages = self.cmap.stages
+        base_val = self.base.values.get(STAGE)
+        if base_val is not None:
+            if settled is not None and STAGE in self.human and self.cmap.is_backward(base_val, settled):
+                evidence = []  # a person's deliberate move back this round stands against a new record
+            else:  # a new record may lift the person only by a move the map allows from the base
+                evidence = [(side, value) for side, value in evidence if not self._refused(base_val, value)]
         target, source = settled, None
         for side, value in evidence:
             if target is None or stages[value].rank > stages[target].rank:
@@ -700,16 +716,32 @@ class _Planner:
                 )
                 continue
             if fid == STAGE and current is not None and self.cmap.is_backward(current, value):
-                if self.forward_only:
-                    if rule.implicit and self.cmap.stages[value].kind is StageKind.FUNNEL:
-                        continue  # Qualified beside Customer: a funnel stage the person has passed
+                # A value met for the first time never moves a person back: on first sight under
+                # furthest_along, or when it came from a record newly linked to a known person.
+                new_value = (
+                    self.has_base and rule.event in _HUMAN_EVENTS and _EVENT_FIELD[rule.event] in self.origin
+                )
+                forward_only = self.forward_only or new_value
+                passed = (
+                    (not self.has_base or new_value)
+                    and (rule.implicit or rule.event in _STATE_EVENTS)
+                    and self.cmap.stages[value].kind is StageKind.FUNNEL
+                )
+                if passed and (forward_only or not self.cmap.backward_move_allowed(current, value)):
+                    continue  # on first sight, Qualified or a won deal beside Customer: a stage passed
+                if forward_only:
+                    why = (
+                        "a newly seen record's value never moves the person back"
+                        if new_value
+                        else "policies.first_sight.stage is furthest_along: nothing moves back on first sight"
+                    )
                     self.skipped.append(
                         Skip(
                             "backward_move",
                             rule.id,
                             None,
                             f"first sight: rule {rule.id} would move stage from {current} back to {value}; "
-                            "policies.first_sight.stage is furthest_along: nothing moves back on first sight",
+                            + why,
                         )
                     )
                     continue
@@ -735,6 +767,7 @@ class _Planner:
                 self.held.discard((side, fid))
                 self.suppressed.discard((side, fid))
             self.human.pop(fid, None)
+            self.origin.pop(fid, None)
             changed = True
             follow.append(("stage_changed" if fid == STAGE else "status_changed", value))
         if changed:
