@@ -5,7 +5,9 @@ The order of work, each step reading only what the steps before it decided:
 1. **Merge** every mapped field three ways (Salesforce, HubSpot, base) under its sync rule; a field
    changed on both sides is a conflict settled by the field's policy. Values a map does not know are
    reported and left alone. A human's backward stage move the map does not allow is held (reported, not
-   propagated, not reverted).
+   propagated, not reverted). A side met for the first time (no base, or a record newly linked to a
+   known person) has made no edit: its stage and status are evidence the map's
+   ``policies.first_sight`` weighs (by default: furthest along, never pulling a known side back).
 2. **Automation**: events (first sight, stage/status changed, and fact events read against the
    base's facts, so each fires once) run the map's rules in a fixed order, chaining through
    stage/status changes. Effects respect the transitions, the upsell policy, and edits people made
@@ -618,8 +620,10 @@ class _Planner:
         facts = self.facts
         if not self.has_base:
             queue.append(("record_created", None))
-            # Met for the first time means new, unless the caller knows better (a backfill says False).
-            if facts.account_is_customer and facts.new_record is not False:
+            # Met for the first time means new, unless the caller knows better (a backfill says False);
+            # under facts: remember only a caller's explicit True makes the account's status news.
+            new = facts.new_record if facts.new_record is not None else cmap.first_sight_facts_as_state
+            if facts.account_is_customer and new:
                 queue.append(("new_lead_at_customer_account", None))
         for fid, event in ((STATUS, "status_changed"), (STAGE, "stage_changed")):
             value = self.target.get(fid)
