@@ -103,7 +103,7 @@ def scenario(draw: st.DrawFn) -> tuple[str, Any, Any, Base | None, Facts]:
     return map_name, sf, hs, base, fx
 
 
-# CRMSYNC_PROPERTY_EXAMPLES=6000 for a deeper run (about a minute); CI runs the default.
+# CRMSYNC_PROPERTY_EXAMPLES=6000 for a deeper run (about 3.5 CPU-minutes); CI runs the default.
 PROPERTY_SETTINGS = settings(
     max_examples=int(os.environ.get("CRMSYNC_PROPERTY_EXAMPLES", "400")),
     deadline=None,

@@ -49,8 +49,10 @@ SALESFORCE_LEAD_REQUIRED = {"LastName": "[not provided]", "Company": "[not provi
 _PLACEHOLDERS = frozenset(SALESFORCE_LEAD_REQUIRED.values())  # read as blank: never synced onwards
 _HUMAN_EVENTS = ("stage_changed", "status_changed")
 _NO_BASE = Base(values={}, salesforce_values={}, hubspot_values={})
+# First sight weighs stage and status; other fields merge as usual (both sides' values, by policy).
 _FIRST_SIGHT_FIELDS = (STAGE, STATUS)
 _EVENT_FIELD = {"stage_changed": STAGE, "status_changed": STATUS}
+# Events that stand for facts read as state on first sight (lifecycle.state_events, plus the account's).
 _STATE_EVENTS = frozenset(
     (
         "opportunity_created",
@@ -59,7 +61,7 @@ _STATE_EVENTS = frozenset(
         "account_churned",
         "new_lead_at_customer_account",
     )
-)  # the rest merge as usual: both sides' values count, by policy
+)
 
 
 def plan(
@@ -630,13 +632,11 @@ class _Planner:
             if value is not None and value != self.base.values.get(fid):
                 queue.append((event, value))
         converted = self.sf is not None and self.sf.is_converted
-        if not self.facts_known:
-            pass
-        elif self.has_base:
+        if self.facts_known and self.has_base:
             if facts is not EMPTY_FACTS or self.base.facts is not EMPTY_DIGEST or converted:
                 events = fact_events(facts, self.base.facts, converted=converted)
                 queue.extend((name, None) for name in events)
-        elif cmap.first_sight_facts_as_state and (facts is not EMPTY_FACTS or converted):
+        elif self.facts_known and cmap.first_sight_facts_as_state and (facts is not EMPTY_FACTS or converted):
             # First sight: the facts are state (an open or won opportunity, a conversion, a churned
             # account), not news; history (lost deals, calls, meetings) is remembered without firing.
             queue.extend((name, None) for name in state_events(facts, converted=converted))
