@@ -233,3 +233,28 @@ class InvalidQueryFilterOperator(SalesforceApiError):
     (restforce/restforce#557, a captured production answer)."""
 
     error_code = "INVALID_QUERY_FILTER_OPERATOR"
+
+
+class Gone(SalesforceApiError):
+    """410 for a retired API version (api_rest_eol.htm: "REST API returns the 410:GONE error code");
+    errorCode GONE from restforce/restforce#941; the message is UNVERIFIED."""
+
+    status = 410
+    error_code = "GONE"
+
+    def __init__(self, version: str) -> None:
+        super().__init__(f"API version {version} is retired and no longer available")
+
+
+class UnsupportedApiVersion(SalesforceApiError):
+    """SOAP fault for a retired or unknown version (api_eol_soap.htm: 500:UNSUPPORTED_API_VERSION)."""
+
+    status = 500
+    error_code = "UNSUPPORTED_API_VERSION"
+
+
+class InvalidOperation(SalesforceApiError):
+    """SOAP ``login()`` at API 65.0+ (forcedotcom/wsc#363)."""
+
+    status = 500
+    error_code = "INVALID_OPERATION"

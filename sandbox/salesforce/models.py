@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.salesforce import errors as err
-from sandbox.salesforce import soql
+from sandbox.salesforce import soql, versions
 from sandbox.salesforce.ids import (
     KEY_PREFIXES,
     LOCATOR_PREFIX,
@@ -229,6 +229,10 @@ class Org:
         self.assignment_rule_owner: str | None = None  # active lead assignment rule: assigns to this user
         self.locators_bound_to_session = True
         self.bulk_job_polls = 0  # Bulk 2.0 jobs report InProgress for this many polls
+        self.latest_api_version = versions.LATEST  # the org's release: newer versions answer 404
+        # SOAP login() is disabled by default in orgs created from Summer '26 (help article 005132110);
+        # on here, as in the older orgs most customers have.
+        self.soap_login_enabled = True
         self.login_count = 0
         self.connected_apps: dict[str, dict[str, Any]] = {}
         self.passwords: dict[str, tuple[str, str]] = {}  # username -> (password, security token)

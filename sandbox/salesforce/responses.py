@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, unquote
 
 from sandbox.salesforce import errors as err
 from sandbox.salesforce import soql
+from sandbox.salesforce import versions as api_versions
 from sandbox.salesforce.engine import Compiled, page, parse_batch_size, record_json, run_query
 from sandbox.salesforce.ids import BULK_JOB_PREFIX, PREFIX_TO_OBJECT, is_valid_id, make_id, to_18
 from sandbox.salesforce.models import (
@@ -108,10 +109,10 @@ def _save_ok(record_id: str, **extra: Any) -> dict[str, Any]:
 
 # -- REST: discovery, describe, limits ----------------------------------------------------------
 def versions(ctx: Ctx) -> Reply:
-    """``GET /services/data``: no auth, no Sforce-Limit-Info (api_rest resources_versions.htm)."""
-    return Reply(
-        200, [{"label": f"v{v}", "url": f"/services/data/v{v}.0", "version": f"{v}.0"} for v in range(50, 67)]
-    )
+    """``GET /services/data``: no auth, no Sforce-Limit-Info, 31.0 to the org's release (dome_versions.htm).
+
+    Sources in ``versions.py``."""
+    return Reply(200, api_versions.listing(ctx.backend.default_org.latest_api_version))
 
 
 def resources(ctx: Ctx) -> Reply:
@@ -751,6 +752,20 @@ def soap(ctx: Ctx) -> Reply:
     op = _local(body[0].tag) if body is not None and len(body) else ""
     org = ctx.backend.default_org
     if op == "login":
+        if float(ctx.version) > api_versions.SOAP_LOGIN_LAST:
+            return soap_fault(
+                "INVALID_OPERATION",
+                f"The SOAP Login operation is not available in the API version specified ({ctx.version}). "
+                "Refer to the documentation for supported versions.",
+                "UnexpectedErrorFault",  # fault element type UNVERIFIED (wsc#363 shows only the ApiFault)
+            )
+        if not org.soap_login_enabled:  # message as quoted in OpenFn/adaptors#1715
+            return soap_fault(
+                "INVALID_OPERATION",
+                "SOAP API login() is disabled by default in this org. Contact the org administrator "
+                "to enable SOAP API login().",
+                "UnexpectedErrorFault",
+            )
         username = _find_text(root, "username") or ""
         password = _find_text(root, "password") or ""
         user_id = org.check_password(username, password, token_optional=False)
@@ -965,6 +980,8 @@ def control_settings(ctx: Ctx) -> Reply:
         "outbound_url",
         "assignment_rule_owner",
         "bulk_job_polls",
+        "latest_api_version",
+        "soap_login_enabled",
     )
     if ctx.method == "POST":
         for key, value in (ctx.json() or {}).items():

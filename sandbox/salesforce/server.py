@@ -28,6 +28,7 @@ import uvicorn
 
 from sandbox.salesforce import errors as err
 from sandbox.salesforce import responses as resp
+from sandbox.salesforce import versions
 from sandbox.salesforce.models import FAULT_ERRORS, Backend, Org
 from sandbox.salesforce.routes import allowed_methods, match
 from sandbox.salesforce.seed import seed_org
@@ -122,13 +123,13 @@ class SalesforceApp:
         soap = path.startswith("/services/Soap/")
         try:
             fault = None
+            if "v" in params:
+                self._check_version(params["v"], soap)
             if route.rest:
                 auth = headers.get("authorization", "")
                 token = auth[7:] if auth[:7].lower() == "bearer " else ""
                 org, ctx.session = self.backend.org_for_token(token)
                 ctx.org = org
-                if float(params.get("v", "59.0")) < 20.0:
-                    raise err.NotFound()
                 org.count_api_call()
                 fault = org.take_fault(method, path, FAULT_KINDS)
             elif soap:  # SOAP calls take the same injected faults (answered as SOAP faults below)
@@ -154,6 +155,24 @@ class SalesforceApp:
         if org is not None:
             reply.headers["Sforce-Limit-Info"] = org.limit_info()
         return reply, drop_after
+
+    def _check_version(self, text: str, soap: bool) -> None:
+        """Retired versions: REST 410 GONE, SOAP UNSUPPORTED_API_VERSION; versions newer than the org's
+        release: REST 404 NOT_FOUND, SOAP UNSUPPORTED_API_VERSION (sources in ``versions.py``). Checked
+        before the session (UNVERIFIED: the order on a real org)."""
+        version = versions.parse(text)
+        latest = self.backend.default_org.latest_api_version
+        if version is not None and versions.is_retired(version):
+            if soap:
+                raise err.UnsupportedApiVersion(
+                    f"The API version that was specified ({text}) is below the minimum supported "
+                    f"({versions.OLDEST_SUPPORTED}). Change the version number and run the request again."
+                )
+            raise err.Gone(text)
+        if version is None or versions.is_unreleased(version, latest):
+            if soap:
+                raise err.UnsupportedApiVersion("Invalid Api version specified on URL")
+            raise err.NotFound()
 
 
 def free_port(host: str = "127.0.0.1") -> int:

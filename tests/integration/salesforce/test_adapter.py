@@ -384,12 +384,21 @@ def test_jwt_bearer_mode(sf_sandbox: SalesforceSandbox, sf_settings: Settings, m
     assert pem not in repr(adapter.settings)
 
 
-def test_bad_credentials_are_fatal_without_leaking_them(sf_settings: Settings) -> None:
-    adapter = SalesforceAdapter(sf_settings(password="Wr0ng-pw-123"))
+@pytest.mark.parametrize(
+    ("overrides", "secret", "code"),
+    [
+        ({"auth_mode": "soap", "password": "Wr0ng-pw-123"}, "Wr0ng-pw-123", "INVALID_LOGIN"),
+        ({"consumer_secret": "Wr0ng-secret-123"}, "Wr0ng-secret-123", "invalid_client"),
+    ],
+)
+def test_bad_credentials_are_fatal_without_leaking_them(
+    sf_settings: Settings, overrides: dict[str, str], secret: str, code: str
+) -> None:
+    adapter = SalesforceAdapter(sf_settings(**overrides))
     with pytest.raises(FatalError) as info:
         list(adapter.query("SELECT Id FROM Lead"))
-    assert info.value.code == "INVALID_LOGIN"
-    assert "Wr0ng-pw-123" not in str(info.value) and info.value.__cause__ is None
+    assert info.value.code == code
+    assert secret not in str(info.value) and info.value.__cause__ is None
 
 
 def test_convert_leads_over_soap(

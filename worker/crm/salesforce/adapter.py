@@ -296,6 +296,11 @@ class SalesforceAdapter:
             pending = rows
         yield ChangePage(pending or [], best)
 
+    def check_api_version(self) -> None:
+        """``ConfigError`` when the org does not serve the configured API version (see
+        ``Connection.check_api_version``); part of the start-up check."""
+        self.connection.check_api_version()
+
     def describe_fields(self, object_type: str) -> dict[str, frozenset[str] | None]:
         """Field API name → active picklist values (None for a field that is not a picklist): what
         a definition map is checked against before anything runs (``worker.mapping.verify``)."""
