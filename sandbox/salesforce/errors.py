@@ -258,3 +258,16 @@ class InvalidOperation(SalesforceApiError):
 
     status = 500
     error_code = "INVALID_OPERATION"
+
+
+class BadControlRequest(SalesforceApiError):
+    """A ``/_sandbox`` control request that cannot be carried out (ours; not a Salesforce code)."""
+
+    error_code = "BAD_CONTROL_REQUEST"
+
+
+class QueryTooComplicated(SalesforceApiError):
+    """``QUERY_TOO_COMPLICATED`` (salesforce_app_limits_platform_soslsoql.htm names it for statements
+    too complex to expand); the threshold and message used here are UNVERIFIED."""
+
+    error_code = "QUERY_TOO_COMPLICATED"

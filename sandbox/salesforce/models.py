@@ -86,9 +86,17 @@ class QueryCursor:
     user_id: str = ""
 
 
+RULE_KINDS = frozenset({"error", "slow", "drop", "drop_after", "expire_session", "lock_records"})
+FAULT_MAX_DELAY = 120.0
+
+
 @dataclass
 class FaultRule:
-    """A switchable fault. ``kind``: error | slow | drop | drop_after | expire_session | lock_records."""
+    """A switchable fault. ``kind``: error | slow | drop | drop_after | expire_session | lock_records.
+
+    Validated when made (``ValueError``): a rule that could not run (unknown kind or error code, a path
+    that is not a regular expression, a count or delay of the wrong type) is refused up front rather
+    than breaking every later request that reaches it."""
 
     kind: str
     path: str = ""
@@ -98,10 +106,35 @@ class FaultRule:
     delay: float = 0.0
     record_ids: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, str) or self.kind not in RULE_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(sorted(RULE_KINDS))}")
+        if not isinstance(self.path, str) or not isinstance(self.method, str):
+            raise ValueError("path and method must be strings")
+        try:
+            self._regex = re.compile(self.path) if self.path else None
+        except re.error as exc:
+            raise ValueError(f"path is not a regular expression: {exc}") from None
+        if isinstance(self.times, bool) or not isinstance(self.times, int) or self.times < 1:
+            raise ValueError("times must be a whole number of at least 1")
+        if (
+            isinstance(self.delay, bool)
+            or not isinstance(self.delay, int | float)
+            or not 0 <= self.delay <= FAULT_MAX_DELAY
+        ):
+            raise ValueError(f"delay must be a number of seconds from 0 to {FAULT_MAX_DELAY:g}")
+        if self.kind == "error" and self.error_code not in FAULT_ERRORS:
+            raise ValueError(f"error_code must be one of {', '.join(sorted(FAULT_ERRORS))}")
+        if not isinstance(self.record_ids, list) or not all(isinstance(i, str) for i in self.record_ids):
+            raise ValueError("record_ids must be a list of record ids")
+
     def matches(self, method: str, path: str) -> bool:
         return (not self.method or self.method.upper() == method.upper()) and (
-            not self.path or re.search(self.path, path) is not None
+            self._regex is None or self._regex.search(path) is not None
         )
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
 
 FAULT_ERRORS: dict[str, Callable[[], err.SalesforceApiError]] = {

@@ -18,14 +18,13 @@ from html import escape
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from sandbox.salesforce import control, soql
 from sandbox.salesforce import errors as err
-from sandbox.salesforce import soql
 from sandbox.salesforce import versions as api_versions
 from sandbox.salesforce.engine import Compiled, page, parse_batch_size, record_json, run_query
 from sandbox.salesforce.ids import BULK_JOB_PREFIX, PREFIX_TO_OBJECT, is_valid_id, make_id, to_18
 from sandbox.salesforce.models import (
     COLLECTION_MAX,
-    FAULT_ERRORS,
     Backend,
     FaultRule,
     Org,
@@ -75,7 +74,7 @@ class Ctx:
     def json(self) -> Any:
         try:
             return json.loads(self.body or b"null")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # incl. bytes that are not UTF-8, deep nesting
             raise err.JsonParserError(f"Unexpected character: was expecting JSON ({exc})") from exc
 
     def arg(self, name: str) -> str | None:
@@ -865,7 +864,8 @@ def oauth_token(ctx: Ctx) -> Reply:
     (help.salesforce.com remoteaccess_oauth_*_flow; reference §1b). Client credentials and JWT issue no
     refresh token (UNVERIFIED, widely known)."""
     org = ctx.backend.default_org
-    form = {k: v[0] for k, v in parse_qs(ctx.body.decode(), keep_blank_values=True).items()}
+    # A body that is not UTF-8 form data matches no client or user (UNVERIFIED: what a real org says)
+    form = {k: v[0] for k, v in parse_qs(ctx.body.decode(errors="replace"), keep_blank_values=True).items()}
     grant = form.get("grant_type", "")
     user_id: str | None = None
     if grant == "password":
@@ -881,7 +881,11 @@ def oauth_token(ctx: Ctx) -> Reply:
         header = ctx.headers.get("authorization", "")
         key, secret = "", ""
         if header.lower().startswith("basic "):
-            key, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+            try:
+                decoded = base64.b64decode(header[6:], validate=True).decode()
+            except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
+                return _oauth_error("invalid_client_id", "client identifier invalid")
+            key, _, secret = decoded.partition(":")
         else:
             key, secret = form.get("client_id", ""), form.get("client_secret", "")
         app = org.connected_apps.get(key)
@@ -940,60 +944,49 @@ def control_reset(ctx: Ctx) -> Reply:
 
 def control_seed(ctx: Ctx) -> Reply:
     """Control surface: deterministic seed data ``{count, seed}``."""
-    body = ctx.json() or {}
-    made = seed_org(ctx.backend.default_org, int(body.get("count", 0)), int(body.get("seed", 0)))
-    return Reply(200, made)
+    count, seed = control.seed_args(ctx.json())
+    return Reply(200, seed_org(ctx.backend.default_org, count, seed))
 
 
 def control_faults(ctx: Ctx) -> Reply:
-    """Control surface: list, add (``FaultRule`` fields) or clear injected faults."""
+    """Control surface: list, add (``FaultRule`` fields, validated) or clear injected faults."""
     org = ctx.backend.default_org
     if ctx.method == "DELETE":
         org.faults.clear()
         return Reply(200, {"ok": True})
     if ctx.method == "GET":
-        return Reply(200, [rule.__dict__ for rule in org.faults])
-    body = ctx.json()
-    rule = FaultRule(**body)
-    if rule.kind == "error" and rule.error_code not in FAULT_ERRORS:
-        raise err.SalesforceApiError(f"unknown fault error_code {rule.error_code}")
+        return Reply(200, [rule.as_json() for rule in org.faults])
+    body = control.object_body(ctx.json(), "fault")
+    try:
+        rule = FaultRule(**body)
+    except TypeError:
+        known = ", ".join(FaultRule.__dataclass_fields__)
+        raise control.bad(f"fault: unknown or missing keys (known: {known}; kind is required)") from None
+    except ValueError as exc:
+        raise control.bad(f"fault: {exc}") from None
     org.faults.append(rule)
-    return Reply(201, rule.__dict__)
+    return Reply(201, rule.as_json())
 
 
 def control_settings(ctx: Ctx) -> Reply:
-    """Control surface: read or change the org switches and limits.
+    """Control surface: read or change the org switches and limits (keys and types in ``control.py``).
 
     Keys: api_max, api_used, session_seconds, validation_rule_active, duplicate_rule,
     converted_leads_editable, clock_offset_ms, outbound_url, assignment_rule_owner (a User id: the
-    active lead assignment rule's owner, run unless ``Sforce-Auto-Assign: FALSE``)."""
+    active lead assignment rule's owner, run unless ``Sforce-Auto-Assign: FALSE``), bulk_job_polls,
+    locators_bound_to_session, latest_api_version, soap_login_enabled."""
     org = ctx.backend.default_org
-    keys = (
-        "locators_bound_to_session",
-        "api_max",
-        "api_used",
-        "session_seconds",
-        "validation_rule_active",
-        "duplicate_rule",
-        "converted_leads_editable",
-        "clock_offset_ms",
-        "outbound_url",
-        "assignment_rule_owner",
-        "bulk_job_polls",
-        "latest_api_version",
-        "soap_login_enabled",
-    )
     if ctx.method == "POST":
-        for key, value in (ctx.json() or {}).items():
-            if key not in keys:
-                raise err.SalesforceApiError(f"unknown setting {key}")
-            setattr(org, key, value)
+        for key, value in control.settings_changes(ctx.json()).items():
+            setattr(org, key, float(value) if key == "latest_api_version" else value)
         if org.outbound_url and org.outbound is None:
             from sandbox.salesforce.outbound import OutboundSender
 
             org.outbound = OutboundSender(org, ctx.base_url)
     return Reply(
-        200, {k: getattr(org, k) for k in keys} | {"login_count": org.login_count, "org_id": org.org_id}
+        200,
+        {k: getattr(org, k) for k in control.SETTINGS}
+        | {"login_count": org.login_count, "org_id": org.org_id},
     )
 
 
@@ -1004,9 +997,8 @@ def control_expire_sessions(ctx: Ctx) -> Reply:
 
 def control_late_commit(ctx: Ctx) -> Reply:
     """Control surface: commit a change with a SystemModstamp older than rows already read."""
-    body = ctx.json()
-    org = ctx.backend.default_org
-    org.late_commit(body["object"], body["id"], body.get("values", {}), float(body.get("seconds_ago", 60)))
+    obj, record_id, values, seconds_ago = control.late_commit_args(ctx.json())
+    ctx.backend.default_org.late_commit(obj, record_id, values, seconds_ago)
     return Reply(200, {"ok": True})
 
 

@@ -41,6 +41,11 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 FAULT_KINDS = ("error", "slow", "drop", "drop_after", "expire_session")
+# "In each REST call, the maximum length for the combined URI and headers is 16,384 bytes … If the URI
+# itself exceeds this limit, the request returns a 414 URI Too Long error" (help.salesforce.com
+# article 000386264). The body of that answer is UNVERIFIED (a front-end page, not a JSON error array).
+MAX_URI_BYTES = 16_384
+URI_TOO_LONG = "<html><body><h1>414 Request-URI Too Long</h1></body></html>"
 
 
 class DroppedConnectionError(Exception):
@@ -71,10 +76,17 @@ class SalesforceApp:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        # Header values are ISO-8859-1 on the wire (RFC 9110 §5.5): a byte that is not UTF-8 is just a
+        # character that matches no session or option, never a crash.
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         method = scope["method"]
         path = scope["path"]
-        reply, drop = await self.handle(method, path, scope.get("query_string", b"").decode(), headers, body)
+        raw_target = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
+        if len(raw_target) > MAX_URI_BYTES:
+            reply, drop = resp.Reply(414, URI_TOO_LONG, content_type="text/html;charset=UTF-8"), False
+        else:
+            query_string = scope.get("query_string", b"").decode("latin-1")
+            reply, drop = await self.handle(method, path, query_string, headers, body)
         payload = reply.encode()
         out_headers = [
             (b"content-type", reply.content_type.encode()),
@@ -152,6 +164,9 @@ class SalesforceApp:
                 reply = resp.soap_fault(exc.error_code, exc.message, "UnexpectedErrorFault")
             else:
                 reply = resp.Reply(exc.status, exc.rest_body())
+        except Exception:  # a sandbox bug: answer as Salesforce answers its own faults, keep serving
+            failure = err.ServerError("An unexpected error occurred. Please include this ErrorId")
+            reply = resp.Reply(500, failure.rest_body())
         if org is not None:
             reply.headers["Sforce-Limit-Info"] = org.limit_info()
         return reply, drop_after

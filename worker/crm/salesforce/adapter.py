@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
@@ -198,6 +199,12 @@ class SalesforceAdapter:
     ) -> Generator[dict[str, Any], None, None]:
         """Each raw query result page (``totalSize``/``done``/``records``), following locators."""
         headers = self._query_headers()
+        size = queries.query_param_bytes(soql)
+        if size > queries.MAX_QUERY_PARAM_BYTES:
+            raise FatalError(
+                f"query too long for a GET URL ({size} bytes encoded; Salesforce answers 414 past 16,384)",
+                code="URI_TOO_LONG",
+            )
         page: dict[str, Any] = self._call(
             lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers)
         )
@@ -347,8 +354,12 @@ class SalesforceAdapter:
         ``invalid`` as RecordRejectedError MALFORMED_ID."""
         wanted = list(dict.fromkeys(["Id", *fields]))
         out: list[Record] = []
-        for chunk in _chunks(self._valid_ids(ids, invalid), self.settings.id_chunk_size):
-            out.extend(self.query(queries.select(wanted, object_type, "Id IN {}", [chunk])))
+
+        def build(chunk: list[str]) -> str:
+            return queries.select(wanted, object_type, "Id IN {}", [chunk])
+
+        for _, soql in _fitting(self._valid_ids(ids, invalid), self.settings.id_chunk_size, build):
+            out.extend(self.query(soql))
         return out
 
     @staticmethod
@@ -370,8 +381,9 @@ class SalesforceAdapter:
         """
         facts = RelatedFacts()
         unique = self._valid_ids(ids, None)
-        for chunk in _chunks(unique, self.settings.id_chunk_size):
-            for rec in self.query(queries.facts_query(object_type, chunk)):
+        build = partial(queries.facts_query, object_type)
+        for chunk, facts_soql in _fitting(unique, self.settings.id_chunk_size, build):
+            for rec in self.query(facts_soql):
                 facts.records[rec["Id"]] = rec
             if object_type == "Contact":
                 soql = queries.select(
@@ -594,6 +606,23 @@ def _finish(results: list[WriteResult | None]) -> list[WriteResult]:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _fitting(
+    items: list[str], size: int, build: Callable[[list[str]], str]
+) -> Iterator[tuple[list[str], str]]:
+    """Chunks of at most ``size`` ids, each with its query ``build(chunk)``; a chunk whose query would
+    not fit a GET URL (``queries.MAX_QUERY_PARAM_BYTES``) is halved until it does."""
+    for chunk in _chunks(items, size):
+        pending = [chunk]
+        while pending:
+            part = pending.pop(0)
+            soql = build(part)
+            if len(part) == 1 or queries.query_param_bytes(soql) <= queries.MAX_QUERY_PARAM_BYTES:
+                yield part, soql
+            else:
+                half = len(part) // 2
+                pending[:0] = [part[:half], part[half:]]
 
 
 def _count_soql(object_type: str, where: str, args: Sequence[Any]) -> str:

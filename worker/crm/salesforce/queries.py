@@ -6,10 +6,22 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from simple_salesforce.format import format_soql
 
 from worker.errors import ConfigError
+
+# "In each REST call, the maximum length for the combined URI and headers is 16,384 bytes … If the URI
+# itself exceeds this limit, the request returns a 414 URI Too Long error" (help.salesforce.com article
+# 000386264). Queries go as GET ``…/query/?q=``; 4 KB is left for the host, path and headers.
+MAX_QUERY_PARAM_BYTES = 16_384 - 4_096
+
+
+def query_param_bytes(soql: str) -> int:
+    """Bytes the ``q=`` parameter takes once URL-encoded (what counts against the URI limit)."""
+    return len(urlencode({"q": soql}))
+
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*$")
 
