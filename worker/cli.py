@@ -169,14 +169,16 @@ def mappings_verify(
     except MappingError as exc:
         raise _fail(str(exc)) from None
     described_sf: dict[str, Any] | None = None
+    writable_sf: dict[str, Any] | None = None
     described_hs: dict[str, Any] | None = None
     try:
         if salesforce:
             from worker.crm.salesforce.adapter import SalesforceAdapter
             from worker.crm.salesforce.settings import SalesforceSettings
+            from worker.crm.salesforce.startup import read_schema
 
-            sf = SalesforceAdapter(SalesforceSettings())
-            described_sf = {obj: sf.describe_fields(obj) for obj in ("Lead", "Contact")}
+            schema_sf = read_schema(SalesforceAdapter(SalesforceSettings()))
+            described_sf, writable_sf = schema_sf.values, schema_sf.writable
         if hubspot:
             from worker.crm.hubspot.adapter import HubSpotAdapter
             from worker.crm.hubspot.settings import HubSpotSettings
@@ -184,7 +186,9 @@ def mappings_verify(
             described_hs = HubSpotAdapter(HubSpotSettings()).describe_properties()
     except (CrmError, ValueError) as exc:  # ValueError: pydantic settings that do not validate
         raise _fail(f"mappings verify: cannot read the CRM's schema: {exc}") from None
-    problems = verify_against_crms(cmap, salesforce=described_sf, hubspot=described_hs)
+    problems = verify_against_crms(
+        cmap, salesforce=described_sf, hubspot=described_hs, salesforce_writable=writable_sf
+    )
     for problem in problems:
         typer.echo(f"{file}: {problem}", err=True)
     if problems:

@@ -102,3 +102,15 @@ def late_commit_args(body: Any) -> tuple[str, str, dict[str, Any], float]:
     if not _number(0, 86_400 * 30)(seconds):
         raise bad("late_commit: seconds_ago must be a number of seconds 0..2592000")
     return obj, record_id, changes, float(seconds)
+
+
+def field_security_args(body: Any) -> tuple[str | None, str, str, str]:
+    """``{"user"?, "object", "field", "access"}``: ``user`` is a username or User id (default: the
+    admin, who is also the connected app's run-as user); ``access`` none | read | edit."""
+    values = object_body(body, "field_security")
+    user, obj, name, access = (values.get(k) for k in ("user", "object", "field", "access"))
+    if user is not None and not isinstance(user, str):
+        raise bad("field_security: user must be a username or User id")
+    if not isinstance(obj, str) or not isinstance(name, str) or access not in {"none", "read", "edit"}:
+        raise bad("field_security: object and field must be names and access one of none, read, edit")
+    return user, obj, name, access

@@ -266,6 +266,8 @@ class Org:
         # SOAP login() is disabled by default in orgs created from Summer '26 (help article 005132110);
         # on here, as in the older orgs most customers have.
         self.soap_login_enabled = True
+        # Field-level security per user: (object, field) -> "none" (hidden) or "read"; "edit" otherwise.
+        self.field_access: dict[str, dict[tuple[str, str], str]] = {}
         self.login_count = 0
         self.connected_apps: dict[str, dict[str, Any]] = {}
         self.passwords: dict[str, tuple[str, str]] = {}  # username -> (password, security token)
@@ -363,6 +365,32 @@ class Org:
                     return True
         return False
 
+    # -- field-level security ------------------------------------------------------------------
+    def access(self, user_id: str | None, obj_name: str, field_name: str) -> str:
+        """``edit``, ``read`` or ``none`` (hidden) for this user, from their profile and permission sets.
+
+        What a hidden field does (sources): absent from describe ("If a user lacks read access to a
+        field, it won't appear in the object description", help.people.ai on Salesforce FLS); in SOQL the
+        same ``INVALID_FIELD`` "No such column" as a field that does not exist (salesforcedictionary.com
+        INVALID_FIELD entry); in a REST write "No such column 'X' on sobject of type Y" (help.wegive.com).
+        A read-only field is ``createable``/``updateable`` false in describe and a write answers
+        ``INVALID_FIELD_FOR_INSERT_UPDATE`` "Unable to create/update fields: X. Please check the security
+        settings of this field and verify that it is read/write for your profile or permission set."
+        with ``fields`` (verbb/formie#1981)."""
+        if user_id is None:
+            return "edit"
+        return self.field_access.get(user_id, {}).get((obj_name, field_name), "edit")
+
+    def set_access(self, user_id: str, obj_name: str, field_name: str, access: str) -> None:
+        obj = self.object_def(obj_name)
+        f = obj.field_ci(field_name)
+        if f is None or access not in {"none", "read", "edit"}:
+            raise ValueError(f"no field {field_name!r} on {obj.name}, or access not none/read/edit")
+        if f.name == "Id":
+            raise ValueError("Id is always readable")
+        with self.lock:
+            self.field_access.setdefault(user_id, {})[(obj.name, f.name)] = access
+
     # -- schema helpers ------------------------------------------------------------------------
     def object_def(self, name: str) -> ObjectDef:
         for obj in SCHEMA.values():
@@ -451,17 +479,20 @@ class Org:
             if f is not None and f.type in {"boolean", "currency", "double", "int", "date", "datetime"}:
                 self._coerce(obj, f, value)
 
-    def _apply_fields(self, obj: ObjectDef, base: Record, values: dict[str, Any], creating: bool) -> Record:
+    def _apply_fields(
+        self, obj: ObjectDef, base: Record, values: dict[str, Any], creating: bool, user_id: str | None
+    ) -> Record:
         rec = dict(base)
         blocked: list[str] = []
         for key, value in values.items():
             if key == "attributes" or (key.lower() == "id" and not creating):
                 continue
             f = obj.field_ci(key)
-            if f is None:
+            access = self.access(user_id, obj.name, f.name) if f is not None else "none"
+            if f is None or access == "none":
                 # REST body without ``fields`` (restforce spec/fixtures/sobject/write_error_response.json)
                 raise err.InvalidField(f"No such column '{key}' on sobject of type {obj.name}")
-            if not (f.createable if creating else f.updateable):
+            if access == "read" or not (f.createable if creating else f.updateable):
                 blocked.append(f.name)
                 continue
             rec[f.name] = self._coerce(obj, f, value)
@@ -588,7 +619,7 @@ class Org:
                 base[f.name] = False
         if "OwnerId" in obj.fields:
             base["OwnerId"] = user_id
-        rec = self._apply_fields(obj, base, values, creating=True)
+        rec = self._apply_fields(obj, base, values, creating=True, user_id=user_id)
         self._derive(obj, rec)
         self._validate(obj, rec, None, allow_duplicates=allow_duplicates)
         self.assign(obj, rec, auto_assign)
@@ -609,6 +640,7 @@ class Org:
         *,
         allow_duplicates: bool = False,
         auto_assign: bool = False,
+        user_id: str | None = None,
     ) -> Record:
         obj = self.object_def(obj_name)
         old = self.get(obj.name, record_id)
@@ -616,7 +648,7 @@ class Org:
             raise err.CannotUpdateConvertedLead()
         if self.take_record_lock(old["Id"]):
             raise err.UnableToLockRow(old["Id"])
-        rec = self._apply_fields(obj, old, values, creating=False)
+        rec = self._apply_fields(obj, old, values, creating=False, user_id=user_id)
         self._derive(obj, rec)
         self._validate(obj, rec, old, allow_duplicates=allow_duplicates)
         self.assign(obj, rec, auto_assign)
@@ -670,7 +702,12 @@ class Org:
         auto_assign: bool = False,
     ) -> None:
         rec = self.prepare_update(
-            obj_name, record_id, values, allow_duplicates=allow_duplicates, auto_assign=auto_assign
+            obj_name,
+            record_id,
+            values,
+            allow_duplicates=allow_duplicates,
+            auto_assign=auto_assign,
+            user_id=user_id,
         )
         self.commit(obj_name, rec, user_id)
 
@@ -729,7 +766,11 @@ class Org:
         """
         obj = self.object_def(obj_name)
         f = obj.field_ci(ext_field)
-        if f is None or not (f.external_id or f.name == "Id"):
+        if (
+            f is None
+            or not (f.external_id or f.name == "Id")
+            or self.access(user_id, obj.name, f.name) == "none"
+        ):
             raise err.NotFound(f"Provided external ID field does not exist or is not accessible: {ext_field}")
         if f.name == "Id":
             matches = [to_18(ext_value)] if self.find(ext_value) else []
@@ -790,7 +831,12 @@ class Org:
         body = {k: v for k, v in values.items() if k.lower() != f.name.lower()}
         if matches:
             return self.prepare_update(
-                obj.name, matches[0], body, allow_duplicates=allow_duplicates, auto_assign=auto_assign
+                obj.name,
+                matches[0],
+                body,
+                allow_duplicates=allow_duplicates,
+                auto_assign=auto_assign,
+                user_id=user_id,
             )
         return self.prepare_create(
             obj.name,
@@ -885,7 +931,7 @@ class Org:
         store = self.stores[obj.name]
         with self.lock:
             old = self.get(obj.name, record_id)
-            rec = self._apply_fields(obj, old, values, creating=False)
+            rec = self._apply_fields(obj, old, values, creating=False, user_id=None)
             self._derive(obj, rec)
             when = self.now_ms() - int(seconds_ago * 1000) // 1000 * 1000
             rec["LastModifiedDate"] = rec["SystemModstamp"] = when

@@ -31,7 +31,7 @@ from sandbox.salesforce.models import (
     Session,
     format_datetime,
 )
-from sandbox.salesforce.schema import SCHEMA, describe_global_entry, describe_object
+from sandbox.salesforce.schema import SCHEMA, FieldDef, ObjectDef, describe_global_entry, describe_object
 from sandbox.salesforce.seed import seed_org
 
 JSON_TYPE = "application/json;charset=UTF-8"
@@ -159,7 +159,10 @@ def describe(ctx: Ctx) -> Reply:
     """``GET /sobjects/X/describe`` with picklist values and ``restrictedPicklist``.
 
     Source: api_rest resources_sobject_describe.htm."""
-    return Reply(200, describe_object(ctx.the_org().object_def(ctx.params["obj"]), ctx.version))
+    org = ctx.the_org()
+    obj = org.object_def(ctx.params["obj"])
+    user = ctx.session.user_id if ctx.session is not None else None
+    return Reply(200, describe_object(obj, ctx.version, lambda name: org.access(user, obj.name, name)))
 
 
 # -- REST: records ------------------------------------------------------------------------------
@@ -168,15 +171,25 @@ def get_record(ctx: Ctx) -> Reply:
     org = ctx.the_org()
     obj = org.object_def(ctx.params["obj"])
     rec = org.get(obj.name, ctx.params["id"])
-    fields = None
-    if wanted := ctx.arg("fields"):
-        fields = []
-        for name in wanted.split(","):
-            f = obj.field_ci(name.strip())
-            if f is None:
-                raise err.InvalidField(f"No such column '{name.strip()}' on sobject of type {obj.name}")
-            fields.append(f)
+    wanted = ctx.arg("fields")
+    fields = _readable_fields(ctx, obj, wanted.split(",") if wanted else None)
     return Reply(200, record_json(ctx.version, obj, rec, fields))
+
+
+def _readable_fields(ctx: Ctx, obj: ObjectDef, names: list[str] | None) -> list[FieldDef]:
+    """The fields named (all when ``names`` is None) that the caller may read; a named field that is
+    missing or hidden by field-level security is INVALID_FIELD (``Org.access``)."""
+    org = ctx.the_org()
+    user = ctx.session.user_id if ctx.session is not None else None
+    if names is None:
+        return [f for f in obj.fields.values() if org.access(user, obj.name, f.name) != "none"]
+    fields = []
+    for name in names:
+        f = obj.field_ci(name.strip())
+        if f is None or org.access(user, obj.name, f.name) == "none":
+            raise err.InvalidField(f"No such column '{name.strip()}' on sobject of type {obj.name}")
+        fields.append(f)
+    return fields
 
 
 def get_by_external_id(ctx: Ctx) -> Reply:
@@ -184,7 +197,7 @@ def get_by_external_id(ctx: Ctx) -> Reply:
     org = ctx.the_org()
     obj = org.object_def(ctx.params["obj"])
     f = obj.field_ci(ctx.params["field"])
-    if f is None or not f.external_id:
+    if f is None or not f.external_id or org.access(ctx.user_id, obj.name, f.name) == "none":
         raise err.NotFound(
             f"Provided external ID field does not exist or is not accessible: {ctx.params['field']}"
         )
@@ -195,7 +208,9 @@ def get_by_external_id(ctx: Ctx) -> Reply:
         raise err.NotFound()
     if len(matches) > 1:
         raise err.MultipleChoices([f"/services/data/v{ctx.version}/sobjects/{obj.name}/{i}" for i in matches])
-    return Reply(200, record_json(ctx.version, obj, store.records[matches[0]]))
+    return Reply(
+        200, record_json(ctx.version, obj, store.records[matches[0]], _readable_fields(ctx, obj, None))
+    )
 
 
 def create_record(ctx: Ctx) -> Reply:
@@ -380,6 +395,7 @@ def _collection_write(ctx: Ctx, creating: bool) -> Reply:
                             values,
                             allow_duplicates=ctx.allow_duplicates,
                             auto_assign=ctx.auto_assign,
+                            user_id=ctx.user_id,
                         )
                     except err.NotFound as exc:
                         raise err.InvalidCrossReferenceKey() from exc
@@ -431,7 +447,7 @@ def collection_upsert(ctx: Ctx) -> Reply:
     org = ctx.the_org()
     obj = org.object_def(ctx.params["obj"])
     key = obj.field_ci(ctx.params["field"])
-    if key is None or not key.external_id:
+    if key is None or not key.external_id or org.access(ctx.user_id, obj.name, key.name) == "none":
         raise err.NotFound(
             f"Provided external ID field does not exist or is not accessible: {ctx.params['field']}"
         )
@@ -505,12 +521,7 @@ def collection_retrieve(ctx: Ctx) -> Reply:
         raise err.RequiredFieldMissing(
             "At least 1 Id is required." if not ids else "The fields parameter is required."
         )
-    fields = []
-    for n in names:
-        f = obj.field_ci(n)
-        if f is None:
-            raise err.InvalidField(f"No such column '{n}' on sobject of type {obj.name}")
-        fields.append(f)
+    fields = _readable_fields(ctx, obj, names)
     out: list[Any] = []
     for i in ids:
         try:
@@ -585,7 +596,7 @@ def bulk_create(ctx: Ctx) -> Reply:
             "Bulk API 2.0 query doesn't support aggregate functions, OFFSET or parent-to-child subqueries",
             extra={},
         )
-    compiled = Compiled(org, q, ctx.version)
+    compiled = Compiled(org, q, ctx.version, ctx.user_id)
     with org.lock:
         ids = compiled.select_ids(body["operation"] == "queryAll")
         org.cursor_counter += 1
@@ -988,6 +999,26 @@ def control_settings(ctx: Ctx) -> Reply:
         {k: getattr(org, k) for k in control.SETTINGS}
         | {"login_count": org.login_count, "org_id": org.org_id},
     )
+
+
+def control_field_security(ctx: Ctx) -> Reply:
+    """Control surface: a user's field-level security, ``{user?, object, field, access}`` (none|read|edit)."""
+    org = ctx.backend.default_org
+    if ctx.method == "POST":
+        user, obj, name, access = control.field_security_args(ctx.json())
+        user_id = org.admin_id if user is None else (org.user_by_username(user) or user)
+        if org.stores["User"].records.get(user_id) is None:
+            raise control.bad(f"field_security: no user {user!r}")
+        try:
+            org.set_access(user_id, obj, name, access)
+        except (ValueError, err.SalesforceApiError) as exc:
+            raise control.bad(f"field_security: {exc}") from None
+    listing = [
+        {"user": user_id, "object": obj, "field": name, "access": access}
+        for user_id, fields in org.field_access.items()
+        for (obj, name), access in sorted(fields.items())
+    ]
+    return Reply(200, listing)
 
 
 def control_expire_sessions(ctx: Ctx) -> Reply:

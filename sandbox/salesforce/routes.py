@@ -78,6 +78,8 @@ ROUTES: list[Route] = [
     Route("DELETE", "/_sandbox/faults", resp.control_faults, rest=False),
     Route("GET", "/_sandbox/settings", resp.control_settings, rest=False),
     Route("POST", "/_sandbox/settings", resp.control_settings, rest=False),
+    Route("GET", "/_sandbox/field_security", resp.control_field_security, rest=False),
+    Route("POST", "/_sandbox/field_security", resp.control_field_security, rest=False),
     Route("POST", "/_sandbox/sessions/expire", resp.control_expire_sessions, rest=False),
     Route("POST", "/_sandbox/late_commit", resp.control_late_commit, rest=False),
 ]

@@ -10,6 +10,7 @@ SiriusDecisions waterfall labels) are this project's sandbox org.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -500,8 +501,21 @@ def describe_field(f: FieldDef) -> dict[str, Any]:
     }
 
 
-def describe_object(obj: ObjectDef, version: str) -> dict[str, Any]:
+def describe_object(
+    obj: ObjectDef, version: str, access: Callable[[str], str] | None = None
+) -> dict[str, Any]:
+    """``access(field) -> edit|read|none`` applies the caller's field-level security: hidden fields
+    are left out, read-only ones are neither createable nor updateable (``Org.access`` for sources)."""
     base = f"/services/data/v{version}/sobjects/{obj.name}"
+    fields = []
+    for f in obj.fields.values():
+        level = access(f.name) if access is not None else "edit"
+        if level == "none":
+            continue
+        described = describe_field(f)
+        if level == "read":
+            described["createable"] = described["updateable"] = False
+        fields.append(described)
     return {
         "activateable": False,
         "childRelationships": [
@@ -517,7 +531,7 @@ def describe_object(obj: ObjectDef, version: str) -> dict[str, Any]:
         "createable": True,
         "custom": False,
         "deletable": True,
-        "fields": [describe_field(f) for f in obj.fields.values()],
+        "fields": fields,
         "keyPrefix": obj.key_prefix,
         "label": obj.name,
         "labelPlural": obj.label_plural,

@@ -304,6 +304,11 @@ class SalesforceSandbox:
 
         self.org.faults.append(FaultRule(kind=kind, **options))
 
+    def set_field_access(self, obj: str, field: str, access: str, user_id: str | None = None) -> None:
+        """Field-level security for ``user_id`` (default: the admin, the connected app's run-as user):
+        ``none`` hides the field, ``read`` makes it read-only, ``edit`` restores it."""
+        self.org.set_access(user_id or self.org.admin_id, obj, field, access)
+
     def clear_faults(self) -> None:
         self.org.faults.clear()
 

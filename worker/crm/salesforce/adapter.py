@@ -66,6 +66,7 @@ from worker.errors import (
     RetriableError,
     SessionExpiredError,
 )
+from worker.mapping.verify import Writable
 
 T = TypeVar("T")
 Record = dict[str, Any]
@@ -302,10 +303,19 @@ class SalesforceAdapter:
 
     def describe_fields(self, object_type: str) -> dict[str, frozenset[str] | None]:
         """Field API name → active picklist values (None for a field that is not a picklist): what
-        a definition map is checked against before anything runs (``worker.mapping.verify``)."""
+        a definition map is checked against before anything runs (``worker.mapping.verify``). Fields
+        hidden from the connected user by field-level security are not in describe, so not here."""
+        return self.describe_schema(object_type)[0]
+
+    def describe_schema(self, object_type: str) -> tuple[dict[str, frozenset[str] | None], Writable]:
+        """One describe: the fields the connected user can see (with picklist values, as
+        ``describe_fields``) and what they may create/update (``createable``/``updateable`` carry
+        field-level security; api_rest resources_sobject_describe.htm)."""
         name = queries.name(object_type)
         described = self._call(lambda sf: getattr(sf, name).describe())
         out: dict[str, frozenset[str] | None] = {}
+        createable: set[str] = set()
+        updateable: set[str] = set()
         for f in described["fields"]:
             if f.get("type") in {"picklist", "multipicklist"}:
                 out[f["name"]] = frozenset(
@@ -313,7 +323,11 @@ class SalesforceAdapter:
                 )
             else:
                 out[f["name"]] = None
-        return out
+            if f.get("createable"):
+                createable.add(f["name"])
+            if f.get("updateable"):
+                updateable.add(f["name"])
+        return out, Writable(frozenset(createable), frozenset(updateable))
 
     def deleted_since(
         self, object_type: str, start: dt.datetime, end: dt.datetime | None = None
