@@ -177,6 +177,11 @@ TASK_STATUS = _pv(
     "Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred", default="Not Started"
 )
 TASK_TYPE = _pv("Call", "Email", "Meeting", "Other")
+# Task.TaskSubtype (object reference sforce_api_objects_task.htm): a restricted picklist set when the task
+# is made ("Log a Call" → Call, an email → Email, …) and not updateable afterwards. The UI's Log a Call
+# leaves ``Type`` empty unless the org's layout asks for it. Value list from the object reference as
+# remembered (Task, Email, ListEmail, Cadence, Call, LinkedIn); UNVERIFIED against the stored copy.
+TASK_SUBTYPE = _pv("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn")
 CLOSED_TASK_STATUSES = frozenset({"Completed"})
 
 
@@ -422,6 +427,15 @@ SCHEMA: dict[str, ObjectDef] = {
         [
             *_activity_fields(),
             FieldDef("Status", "picklist", "Status", 40, picklist=TASK_STATUS, required=True, nillable=False),
+            FieldDef(
+                "TaskSubtype",
+                "picklist",
+                "Task Subtype",
+                40,
+                picklist=TASK_SUBTYPE,
+                restricted=True,
+                updateable=False,
+            ),
             FieldDef("ActivityDate", "date", "Due Date Only"),
             FieldDef("IsClosed", "boolean", "Closed", nillable=False, calculated=True, **_NOT_WRITABLE),
             FieldDef("CompletedDateTime", "datetime", "Completed Date/Time", **_NOT_WRITABLE),

@@ -90,8 +90,12 @@ def test_related_facts_for_leads_and_contacts(
 ) -> None:
     org, admin = sf_sandbox.org, sf_sandbox.org.admin_id
     lead = org.create("Lead", {"LastName": "Call", "Company": "Acme"}, admin)
-    org.create("Task", {"WhoId": lead, "Type": "Call", "Status": "Completed", "Subject": "Call"}, admin)
-    org.create("Task", {"WhoId": lead, "Type": "Email", "Status": "Completed", "Subject": "Mail"}, admin)
+    org.create(
+        "Task", {"WhoId": lead, "TaskSubtype": "Call", "Status": "Completed", "Subject": "Call"}, admin
+    )
+    org.create(
+        "Task", {"WhoId": lead, "TaskSubtype": "Email", "Status": "Completed", "Subject": "Mail"}, admin
+    )
     org.create("Event", {"WhoId": lead, "Subject": "Demo", "StartDateTime": "2026-12-01T10:00:00Z"}, admin)
     converted = org.create("Lead", {"LastName": "Won", "Company": "Globex"}, admin)
     result = org.convert_lead(converted, "Converted", admin)
@@ -101,7 +105,9 @@ def test_related_facts_for_leads_and_contacts(
     facts = sf_adapter.related_facts("Lead", [lead, converted])
     assert sf_adapter.calls == 2  # login + one query for both leads
     plain = facts.records[lead]
-    assert [t["Type"] for t in plain["Tasks"]["records"]] == ["Call"]
+    assert [t["Subject"] if "Subject" in t else t["TaskSubtype"] for t in plain["Tasks"]["records"]] == [
+        "Call"
+    ]
     assert plain["Events"]["totalSize"] == 1 and plain["IsConverted"] is False
     won = facts.records[converted]
     assert won["ConvertedOpportunity"]["IsWon"] is True and won["ConvertedAccount"]["Type"] == "Customer"
@@ -321,7 +327,7 @@ def test_large_change_reads_switch_to_bulk_2(sf_sandbox: SalesforceSandbox, sf_s
 def test_changes_with_facts_in_the_same_query(sf_sandbox: SalesforceSandbox, sf_settings: Settings) -> None:
     org, admin = sf_sandbox.org, sf_sandbox.org.admin_id
     lead = org.create("Lead", {"LastName": "Call", "Company": "Acme"}, admin)
-    org.create("Task", {"WhoId": lead, "Type": "Call", "Status": "Completed"}, admin)
+    org.create("Task", {"WhoId": lead, "TaskSubtype": "Call", "Status": "Completed"}, admin)
     adapter = SalesforceAdapter(sf_settings(lookback_seconds=0))
     rows = [r for p in adapter.changes("Lead", Watermark(), ["Status"], with_facts=True) for r in p.records]
     assert rows[0]["Tasks"]["records"][0]["Status"] == "Completed" and rows[0]["ConvertedAccount"] is None

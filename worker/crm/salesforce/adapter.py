@@ -142,6 +142,7 @@ class SalesforceAdapter:
         self._count_lock = threading.Lock()
         self.calls = 0  # HTTP requests made (logins included)
         self._describe_cache: dict[str, dict[str, str]] = {}
+        self.calls_subquery = queries.calls_subquery(settings.call_task_field, settings.call_task_values)
 
     def __repr__(self) -> str:
         return f"SalesforceAdapter({self.connection!r})"
@@ -238,7 +239,7 @@ class SalesforceAdapter:
         """
         wanted = ["Id", "SystemModstamp", *fields]
         if with_facts:
-            wanted += queries.facts_columns(object_type)
+            wanted += queries.facts_columns(object_type, self.calls_subquery)
         start = poll_start(
             mark, lookback if lookback is not None else dt.timedelta(seconds=self.settings.lookback_seconds)
         )
@@ -387,7 +388,7 @@ class SalesforceAdapter:
         """
         facts = RelatedFacts()
         unique = self._valid_ids(ids, None)
-        build = partial(queries.facts_query, object_type)
+        build = partial(queries.facts_query, object_type, calls=self.calls_subquery)
         for chunk, facts_soql in _fitting(unique, self.settings.id_chunk_size, build):
             for rec in self.query(facts_soql):
                 facts.records[rec["Id"]] = rec

@@ -86,6 +86,16 @@ class SalesforceSettings(BaseSettings):
         description="Sforce-Auto-Assign on writes: False keeps the org's assignment rules from "
         "re-assigning lead owners on every sync write.",
     )
+    call_task_field: str = Field(
+        "TaskSubtype",
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        description="Task field that marks a call: 'Log a Call' sets TaskSubtype = Call (often no Type).",
+    )
+    call_task_values: list[str] = Field(
+        default_factory=lambda: ["Call"],
+        min_length=1,
+        description="Values of CALL_TASK_FIELD that are calls.",
+    )
     bulk_poll_seconds: float = Field(1.0, ge=0, description="First wait between Bulk 2.0 job polls.")
     retry_attempts: int = Field(5, ge=1)
     retry_initial_wait: float = Field(0.5, ge=0)
