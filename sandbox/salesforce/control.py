@@ -49,8 +49,8 @@ SETTINGS: dict[str, tuple[Check, str]] = {
     "clock_offset_ms": (_int(-(10**12), 10**12), "milliseconds, within ±1e12"),
     "outbound_url": (_optional(r"https?://[^\s]{1,2000}"), "an http(s) URL or null"),
     "assignment_rule_owner": (
-        _optional(r"005[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?"),
-        "a User id (005…) or null",
+        _optional(r"(?:005|00G)[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?"),
+        "a User or queue id (005…/00G…) or null",
     ),
     "bulk_job_polls": (_int(0, 1000), "a whole number 0..1000"),
     "latest_api_version": (

@@ -23,6 +23,7 @@ from sandbox.salesforce.schema import SCHEMA, FieldDef, ObjectDef
 
 Getter = Callable[[Record], Any]
 _MISSING = object()
+MAX_OFFSET = 2000  # soql_sosl sforce_api_calls_soql_select_offset.htm
 
 
 def _filter_type(name: str, kind: str) -> err.InvalidField:
@@ -320,6 +321,8 @@ class Compiled:
         self.obj = obj
         if not q.fields and not q.count and not q.subqueries:
             raise err.MalformedQuery("unexpected token: 'FROM'")
+        if q.offset is not None and q.offset > MAX_OFFSET:
+            raise err.NumberOutsideValidRange(f"Maximum SOQL offset allowed is {MAX_OFFSET}")
         self.paths = [Path(org, obj, name, user) for name in q.fields]
         self.pred = compile_condition(org, obj, q.where, user) if q.where is not None else None
         self.order = [(Path(org, obj, o.field, user), o) for o in q.order_by]

@@ -157,12 +157,22 @@ class JsonParserError(SalesforceApiError):
 
 
 class InvalidCrossReferenceKey(SalesforceApiError):
-    """UNVERIFIED: the code a collection update gets for an id that names no record."""
+    """A well-formed id that names no record: in a lookup field ("invalid cross reference id"), or as
+    the record to update in a collection (UNVERIFIED there); "Owner ID: owner cannot be blank" for a
+    null OwnerId (CumulusCI#3400)."""
 
     error_code = "INVALID_CROSS_REFERENCE_KEY"
 
-    def __init__(self) -> None:
-        super().__init__("invalid cross reference id", [])
+    def __init__(self, message: str = "invalid cross reference id", fields: list[str] | None = None) -> None:
+        super().__init__(message, fields if fields is not None else [])
+
+
+class NumberOutsideValidRange(SalesforceApiError):
+    """OFFSET over 2,000 (soql_sosl sforce_api_calls_soql_select_offset.htm: "Requesting an offset
+    greater than 2,000 results in a NUMBER_OUTSIDE_VALID_RANGE error"); message as Apex reports it
+    ("Maximum SOQL offset allowed is 2000", UNVERIFIED for REST)."""
+
+    error_code = "NUMBER_OUTSIDE_VALID_RANGE"
 
 
 class AllOrNoneRolledBack(SalesforceApiError):

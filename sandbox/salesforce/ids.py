@@ -23,6 +23,7 @@ KEY_PREFIXES: dict[str, str] = {
     "Task": "00T",
     "Event": "00U",
     "User": "005",
+    "Group": "00G",  # queues are Groups of Type Queue
     "OpportunityContactRole": "00K",
 }
 PREFIX_TO_OBJECT = {prefix: name for name, prefix in KEY_PREFIXES.items()}

@@ -285,6 +285,10 @@ class Org:
             owner=None,
         )
         self.admin_id = admin
+        # A lead queue, as most orgs route web leads to one (OwnerId 00G…).
+        self.lead_queue_id = self.create_raw(
+            "Group", {"Name": "Inbound Leads", "DeveloperName": "Inbound_Leads", "Type": "Queue"}, None
+        )
         self.passwords["admin@crm-sync.sandbox"] = ("password", "TOKEN")
         self.connected_apps["sandbox-consumer-key"] = {
             "secret": "sandbox-consumer-secret",
@@ -458,6 +462,10 @@ class Org:
         if t == "reference":
             if not is_valid_id(value) or (PREFIX_TO_OBJECT.get(value[:3]) not in f.reference_to):
                 raise err.MalformedId(f"{f.display_label}: id value of incorrect type: {value}", [f.name])
+            target = self.find(value)
+            if target is None or target.get("IsDeleted"):
+                # A well-formed id of the right type that names no record (inferred for deleted ones).
+                raise err.InvalidCrossReferenceKey(f"{f.display_label}: invalid cross reference id", [f.name])
             return to_18(value)
         if f.length and len(value) > f.length:
             raise err.StringTooLong(
@@ -517,7 +525,17 @@ class Org:
             rec["IsClosed"] = closed
 
     def _validate(self, obj: ObjectDef, rec: Record, old: Record | None, *, allow_duplicates: bool) -> None:
-        missing = [f.name for f in obj.fields.values() if f.required and rec.get(f.name) in (None, "")]
+        if "OwnerId" in obj.fields and not rec.get("OwnerId"):
+            raise err.InvalidCrossReferenceKey("Owner ID: owner cannot be blank", ["OwnerId"])
+        # Required fields, and fields that must hold a value though they are defaulted on create (Lead
+        # Status): nulling one on update is REQUIRED_FIELD_MISSING "Required fields are missing: [X]"
+        # (message form as in SalesforceFoundation/NPSP#2664; for Status on update: inferred).
+        missing = [
+            f.name
+            for f in obj.fields.values()
+            if (f.required or (not f.nillable and f.type != "boolean" and f.updateable and not f.system))
+            and rec.get(f.name) in (None, "")
+        ]
         if missing:
             raise err.RequiredFieldMissing(f"Required fields are missing: [{', '.join(missing)}]", missing)
         if obj.name != "Lead":

@@ -216,13 +216,15 @@ def _system_fields() -> list[FieldDef]:
     ]
 
 
-def _owner() -> FieldDef:
+def _owner(queues: bool = False) -> FieldDef:
+    """OwnerId: a User, or for objects that can sit in a queue (Lead, Case) a queue, a Group whose ids
+    start 00G (object reference: Lead OwnerId "Refers To Group, User")."""
     return FieldDef(
         "OwnerId",
         "reference",
         "Owner ID",
         18,
-        reference_to=("User",),
+        reference_to=("Group", "User") if queues else ("User",),
         relationship_name="Owner",
         nillable=False,
     )
@@ -268,6 +270,15 @@ def _ref(name: str, to: str, rel: str, label: str = "", **kw: Any) -> FieldDef:
 _NOT_WRITABLE: dict[str, Any] = {"createable": False, "updateable": False}
 
 SCHEMA: dict[str, ObjectDef] = {
+    "Group": _obj(
+        "Group",
+        "Groups",
+        [
+            FieldDef("Name", "string", "Name", 40, required=True, nillable=False),
+            FieldDef("DeveloperName", "string", "Developer Name", 80),
+            FieldDef("Type", "picklist", "Type", 40, picklist=_pv("Queue", "Regular"), restricted=True),
+        ],
+    ),
     "User": _obj(
         "User",
         "Users",
@@ -374,7 +385,7 @@ SCHEMA: dict[str, ObjectDef] = {
                 label="Converted Opportunity ID",
                 **_NOT_WRITABLE,
             ),
-            _owner(),
+            _owner(queues=True),
         ],
         {"Tasks": ("Task", "WhoId"), "Events": ("Event", "WhoId")},
     ),
