@@ -54,6 +54,12 @@ CURSOR_IDLE_SECONDS = 15 * 60  # query locators expire after 15 minutes of inact
 CURSORS_PER_USER = 10
 GET_UPDATED_MAX_IDS = 600_000  # resources-getupdated: more gives EXCEEDED_ID_LIMIT
 GET_UPDATED_MAX_DAYS = 30
+# getDeleted: "Results are returned for no more than 15 days previous to the day the call is executed
+# (or earlier if an administrator has purged the Recycle Bin)" (api_rest resources_getdeleted.htm).
+DELETED_RETENTION_DAYS = 15
+# "The specified startDate must chronologically precede the specified endDate value by more than one
+# minute" (SOAP getDeleted rules, 264.0 copy); applied to getUpdated too (inferred, UNVERIFIED).
+REPLICATION_MIN_WINDOW_MS = 60_000
 
 
 def format_datetime(ms: int | None) -> str | None:
@@ -198,6 +204,7 @@ class Store:
         # unique, and a set per value costs ~200 bytes: that matters at 1,000,000 leads).
         self.by_value: dict[str, dict[Any, str | set[str]]] = {f: {} for f in self.indexed}
         self.deleted_log: list[tuple[int, str]] = []  # (deletedDate ms, id)
+        self.earliest_deleted_available: int | None = None  # set once entries are purged
 
     @staticmethod
     def _key(value: Any) -> Any:
@@ -966,8 +973,11 @@ class Org:
         now = self.now_ms()
         if start_ms < now - GET_UPDATED_MAX_DAYS * 86_400_000:
             raise err.InvalidReplicationDate("startDate cannot be more than 30 days ago")
-        if end_ms <= start_ms:
-            raise err.InvalidReplicationDate("EndDate must chronologically follow the StartDate")
+        if end_ms - start_ms <= REPLICATION_MIN_WINDOW_MS:
+            # message UNVERIFIED
+            raise err.InvalidReplicationDate(
+                "EndDate must chronologically follow the StartDate by more than a minute"
+            )
         # Seconds are truncated to the minute (resources-getupdated: 12:30:15 -> 12:30:00).
         return start_ms // 60_000 * 60_000, end_ms // 60_000 * 60_000
 
@@ -992,13 +1002,26 @@ class Org:
     def deleted_records(self, obj_name: str, start: str, end: str) -> tuple[list[tuple[str, int]], int, int]:
         store = self.store(obj_name)
         lo, hi = self._replication_window(start, end)
+        self.purge_delete_log(store)
         out = [
             (rid, when)
             for when, rid in store.deleted_log
             if lo <= when < hi and store.records[rid]["IsDeleted"]
         ]
-        earliest = self.created_ms  # nothing is ever purged from the sandbox's delete log
-        return out, earliest, self._latest_covered(hi)
+        return out, store.earliest_deleted_available or self.created_ms, self._latest_covered(hi)
+
+    def purge_delete_log(self, store: Store) -> None:
+        """Entries older than the retention leave the delete log; ``earliestDateAvailable`` becomes the
+        deletion time of the last one purged ("the timestamp … of the last physically deleted object",
+        api sforce_api_calls_getdeleted_getdeletedresult.htm). The records stay visible to queryAll
+        here (on a real org they are physically gone: not modelled)."""
+        cutoff = self.now_ms() - DELETED_RETENTION_DAYS * 86_400_000
+        with self.lock:
+            keep = [(when, rid) for when, rid in store.deleted_log if when >= cutoff]
+            purged = [when for when, _ in store.deleted_log if when < cutoff]
+            if purged:
+                store.earliest_deleted_available = max(store.earliest_deleted_available or 0, *purged)
+                store.deleted_log = keep
 
     # -- queries -------------------------------------------------------------------------------
     def open_cursor(

@@ -71,6 +71,7 @@ from worker.mapping.verify import Writable
 T = TypeVar("T")
 Record = dict[str, Any]
 GET_UPDATED_MAX_AGE = dt.timedelta(days=30) - dt.timedelta(minutes=5)
+REPLICATION_MIN_WINDOW = dt.timedelta(minutes=2)  # start must precede end by more than a minute
 MAX_QUERY_RESTARTS = 3
 
 
@@ -88,10 +89,15 @@ class ChangePage:
 
 @dataclass(frozen=True)
 class DeletedRecords:
-    """``sobjects/X/deleted``: ``records`` are ``{"id", "deletedDate"}``; resume from ``latest_covered``."""
+    """``sobjects/X/deleted``: ``records`` are ``{"id", "deletedDate"}``; resume from ``latest_covered``.
+
+    ``gap``: deletions in part of the window asked for can no longer be listed (the cursor is older
+    than the 30-day bound, or the delete log has been purged past it: ``earliestDateAvailable`` is
+    later than the start). The caller must re-read what it knows (``missing_ids``) to find them."""
 
     records: list[dict[str, str]]
     latest_covered: dt.datetime
+    gap: bool = False
 
 
 @dataclass(frozen=True)
@@ -333,18 +339,41 @@ class SalesforceAdapter:
     def deleted_since(
         self, object_type: str, start: dt.datetime, end: dt.datetime | None = None
     ) -> DeletedRecords:
-        """``sobjects/X/deleted`` over [start, end]; start is clamped to the 30-day window."""
+        """``sobjects/X/deleted`` over [start, end], never an invalid window (api_rest
+        resources_getdeleted.htm, SOAP getDeleted rules): the start is kept within the 30-day bound,
+        the window is widened to more than a minute, and a start the org can no longer serve
+        (older than the bound, before ``earliestDateAvailable``, or refused with
+        INVALID_REPLICATION_DATE) comes back as ``gap=True`` with what could be listed."""
         now = dt.datetime.now(dt.UTC)
-        end = end or now
-        start = max(start.astimezone(dt.UTC), now - GET_UPDATED_MAX_AGE).replace(microsecond=0)
-        if end <= start:
-            end = start + dt.timedelta(seconds=1)
+        end = (end or now).astimezone(dt.UTC).replace(microsecond=0)
+        asked = start.astimezone(dt.UTC)
+        oldest = now - GET_UPDATED_MAX_AGE
+        start = max(asked, oldest).replace(microsecond=0)
+        gap = asked < oldest
+        start = min(start, end - REPLICATION_MIN_WINDOW)
         name = queries.name(object_type)
-        result = self._call(lambda sf: getattr(sf, name).deleted(start, end.replace(microsecond=0)))
+        try:
+            result = self._call(lambda sf: getattr(sf, name).deleted(start, end))
+        except FatalError as exc:
+            if exc.code != "INVALID_REPLICATION_DATE":
+                raise
+            return DeletedRecords([], end.replace(second=0), gap=True)
+        earliest = result.get("earliestDateAvailable")
+        if earliest and parse_sf_datetime(earliest) > asked:
+            gap = True
         return DeletedRecords(
             [dict(r) for r in result.get("deletedRecords", [])],
             parse_sf_datetime(result["latestDateCovered"]),
+            gap=gap,
         )
+
+    def missing_ids(self, object_type: str, ids: Sequence[str]) -> list[str]:
+        """The ids (of records the caller knows) that no longer exist: the full re-read that recovers
+        deletions ``deleted_since`` can no longer list (``gap``). Malformed ids count as missing."""
+        invalid: dict[str, CrmError] = {}
+        found = {r["Id"] for r in self.read_by_ids(object_type, ids, ["Id"], invalid=invalid)}
+        found15 = {i[:15] for i in found}
+        return [i for i in dict.fromkeys(ids) if i not in found and i[:15] not in found15]
 
     def read_by_ids(
         self,
