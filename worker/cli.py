@@ -168,8 +168,7 @@ def mappings_verify(
         cmap = load_map(file)
     except MappingError as exc:
         raise _fail(str(exc)) from None
-    described_sf: dict[str, Any] | None = None
-    writable_sf: dict[str, Any] | None = None
+    salesforce_side: dict[str, Any] = {}
     described_hs: dict[str, Any] | None = None
     try:
         if salesforce:
@@ -177,8 +176,7 @@ def mappings_verify(
             from worker.crm.salesforce.settings import SalesforceSettings
             from worker.crm.salesforce.startup import read_schema
 
-            schema_sf = read_schema(SalesforceAdapter(SalesforceSettings()))
-            described_sf, writable_sf = schema_sf.values, schema_sf.writable
+            salesforce_side = read_schema(SalesforceAdapter(SalesforceSettings())).verify_arguments()
         if hubspot:
             from worker.crm.hubspot.adapter import HubSpotAdapter
             from worker.crm.hubspot.settings import HubSpotSettings
@@ -186,9 +184,7 @@ def mappings_verify(
             described_hs = HubSpotAdapter(HubSpotSettings()).describe_properties()
     except (CrmError, ValueError) as exc:  # ValueError: pydantic settings that do not validate
         raise _fail(f"mappings verify: cannot read the CRM's schema: {exc}") from None
-    problems = verify_against_crms(
-        cmap, salesforce=described_sf, hubspot=described_hs, salesforce_writable=writable_sf
-    )
+    problems = verify_against_crms(cmap, hubspot=described_hs, **salesforce_side)
     for problem in problems:
         typer.echo(f"{file}: {problem}", err=True)
     if problems:

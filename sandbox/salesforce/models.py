@@ -24,6 +24,7 @@ from sandbox.salesforce import soql, versions
 from sandbox.salesforce.ids import (
     KEY_PREFIXES,
     LOCATOR_PREFIX,
+    MASTER_RECORD_TYPE_ID,
     ORG_PREFIX,
     PREFIX_TO_OBJECT,
     is_valid_id,
@@ -273,6 +274,9 @@ class Org:
         # SOAP login() is disabled by default in orgs created from Summer '26 (help article 005132110);
         # on here, as in the older orgs most customers have.
         self.soap_login_enabled = True
+        # Record types: per type, the values each restricted picklist allows; the default per object.
+        self.record_type_values: dict[str, dict[str, frozenset[str]]] = {}
+        self.default_record_type: dict[str, str] = {}
         # Field-level security per user: (object, field) -> "none" (hidden) or "read"; "edit" otherwise.
         self.field_access: dict[str, dict[tuple[str, str], str]] = {}
         self.login_count = 0
@@ -388,9 +392,97 @@ class Org:
         ``INVALID_FIELD_FOR_INSERT_UPDATE`` "Unable to create/update fields: X. Please check the security
         settings of this field and verify that it is read/write for your profile or permission set."
         with ``fields`` (verbb/formie#1981)."""
+        if field_name == "RecordTypeId" and not self.record_types_of(obj_name):
+            return "none"  # the field exists only on objects the org gave record types
         if user_id is None:
             return "edit"
         return self.field_access.get(user_id, {}).get((obj_name, field_name), "edit")
+
+    # -- record types ----------------------------------------------------------------------------
+    def record_types_of(self, obj_name: str) -> list[Record]:
+        """The object's active record types (``RecordType`` rows; the master type is not a row)."""
+        return [
+            r
+            for r in self.stores["RecordType"].records.values()
+            if r.get("SobjectType") == obj_name and r.get("IsActive")
+        ]
+
+    def add_record_type(
+        self,
+        obj_name: str,
+        developer_name: str,
+        values: dict[str, list[str]],
+        *,
+        label: str | None = None,
+        default: bool = False,
+    ) -> str:
+        """A record type whose restricted picklists allow only ``values[field]`` (fields not named
+        allow every value). Returns its id (012…)."""
+        obj = self.object_def(obj_name)
+        if "RecordTypeId" not in obj.fields:
+            raise ValueError(f"{obj.name} has no record types in this sandbox (Lead has)")
+        allowed: dict[str, frozenset[str]] = {}
+        for name, wanted in values.items():
+            f = obj.field_ci(name)
+            if f is None or f.type != "picklist" or not isinstance(wanted, list):
+                raise ValueError(f"{name!r} is not a picklist of {obj.name}, or its values are not a list")
+            unknown = set(wanted) - f.picklist_values()
+            if unknown:
+                raise ValueError(f"{f.name} has no values {sorted(unknown)}")
+            allowed[f.name] = frozenset(wanted)
+        rt_id = self.create_raw(
+            "RecordType",
+            {
+                "Name": label or developer_name.replace("_", " "),
+                "DeveloperName": developer_name,
+                "SobjectType": obj.name,
+                "IsActive": True,
+            },
+            None,
+        )
+        with self.lock:
+            self.record_type_values[rt_id] = allowed
+            if default or obj.name not in self.default_record_type:
+                self.default_record_type[obj.name] = rt_id
+        return rt_id
+
+    def allowed_values(self, obj: ObjectDef, record_type_id: str | None, field_name: str) -> set[str]:
+        """The values a picklist allows for records of this type (all active ones for the master)."""
+        f = obj.fields[field_name]
+        per_type = self.record_type_values.get(record_type_id or "", {}).get(f.name)
+        return set(per_type) if per_type is not None else f.picklist_values()
+
+    def default_value(self, obj: ObjectDef, record_type_id: str | None, field_name: str) -> str | None:
+        """A picklist's default for records of this type: each record type picks its own default among
+        the values it allows (here: the picklist's default if allowed, else the first allowed value)."""
+        allowed = self.allowed_values(obj, record_type_id, field_name)
+        values = [v for v in obj.fields[field_name].picklist if v.active and v.value in allowed]
+        default = next((v.value for v in values if v.default), None)
+        return default or (values[0].value if values else None)
+
+    def record_type_infos(self, obj_name: str, version: str) -> list[dict[str, Any]]:
+        """describe's ``recordTypeInfos`` (api_rest resources_sobject_describe.htm): each type, then the
+        master (012000000000000AAA). ``available``/``defaultRecordTypeMapping`` are per user on a real
+        org; here every type is available and the master is available only when there are no others
+        (UNVERIFIED)."""
+        custom = sorted(self.record_types_of(obj_name), key=lambda r: r["Id"])
+        default = self.default_record_type.get(obj_name)
+
+        def info(rt_id: str, name: str, developer: str, master: bool) -> dict[str, Any]:
+            return {
+                "active": True,
+                "available": not master or not custom,
+                "defaultRecordTypeMapping": rt_id == default if not master else not custom,
+                "developerName": developer,
+                "master": master,
+                "name": name,
+                "recordTypeId": rt_id,
+                "urls": {"layout": f"/services/data/v{version}/sobjects/{obj_name}/describe/layouts/{rt_id}"},
+            }
+
+        out = [info(r["Id"], r["Name"], r["DeveloperName"], False) for r in custom]
+        out.append(info(MASTER_RECORD_TYPE_ID, "Master", "Master", True))
+        return out
 
     def set_access(self, user_id: str, obj_name: str, field_name: str, access: str) -> None:
         obj = self.object_def(obj_name)
@@ -545,6 +637,7 @@ class Org:
         ]
         if missing:
             raise err.RequiredFieldMissing(f"Required fields are missing: [{', '.join(missing)}]", missing)
+        self._check_record_type(obj, rec, old)
         if obj.name != "Lead":
             return
         if old is not None and old.get("IsConverted") and not self.converted_leads_editable:
@@ -568,6 +661,29 @@ class Org:
             ]
             if dupes:
                 raise self._duplicates_error(dupes[:3])
+
+    def _check_record_type(self, obj: ObjectDef, rec: Record, old: Record | None) -> None:
+        """A record type of another object or an inactive one: INVALID_CROSS_REFERENCE_KEY "Record Type
+        ID: this ID value isn't valid for the user" (message from memory, UNVERIFIED). A restricted
+        picklist value the record's type does not allow, when written or when the type changes:
+        INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST "bad value for restricted picklist field" (inferred: the
+        same answer as a value the picklist lacks)."""
+        rt_id = rec.get("RecordTypeId")
+        if not rt_id:
+            return
+        rt = self.stores["RecordType"].records.get(rt_id)
+        if rt is None or rt.get("SobjectType") != obj.name or not rt.get("IsActive"):
+            raise err.InvalidCrossReferenceKey(
+                f"Record Type ID: this ID value isn't valid for the user: {rt_id}", ["RecordTypeId"]
+            )
+        for name, allowed in self.record_type_values.get(rt_id, {}).items():
+            value = rec.get(name)
+            changed = old is None or old.get(name) != value or old.get("RecordTypeId") != rt_id
+            if value is not None and changed and obj.fields[name].restricted and value not in allowed:
+                f = obj.fields[name]
+                raise err.InvalidOrNullForRestrictedPicklist(
+                    f"{f.display_label}: bad value for restricted picklist field: {value}", [f.name]
+                )
 
     def _duplicates_error(self, ids: list[str]) -> err.DuplicatesDetected:
         message = "Use one of these records?"
@@ -644,7 +760,12 @@ class Org:
                 base[f.name] = False
         if "OwnerId" in obj.fields:
             base["OwnerId"] = user_id
+        if obj.name in self.default_record_type and self.record_types_of(obj.name):
+            base["RecordTypeId"] = self.default_record_type[obj.name]
         rec = self._apply_fields(obj, base, values, creating=True, user_id=user_id)
+        for name in self.record_type_values.get(rec.get("RecordTypeId") or "", {}):
+            if name not in values and not any(k.lower() == name.lower() for k in values):
+                rec[name] = self.default_value(obj, rec["RecordTypeId"], name)
         self._derive(obj, rec)
         self._validate(obj, rec, None, allow_duplicates=allow_duplicates)
         self.assign(obj, rec, auto_assign)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import re
@@ -22,7 +23,14 @@ from sandbox.salesforce import control, soql
 from sandbox.salesforce import errors as err
 from sandbox.salesforce import versions as api_versions
 from sandbox.salesforce.engine import Compiled, page, parse_batch_size, record_json, run_query
-from sandbox.salesforce.ids import BULK_JOB_PREFIX, PREFIX_TO_OBJECT, is_valid_id, make_id, to_18
+from sandbox.salesforce.ids import (
+    BULK_JOB_PREFIX,
+    MASTER_RECORD_TYPE_ID,
+    PREFIX_TO_OBJECT,
+    is_valid_id,
+    make_id,
+    to_18,
+)
 from sandbox.salesforce.models import (
     COLLECTION_MAX,
     Backend,
@@ -162,7 +170,74 @@ def describe(ctx: Ctx) -> Reply:
     org = ctx.the_org()
     obj = org.object_def(ctx.params["obj"])
     user = ctx.session.user_id if ctx.session is not None else None
-    return Reply(200, describe_object(obj, ctx.version, lambda name: org.access(user, obj.name, name)))
+    return Reply(
+        200,
+        describe_object(
+            obj,
+            ctx.version,
+            lambda name: org.access(user, obj.name, name),
+            org.record_type_infos(obj.name, ctx.version),
+        ),
+    )
+
+
+def _picklist_values(ctx: Ctx, obj: ObjectDef, record_type_id: str, f: FieldDef) -> dict[str, Any]:
+    org = ctx.the_org()
+    allowed = org.allowed_values(obj, record_type_id, f.name)
+    base = f"/services/data/v{ctx.version}/ui-api/object-info/{obj.name}/picklist-values"
+    url = f"{base}/{record_type_id}/{f.name}"
+    default = org.default_value(obj, record_type_id, f.name)
+
+    def item(value: str) -> dict[str, Any]:
+        return {"attributes": None, "label": value, "validFor": [], "value": value}
+
+    return {
+        "controllerValues": {},
+        "defaultValue": item(default) if default is not None and any(v.default for v in f.picklist) else None,
+        "eTag": _etag([record_type_id, f.name, *sorted(allowed)]),
+        "url": url,
+        "values": [item(v.value) for v in f.picklist if v.active and v.value in allowed],
+    }
+
+
+def _etag(parts: Any) -> str:
+    """A stable eTag for a UI API answer (its format on a real org is opaque)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _record_type_for(ctx: Ctx, obj: ObjectDef) -> str:
+    """The path's record type id: the master or one of the object's types (else 404, UNVERIFIED)."""
+    rt_id = ctx.params["id"]
+    if rt_id in {MASTER_RECORD_TYPE_ID, MASTER_RECORD_TYPE_ID[:15]}:
+        return MASTER_RECORD_TYPE_ID
+    for rt in ctx.the_org().record_types_of(obj.name):
+        if rt_id in {rt["Id"], rt["Id"][:15]}:
+            return str(rt["Id"])
+    raise err.NotFound()
+
+
+def picklist_values_collection(ctx: Ctx) -> Reply:
+    """UI API ``GET /ui-api/object-info/{obj}/picklist-values/{recordTypeId}`` (uiapi
+    ui_api_resources_picklist_values_collection.htm, API 42.0+): every picklist field the caller can see,
+    with the values the record type allows (Picklist Values Collection: ``picklistFieldValues``)."""
+    org = ctx.the_org()
+    obj = org.object_def(ctx.params["obj"])
+    rt_id = _record_type_for(ctx, obj)
+    fields = [f for f in _readable_fields(ctx, obj, None) if f.type == "picklist"]
+    values = {f.name: _picklist_values(ctx, obj, rt_id, f) for f in fields}
+    return Reply(200, {"eTag": _etag(json.dumps(values, sort_keys=True)), "picklistFieldValues": values})
+
+
+def picklist_values(ctx: Ctx) -> Reply:
+    """UI API ``GET /ui-api/object-info/{obj}/picklist-values/{recordTypeId}/{field}`` (uiapi
+    ui_api_resources_picklist_values.htm, API 41.0+): one field's values for the record type."""
+    org = ctx.the_org()
+    obj = org.object_def(ctx.params["obj"])
+    rt_id = _record_type_for(ctx, obj)
+    (f,) = _readable_fields(ctx, obj, [ctx.params["field"]])
+    if f.type != "picklist":
+        raise err.NotFound()  # UNVERIFIED: the answer for a field that is not a picklist
+    return Reply(200, _picklist_values(ctx, obj, rt_id, f))
 
 
 # -- REST: records ------------------------------------------------------------------------------
@@ -1019,6 +1094,37 @@ def control_field_security(ctx: Ctx) -> Reply:
         for (obj, name), access in sorted(fields.items())
     ]
     return Reply(200, listing)
+
+
+def control_record_types(ctx: Ctx) -> Reply:
+    """Control surface: add a record type ``{object, developer_name, label?, values: {field: [..]},
+    default?}``; GET lists them with their allowed values."""
+    org = ctx.backend.default_org
+    if ctx.method == "POST":
+        body = control.object_body(ctx.json(), "record_types")
+        obj, developer = body.get("object"), body.get("developer_name")
+        values, label, default = body.get("values", {}), body.get("label"), body.get("default", False)
+        if not isinstance(obj, str) or not isinstance(developer, str) or not isinstance(values, dict):
+            raise control.bad("record_types: object and developer_name must be names, values an object")
+        if (label is not None and not isinstance(label, str)) or not isinstance(default, bool):
+            raise control.bad("record_types: label must be a string and default true or false")
+        try:
+            rt_id = org.add_record_type(obj, developer, values, label=label, default=default)
+        except (ValueError, err.SalesforceApiError) as exc:
+            raise control.bad(f"record_types: {exc}") from None
+        return Reply(201, {"id": rt_id})
+    return Reply(
+        200,
+        [
+            {
+                "id": rt_id,
+                "object": org.stores["RecordType"].records[rt_id]["SobjectType"],
+                "values": {k: sorted(v) for k, v in values.items()},
+                "default": rt_id in org.default_record_type.values(),
+            }
+            for rt_id, values in org.record_type_values.items()
+        ],
+    )
 
 
 def control_expire_sessions(ctx: Ctx) -> Reply:

@@ -279,6 +279,17 @@ SCHEMA: dict[str, ObjectDef] = {
             FieldDef("Type", "picklist", "Type", 40, picklist=_pv("Queue", "Regular"), restricted=True),
         ],
     ),
+    "RecordType": _obj(
+        "RecordType",
+        "RecordTypes",
+        [
+            FieldDef("Name", "string", "Record Type Name", 80, required=True, nillable=False),
+            FieldDef("DeveloperName", "string", "Record Type Name", 80, required=True, nillable=False),
+            FieldDef("SobjectType", "string", "SObject Type Name", 40, required=True, nillable=False),
+            FieldDef("IsActive", "boolean", "Active", nillable=False),
+            FieldDef("Description", "string", "Description", 255),
+        ],
+    ),
     "User": _obj(
         "User",
         "Users",
@@ -386,6 +397,8 @@ SCHEMA: dict[str, ObjectDef] = {
                 **_NOT_WRITABLE,
             ),
             _owner(queues=True),
+            # Present only while the org defines Lead record types (``Org.access`` hides it otherwise).
+            _ref("RecordTypeId", "RecordType", "RecordType", label="Record Type ID"),
         ],
         {"Tasks": ("Task", "WhoId"), "Events": ("Event", "WhoId")},
     ),
@@ -527,7 +540,10 @@ def describe_field(f: FieldDef) -> dict[str, Any]:
 
 
 def describe_object(
-    obj: ObjectDef, version: str, access: Callable[[str], str] | None = None
+    obj: ObjectDef,
+    version: str,
+    access: Callable[[str], str] | None = None,
+    record_types: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``access(field) -> edit|read|none`` applies the caller's field-level security: hidden fields
     are left out, read-only ones are neither createable nor updateable (``Org.access`` for sources)."""
@@ -562,6 +578,7 @@ def describe_object(
         "labelPlural": obj.label_plural,
         "name": obj.name,
         "queryable": True,
+        "recordTypeInfos": record_types if record_types is not None else [],
         "replicateable": True,
         "retrieveable": True,
         "searchable": True,
@@ -579,6 +596,6 @@ def describe_object(
 
 def describe_global_entry(obj: ObjectDef, version: str) -> dict[str, Any]:
     entry = describe_object(obj, version)
-    for key in ("fields", "childRelationships"):
+    for key in ("fields", "childRelationships", "recordTypeInfos"):
         entry.pop(key)
     return entry

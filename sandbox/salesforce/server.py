@@ -309,6 +309,12 @@ class SalesforceSandbox:
         ``none`` hides the field, ``read`` makes it read-only, ``edit`` restores it."""
         self.org.set_access(user_id or self.org.admin_id, obj, field, access)
 
+    def add_record_type(
+        self, obj: str, developer_name: str, values: dict[str, list[str]], *, default: bool = False
+    ) -> str:
+        """A record type whose restricted picklists allow only ``values[field]``; returns its id."""
+        return self.org.add_record_type(obj, developer_name, values, default=default)
+
     def clear_faults(self) -> None:
         self.org.faults.clear()
 

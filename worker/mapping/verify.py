@@ -80,18 +80,47 @@ def salesforce_field_problems(
     return problems
 
 
+def record_type_problems(
+    cmap: CompiledMap, record_types: Mapping[str, Mapping[str, Mapping[str, Set[str]]]]
+) -> list[str]:
+    """Per Salesforce record type, the map's picklist values its type does not allow.
+
+    ``record_types``: object → record type name → picklist field → the values that type allows (what
+    the UI API's picklist values per record type answer). A lead of that type given such a value is
+    refused (INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST), so each gap is named with the type."""
+    problems: list[str] = []
+    for f in cmap.synced_fields:
+        if f.salesforce is None or f.canon_to_sf is None:
+            continue
+        for sobject in sorted(f.salesforce_objects):
+            for type_name, fields in sorted(record_types.get(sobject, {}).items()):
+                allowed = fields.get(f.salesforce)
+                if allowed is None:
+                    continue
+                problems += _missing(
+                    _label(f),
+                    f"Salesforce {sobject} record type {type_name!r} ({f.salesforce})",
+                    "value",
+                    f.canon_to_sf,
+                    allowed,
+                )
+    return problems
+
+
 def verify_against_crms(
     cmap: CompiledMap,
     *,
     salesforce: Mapping[str, Mapping[str, Set[str] | None]] | None = None,
     hubspot: Mapping[str, Set[str] | None] | None = None,
     salesforce_writable: Mapping[str, Writable] | None = None,
+    salesforce_record_types: Mapping[str, Mapping[str, Mapping[str, Set[str]]]] | None = None,
 ) -> list[str]:
     """Every way ``cmap`` disagrees with the CRMs.
 
     ``salesforce`` maps an object (``Lead``, ``Contact``) to its fields: field API name → the
     picklist's active values, or None for a field that is not a picklist. ``salesforce_writable``
-    (optional) adds what the connected user may create/update (``salesforce_field_problems``).
+    (optional) adds what the connected user may create/update (``salesforce_field_problems``), and
+    ``salesforce_record_types`` the values each record type allows (``record_type_problems``).
     ``hubspot`` maps a contact property name → its enumeration options, or None for a property that is
     not an enumeration. A side that is not given is not checked.
     """
@@ -117,6 +146,8 @@ def verify_against_crms(
                 problems.append(f"{label}: HubSpot contacts have no property {f.hubspot!r}")
                 continue
             problems += _missing(label, f"HubSpot {f.hubspot}", "option", f.canon_to_hs, hubspot[f.hubspot])
+    if salesforce_record_types is not None:
+        problems += record_type_problems(cmap, salesforce_record_types)
     if hubspot is not None:
         for name in (cmap.link_hs_lead_id, cmap.link_hs_contact_id):
             if name not in hubspot:

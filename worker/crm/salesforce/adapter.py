@@ -314,6 +314,26 @@ class SalesforceAdapter:
         hidden from the connected user by field-level security are not in describe, so not here."""
         return self.describe_schema(object_type)[0]
 
+    def record_type_picklists(self, object_type: str) -> dict[str, dict[str, frozenset[str]]]:
+        """Per active record type the user can use (by name; the master type left out), the values
+        each picklist allows: describe's ``recordTypeInfos`` (api_rest resources_sobject_describe.htm),
+        then the UI API picklist values of each type (``/ui-api/object-info/{object}/picklist-values/
+        {recordTypeId}``, uiapi ui_api_resources_picklist_values_collection.htm). One describe plus one
+        call per record type; an object without record types costs the describe only."""
+        name = queries.name(object_type)
+        described = self._call(lambda sf: getattr(sf, name).describe())
+        out: dict[str, dict[str, frozenset[str]]] = {}
+        for info in described.get("recordTypeInfos", []):
+            if info.get("master") or not info.get("active", True) or not info.get("available", True):
+                continue
+            path = f"ui-api/object-info/{name}/picklist-values/{info['recordTypeId']}"
+            answer = self._call(lambda sf, path=path: sf.restful(path))  # type: ignore[misc]
+            out[str(info["name"])] = {
+                field: frozenset(str(v["value"]) for v in picklist.get("values", []))
+                for field, picklist in answer.get("picklistFieldValues", {}).items()
+            }
+        return out
+
     def describe_schema(self, object_type: str) -> tuple[dict[str, frozenset[str] | None], Writable]:
         """One describe: the fields the connected user can see (with picklist values, as
         ``describe_fields``) and what they may create/update (``createable``/``updateable`` carry

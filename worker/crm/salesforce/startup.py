@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from worker.crm.salesforce.adapter import SalesforceAdapter
 from worker.errors import ConfigError
@@ -29,14 +30,25 @@ class SalesforceSchema:
 
     values: dict[str, dict[str, frozenset[str] | None]]
     writable: dict[str, Writable]
+    record_types: dict[str, dict[str, dict[str, frozenset[str]]]]
+
+    def verify_arguments(self) -> dict[str, Any]:
+        """Keyword arguments of ``verify_against_crms`` for the Salesforce side."""
+        return {
+            "salesforce": self.values,
+            "salesforce_writable": self.writable,
+            "salesforce_record_types": self.record_types,
+        }
 
 
 def read_schema(adapter: SalesforceAdapter) -> SalesforceSchema:
     values: dict[str, dict[str, frozenset[str] | None]] = {}
     writable: dict[str, Writable] = {}
+    record_types: dict[str, dict[str, dict[str, frozenset[str]]]] = {}
     for sobject in OBJECTS:
         values[sobject], writable[sobject] = adapter.describe_schema(sobject)
-    return SalesforceSchema(values, writable)
+        record_types[sobject] = adapter.record_type_picklists(sobject)
+    return SalesforceSchema(values, writable, record_types)
 
 
 def check_salesforce(adapter: SalesforceAdapter, cmap: CompiledMap) -> list[str]:
@@ -52,7 +64,7 @@ def check_salesforce(adapter: SalesforceAdapter, cmap: CompiledMap) -> list[str]
         raise ConfigError(
             f"Salesforce: the connected user cannot work with map {cmap.name!r}:\n  " + "\n  ".join(fatal)
         )
-    warnings = verify_against_crms(cmap, salesforce=schema.values, salesforce_writable=schema.writable)
+    warnings = verify_against_crms(cmap, **schema.verify_arguments())
     for warning in warnings:
         log.warning("Salesforce map check: %s", warning)
     return warnings
