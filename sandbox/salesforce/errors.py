@@ -281,3 +281,21 @@ class QueryTooComplicated(SalesforceApiError):
     too complex to expand); the threshold and message used here are UNVERIFIED."""
 
     error_code = "QUERY_TOO_COMPLICATED"
+
+
+class CannotInsertUpdateActivateEntity(SalesforceApiError):
+    """An Apex trigger threw while saving (see ``automation.py``)."""
+
+    error_code = "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [])
+
+
+class CannotExecuteFlowTrigger(SalesforceApiError):
+    """A record-triggered flow or process faulted while saving (restforce#624)."""
+
+    error_code = "CANNOT_EXECUTE_FLOW_TRIGGER"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [])

@@ -21,6 +21,7 @@ from typing import Any
 
 from sandbox.salesforce import errors as err
 from sandbox.salesforce import soql, versions
+from sandbox.salesforce.automation import NOW, TODAY, Automation
 from sandbox.salesforce.ids import (
     KEY_PREFIXES,
     LOCATOR_PREFIX,
@@ -275,6 +276,7 @@ class Org:
         # on here, as in the older orgs most customers have.
         self.soap_login_enabled = True
         # Record types: per type, the values each restricted picklist allows; the default per object.
+        self.automations: list[Automation] = []  # flows and triggers that run on save
         self.record_type_values: dict[str, dict[str, frozenset[str]]] = {}
         self.default_record_type: dict[str, str] = {}
         # Field-level security per user: (object, field) -> "none" (hidden) or "read"; "edit" otherwise.
@@ -662,6 +664,35 @@ class Org:
             if dupes:
                 raise self._duplicates_error(dupes[:3])
 
+    def add_automation(self, **spec: Any) -> Automation:
+        """A flow or trigger that runs when a record is saved (``automation.Automation``)."""
+        auto = Automation(**spec)
+        obj = self.object_def(auto.object)
+        names = [auto.field, *auto.set]
+        missing = [n for n in names if obj.field_ci(n) is None]
+        if missing:
+            raise ValueError(f"{obj.name} has no fields {missing}")
+        auto.object = obj.name
+        with self.lock:
+            self.automations.append(auto)
+        return auto
+
+    def _automate(self, obj: ObjectDef, rec: Record, old: Record | None) -> None:
+        """Run the org's automation on a record being saved (one pass, in the order added)."""
+        for auto in list(self.automations):
+            if auto.object != obj.name or not auto.fires(rec, old):
+                continue
+            auto.runs += 1
+            if auto.kind != "update":
+                raise auto.refusal()
+            now = self.now_ms()
+            today = dt.datetime.fromtimestamp(now / 1000, dt.UTC).date().isoformat()
+            for name, value in auto.set.items():
+                f = obj.field_ci(name)
+                assert f is not None
+                rec[f.name] = now if value == NOW else today if value == TODAY else value
+            self._derive(obj, rec)
+
     def _check_record_type(self, obj: ObjectDef, rec: Record, old: Record | None) -> None:
         """A record type of another object or an inactive one: INVALID_CROSS_REFERENCE_KEY "Record Type
         ID: this ID value isn't valid for the user" (message from memory, UNVERIFIED). A restricted
@@ -767,6 +798,7 @@ class Org:
             if name not in values and not any(k.lower() == name.lower() for k in values):
                 rec[name] = self.default_value(obj, rec["RecordTypeId"], name)
         self._derive(obj, rec)
+        self._automate(obj, rec, None)
         self._validate(obj, rec, None, allow_duplicates=allow_duplicates)
         self.assign(obj, rec, auto_assign)
         return rec
@@ -796,6 +828,7 @@ class Org:
             raise err.UnableToLockRow(old["Id"])
         rec = self._apply_fields(obj, old, values, creating=False, user_id=user_id)
         self._derive(obj, rec)
+        self._automate(obj, rec, old)
         self._validate(obj, rec, old, allow_duplicates=allow_duplicates)
         self.assign(obj, rec, auto_assign)
         return rec

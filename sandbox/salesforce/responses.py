@@ -1127,6 +1127,28 @@ def control_record_types(ctx: Ctx) -> Reply:
     )
 
 
+def control_automations(ctx: Ctx) -> Reply:
+    """Control surface: flows and triggers that run on save (``automation.Automation`` fields:
+    name, object, kind update|validation|trigger_error|flow_error, field, value?, on?, set?, message?);
+    DELETE removes them all."""
+    org = ctx.backend.default_org
+    if ctx.method == "DELETE":
+        org.automations.clear()
+        return Reply(200, {"ok": True})
+    if ctx.method == "POST":
+        body = control.object_body(ctx.json(), "automation")
+        try:
+            auto = org.add_automation(**body)
+        except TypeError:
+            raise control.bad(
+                "automation: unknown or missing keys (name, object, kind, field required)"
+            ) from None
+        except (ValueError, err.SalesforceApiError) as exc:
+            raise control.bad(f"automation: {exc}") from None
+        return Reply(201, auto.as_json())
+    return Reply(200, [a.as_json() for a in org.automations])
+
+
 def control_expire_sessions(ctx: Ctx) -> Reply:
     """Control surface: expire every session (next call gets 401 INVALID_SESSION_ID)."""
     return Reply(200, {"expired": ctx.backend.default_org.expire_sessions()})

@@ -315,6 +315,10 @@ class SalesforceSandbox:
         """A record type whose restricted picklists allow only ``values[field]``; returns its id."""
         return self.org.add_record_type(obj, developer_name, values, default=default)
 
+    def add_automation(self, **spec: Any) -> Any:
+        """A flow or trigger that runs on save (``sandbox.salesforce.automation.Automation``)."""
+        return self.org.add_automation(**spec)
+
     def clear_faults(self) -> None:
         self.org.faults.clear()
 
