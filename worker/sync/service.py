@@ -366,7 +366,7 @@ class SyncService:
             mine = [(p, k) for p, k in wanted if k.object_type == obj]
             if not mine:
                 continue
-            columns = [*self.sf_fields[obj], *sf_queries.facts_columns(obj)]
+            columns = [*self.sf_fields[obj], *sf_queries.facts_columns(obj, self.sf.calls_subquery)]
             report = self._side(
                 SF,
                 lambda obj=obj, mine=mine, columns=columns: self.sf.fetch(
