@@ -3,7 +3,7 @@ adapters pointed at them through the real client libraries."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -12,8 +12,12 @@ from pydantic import SecretStr
 from sandbox.hubspot.limits import TIERS
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
+from tests.conftest import MAPPINGS
 from worker.crm.hubspot import HubSpotAdapter, HubSpotSettings
 from worker.crm.salesforce import SalesforceAdapter, SalesforceSettings
+from worker.mapping import load_map
+from worker.state.store import State
+from worker.sync import Disposition, Run, SyncService, SyncSettings
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +81,39 @@ def sf(sf_box: SalesforceSandbox) -> SalesforceAdapter:
 @pytest.fixture
 def hs(hs_box: HubSpotSandbox) -> HubSpotAdapter:
     return HubSpotAdapter(hs_settings(hs_box))
+
+
+@pytest.fixture
+def state(redis_client: Any) -> State:
+    return State.connect(redis_client)
+
+
+def make_service(
+    sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, state: State, map_name: str = "default.yaml", **sf: Any
+) -> SyncService:
+    return SyncService(
+        load_map(MAPPINGS / map_name),
+        SalesforceAdapter(sf_settings(sf_box, **sf)),
+        HubSpotAdapter(hs_settings(hs_box)),
+        state,
+        SyncSettings(),
+    )
+
+
+@pytest.fixture
+def service(sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, state: State) -> SyncService:
+    return make_service(sf_box, hs_box, state)
+
+
+@pytest.fixture
+def synced_lead(sf_box: SalesforceSandbox, service: SyncService) -> Callable[..., tuple[str, str]]:
+    """A lead created in Salesforce and synced once: (lead id, HubSpot contact id)."""
+
+    def make(email: str = "ada@example.com", **values: Any) -> tuple[str, str]:
+        fields = {"FirstName": "Ada", "LastName": "Lovelace", "Company": "Engines", "Email": email, **values}
+        lead = sf_box.org.create("Lead", fields, sf_box.org.admin_id)
+        outcome = service.sync_one(f"sf:Lead:{lead}", Run.new("test"))
+        assert outcome.disposition is Disposition.SYNCED, outcome.detail
+        return lead, str(sf_box.org.get("Lead", lead)["HubSpot_Contact_ID__c"])
+
+    return make
