@@ -212,6 +212,13 @@ class Record:
     archived: bool = False
     archived_ms: int | None = None
     history: dict[str, list[tuple[str, int, str, str]]] | None = None
+    # who created it: the source of the values it was created with, until a change records history
+    # (kept as one tuple rather than per-property lists, so a million seeded records stay small)
+    created_by: tuple[str, str] = ("CRM_UI", "")
+
+    def initial_history(self, name: str) -> list[tuple[str, int, str, str]]:
+        value = self.props.get(name)
+        return [(value, self.created_ms, *self.created_by)] if value else []
 
     def doc(self) -> Doc:
         return Doc(self.id, self.props, self.created_ms, self.updated_ms, self.archived, self.archived_ms)
@@ -529,11 +536,7 @@ class ObjectStore:
             props=values,
             created_ms=created,
             updated_ms=created if created_ms is not None else now,
-            history={
-                k: [(v, created, actor.change_source, actor.source_id)]
-                for k, v in values.items()
-                if k in self.properties
-            },
+            created_by=(actor.change_source, actor.source_id),
         )
         self.records[rid] = rec
         key = self.spec.unique_property
@@ -573,9 +576,7 @@ class ObjectStore:
         if not changed:
             return rec
         if rec.history is None:
-            rec.history = {
-                k: [(v, rec.created_ms, "CRM_UI", "")] for k, v in rec.props.items() if k in self.properties
-            }
+            rec.history = {k: rec.initial_history(k) for k in rec.props if k in self.properties}
         values = dict(rec.props)  # copy-on-write: the search index may still hold the old dict
         key = self.spec.unique_property
         for k, v in changed.items():
