@@ -496,11 +496,14 @@ class ObjectStore:
 
     # ---------------------------------------------------------------- writes
     def _reindex(self, rec: Record) -> None:
+        """A change becomes searchable ``index_lag_ms`` after it was made: at once for records written
+        with a past timestamp older than the lag (seeded history), later for fresh writes."""
         lag = self.portal.settings.index_lag_ms
-        if lag <= 0:
+        visible_at = rec.updated_ms + lag
+        if lag <= 0 or visible_at <= self.portal.clock.now_ms():
             self.index.put_now(rec.doc())
         else:
-            self.index.enqueue(self.portal.clock.now_ms() + lag, rec.id, rec.doc())
+            self.index.enqueue(visible_at, rec.id, rec.doc())
 
     def _stamp(self, props: dict[str, str], now: int, created: int) -> None:
         props["hs_object_id"] = str(props.get("hs_object_id") or "")
