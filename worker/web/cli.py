@@ -8,6 +8,15 @@ from pydantic import ValidationError
 from worker.errors import ConfigError
 
 
+def settings_problems(exc: ValidationError) -> str:
+    """One line per problem, naming the setting but never echoing its value (it may be a secret)."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or exc.title
+        lines.append(f"  {exc.title}.{where}: {error['msg']}")
+    return "\n".join(lines)
+
+
 def web(
     host: str | None = typer.Option(None, help="Interface to bind (default CRMSYNC_WEB_HOST, 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Port to bind (default CRMSYNC_WEB_PORT, 8000)."),
@@ -24,8 +33,11 @@ def web(
     try:
         settings = WebSettings()
         app_from_env()  # refuse to start on a bad configuration, with its message, before binding
-    except (ConfigError, ValidationError) as exc:
+    except ConfigError as exc:
         typer.echo(f"crmsync web: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except ValidationError as exc:
+        typer.echo(f"crmsync web: invalid settings:\n{settings_problems(exc)}", err=True)
         raise typer.Exit(2) from None
     overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v}
     settings = settings.model_copy(update=overrides)

@@ -35,9 +35,8 @@ class WebSettings(BaseSettings):
     )
     callout_secret: SecretStr | None = Field(
         None,
-        min_length=24,
-        description="Shared secret Flow/Apex callouts send as `Authorization: Bearer <secret>`; "
-        "unset: the callout endpoint answers 404.",
+        description="Shared secret (24+ characters) Flow/Apex callouts send as "
+        "`Authorization: Bearer <secret>`; unset: the callout endpoint answers 404.",
     )
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body; larger is 413 before it is read."
@@ -67,4 +66,11 @@ class WebSettings(BaseSettings):
     def _org_id(cls, value: str | None) -> str | None:
         if value is not None and not _ORG_ID.fullmatch(value):
             raise ValueError("salesforce_org_id must be a 15- or 18-character org id starting 00D")
+        return value
+
+    @field_validator("callout_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 24:
+            raise ValueError("callout_secret must be at least 24 characters")
         return value
