@@ -129,6 +129,8 @@ class HeaderDeadlineH11Protocol(H11Protocol):
     The deadline is read from the uvicorn ``Config`` (attribute ``header_timeout_s``), which uvicorn
     hands to every worker process, so it holds with ``--workers`` too."""
 
+    _head_timer: asyncio.TimerHandle | None = None
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm_head_deadline()
@@ -137,9 +139,19 @@ class HeaderDeadlineH11Protocol(H11Protocol):
         super().on_response_complete()
         self._arm_head_deadline()
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_deadline()
+        super().connection_lost(exc)
+
     def _arm_head_deadline(self) -> None:
+        self._cancel_head_deadline()
         timeout = float(getattr(self.config, "header_timeout_s", DEFAULT_HEADER_TIMEOUT_S))
-        self.loop.call_later(timeout, self._head_deadline, self.cycle)
+        self._head_timer = self.loop.call_later(timeout, self._head_deadline, self.cycle)
+
+    def _cancel_head_deadline(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
 
     def _head_deadline(self, cycle_then: Any) -> None:
         # No new request head since the timer was armed, and none in progress: close.

@@ -169,7 +169,8 @@ def parse_notifications(body: bytes) -> OutboundMessage:
             raise BadMessageError("sObject has no xsi:type")
         record_id = next((c.text for c in sobject if _local(c.tag) == "Id"), None)
         if object_name not in SALESFORCE_OBJECTS:
-            ignored[object_name[:80]] = ignored.get(object_name[:80], 0) + 1
+            name = ascii(object_name[:80])[1:-1]  # sender-chosen text: no control characters in logs
+            ignored[name] = ignored.get(name, 0) + 1
             continue
         id18 = salesforce_id18((record_id or "").strip(), object_name)
         key = _key("outbound", org_id[:15], note_id, id18)

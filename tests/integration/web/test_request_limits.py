@@ -34,11 +34,12 @@ def dirty(redis_client: Any) -> DirtySet:
 
 
 @pytest.fixture
-def address(dirty: DirtySet) -> Iterator[tuple[str, int]]:
+def address(dirty: DirtySet, caplog: pytest.LogCaptureFixture) -> Iterator[tuple[str, int]]:
     app = create_app(HubSpotSettings(app_secret=SecretStr(SECRET)), dirty, web=LIMITS)
     with serve_in_thread(app, LIMITS) as base:
         parts = urlsplit(base)
         yield parts.hostname or "127.0.0.1", parts.port or 80
+    assert "Traceback" not in caplog.text  # refusals are answers, not errors
 
 
 def _connect(address: tuple[str, int]) -> socket.socket:
