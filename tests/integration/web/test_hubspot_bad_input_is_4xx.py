@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from pydantic import SecretStr
 
 from sandbox.hubspot.models import DEFAULT_APP_ID
@@ -29,12 +30,20 @@ def dirty(redis_client: Any) -> DirtySet:
     return DirtySet(redis_client)
 
 
-@pytest.fixture
-def receiver(dirty: DirtySet, caplog: pytest.LogCaptureFixture) -> Iterator[str]:
-    caplog.set_level("DEBUG")
+@pytest.fixture(scope="module")
+def server(redis_url: str) -> Iterator[str]:
+    """One receiver for the module (each test still starts from a flushed database)."""
+    client = redis.Redis.from_url(redis_url)
     settings = HubSpotSettings(app_secret=SecretStr(SECRET), app_id=DEFAULT_APP_ID)
-    with serve_in_thread(create_app(settings, dirty)) as base:
+    with serve_in_thread(create_app(settings, DirtySet(client))) as base:
         yield base + "/webhooks/hubspot"
+    client.close()
+
+
+@pytest.fixture
+def receiver(server: str, dirty: DirtySet, caplog: pytest.LogCaptureFixture) -> Iterator[str]:
+    caplog.set_level("DEBUG")
+    yield server
     assert "Traceback" not in caplog.text and "Exception in ASGI application" not in caplog.text
 
 

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import redis
 from pydantic import SecretStr
 
 from sandbox.salesforce.ids import make_id
@@ -36,11 +37,19 @@ def dirty(redis_client: Any) -> DirtySet:
     return DirtySet(redis_client, "salesforce")
 
 
-@pytest.fixture
-def endpoint(redis_client: Any) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def server(redis_url: str) -> Iterator[str]:
+    """One app for the module (each test still starts from a flushed database)."""
+    client = redis.Redis.from_url(redis_url)
     web = WebSettings(callout_secret=SecretStr(SECRET), max_events=5)
-    with serve_in_thread(create_app(web, redis_client), web) as base:
+    with serve_in_thread(create_app(web, client), web) as base:
         yield base + "/webhooks/salesforce/changes"
+    client.close()
+
+
+@pytest.fixture
+def endpoint(server: str, redis_client: Any) -> str:
+    return server
 
 
 def test_changes_with_the_secret_are_queued(endpoint: str, dirty: DirtySet) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from simple_salesforce.api import Salesforce
 
 from sandbox.salesforce.ids import make_id
@@ -41,10 +42,18 @@ def serve(redis_client: Any, org_id: str) -> Any:
     return serve_in_thread(create_app(WebSettings(salesforce_org_id=org_id), redis_client))
 
 
-@pytest.fixture
-def endpoint(redis_client: Any) -> Iterator[str]:
-    with serve(redis_client, ORG) as base:
+@pytest.fixture(scope="module")
+def server(redis_url: str) -> Iterator[str]:
+    """One app for the module (each test still starts from a flushed database)."""
+    client = redis.Redis.from_url(redis_url)
+    with serve(client, ORG) as base:
         yield base + "/webhooks/salesforce/outbound"
+    client.close()
+
+
+@pytest.fixture
+def endpoint(server: str, redis_client: Any) -> str:
+    return server
 
 
 def envelope(org: str = ORG, notes: str | None = None, prolog: str = "") -> bytes:

@@ -72,6 +72,7 @@ def crmsync_web(env: dict[str, str], *args: str) -> Iterator[tuple[str, list[str
         output.extend(out.splitlines())
 
 
+@pytest.mark.slow
 def test_two_processes_share_the_event_dedupe(redis_client: Any, redis_url: str) -> None:
     env = _env(redis_url)
     with crmsync_web(env) as (a, out_a), crmsync_web(env) as (b, out_b):
@@ -100,6 +101,7 @@ def test_two_processes_share_the_event_dedupe(redis_client: Any, redis_url: str)
     assert SECRET not in logs and CALLOUT_SECRET not in logs
 
 
+@pytest.mark.slow
 def test_workers_keep_the_limits(redis_url: str) -> None:
     env = _env(redis_url, CRMSYNC_WEB_HEADER_TIMEOUT_S="0.5", CRMSYNC_WEB_MAX_BODY_BYTES="2048")
     with crmsync_web(env, "--workers", "2") as (base, _):
