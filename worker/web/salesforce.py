@@ -10,8 +10,9 @@ ack covers every notification); anything else and it re-sends, with back-off, fo
 page; reference §5a]. A message "can sometimes be delivered more than one time" and listeners should
 "check the notification IDs" [D: sforce_api_om_outboundmessaging_notifications.htm]: a notification is
 recorded once per (org, notification id, record id). A SessionId (sent when "Send Session ID" is set)
-is a live session: it is never logged nor echoed. Parsing uses defusedxml with DTDs forbidden (SOAP 1.1 §3 forbids a DTD in a
-message), so entity expansion ("billion laughs") and external entities never run.
+is a live session: it is never logged nor echoed. Parsing uses defusedxml with DTDs forbidden (SOAP
+1.1 §3 forbids a DTD in a message), so entity expansion ("billion laughs") and external entities
+never run.
 
 Answers: the Ack (200) once every notification's id is recorded; a SOAP ``Fault`` with faultcode
 ``soapenv:Client`` and nothing queued for a malformed envelope or id (400), the wrong organisation
