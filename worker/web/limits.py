@@ -76,7 +76,7 @@ class RequestLimits:
             return
         deadline = time.monotonic() + self.body_timeout_s
         received = 0
-        complete = False
+        complete = length == 0 and not _chunked(scope)  # no body to wait for
         started = False
 
         async def limited_receive() -> Message:
@@ -117,10 +117,14 @@ def _content_length(scope: Scope) -> int | None:
     """The declared body length (0 when absent); None when the header is not plain digits."""
     for name, value in scope.get("headers", []):
         if name == b"content-length":
-            if not value.isdigit() or len(value) > 18:
+            if not value.isdigit():
                 return None
-            return int(value)
+            return int(value[:19])  # more digits than that is over any cap anyway
     return 0
+
+
+def _chunked(scope: Scope) -> bool:
+    return any(name == b"transfer-encoding" for name, _ in scope.get("headers", []))
 
 
 class HeaderDeadlineH11Protocol(H11Protocol):
