@@ -8,9 +8,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import redis
+import requests
 from pydantic import SecretStr
 
 from sandbox.hubspot.models import DEFAULT_APP_ID
@@ -63,8 +63,8 @@ def _headers(url: str, body: bytes, stamp: str | bytes) -> dict[str, Any]:
 def test_malformed_timestamp_header_is_401_not_500(receiver: str, dirty: DirtySet, stamp: Any) -> None:
     body = json.dumps([event(1, 501)]).encode()
     if isinstance(stamp, str) and not stamp.isascii():
-        stamp = stamp.encode()  # httpx sends str headers as ASCII; send the UTF-8 bytes raw
-    r = httpx.post(receiver, content=body, headers=_headers(receiver, body, stamp))
+        stamp = stamp.encode()  # send the UTF-8 bytes raw, not a client-chosen encoding
+    r = requests.post(receiver, data=body, headers=_headers(receiver, body, stamp))
     assert r.status_code == 401, r.text
     assert "timestamp" in r.json()["error"]
     assert dirty.size("contacts") == 0

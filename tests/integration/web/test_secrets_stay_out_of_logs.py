@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import httpx
 import pytest
+import requests
 from pydantic import SecretStr
 
 from sandbox.salesforce.ids import make_id
@@ -30,7 +30,7 @@ WEB = WebSettings(salesforce_org_id=ORG, callout_secret=SecretStr(CALLOUT))
 HUBSPOT = HubSpotSettings(app_secret=SecretStr(APP_SECRET), app_id=1)
 
 
-def _exercise(base: str) -> list[httpx.Response]:
+def _exercise(base: str) -> list[requests.Response]:
     hook = base + "/webhooks/hubspot"
     changes = base + "/webhooks/salesforce/changes"
     lead = {"changes": [{"object": "Lead", "id": make_id("00Q", 1)}]}
@@ -45,17 +45,17 @@ def _exercise(base: str) -> list[httpx.Response]:
         post(hook, [event(2, 502)], secret=APP_SECRET[:-1]),
         post(hook, None, raw=b"[" * 10_000, secret=APP_SECRET),
         post(hook, [{"eventId": APP_SECRET, "objectId": 1, "subscriptionType": "x"}], secret=APP_SECRET),
-        httpx.post(changes, json=lead, headers={"Authorization": f"Bearer {CALLOUT}"}),
-        httpx.post(changes, json=lead, headers={"Authorization": f"Bearer {CALLOUT[:-1]}"}),
-        httpx.post(
+        requests.post(changes, json=lead, headers={"Authorization": f"Bearer {CALLOUT}"}),
+        requests.post(changes, json=lead, headers={"Authorization": f"Bearer {CALLOUT[:-1]}"}),
+        requests.post(
             changes,
             json={"changes": [{"object": "Lead", "id": CALLOUT}]},
             headers={"Authorization": f"Bearer {CALLOUT}"},
         ),
-        httpx.post(base + "/webhooks/salesforce/outbound", content=with_session, headers=XML),
-        httpx.post(base + "/webhooks/salesforce/outbound", content=with_session[:-30], headers=XML),
-        httpx.post(base + "/webhooks/salesforce/outbound", content=wrong_org, headers=XML),
-        httpx.get(base + "/healthz"),
+        requests.post(base + "/webhooks/salesforce/outbound", data=with_session, headers=XML),
+        requests.post(base + "/webhooks/salesforce/outbound", data=with_session[:-30], headers=XML),
+        requests.post(base + "/webhooks/salesforce/outbound", data=wrong_org, headers=XML),
+        requests.get(base + "/healthz"),
     ]
 
 
