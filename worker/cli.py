@@ -24,6 +24,7 @@ app = typer.Typer(
 mappings_app = typer.Typer(help="Check, show and describe definition maps.", no_args_is_help=True)
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(sandbox_app, name="sandbox")
+app.command("web")(__import__("worker.web.cli", fromlist=["web"]).web)
 
 T = TypeVar("T")
 DEFAULT_MAP = "mappings/default.yaml"
