@@ -481,8 +481,8 @@ SCHEMA: dict[str, ObjectDef] = {
 
 # Fields kept in a value -> ids index (lookups the worker filters on with = / IN).
 INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
-    "Lead": ("ConvertedContactId", "ConvertedAccountId", "HubSpot_Contact_ID__c", "Email"),
-    "Contact": ("AccountId", "HubSpot_Contact_ID__c", "Email"),
+    "Lead": ("ConvertedContactId", "ConvertedAccountId", "HubSpot_Contact_ID__c", "Email", "LastName"),
+    "Contact": ("AccountId", "HubSpot_Contact_ID__c", "Email", "LastName"),
     "Opportunity": ("AccountId", "ContactId"),
     "OpportunityContactRole": ("ContactId", "OpportunityId"),
     "Task": ("WhoId",),

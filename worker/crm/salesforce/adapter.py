@@ -37,7 +37,12 @@ from worker.crm.port import (
     with_op,
 )
 from worker.crm.salesforce import queries
-from worker.crm.salesforce.classify import classify, classify_code, classify_save_errors
+from worker.crm.salesforce.classify import (
+    DuplicatesDetectedError,
+    classify,
+    classify_code,
+    classify_save_errors,
+)
 from worker.crm.salesforce.connection import Connection, build_http
 from worker.crm.salesforce.cursor import (
     Watermark,
@@ -729,7 +734,65 @@ class SalesforceAdapter:
             else WriteResult(keys[i], Outcome.NOT_APPLIED, error=not_attempted(stop), op=ops[i])
             for i, r in enumerate(results)
         ]
-        return WriteReport(tuple(out), stop)
+        return WriteReport(tuple(self._name_duplicates(out)), stop)
+
+    def _name_duplicates(self, results: list[WriteResult]) -> list[WriteResult]:
+        """Give each create refused with DUPLICATES_DETECTED the records it duplicates.
+
+        sObject Collections answer a duplicate with statusCode/message only (no ``duplicateResut``; the
+        collections create docs' example), so the matches are read back the way the standard matching
+        rules find them (help: standard duplicate rules): Leads and Contacts with the same email, and
+        Leads with the same first name, last name and company. One query per object for the whole
+        write; a lookup that fails leaves the refusals as they were."""
+        dupes = [
+            (i, r)
+            for i, r in enumerate(results)
+            if r.code == "DUPLICATES_DETECTED" and r.op is not None and r.op.kind == "create"
+        ]
+        if not dupes:
+            return results
+        wanted = [r.op.values for _, r in dupes if r.op is not None]
+        emails = sorted({str(v["Email"]).lower() for v in wanted if v.get("Email")})
+        last_names = sorted({str(v["LastName"]) for v in wanted if v.get("LastName") and v.get("Company")})
+        try:
+            leads = self._duplicate_candidates("Lead", emails, last_names)
+            contacts = self._duplicate_candidates("Contact", emails, [])
+        except CrmError:
+            return results
+        out = list(results)
+        for i, r in dupes:
+            assert r.op is not None and r.error is not None
+            values = r.op.values
+            matches = tuple(
+                row["Id"]
+                for row in [*leads, *contacts]
+                if _same(row.get("Email"), values.get("Email"))
+                or (
+                    row.get("attributes", {}).get("type") == "Lead"
+                    and all(_same(row.get(k), values.get(k)) for k in ("FirstName", "LastName", "Company"))
+                )
+            )
+            error = DuplicatesDetectedError(str(r.error), matches, status=r.error.status)
+            out[i] = replace(r, error=error)
+        return out
+
+    def _duplicate_candidates(
+        self, object_type: str, emails: list[str], last_names: list[str]
+    ) -> list[Record]:
+        if not emails and not last_names:
+            return []
+        fields = ["Id", "Email", "FirstName", "LastName"] + (["Company"] if object_type == "Lead" else [])
+        conditions, args = [], []
+        if emails:
+            conditions.append("Email IN {}")
+            args.append(emails)
+        if last_names:
+            conditions.append("LastName IN {}")
+            args.append(last_names)
+        where = " OR ".join(conditions)
+        if object_type == "Lead":
+            where = f"({where}) AND IsConverted = false"
+        return list(self.query(queries.select(fields, object_type, where, args)))
 
     def _write_batch(
         self,
@@ -790,6 +853,10 @@ class SalesforceAdapter:
             if not retry:
                 return
             pending = retry
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(a) and bool(b) and str(a).lower() == str(b).lower()
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -131,3 +131,14 @@ def classify_save_errors(errors: list[Mapping[str, Any]]) -> CrmError:
     if isinstance(err, FatalError):  # an unlisted per-record code is still about this record
         return RecordRejectedError(message, code=code, status=400)
     return err
+
+
+class DuplicatesDetectedError(RecordRejectedError):
+    """A save refused by the org's duplicate rules (``DUPLICATES_DETECTED``), with the ids of the
+    records it matches (``matches``: Lead and Contact ids), so a create can link to the existing record
+    where the map allows, or be dead-lettered naming the match."""
+
+    def __init__(self, message: str, matches: tuple[str, ...], *, status: int | None = None) -> None:
+        self.matches = matches
+        named = f"; matches: {', '.join(matches)}" if matches else "; no match found by email or name"
+        super().__init__(message + named, code="DUPLICATES_DETECTED", status=status)
