@@ -299,3 +299,9 @@ class CannotExecuteFlowTrigger(SalesforceApiError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, [])
+
+
+class InvalidTypeForOperation(SalesforceApiError):
+    """A write to an object the API only reads (Organization, RecordType)."""
+
+    error_code = "INVALID_TYPE_FOR_OPERATION"

@@ -36,6 +36,7 @@ from sandbox.salesforce.schema import (
     CLOSED_TASK_STATUSES,
     INDEXED_FIELDS,
     OPPORTUNITY_STAGES,
+    READ_ONLY_OBJECTS,
     SCHEMA,
     FieldDef,
     ObjectDef,
@@ -301,6 +302,19 @@ class Org:
             owner=None,
         )
         self.admin_id = admin
+        organization = self.create_raw(
+            "Organization",
+            {
+                "Name": "CRM Sync Sandbox",
+                "InstanceName": "CS42",
+                "IsSandbox": True,
+                "OrganizationType": "Enterprise Edition",
+                "LanguageLocaleKey": "en_US",
+                "TimeZoneSidKey": "Etc/UTC",
+            },
+            None,
+        )
+        assert organization == self.org_id, "the Organization row carries the org id"
         # A lead queue, as most orgs route web leads to one (OwnerId 00G…).
         self.lead_queue_id = self.create_raw(
             "Group", {"Name": "Inbound Leads", "DeveloperName": "Inbound_Leads", "Type": "Queue"}, None
@@ -836,6 +850,8 @@ class Org:
         auto_assign: bool = False,
     ) -> Record:
         obj = self.object_def(obj_name)
+        if obj.name in READ_ONLY_OBJECTS:  # code and message from memory, UNVERIFIED
+            raise err.InvalidTypeForOperation(f"entity type cannot be inserted: {obj.name}")
         if any(k.lower() == "id" for k in values):
             raise err.InvalidFieldForInsertUpdate("cannot specify Id in an insert call", ["Id"])
         base: Record = {name: None for name in obj.fields}
@@ -878,6 +894,8 @@ class Org:
         user_id: str | None = None,
     ) -> Record:
         obj = self.object_def(obj_name)
+        if obj.name in READ_ONLY_OBJECTS:  # UNVERIFIED, as for inserts
+            raise err.InvalidTypeForOperation(f"entity type cannot be updated: {obj.name}")
         old = self.get(obj.name, record_id)
         if obj.name == "Lead" and old.get("IsConverted") and not self.converted_leads_editable:
             raise err.CannotUpdateConvertedLead()

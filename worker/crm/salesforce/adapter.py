@@ -106,6 +106,18 @@ class DeletedRecords:
 
 
 @dataclass(frozen=True)
+class OrgInfo:
+    """The org a worker is connected to (``Organization``): id (00D…), name, instance, sandbox or
+    production, edition."""
+
+    id: str
+    name: str
+    instance: str
+    sandbox: bool
+    edition: str
+
+
+@dataclass(frozen=True)
 class _WriteOp:
     method: str
     path: str
@@ -307,6 +319,23 @@ class SalesforceAdapter:
                 yield ChangePage(pending, mark)
             pending = rows
         yield ChangePage(pending or [], best)
+
+    def organization(self) -> OrgInfo:
+        """The connected org (object reference, Organization: one row, its Id the org id): what the
+        start-up check logs and what keys shared API-usage readings."""
+        rows = list(
+            self.query("SELECT Id, Name, InstanceName, IsSandbox, OrganizationType FROM Organization LIMIT 1")
+        )
+        if not rows:
+            raise FatalError("Salesforce returned no Organization row", code="NO_ORGANIZATION")
+        row = rows[0]
+        return OrgInfo(
+            id=str(row["Id"]),
+            name=str(row.get("Name") or ""),
+            instance=str(row.get("InstanceName") or ""),
+            sandbox=bool(row.get("IsSandbox")),
+            edition=str(row.get("OrganizationType") or ""),
+        )
 
     def check_api_version(self) -> None:
         """``ConfigError`` when the org does not serve the configured API version (see
