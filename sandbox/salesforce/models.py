@@ -275,6 +275,9 @@ class Org:
         self.assignment_rule_owner: str | None = None  # active lead assignment rule: assigns to this user
         self.locators_bound_to_session = True
         self.bulk_job_polls = 0  # Bulk 2.0 jobs report InProgress for this many polls
+        # A query matching more rows than this times out (QUERY_TIMEOUT), as a non-selective query over
+        # a large object does on a real org (the real threshold is time, not rows: inferred model).
+        self.query_timeout_rows: int | None = None
         self.latest_api_version = versions.LATEST  # the org's release: newer versions answer 404
         # SOAP login() is disabled by default in orgs created from Summer '26 (help article 005132110);
         # on here, as in the older orgs most customers have.

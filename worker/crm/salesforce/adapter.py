@@ -223,7 +223,8 @@ class SalesforceAdapter:
                 code="URI_TOO_LONG",
             )
         page: dict[str, Any] = self._call(
-            lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers)
+            lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers),
+            only=_not_query_timeout,  # the same heavy query would time out again: the caller narrows
         )
         yield page
         while not page.get("done", True):
@@ -269,8 +270,14 @@ class SalesforceAdapter:
         current = mark
         scanned: Watermark | None = None  # position of the last row handed out, in query order
         restarts = 0
+        span: dt.timedelta | None = None  # set once a query timed out: read in windows this wide
+        window_end: dt.datetime | None = None
         while True:
-            where, args = after_condition(scanned or start)
+            after = scanned or start
+            where, args = after_condition(after)
+            if span is not None:
+                window_end = after.modstamp + span
+                where, args = f"{where} AND SystemModstamp < {{}}", [*args, window_end]
             soql = queries.select(wanted, object_type, where, args, tail="ORDER BY SystemModstamp, Id")
             pages = self.query_pages(soql)
             try:
@@ -282,6 +289,7 @@ class SalesforceAdapter:
                     yield ChangePage(records, current)
                     if (
                         allow_bulk
+                        and span is None
                         and not page.get("done", True)
                         and page["totalSize"] > self.settings.bulk_threshold
                     ):
@@ -290,8 +298,20 @@ class SalesforceAdapter:
                             object_type, fields, scanned or start, current, with_facts
                         )
                         return
-                return
+                if window_end is None:
+                    return
+                # The window is read: continue after it, in a window twice as wide.
+                scanned = max(scanned or start, Watermark(window_end, ""))
+                current = max(current, scanned)
+                yield ChangePage([], current)
+                if window_end >= dt.datetime.now(dt.UTC):
+                    return
+                assert span is not None
+                span *= 2
             except CrmError as exc:
+                if exc.code == "QUERY_TIMEOUT":
+                    span = _narrower(span, after.modstamp)
+                    continue
                 # A query locator dies with its session (re-login mid-pagination) or when the user's
                 # 10-cursor limit evicts it; the compound cursor lets the scan resume exactly there.
                 if restarts == MAX_QUERY_RESTARTS or not _locator_lost(exc):
@@ -882,6 +902,25 @@ class SalesforceAdapter:
             if not retry:
                 return
             pending = retry
+
+
+def _not_query_timeout(exc: CrmError) -> bool:
+    return exc.code != "QUERY_TIMEOUT"
+
+
+def _narrower(span: dt.timedelta | None, since: dt.datetime) -> dt.timedelta:
+    """The next window after a QUERY_TIMEOUT: half the one that timed out (the first: half the time
+    from ``since`` to now). Salesforce's answer to a heavy query is a narrower one (sfdecoded
+    QUERY_TIMEOUT: "add indexed field filters"; SystemModstamp is indexed); a one-second window that
+    still times out cannot be narrowed and is raised."""
+    if span is None:
+        span = max(dt.datetime.now(dt.UTC) - since, dt.timedelta(seconds=2))
+    if span <= dt.timedelta(seconds=1):
+        raise FatalError(
+            "Salesforce timed out on a one-second SystemModstamp window; nothing narrower to try",
+            code="QUERY_TIMEOUT",
+        )
+    return max(span / 2, dt.timedelta(seconds=1))
 
 
 def _same(a: Any, b: Any) -> bool:

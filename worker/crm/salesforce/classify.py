@@ -9,6 +9,8 @@ the parsed body in ``.content`` (reference §0.5):
   resets over a rolling 24 h: stop, don't spin; airbytehq/airbyte#8690). Other REQUEST_LIMIT_EXCEEDED
   messages (concurrent long-running requests) are Retriable after a pause (salto-io/salto#3056).
 - UNABLE_TO_LOCK_ROW (400) → Retriable (jsforce/jsforce#1018: "Retry is still your best bet").
+- QUERY_TIMEOUT → Retriable, but query reads do not re-send the same query: ``changes`` narrows its
+  SystemModstamp window instead (adapter ``_narrower``).
 - 429 / 5xx / timeouts / connection resets → Retriable.
 - Record-level DML errors (validation, picklist, converted lead, duplicates, missing fields, deleted or
   unknown record, 300 multiple external-id matches) → RecordRejectedError, never retried.
