@@ -60,13 +60,15 @@ SETTINGS: dict[str, tuple[Check, str]] = {
     ),
     "soap_login_enabled": (_bool, "true or false"),
     "lead_field_mapping": (
-        lambda v: isinstance(v, dict)
-        and all(
-            isinstance(k, str)
-            and isinstance(t, str)
-            and SCHEMA["Lead"].field_ci(k) is not None
-            and SCHEMA["Contact"].field_ci(t) is not None
-            for k, t in v.items()
+        lambda v: (
+            isinstance(v, dict)
+            and all(
+                isinstance(k, str)
+                and isinstance(t, str)
+                and SCHEMA["Lead"].field_ci(k) is not None
+                and SCHEMA["Contact"].field_ci(t) is not None
+                for k, t in v.items()
+            )
         ),
         "an object of Lead field -> Contact field names",
     ),
