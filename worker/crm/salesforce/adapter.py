@@ -37,7 +37,12 @@ from worker.crm.port import (
     with_op,
 )
 from worker.crm.salesforce import queries
-from worker.crm.salesforce.classify import classify, classify_code, classify_save_errors
+from worker.crm.salesforce.classify import (
+    DuplicatesDetectedError,
+    classify,
+    classify_code,
+    classify_save_errors,
+)
 from worker.crm.salesforce.connection import Connection, build_http
 from worker.crm.salesforce.cursor import (
     Watermark,
@@ -98,6 +103,18 @@ class DeletedRecords:
     records: list[dict[str, str]]
     latest_covered: dt.datetime
     gap: bool = False
+
+
+@dataclass(frozen=True)
+class OrgInfo:
+    """The org a worker is connected to (``Organization``): id (00D…), name, instance, sandbox or
+    production, edition."""
+
+    id: str
+    name: str
+    instance: str
+    sandbox: bool
+    edition: str
 
 
 @dataclass(frozen=True)
@@ -206,7 +223,8 @@ class SalesforceAdapter:
                 code="URI_TOO_LONG",
             )
         page: dict[str, Any] = self._call(
-            lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers)
+            lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers),
+            only=_not_query_timeout,  # the same heavy query would time out again: the caller narrows
         )
         yield page
         while not page.get("done", True):
@@ -252,8 +270,14 @@ class SalesforceAdapter:
         current = mark
         scanned: Watermark | None = None  # position of the last row handed out, in query order
         restarts = 0
+        span: dt.timedelta | None = None  # set once a query timed out: read in windows this wide
+        window_end: dt.datetime | None = None
         while True:
-            where, args = after_condition(scanned or start)
+            after = scanned or start
+            where, args = after_condition(after)
+            if span is not None:
+                window_end = after.modstamp + span
+                where, args = f"{where} AND SystemModstamp < {{}}", [*args, window_end]
             soql = queries.select(wanted, object_type, where, args, tail="ORDER BY SystemModstamp, Id")
             pages = self.query_pages(soql)
             try:
@@ -265,6 +289,7 @@ class SalesforceAdapter:
                     yield ChangePage(records, current)
                     if (
                         allow_bulk
+                        and span is None
                         and not page.get("done", True)
                         and page["totalSize"] > self.settings.bulk_threshold
                     ):
@@ -273,8 +298,20 @@ class SalesforceAdapter:
                             object_type, fields, scanned or start, current, with_facts
                         )
                         return
-                return
+                if window_end is None:
+                    return
+                # The window is read: continue after it, in a window twice as wide.
+                scanned = max(scanned or start, Watermark(window_end, ""))
+                current = max(current, scanned)
+                yield ChangePage([], current)
+                if window_end >= dt.datetime.now(dt.UTC):
+                    return
+                assert span is not None
+                span *= 2
             except CrmError as exc:
+                if exc.code == "QUERY_TIMEOUT":
+                    span = _narrower(span, after.modstamp)
+                    continue
                 # A query locator dies with its session (re-login mid-pagination) or when the user's
                 # 10-cursor limit evicts it; the compound cursor lets the scan resume exactly there.
                 if restarts == MAX_QUERY_RESTARTS or not _locator_lost(exc):
@@ -302,6 +339,23 @@ class SalesforceAdapter:
                 yield ChangePage(pending, mark)
             pending = rows
         yield ChangePage(pending or [], best)
+
+    def organization(self) -> OrgInfo:
+        """The connected org (object reference, Organization: one row, its Id the org id): what the
+        start-up check logs and what keys shared API-usage readings."""
+        rows = list(
+            self.query("SELECT Id, Name, InstanceName, IsSandbox, OrganizationType FROM Organization LIMIT 1")
+        )
+        if not rows:
+            raise FatalError("Salesforce returned no Organization row", code="NO_ORGANIZATION")
+        row = rows[0]
+        return OrgInfo(
+            id=str(row["Id"]),
+            name=str(row.get("Name") or ""),
+            instance=str(row.get("InstanceName") or ""),
+            sandbox=bool(row.get("IsSandbox")),
+            edition=str(row.get("OrganizationType") or ""),
+        )
 
     def check_api_version(self) -> None:
         """``ConfigError`` when the org does not serve the configured API version (see
@@ -710,26 +764,188 @@ class SalesforceAdapter:
         size = self.settings.write_batch_size
         stop: Stop | None = None
         for op, indexes in requests_:
+            if stop is not None:
+                break
+            if op.idempotent and len(indexes) > self.settings.bulk_write_threshold:
+                stop = _marked(
+                    partial(self._bulk_upsert, op, items, keys, indexes, results),
+                    indexes,
+                    items,
+                    keys,
+                    results,
+                )
+                continue
             for start in range(0, len(indexes), size):
                 if stop is not None:
                     break
                 batch = indexes[start : start + size]
-                try:
-                    self._write_batch(op, items, keys, batch, headers, results)
-                except CrmError as exc:
-                    stop = Stop.of(exc)
-                    for i in batch:
-                        if results[i] is None:
-                            results[i] = WriteResult(
-                                keys[i], failure_outcome(exc), items[i].get("id"), error=exc
-                            )
+                stop = _marked(
+                    partial(self._write_batch, op, items, keys, batch, headers, results),
+                    batch,
+                    items,
+                    keys,
+                    results,
+                )
         out = [
             with_op(r, ops[i])
             if r is not None
             else WriteResult(keys[i], Outcome.NOT_APPLIED, error=not_attempted(stop), op=ops[i])
             for i, r in enumerate(results)
         ]
-        return WriteReport(tuple(out), stop)
+        return WriteReport(tuple(self._name_duplicates(out)), stop)
+
+    def _name_duplicates(self, results: list[WriteResult]) -> list[WriteResult]:
+        """Give each create refused with DUPLICATES_DETECTED the records it duplicates.
+
+        sObject Collections answer a duplicate with statusCode/message only (no ``duplicateResut``; the
+        collections create docs' example), so the matches are read back the way the standard matching
+        rules find them (help: standard duplicate rules): Leads and Contacts with the same email, and
+        Leads with the same first name, last name and company. One query per object for the whole
+        write; a lookup that fails leaves the refusals as they were."""
+        dupes = [
+            (i, r)
+            for i, r in enumerate(results)
+            if r.code == "DUPLICATES_DETECTED" and r.op is not None and r.op.kind == "create"
+        ]
+        if not dupes:
+            return results
+        wanted = [r.op.values for _, r in dupes if r.op is not None]
+        emails = sorted({str(v["Email"]).lower() for v in wanted if v.get("Email")})
+        last_names = sorted({str(v["LastName"]) for v in wanted if v.get("LastName") and v.get("Company")})
+        try:
+            leads = self._duplicate_candidates("Lead", emails, last_names)
+            contacts = self._duplicate_candidates("Contact", emails, [])
+        except CrmError:
+            return results
+        out = list(results)
+        for i, r in dupes:
+            assert r.op is not None and r.error is not None
+            values = r.op.values
+            matches = tuple(
+                row["Id"]
+                for row in [*leads, *contacts]
+                if _same(row.get("Email"), values.get("Email"))
+                or (
+                    row.get("attributes", {}).get("type") == "Lead"
+                    and all(_same(row.get(k), values.get(k)) for k in ("FirstName", "LastName", "Company"))
+                )
+            )
+            error = DuplicatesDetectedError(str(r.error), matches, status=r.error.status)
+            out[i] = replace(r, error=error)
+        return out
+
+    def _duplicate_candidates(
+        self, object_type: str, emails: list[str], last_names: list[str]
+    ) -> list[Record]:
+        if not emails and not last_names:
+            return []
+        fields = ["Id", "Email", "FirstName", "LastName"] + (["Company"] if object_type == "Lead" else [])
+        conditions, args = [], []
+        if emails:
+            conditions.append("Email IN {}")
+            args.append(emails)
+        if last_names:
+            conditions.append("LastName IN {}")
+            args.append(last_names)
+        where = " OR ".join(conditions)
+        if object_type == "Lead":
+            where = f"({where}) AND IsConverted = false"
+        return list(self.query(queries.select(fields, object_type, where, args)))
+
+    def _bulk_upsert(
+        self,
+        op: _WriteOp,
+        items: list[Record],
+        keys: list[str],
+        indexes: list[int],
+        results: list[WriteResult | None],
+    ) -> None:
+        """A large idempotent write as one Bulk API 2.0 upsert job per object (api_asynch
+        bulk_api_2_0: create job, upload CSV, close, poll, then successful/failed/unprocessed results),
+        every step through ``_call``. Results are matched back by the key column (the docs: "the order
+        of records in the response is not guaranteed"): APPLIED with ``sf__Id``/``sf__Created``,
+        REJECTED with the code of ``sf__Error``, NOT_APPLIED for unprocessed rows, UNKNOWN for a row
+        missing from every result. A failure before the job is closed sent nothing (the caller marks
+        the rows by the failure); after it, the rows may be saved and are resolved by ``reconcile``."""
+        by_object: dict[str, list[int]] = {}
+        for i in indexes:
+            by_object.setdefault(str(items[i]["attributes"]["type"]), []).append(i)
+        for object_type, mine in by_object.items():
+            key = "Id" if op.path == "composite/sobjects" else op.path.rsplit("/", 1)[1]
+            self._bulk_upsert_one(object_type, key, items, keys, mine, results)
+
+    def _bulk_upsert_one(
+        self,
+        object_type: str,
+        key: str,
+        items: list[Record],
+        keys: list[str],
+        indexes: list[int],
+        results: list[WriteResult | None],
+    ) -> None:
+        name = queries.name(object_type)
+        columns = list(
+            dict.fromkeys(("Id" if k == "id" else k) for i in indexes for k in items[i] if k != "attributes")
+        )
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        handles: dict[str, int] = {}
+        for i in indexes:
+            row = {("Id" if k == "id" else k): v for k, v in items[i].items() if k != "attributes"}
+            writer.writerow([_bulk_cell(row[c]) if c in row else "" for c in columns])  # "": left as is
+            handles[str(row.get(key))[:15] if key == "Id" else str(row.get(key))] = i
+
+        def bulk(sf: Salesforce) -> _Bulk2Client:
+            handler = SFBulk2Handler(sf.session_id, sf.bulk2_url, session=sf.session)
+            return _Bulk2Client(name, sf.bulk2_url, handler.headers, sf.session)
+
+        job = self._call(lambda sf: bulk(sf).create_job(Operation.upsert, external_id_field=key))
+        job_id = str(job["id"])
+        data = buf.getvalue()
+        self._call(lambda sf: bulk(sf).upload_job_data(job_id, data), only=_not_applied)
+        self._call(lambda sf: bulk(sf).close_job(job_id), only=_not_applied)
+        wait = self.settings.bulk_poll_seconds
+        while True:
+            state = self._call(lambda sf: bulk(sf).get_job(job_id, False)).get("state")
+            if state in {"JobComplete", "Failed", "Aborted"}:
+                break
+            self.policy.sleep(wait)
+            wait = min(max(wait * 2, 0.01), 30.0)
+
+        def rows(kind: str) -> list[dict[str, str]]:
+            text = self._call(lambda sf: bulk(sf).get_ingest_results(job_id, kind))
+            return list(csv.DictReader(io.StringIO(str(text))))
+
+        def index_of(row: Mapping[str, str]) -> int | None:
+            value = str(row.get(key, ""))
+            return handles.get(value[:15] if key == "Id" else value)
+
+        for row in rows("successfulResults"):
+            if (hit := index_of(row)) is not None:
+                results[hit] = WriteResult(
+                    keys[hit],
+                    Outcome.APPLIED,
+                    row.get("sf__Id") or None,
+                    created=row.get("sf__Created") == "true",
+                )
+        for row in rows("failedResults"):
+            if (hit := index_of(row)) is not None:
+                code, _, rest = str(row.get("sf__Error", "")).partition(":")
+                message = rest.rsplit(":", 1)[0] if rest.endswith("--") else rest
+                error = classify_code(code or None, message, 400)
+                if isinstance(error, FatalError):
+                    error = RecordRejectedError(message, code=code or None, status=400)
+                results[hit] = from_error(keys[hit], error, record_id=items[hit].get("id"))
+        for row in rows("unprocessedrecords"):
+            if (hit := index_of(row)) is not None:
+                results[hit] = WriteResult(keys[hit], Outcome.NOT_APPLIED, error=not_attempted(None))
+        missing = RetriableError(
+            f"Bulk 2.0 job {job_id} ({state}) reported nothing for this row", code="MISSING_RESULT"
+        )
+        for i in indexes:
+            if results[i] is None:
+                results[i] = WriteResult(keys[i], Outcome.UNKNOWN, items[i].get("id"), error=missing)
 
     def _write_batch(
         self,
@@ -790,6 +1006,57 @@ class SalesforceAdapter:
             if not retry:
                 return
             pending = retry
+
+
+def _marked(
+    send: Callable[[], None],
+    indexes: list[int],
+    items: list[Record],
+    keys: list[str],
+    results: list[WriteResult | None],
+) -> Stop | None:
+    """Run one send; when a failure stops the write, its records without a result get the failure's
+    outcome (UNKNOWN when the server may have committed, NOT_APPLIED when it proves it did not)."""
+    try:
+        send()
+    except CrmError as exc:
+        for i in indexes:
+            if results[i] is None:
+                results[i] = WriteResult(keys[i], failure_outcome(exc), items[i].get("id"), error=exc)
+        return Stop.of(exc)
+    return None
+
+
+def _bulk_cell(value: Any) -> str:
+    """A Bulk 2.0 CSV cell: ``#N/A`` sets null (an empty cell would leave the field as it is)."""
+    if value is None:
+        return "#N/A"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _not_query_timeout(exc: CrmError) -> bool:
+    return exc.code != "QUERY_TIMEOUT"
+
+
+def _narrower(span: dt.timedelta | None, since: dt.datetime) -> dt.timedelta:
+    """The next window after a QUERY_TIMEOUT: half the one that timed out (the first: half the time
+    from ``since`` to now). Salesforce's answer to a heavy query is a narrower one (sfdecoded
+    QUERY_TIMEOUT: "add indexed field filters"; SystemModstamp is indexed); a one-second window that
+    still times out cannot be narrowed and is raised."""
+    if span is None:
+        span = max(dt.datetime.now(dt.UTC) - since, dt.timedelta(seconds=2))
+    if span <= dt.timedelta(seconds=1):
+        raise FatalError(
+            "Salesforce timed out on a one-second SystemModstamp window; nothing narrower to try",
+            code="QUERY_TIMEOUT",
+        )
+    return max(span / 2, dt.timedelta(seconds=1))
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(a) and bool(b) and str(a).lower() == str(b).lower()
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
