@@ -45,7 +45,9 @@ def test_mappings_check_refuses_a_broken_map_naming_the_line(tmp_path: Path) -> 
 
 
 def test_mappings_show_prints_tables() -> None:
-    result = runner.invoke(app, ["mappings", "show", str(MAPPINGS / "sirius-waterfall.yaml")])
+    result = runner.invoke(
+        app, ["mappings", "show", str(MAPPINGS / "sirius-waterfall.yaml")], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.output
     assert "Sales Accepted Opportunity" in result.output
     assert "(reads back)" in result.output
