@@ -21,7 +21,7 @@ PORT_HELP = "Port to listen on; 0 picks a free one (printed)."
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening-ready socket on ``host:port``, or a ``BadParameter`` saying what to change."""
+    """A listening socket on ``host:port``, or a ``BadParameter`` saying what to change."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as exc:
@@ -41,6 +41,7 @@ def bind(host: str, port: int) -> socket.socket:
         else:
             reason = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
         raise typer.BadParameter(reason, param_hint="'--port'") from None
+    sock.listen(2048)  # connections made right after the banner wait for the server instead of failing
     return sock
 
 

@@ -24,7 +24,18 @@ from typer.core import TyperGroup
 
 from sandbox.cli import app as sandbox_app
 from worker import __version__
-from worker.errors import ConfigError, CrmError, CrmSyncError, InputError, MappingError
+from worker.errors import (
+    ConfigError,
+    CrmError,
+    CrmSyncError,
+    FatalError,
+    InputError,
+    MappingError,
+    QuotaExhaustedError,
+    RecordRejectedError,
+    RetriableError,
+    SessionExpiredError,
+)
 from worker.maps import MAP_ENV, resolve_map, shipped_names
 
 EXIT_OK = 0
@@ -46,7 +57,7 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
     """The exit code and the one message a user sees for ``exc``."""
     if isinstance(exc, CrmError):
         code = f" [{exc.code}]" if exc.code else ""
-        return EXIT_CRM, f"the CRM answered{code}: {exc}"
+        return EXIT_CRM, f"{exc}{code}: {_CRM_HINTS.get(type(exc), 'see the CRM error above')}"
     if isinstance(exc, CrmSyncError):  # MappingError, InputError, ConfigError: located by the raiser
         return EXIT_INPUT, str(exc)
     from pydantic import ValidationError
@@ -61,6 +72,15 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
         f"internal error ({type(exc).__name__}: {exc}); this is a bug: rerun with --debug and report "
         "the traceback"
     )
+
+
+_CRM_HINTS = {
+    RetriableError: "the CRM could not be reached or is busy: check the network and the base URL, then retry",
+    SessionExpiredError: "the session expired and could not be renewed: check the credentials",
+    FatalError: "check the credentials and the integration user's permissions",
+    QuotaExhaustedError: "the API allowance is used up: wait for it to reset or raise the configured share",
+    RecordRejectedError: "the CRM refused the record: fix the value it names",
+}
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -111,6 +131,7 @@ class CliGroup(TyperGroup):
         self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
     ) -> Any:
         standalone = extra.pop("standalone_mode", True)
+        _plain_metavars(self)
         try:
             code = super().main(args, prog_name, standalone_mode=False, **extra)
         except Exception as exc:
@@ -136,6 +157,21 @@ class CliGroup(TyperGroup):
             code, message = describe_error(exc)
             typer.echo(message, err=True)
             raise typer.Exit(code) from None
+
+
+def _plain_metavars(command: Any) -> None:
+    """Help names what a user types (``--port PORT``, ``MAP``), never a Python type (``<int>``).
+
+    Applied to the whole command tree, so commands other modules register get it too."""
+    for param in getattr(command, "params", ()):
+        if getattr(param, "is_flag", False) or param.param_type_name not in {"option", "argument"}:
+            continue
+        if param.metavar is None:
+            param.metavar = (param.name or "value").upper()
+        if param.param_type_name == "argument":
+            param.display_type_rich = lambda ctx: None  # the metavar says it; typer adds "<str>"
+    for sub in getattr(command, "commands", {}).values():
+        _plain_metavars(sub)
 
 
 def _framework_exit(exc: Exception, prog_name: str) -> int:
@@ -206,7 +242,9 @@ MAP_ARGUMENT_HELP = "A definition map file, or a shipped map's name."
 
 @mappings_app.command("check")
 def mappings_check(
-    files: list[str] = typer.Argument(..., metavar="MAP...", help="Definition map files or shipped names."),
+    files: list[str] = typer.Argument(
+        ..., metavar="MAP", help="Definition map files or shipped names (one or more)."
+    ),
 ) -> None:
     """Check maps; print every problem with file, line and key. Exit 0 when all are valid, else 2."""
     from worker.mapping import load_map
