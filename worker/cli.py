@@ -64,6 +64,11 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
 
     if isinstance(exc, ValidationError):
         return EXIT_INPUT, _settings_message(exc)
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in _EXTRAS:
+        module = (exc.name or "").split(".")[0]
+        return EXIT_INPUT, (
+            f"this command needs {module}, an optional dependency: pip install 'crm-sync[{_EXTRAS[module]}]'"
+        )
     if _is_connection_error(exc):
         return EXIT_CRM, f"cannot reach the service: {exc}: check the URL, the network and that it runs"
     if isinstance(exc, OSError) and exc.filename is not None:
@@ -74,6 +79,13 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
     )
 
 
+_EXTRAS = {  # optional modules (pyproject.toml extras) → the extra that brings them
+    "starlette": "web,sandbox",
+    "uvicorn": "web,sandbox",
+    "cryptography": "sandbox",
+    "jwt": "sandbox",
+    "sortedcontainers": "sandbox",
+}
 _CRM_HINTS = {
     RetriableError: "the CRM could not be reached or is busy: check the network and the base URL, then retry",
     SessionExpiredError: "the session expired and could not be renewed: check the credentials",
