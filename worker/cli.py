@@ -50,7 +50,6 @@ EXIT_CODES = {
     EXIT_CRM: "a CRM or service refused or could not be reached (credentials, permissions, network)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
 }
-EXIT_INVALID = EXIT_INPUT
 
 
 def describe_error(exc: BaseException) -> tuple[int, str]:
@@ -236,11 +235,6 @@ def root(
     settings); 3 a CRM or service refused or could not be reached; 130 interrupted.
     """
     ctx.meta["crmsync.debug"] = debug
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(EXIT_INPUT)
 
 
 @app.command("version")

@@ -283,8 +283,8 @@ def hubspot_record(raw: Any) -> HubSpotRecord:
     )
 
 
-def _id_field(data: Mapping[str, Any], name: str, where: str) -> str | None:
-    return _string(data.get(name), f"{where}: {name}", (name,)) or None
+def _id_field(data: Mapping[str, Any], name: str, where: str, prefix: Key = ()) -> str | None:
+    return _string(data.get(name), f"{where}: {name}", (*prefix, name)) or None
 
 
 # --- facts and base: JSON forms (explain files, the state store) -----------------------------------
@@ -411,9 +411,9 @@ def base_from_json(raw: Any) -> Base:
             meetings=_idset(f.get("meetings"), "base.facts.meetings", ("facts", "meetings")),
             **flags,
         ),
-        salesforce_object=_id_field(sf, "object", "base.salesforce"),
-        salesforce_id=_id_field(sf, "id", "base.salesforce"),
-        hubspot_id=_id_field(hs, "id", "base.hubspot"),
+        salesforce_object=_id_field(sf, "object", "base.salesforce", ("salesforce",)),
+        salesforce_id=_id_field(sf, "id", "base.salesforce", ("salesforce",)),
+        hubspot_id=_id_field(hs, "id", "base.hubspot", ("hubspot",)),
     )
 
 
