@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from dataclasses import asdict
@@ -334,12 +335,17 @@ class HubSpotSandbox:
         )
 
 
-def serve(host: str, port: int, seed: int) -> None:
-    """Run the emulator until interrupted (``crmsync sandbox hubspot``); prints the base URL."""
+def serve(host: str, port: int, seed: int, sock: socket.socket | None = None) -> None:
+    """Run the emulator until interrupted (``crmsync sandbox hubspot``); prints the base URL.
+
+    ``sock``, already bound (the CLI binds first so a port in use fails before any banner), decides
+    the port."""
+    if sock is not None:
+        port = int(sock.getsockname()[1])
     sandbox = HubSpotSandbox(host, port, seed=seed)
     sandbox.dispatcher.start()
     print(f"HubSpot sandbox on http://{host}:{port} (token {sandbox.token})", flush=True)
     try:
-        sandbox.server.run()
+        sandbox.server.run(sockets=[sock] if sock is not None else None)
     finally:
         sandbox.dispatcher.stop()

@@ -7,8 +7,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
+import requests
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -68,7 +68,7 @@ def post(
         "X-HubSpot-Signature-v3": sign_v3(secret, "POST", url, body, stamp),
         "X-HubSpot-Request-Timestamp": stamp,
     }
-    return httpx.post(url, content=body, headers=headers)
+    return requests.post(url, data=body, headers=headers)
 
 
 def test_good_signature_records_ids(receiver: str, dirty: DirtySet) -> None:
@@ -84,7 +84,7 @@ def test_forged_signature_is_401_and_nothing_queued(receiver: str, dirty: DirtyS
 
 
 def test_missing_signature_is_401(receiver: str) -> None:
-    r = httpx.post(receiver, content=b"[]", headers={"Content-Type": "application/json"})
+    r = requests.post(receiver, data=b"[]", headers={"Content-Type": "application/json"})
     assert r.status_code == 401
 
 
@@ -101,7 +101,7 @@ def test_tampered_body_is_401(receiver: str) -> None:
         "X-HubSpot-Signature-v3": sign_v3(SECRET, "POST", receiver, body, stamp),
         "X-HubSpot-Request-Timestamp": stamp,
     }
-    r = httpx.post(receiver, content=body.replace(b"501", b"666"), headers=headers)
+    r = requests.post(receiver, data=body.replace(b"501", b"666"), headers=headers)
     assert r.status_code == 401
 
 
