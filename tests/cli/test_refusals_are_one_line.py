@@ -237,3 +237,12 @@ def test_a_bare_group_prints_its_help(group: list[str]) -> None:
     assert run.code == 2
     assert run.err.startswith(f"Usage: {' '.join(['crmsync', *group])} [OPTIONS] COMMAND [ARGS]...")
     assert "Traceback" not in run.err
+
+
+def test_an_oversized_map_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.yaml"
+    with huge.open("wb") as out:
+        out.truncate(80 * 1024 * 1024)  # sparse: 80 MB of NUL bytes
+    run = crmsync("mappings", "check", str(huge))
+    assert run.code == 2
+    assert run.message.startswith(f"{huge}: the map is longer than the limit of 16,777,216 characters")
