@@ -190,6 +190,9 @@ def _framework_exit(exc: Exception, prog_name: str) -> int:
     if not hasattr(exc, "format_message"):  # Abort (end of input at a prompt)
         typer.echo("crmsync: aborted", err=True)
         return EXIT_INTERRUPTED
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
+        typer.echo(exc.format_message(), err=True)
+        return int(getattr(exc, "exit_code", EXIT_INPUT))
     ctx = getattr(exc, "ctx", None)
     command = ctx.command_path if ctx is not None else prog_name
     hint = f" (see '{command} --help')" if ctx is not None else ""
@@ -198,8 +201,7 @@ def _framework_exit(exc: Exception, prog_name: str) -> int:
 
 
 app = typer.Typer(
-    cls=CliGroup,
-    help="crm-sync: keep Salesforce and HubSpot in agreement about lead stage and lead status.",
+    cls=CliGroup,  # help: the docstring of root() below
     no_args_is_help=True,
     rich_markup_mode=None,  # help text is plain text: brackets in it are not markup
     pretty_exceptions_enable=False,  # CliGroup turns every error into one message

@@ -228,3 +228,20 @@ def test_an_unknown_map_name_lists_the_shipped_ones(tmp_path: Path) -> None:
         "sirius (from --map): no such file, and no shipped map of that name "
         "(shipped: default, sirius-waterfall): give a map file or a shipped map's name"
     )
+
+
+@pytest.mark.parametrize("group", [[], ["mappings"], ["sandbox"]], ids=lambda g: " ".join(g) or "crmsync")
+def test_a_bare_group_prints_its_help(group: list[str]) -> None:
+    run = crmsync(*group)
+    assert run.code == 2
+    assert run.err.startswith(f"Usage: {' '.join(['crmsync', *group])} [OPTIONS] COMMAND [ARGS]...")
+    assert "Traceback" not in run.err
+
+
+def test_an_oversized_map_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.yaml"
+    with huge.open("wb") as out:
+        out.truncate(80 * 1024 * 1024)  # sparse: 80 MB of NUL bytes
+    run = crmsync("mappings", "check", str(huge))
+    assert run.code == 2
+    assert run.message.startswith(f"{huge}: the map is longer than the limit of 16,777,216 characters")

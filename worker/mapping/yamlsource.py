@@ -86,7 +86,7 @@ def load_located(text: str, filename: str) -> Located:
     located = Located(data=None, filename=filename)
     if len(text) > MAX_CHARS:
         located.problems.append(
-            f"{filename}: the map is {len(text):,} characters; the limit is {MAX_CHARS:,} "
+            f"{filename}: the map is longer than the limit of {MAX_CHARS:,} characters "
             "(a definition map is a few kilobytes: is this the right file?)"
         )
         return located
