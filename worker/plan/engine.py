@@ -109,6 +109,8 @@ def newly_seen(
     sf_id, hs_id = base.salesforce_id, base.hubspot_id
     if (salesforce is None or salesforce.id == sf_id) and (hubspot is None or hubspot.id == hs_id):
         return False, False  # the records the base names (the usual case, kept cheap)
+    if sf_id is None and hs_id is None and base.salesforce_values and base.hubspot_values:
+        return False, False  # both sides known by their values, no id to differ
     knows_sf = base.salesforce_id is not None or bool(base.salesforce_values)
     knows_hs = base.hubspot_id is not None or bool(base.hubspot_values)
     sf_new = salesforce is not None and (
