@@ -106,9 +106,11 @@ class SalesforceCapture:
     def _mark_of(self, name: str) -> Watermark:
         raw = self.cursors.get(name)
         if raw is None:
-            # A first poll starts now (older history is a backfill's job); the lookback still covers
-            # the adapter's lookback window before it.
-            return Watermark(self.now().replace(microsecond=0))
+            # A first poll starts now (older history is a backfill's job; the lookback still covers a
+            # little before it), and says so durably, so the next poll continues from here.
+            mark = Watermark(self.now().replace(microsecond=0))
+            self.cursors.set(name, json.dumps(mark.to_json()))
+            return mark
         return Watermark.from_json(json.loads(raw))
 
     def _changes(
@@ -212,7 +214,11 @@ class HubSpotCapture:
     ) -> None:
         name = f"hubspot:{object_type}"
         raw = self.cursors.get(name)
-        cursor = Cursor.decode(raw) if raw else Cursor(int(self.clock() * 1000), 0)
+        if raw:
+            cursor = Cursor.decode(raw)
+        else:
+            cursor = Cursor(int(self.clock() * 1000), 0)  # a first poll starts now, durably
+            self.cursors.set(name, cursor.encode())
         for page in self.hs.changes_since(cursor, object_type=object_type, properties=properties):
             report.pages += 1
             report.count(object_type, len(page.records))

@@ -1,0 +1,75 @@
+"""The daemon as deployed: ``crmsync beat`` schedules polls, a ``crmsync worker`` process runs them, and
+changes made through each CRM's public API land in the dirty set; only one beat ticks at a time; a map
+that does not fit the CRMs stops the worker before it does anything."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from simple_salesforce.api import Salesforce
+
+from sandbox.hubspot.server import HubSpotSandbox
+from sandbox.salesforce.server import SalesforceSandbox
+from tests.conftest import MAPPINGS
+from tests.e2e.conftest import Service, wait_until
+from worker.state.dirty import DirtySet
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _sf_api(box: SalesforceSandbox) -> Salesforce:
+    return Salesforce(instance_url=box.instance_url, session_id=box.new_session_id(), session=box.session())
+
+
+def test_changes_in_either_crm_reach_the_dirty_set_through_beat_and_a_worker_process(
+    service: Service, sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, redis_client: Any
+) -> None:
+    worker = service.start("worker", "-c", "1", "-Q", "signals")
+    beat = service.start("beat")
+    # the first poll of each CRM sets its cursors; wait for them before changing anything
+    wait_until(
+        "the first polls",
+        lambda: redis_client.exists("crmsync:cursor:salesforce:Lead", "crmsync:cursor:hubspot:contacts") == 2,
+        timeout=60,
+    )
+    lead_id = _sf_api(sf_box).Lead.create({"LastName": "Lovelace", "Company": "Engines"})["id"]
+    contact = hs_box.client().crm.contacts.basic_api.create({"properties": {"email": "ada@example.com"}})
+
+    sf_dirty, hs_dirty = DirtySet(redis_client, "salesforce"), DirtySet(redis_client, "hubspot")
+    wait_until("the lead in the dirty set", lambda: lead_id in sf_dirty.members("Lead"), timeout=20)
+    wait_until("the contact in the dirty set", lambda: contact.id in hs_dirty.members("contacts"), timeout=20)
+
+    assert service.stop(beat) == 0
+    assert service.stop(worker) == 0, service.log_of(worker)
+
+
+def test_a_second_beat_waits_for_the_lock_and_takes_over_when_the_first_dies(
+    service: Service, redis_client: Any
+) -> None:
+    first = service.start("beat", "-l", "DEBUG")
+    wait_until("the first beat's lock", lambda: redis_client.get("crmsync:redbeat::lock"), timeout=30)
+    holder = redis_client.get("crmsync:redbeat::lock")
+    second = service.start("beat", "-l", "DEBUG")
+    wait_until("the second beat to start waiting", lambda: "beat: Acquiring lock" in service.log_of(second))
+    # while the first holds the lock the second never schedules anything
+    assert "Acquired lock" not in service.log_of(second)
+    assert redis_client.get("crmsync:redbeat::lock") == holder
+
+    service.stop(first, signal.SIGKILL)  # dies without releasing: the lock must expire (5 s)
+    wait_until("the second beat to take over", lambda: "Acquired lock" in service.log_of(second), timeout=30)
+    assert redis_client.get("crmsync:redbeat::lock") != holder
+
+
+def test_a_map_naming_a_value_salesforce_lacks_stops_the_worker_with_the_reason(
+    service: Service, tmp_path: Path
+) -> None:
+    text = (MAPPINGS / "default.yaml").read_text()
+    broken = tmp_path / "renamed.yaml"
+    broken.write_text(text.replace("salesforce: Meeting Set", "salesforce: Meeting Booked"))
+    worker = service.start("worker", "-c", "1", CRMSYNC_MAP=str(broken))
+    assert worker.wait(timeout=60) == 2
+    log = service.log_of(worker)
+    assert "refusing to sync" in log and "Meeting Booked" in log
