@@ -97,7 +97,7 @@ def run(n: int) -> None:
         t = time.perf_counter()
         results = adapter.update("Lead", [(rid, {"Status": STATUSES[i % 2]}) for i, rid in enumerate(ids)])
         elapsed = time.perf_counter() - t
-        failed = sum(not r.ok for r in results)
+        failed = sum(not r.ok for r in results.results)
         line("write updates (collections)", len(results), elapsed, adapter.calls - base, math.ceil(n / 200))
         if failed:
             print(f"  {failed} records rejected")

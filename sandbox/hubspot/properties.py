@@ -2,7 +2,8 @@
 
 Defaults come from the reference notes: ``lifecyclestage`` options [A/B, §4.2], ``hs_lead_status``
 options [B/C, §4.3], date-entered properties [C, §4.4]. The worker's custom properties
-(``salesforce_lead_id``, ``salesforce_contact_id``, ``unqualified_reason``) exist by default.
+(``salesforce_lead_id``, ``salesforce_contact_id``, ``unqualified_reason``, the unique create key
+``crmsync_key``) exist by default.
 """
 
 from __future__ import annotations
@@ -175,6 +176,15 @@ def default_properties(object_type: str) -> dict[str, PropertyDef]:
             PropertyDef(
                 "salesforce_contact_id",
                 "Salesforce Contact ID",
+                hubspot_defined=False,
+                group_name="salesforce",
+            ),
+            # the worker's create idempotency handle (HubSpotSettings.create_key_property); unique, so
+            # batch upsert and batch read accept it as idProperty [A, batch upsert reference]
+            PropertyDef(
+                "crmsync_key",
+                "crm-sync create key",
+                has_unique_value=True,
                 hubspot_defined=False,
                 group_name="salesforce",
             ),

@@ -414,6 +414,10 @@ def batch_upsert(ctx: Ctx) -> Result:
         value = str(i.get("id", ""))
         props = store.validate(_props_in(i))
         rec = store.find(value, id_property=id_prop, write=True)
+        if id_prop != store.spec.unique_property:
+            # UNVERIFIED: an upsert keyed by another unique property whose email another contact holds
+            # is refused like a create (409 "Contact already exists. Existing ID: N").
+            store.check_unique_free(props, own_id=rec.id if rec is not None else None)
         plan.append((rec, props, id_prop, value))
     results = []
     for found, props, id_prop, value in plan:

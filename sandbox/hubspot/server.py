@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.hubspot import limits
 from sandbox.hubspot.errors import HubSpotError, InternalError, ValidationError
@@ -97,6 +97,18 @@ class FaultGate:
             return
         if fault.get("delay_ms"):
             await asyncio.sleep(fault["delay_ms"] / 1000)
+        if fault.get("drop_after"):
+            # The request is handled (a write commits), then the answer is lost on the way back: a
+            # proxy or load balancer dropping the connection after forwarding.
+            async def discard(message: Message) -> None:
+                return None
+
+            await self.app(scope, receive, discard)
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]}
+            )
+            await send({"type": "http.response.body", "body": b"{", "more_body": True})
+            return
         if fault.get("drop"):
             # Start a response, send part of it, then return: the server closes the connection mid-body.
             await send(
@@ -287,11 +299,16 @@ class HubSpotSandbox:
         status: int | None = None,
         delay_ms: int | None = None,
         drop: bool = False,
+        drop_after: bool = False,
         count: int | None = None,
         skip: int = 0,
         body: dict[str, Any] | None = None,
     ) -> None:
+        """``drop``: the connection drops before the request is handled; ``drop_after``: the request is
+        handled (writes commit), then the answer is lost."""
         fault: dict[str, Any] = {"path_prefix": path_prefix, "drop": drop, "skip": skip}
+        if drop_after:
+            fault["drop_after"] = True
         if body is not None:
             fault["body"] = body
         if status is not None:

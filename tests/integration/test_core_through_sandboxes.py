@@ -67,7 +67,7 @@ class Crms:
         guarded backward move, which does both requests and reads the stage back."""
         for write in result.salesforce:
             assert write.op == "update" and write.record_id is not None
-            [outcome] = self.sf.update(write.object_type, [(write.record_id, write.values())])
+            [outcome] = self.sf.update(write.object_type, [(write.record_id, write.values())]).results
             assert outcome.ok, outcome.error
         steps = sorted(result.hubspot, key=lambda w: w.step)
         if len(steps) == 2 and steps[0].values() == {"lifecyclestage": ""}:

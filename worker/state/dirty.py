@@ -1,7 +1,14 @@
-"""The dirty set: ids of CRM objects changed since the sync last looked, fed by webhooks.
+"""The dirty set: ids of CRM objects changed since the sync last looked, fed by webhooks and polls.
 
-Redis layout (one family per CRM):
+Redis layout (one family per CRM; all keys in ``worker.state.keys``):
 - ``crmsync:dirty:{crm}:{object_type}`` — a SET of object ids waiting for the sync;
+- ``crmsync:dirty-lease:{crm}:{object_type}`` — a ZSET of ids a worker has claimed, scored by the
+  lease's expiry (epoch ms, Redis's own clock). ``claim`` moves ids from the set into the lease zset
+  in one script, after first moving every expired lease back to the set; ``finish`` removes them
+  only while the lease is still the caller's (same expiry score), ``release`` puts them back at once.
+  A worker killed between claim and finish loses nothing: its ids return when the lease expires. An
+  id changed again while leased is simply in the set again; the next claim takes it (the per-person
+  lock keeps the two syncs apart);
 - ``crmsync:event:{crm}:{event_key}`` — a marker kept ``event_ttl_s`` so a re-delivered event is
   recorded once. ``event_key`` is chosen by the caller (the HubSpot receiver uses a hash of the event's
   identifying fields, not ``eventId`` alone, which HubSpot does not guarantee unique).
@@ -15,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from worker.state import keys
 
 # KEYS: per event, its marker key then one dirty-set key per object id.
 # ARGV[1]: marker TTL in seconds; then per event: the number of ids n, then the n ids.
@@ -38,6 +47,49 @@ end
 return added
 """
 
+# KEYS[1] dirty set, KEYS[2] lease zset: move expired leases back to the set (Redis's clock)
+_REQUEUE_EXPIRED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+for _, id in ipairs(expired) do
+  redis.call('SADD', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+"""
+
+# the same, then ARGV[1] count, ARGV[2] lease ms → {deadline, requeued, ids...}
+_CLAIM = (
+    _REQUEUE_EXPIRED
+    + """
+local deadline = now + tonumber(ARGV[2])
+local ids = redis.call('SPOP', KEYS[1], tonumber(ARGV[1]))
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[2], deadline, id) end
+local out = {deadline, #expired}
+for _, id in ipairs(ids) do table.insert(out, id) end
+return out
+"""
+)
+
+# KEYS[1] dirty set, KEYS[2] lease zset; ARGV[1] mode (finish|release|extend), ARGV[2] deadline,
+# ARGV[3] new deadline (extend), ARGV[4..] ids → how many ids were still the caller's
+_SETTLE = """
+local mode, deadline, n = ARGV[1], tonumber(ARGV[2]), 0
+for i = 4, #ARGV do
+  local score = redis.call('ZSCORE', KEYS[2], ARGV[i])
+  if score and tonumber(score) == deadline then
+    n = n + 1
+    if mode == 'extend' then
+      redis.call('ZADD', KEYS[2], ARGV[3], ARGV[i])
+    else
+      redis.call('ZREM', KEYS[2], ARGV[i])
+      if mode == 'release' then redis.call('SADD', KEYS[1], ARGV[i]) end
+    end
+  end
+end
+return n
+"""
+
 
 @dataclass(frozen=True)
 class Change:
@@ -45,6 +97,17 @@ class Change:
 
     object_type: str  # contacts | companies | deals
     object_id: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Ids one worker leased until ``deadline_ms`` (Redis clock); settle with finish/release."""
+
+    crm: str
+    object_type: str
+    ids: tuple[str, ...]
+    deadline_ms: int
+    requeued: int = 0  # expired leases moved back to the set by this claim
 
 
 @dataclass(frozen=True)
@@ -64,12 +127,18 @@ class DirtySet:
         self.crm = crm
         self.event_ttl_s = event_ttl_s
         self._record = redis.register_script(_RECORD)
+        self._claim = redis.register_script(_CLAIM)
+        self._settle = redis.register_script(_SETTLE)
+        self._requeue = redis.register_script(_REQUEUE_EXPIRED)
 
     def _set_key(self, object_type: str) -> str:
-        return f"crmsync:dirty:{self.crm}:{object_type}"
+        return keys.dirty(self.crm, object_type)
+
+    def _lease_key(self, object_type: str) -> str:
+        return keys.dirty_lease(self.crm, object_type)
 
     def _event_key(self, key: str) -> str:
-        return f"crmsync:event:{self.crm}:{key}"
+        return keys.event(self.crm, key)
 
     def record(self, events: Iterable[Event]) -> int:
         """Add the changes of each event whose key is new; returns how many changes were added."""
@@ -85,8 +154,54 @@ class DirtySet:
             return 0
         return int(self._record(keys=keys, args=args))
 
+    def claim(self, object_type: str, count: int = 100, *, lease_s: float = 300.0) -> Claim:
+        """Lease up to ``count`` ids for ``lease_s`` (longer than the sync of a batch can take: a task's
+        hard time limit). Expired leases of this object type are re-queued first."""
+        raw = self._claim(
+            keys=[self._set_key(object_type), self._lease_key(object_type)],
+            args=[int(count), max(1, int(lease_s * 1000))],
+        )
+        ids = tuple(sorted(keys.text(v) or "" for v in raw[2:]))
+        return Claim(self.crm, object_type, ids, int(raw[0]), int(raw[1]))
+
+    def finish(self, claim: Claim, ids: Iterable[str] | None = None) -> int:
+        """Done with (some of) the claimed ids: drop their leases (ids re-leased by someone else since
+        this lease expired are left alone). Returns how many were still this claim's."""
+        return self._settle_ids("finish", claim, claim.ids if ids is None else ids)
+
+    def release(self, claim: Claim, ids: Iterable[str] | None = None) -> int:
+        """Give claimed ids back to the set now (a busy lock, a pause, a retry later)."""
+        return self._settle_ids("release", claim, claim.ids if ids is None else ids)
+
+    def extend(self, claim: Claim, *, lease_s: float) -> Claim:
+        """Push the lease of every id still held further out (a long batch's heartbeat)."""
+        seconds, micros = self.redis.time()  # Redis's clock, as the claim script uses
+        deadline = int(seconds) * 1000 + int(micros) // 1000 + int(lease_s * 1000)
+        self._settle_ids("extend", claim, claim.ids, new_deadline=deadline)
+        return Claim(claim.crm, claim.object_type, claim.ids, deadline)
+
+    def requeue_expired(self, object_type: str) -> None:
+        self._requeue(keys=[self._set_key(object_type), self._lease_key(object_type)])
+
+    def leased(self, object_type: str) -> dict[str, int]:
+        """Leased id → lease expiry (epoch ms)."""
+        pairs = self.redis.zrange(self._lease_key(object_type), 0, -1, withscores=True)
+        return {keys.text(k) or "": int(v) for k, v in pairs}
+
+    def _settle_ids(self, mode: str, claim: Claim, ids: Iterable[str], *, new_deadline: int = 0) -> int:
+        members = list(ids)
+        if not members:
+            return 0
+        return int(
+            self._settle(
+                keys=[self._set_key(claim.object_type), self._lease_key(claim.object_type)],
+                args=[mode, claim.deadline_ms, new_deadline, *members],
+            )
+        )
+
     def pop(self, object_type: str, count: int = 100) -> list[str]:
-        """Take up to ``count`` ids off the set (the caller re-adds them with ``add`` if it fails)."""
+        """Take up to ``count`` ids off the set with no lease (tests and tools only: a worker that dies
+        after ``pop`` loses the ids; workers use ``claim``)."""
         raw = self.redis.spop(self._set_key(object_type), count) or []
         return sorted(v.decode() if isinstance(v, bytes) else str(v) for v in raw)
 

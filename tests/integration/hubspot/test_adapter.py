@@ -171,12 +171,10 @@ def test_upsert_by_email_creates_and_updates_in_chunks(adapter: HubSpotAdapter, 
 
 def test_create_conflict_resolves_to_existing_id(adapter: HubSpotAdapter, hs: Any) -> None:
     existing = create(hs, email="c@example.com")
-    res = adapter.create_contact({"email": "c@example.com", "firstname": "Again"})
+    res = adapter.create({"h-1": {"email": "c@example.com", "firstname": "Again"}})["h-1"]
     assert res.ok and res.id == existing and res.created is False
-    assert (
-        hs.crm.contacts.basic_api.get_by_id(existing, properties=["firstname"]).properties["firstname"]
-        == "Again"
-    )
+    props = hs.crm.contacts.basic_api.get_by_id(existing, properties=["firstname", "crmsync_key"]).properties
+    assert props["firstname"] == "Again" and props["crmsync_key"] == "h-1"  # the handle now finds it
 
 
 def test_backward_lifecycle_is_cleared_then_set_and_read_back(adapter: HubSpotAdapter, hs: Any) -> None:

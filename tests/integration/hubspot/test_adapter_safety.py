@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from sandbox.hubspot.server import HubSpotSandbox
 from worker.crm.hubspot import HubSpotAdapter
 from worker.crm.hubspot.adapter import MAX_SPLITS
+from worker.crm.port import Outcome
 from worker.errors import FatalError
 
 from .conftest import make_settings
@@ -55,13 +56,14 @@ def test_backward_move_whose_set_is_refused_restores_the_old_stage(
     assert props_of(hs, cid, "lifecyclestage")["lifecyclestage"] == "customer"
 
 
-def test_backward_move_interrupted_by_an_exception_restores_the_old_stage(
+def test_backward_move_stopped_part_way_restores_the_old_stage(
     adapter: HubSpotAdapter, sandbox: HubSpotSandbox, hs: Any
 ) -> None:
     cid = create(hs, email="lc@example.com", lifecyclestage="customer")
-    sandbox.arm_fault(path_prefix=BATCH_UPDATE, status=403, skip=1, count=1)
-    with pytest.raises(FatalError):
-        adapter.move_lifecycle_backward({cid: "lead"})
+    sandbox.arm_fault(path_prefix=BATCH_UPDATE, status=403, skip=1, count=1)  # the set stops the write
+    report = adapter.move_lifecycle_backward({cid: "lead"})
+    assert report.stopped is not None and isinstance(report.stopped.error, FatalError)
+    assert report[cid].state is Outcome.NOT_APPLIED  # restored: safe to move again
     assert props_of(hs, cid, "lifecyclestage")["lifecyclestage"] == "customer"
 
 

@@ -123,10 +123,10 @@ def test_updates_in_batches_with_mixed_failures(
     changes = [(i, {"Status": "Working"}) for i in ids]
     changes[5] = (ids[5], {"Status": "Bogus"})
     changes[210] = (ids[210], {"Status": "Unqualified"})
-    results = sf_adapter.update("Lead", changes)
+    results = sf_adapter.update("Lead", changes).results
     assert sf_adapter.calls == 1 + 3  # login + ⌈450/200⌉
-    assert [r.index for r in results] == list(range(450))
-    failed = {r.index: r.error for r in results if not r.ok}
+    assert [r.key for r in results] == ids
+    failed = {ids.index(r.key): r.error for r in results if not r.ok}
     assert set(failed) == {5, 210, 300}
     assert all(isinstance(e, RecordRejectedError) for e in failed.values())
     assert (failed[5].code, failed[210].code, failed[300].code) == (
@@ -134,13 +134,15 @@ def test_updates_in_batches_with_mixed_failures(
         "FIELD_CUSTOM_VALIDATION_EXCEPTION",
         "CANNOT_UPDATE_CONVERTED_LEAD",
     )
-    assert results[300].record_id == converted
+    assert results[300].id == converted
     assert sf_sandbox.org.get("Lead", ids[0])["Status"] == "Working"
 
 
 def test_create_returns_ids_in_order(sf_adapter: SalesforceAdapter) -> None:
-    results = sf_adapter.create("Lead", [{"LastName": "A", "Company": "C"}, {"FirstName": "no last name"}])
-    assert results[0].ok and results[0].record_id is not None and results[0].record_id.startswith("00Q")
+    results = sf_adapter.create(
+        "Lead", [{"LastName": "A", "Company": "C"}, {"FirstName": "no last name"}]
+    ).results
+    assert results[0].ok and results[0].id is not None and results[0].id.startswith("00Q")
     assert (
         not results[1].ok
         and results[1].error is not None
@@ -153,7 +155,7 @@ def test_locked_record_is_resent_alone(
 ) -> None:
     a, b = make_lead(), make_lead()
     sf_sandbox.add_fault("lock_records", record_ids=[b], times=1)
-    results = sf_adapter.update("Lead", [(a, {"Status": "Working"}), (b, {"Status": "Working"})])
+    results = sf_adapter.update("Lead", [(a, {"Status": "Working"}), (b, {"Status": "Working"})]).results
     assert all(r.ok for r in results)
     assert sf_adapter.calls == 1 + 2
     assert sf_sandbox.org.get("Lead", b)["Status"] == "Working"
@@ -196,7 +198,7 @@ def test_write_dropped_after_commit_is_retried_idempotently(
 ) -> None:
     lead = make_lead()
     sf_sandbox.add_fault("drop_after", path="/composite/sobjects", times=1)
-    results = sf_adapter.update("Lead", [(lead, {"Status": "Contacted"})])
+    results = sf_adapter.update("Lead", [(lead, {"Status": "Contacted"})]).results
     assert results[0].ok and sf_sandbox.org.get("Lead", lead)["Status"] == "Contacted"
 
 
@@ -427,11 +429,11 @@ def test_batch_refused_as_a_whole_is_split_until_the_bad_record_alone_fails(
     adapter = SalesforceAdapter(sf_settings(write_batch_size=2))
     results = adapter.update(
         "Opportunity", [(opps[0], {"Amount": 10}), (opps[1], {"Amount": "ten"}), (opps[2], {"Amount": 30})]
-    )
+    ).results
     # the first batch [O0, O1] is refused whole (400 JSON_PARSER_ERROR); re-sent in halves, only O1 fails
     assert [r.ok for r in results] == [True, False, True]
     assert isinstance(results[1].error, RecordRejectedError)
-    assert results[1].error.code == "JSON_PARSER_ERROR" and results[1].record_id == opps[1]
+    assert results[1].error.code == "JSON_PARSER_ERROR" and results[1].id == opps[1]
     assert org.get("Opportunity", opps[0])["Amount"] == 10.0
     assert org.get("Opportunity", opps[2])["Amount"] == 30.0
     assert "Amount" not in org.get("Opportunity", opps[1])

@@ -11,9 +11,9 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceResourceNotFound
 
 from sandbox.salesforce.server import SalesforceSandbox
+from worker.crm.port import Outcome, StopReason
 from worker.crm.salesforce import SalesforceAdapter, SalesforceSettings
-from worker.crm.salesforce.adapter import write_results_of
-from worker.errors import QuotaExhaustedError, RecordRejectedError, RetriableError
+from worker.errors import QuotaExhaustedError, RetriableError
 
 pytestmark = pytest.mark.integration
 Settings = Callable[..., SalesforceSettings]
@@ -33,10 +33,12 @@ def test_keyed_create_resent_after_lost_answer_saves_one_lead(
     adapter = SalesforceAdapter(sf_settings())
     # the server commits, then the connection drops mid-answer: the adapter must send again safely
     sf_sandbox.add_fault("drop_after", path=UPSERT_PATH + "$", method="PATCH", times=1)
-    results = adapter.create("Lead", [{"LastName": "Once", "Company": "Acme", "Email": "o@x.io", KEY: "h-1"}])
+    results = adapter.create(
+        "Lead", [{"LastName": "Once", "Company": "Acme", "Email": "o@x.io", KEY: "h-1"}]
+    ).results
     rows = _leads_named(sf_sandbox, "Once")
     assert len(rows) == 1 and not sf_sandbox.org.faults  # the fault fired, and still one lead
-    assert results[0].ok and results[0].record_id == rows[0]["Id"]
+    assert results[0].ok and results[0].id == rows[0]["Id"]
     assert results[0].created is False  # the re-send found the lead the lost answer had created
 
 
@@ -46,11 +48,11 @@ def test_unkeyed_create_is_not_resent_after_an_ambiguous_failure(
     adapter = SalesforceAdapter(sf_settings())
     sf_sandbox.add_fault("drop_after", path="/composite/sobjects$", method="POST", times=1)
     before = sf_sandbox.org.api_used
-    results = adapter.create("Lead", [{"LastName": "Twice", "Company": "Acme"}])
+    results = adapter.create("Lead", [{"LastName": "Twice", "Company": "Acme"}]).results
     assert len(_leads_named(sf_sandbox, "Twice")) == 1
     assert sf_sandbox.org.api_used == before + 1  # one POST, no blind re-send
-    assert isinstance(results[0].error, RecordRejectedError)
-    assert results[0].error.code == "CREATE_OUTCOME_UNKNOWN" and results[0].record_id is None
+    assert results[0].state is Outcome.UNKNOWN  # maybe saved: never re-sent blindly
+    assert results[0].code == "CREATE_OUTCOME_UNKNOWN" and results[0].id is None
 
 
 def test_unkeyed_create_is_resent_after_a_failure_that_saved_nothing(
@@ -60,7 +62,7 @@ def test_unkeyed_create_is_resent_after_a_failure_that_saved_nothing(
     sf_sandbox.add_fault(
         "error", path="/composite/sobjects$", method="POST", error_code="UNABLE_TO_LOCK_ROW", times=1
     )
-    results = adapter.create("Lead", [{"LastName": "Locked", "Company": "Acme"}])
+    results = adapter.create("Lead", [{"LastName": "Locked", "Company": "Acme"}]).results
     assert results[0].ok and len(_leads_named(sf_sandbox, "Locked")) == 1
 
 
@@ -72,10 +74,10 @@ def test_mixed_create_keeps_input_order(sf_sandbox: SalesforceSandbox, sf_adapte
             {"LastName": "B", "Company": "C", KEY: "h-b"},
             {"LastName": "C", "Company": "C", "Status": "Nope"},
         ],
-    )
+    ).results
     assert [r.ok for r in results] == [True, True, False]
-    assert sf_sandbox.org.get("Lead", results[1].record_id or "")[KEY] == "h-b"
-    assert sf_sandbox.org.get("Lead", results[0].record_id or "")["LastName"] == "A"
+    assert sf_sandbox.org.get("Lead", results[1].id or "")[KEY] == "h-b"
+    assert sf_sandbox.org.get("Lead", results[0].id or "")["LastName"] == "A"
     assert results[1].created is True and results[0].created is None
     assert results[2].error is not None and results[2].error.code == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
 
@@ -87,12 +89,16 @@ def test_error_in_a_later_batch_keeps_earlier_results(
     adapter = SalesforceAdapter(sf_settings(write_batch_size=1))
     org = sf_sandbox.org
     org.api_max = org.api_used + 1  # the first batch is the last call the allocation allows
-    with pytest.raises(QuotaExhaustedError) as info:
-        adapter.update("Lead", [(a, {"Status": "Working"}), (b, {"Status": "Working"}), (c, {"Title": "x"})])
-    kept = write_results_of(info.value)
-    assert [r.ok for r in kept] == [True, False, False]
-    assert kept[0].record_id == a and org.get("Lead", a)["Status"] == "Working"
-    assert all(isinstance(r.error, RetriableError) and r.error.code == "NOT_ATTEMPTED" for r in kept[1:])
+    report = adapter.update(
+        "Lead", [(a, {"Status": "Working"}), (b, {"Status": "Working"}), (c, {"Title": "x"})]
+    )
+    assert report.stopped is not None and report.stopped.reason is StopReason.QUOTA
+    assert isinstance(report.stopped.error, QuotaExhaustedError)
+    kept = report.results
+    assert [r.state for r in kept] == [Outcome.APPLIED, Outcome.NOT_APPLIED, Outcome.NOT_APPLIED]
+    assert kept[0].id == a and org.get("Lead", a)["Status"] == "Working"
+    assert isinstance(kept[1].error, QuotaExhaustedError)  # refused: the 403 proves nothing was saved
+    assert isinstance(kept[2].error, RetriableError) and kept[2].code == "NOT_ATTEMPTED"
 
 
 def test_lock_resends_wait_with_exponential_backoff(
@@ -104,7 +110,7 @@ def test_lock_resends_wait_with_exponential_backoff(
         sf_settings(retry_attempts=5, retry_initial_wait=0.2, retry_max_wait=1.0), sleep=waits.append
     )
     sf_sandbox.add_fault("lock_records", record_ids=[b], times=3)  # held for three attempts
-    results = adapter.update("Lead", [(a, {"Title": "t"}), (b, {"Title": "t"})])
+    results = adapter.update("Lead", [(a, {"Title": "t"}), (b, {"Title": "t"})]).results
     assert [r.ok for r in results] == [True, True]
     assert len(waits) == 3  # one wait before each of the three re-sends
     assert all(0 <= w <= ceiling for w, ceiling in zip(waits, (0.2, 0.4, 0.8), strict=True))
@@ -187,7 +193,7 @@ def test_adapter_writes_do_not_rerun_assignment_rules(
         "Lead", [{"LastName": "N", "Company": "C"}, {"LastName": "K", "Company": "C", KEY: "k"}]
     )
     adapter.update("Lead", [(lead, {"Title": "x"})])
-    owners = {org.get("Lead", rid)["OwnerId"] for rid in [lead, *(r.record_id or "" for r in made)]}
+    owners = {org.get("Lead", rid)["OwnerId"] for rid in [lead, *(r.id or "" for r in made.results)]}
     assert owners == {org.admin_id}
     opted_in = SalesforceAdapter(sf_settings(auto_assign=True))
     opted_in.update("Lead", [(lead, {"Title": "y"})])

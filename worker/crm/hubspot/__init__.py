@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from worker.crm.hubspot.adapter import ChangePage, HubSpotAdapter, SearchPager, WriteResult
+from worker.crm.hubspot.adapter import ChangePage, HubSpotAdapter, SearchPager
 from worker.crm.hubspot.classify import classify
 from worker.crm.hubspot.cursor import Cursor, WindowPolicy
 from worker.crm.hubspot.settings import HubSpotSettings
+from worker.crm.port import WriteReport, WriteResult
 
 __all__ = [
     "ChangePage",
@@ -14,6 +15,7 @@ __all__ = [
     "HubSpotSettings",
     "SearchPager",
     "WindowPolicy",
+    "WriteReport",
     "WriteResult",
     "classify",
 ]

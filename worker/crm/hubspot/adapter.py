@@ -22,8 +22,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from worker.crm.hubspot.classify import HubSpotRejectedError
 from worker.crm.hubspot.client import Answer, HubSpotTransport, Op, RateLimiter
@@ -42,6 +42,19 @@ from worker.crm.hubspot.cursor import (
     should_deliver,
 )
 from worker.crm.hubspot.settings import HubSpotSettings
+from worker.crm.port import (
+    Outcome,
+    ReadReport,
+    Side,
+    Stop,
+    WriteOp,
+    WriteReport,
+    WriteResult,
+    failure_outcome,
+    from_error,
+    not_attempted,
+    values_match,
+)
 from worker.errors import CrmError, RecordRejectedError
 
 log = logging.getLogger(__name__)
@@ -62,22 +75,6 @@ DEFAULT_CONTACT_PROPERTIES = (
     "createdate",
     "hs_merged_object_ids",
 )
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """The outcome for one input: ``key`` is the id or email given; ``record`` is HubSpot's answer."""
-
-    key: str
-    id: str | None = None
-    record: dict[str, Any] | None = None
-    created: bool = False
-    error: RecordRejectedError | None = None
-    redirected: bool = False  # the id given was merged away; ``id`` is the survivor that was written
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 @dataclass(frozen=True)
@@ -216,10 +213,124 @@ class HubSpotAdapter:
         )
         return dict(answer.body)
 
+    # ------------------------------------------------------------------ the port (worker.crm.port)
+    side: Side = "hubspot"
+
+    def fetch(self, object_type: str, ids: Sequence[str], fields: Sequence[str]) -> ReadReport:
+        """Batch read as the port's ``ReadReport``: ids that are not HubSpot ids are rejected unsent,
+        merged-away ids are answered with the survivor (``redirected``), the rest absent are missing."""
+        asked = [str(i).strip() for i in dict.fromkeys(ids)]
+        good = [i for i in asked if i.isdigit() and len(i) <= MAX_ID_DIGITS]
+        rejected: dict[str, CrmError] = {
+            i: RecordRejectedError(f"{i!r} is not a HubSpot record id", code="MALFORMED_ID")
+            for i in asked
+            if i not in good
+        }
+        records = self.read(good, object_type=object_type, properties=fields) if good else {}
+        redirected = {i: str(r["id"]) for i, r in records.items() if str(r["id"]) != i}
+        missing = frozenset(i for i in good if i not in records)
+        return ReadReport(records=records, missing=missing, redirected=redirected, rejected=rejected)
+
+    def apply(self, ops: Sequence[WriteOp]) -> WriteReport:
+        """Run explicit write operations, creates first, then updates, then backward lifecycle moves;
+        one result per op keyed by ``op.key``. A ``move_back`` carries only ``lifecyclestage``. When a
+        group stops the write, later groups are NOT_APPLIED."""
+        report = WriteReport()
+        creates = [op for op in ops if op.kind == "create"]
+        updates = [op for op in ops if op.kind == "update"]
+        moves = [op for op in ops if op.kind == "move_back"]
+        for op in moves:
+            if set(op.values) != {"lifecyclestage"} or not op.values["lifecyclestage"]:
+                raise ValueError(f"move_back {op.key!r} must set lifecyclestage and nothing else")
+        for group in (creates, updates, moves):
+            if not group:
+                continue
+            if report.stopped is not None:
+                report = report.merged(_not_attempted(group, report.stopped))
+                continue
+            object_types = {op.object_type for op in group}
+            if len(object_types) != 1:
+                raise ValueError(f"one object type per apply() call, got {sorted(object_types)}")
+            object_type = object_types.pop()
+            if group is creates:
+                got = self.create({op.key: _props(op.values) for op in group}, object_type=object_type)
+                report = report.merged(_rekeyed(got, {op.key: op for op in group}, by_key=True))
+            elif group is updates:
+                got = self.update(
+                    {op.record_id or "": _props(op.values) for op in group}, object_type=object_type
+                )
+                report = report.merged(_rekeyed(got, {op.key: op for op in group}, by_key=False))
+            else:
+                got = self.move_lifecycle_backward(
+                    {op.record_id or "": str(op.values["lifecyclestage"]) for op in group}
+                )
+                report = report.merged(_rekeyed(got, {op.key: op for op in group}, by_key=False))
+        return WriteReport(tuple(report[op.key] for op in ops), report.stopped)
+
+    def reconcile(self, report: WriteReport) -> WriteReport:
+        """Resolve UNKNOWN results by reading back: an update or move whose values read back is APPLIED,
+        else NOT_APPLIED; a create found by its handle (``create_key_property``) is APPLIED, else
+        NOT_APPLIED. A read that fails leaves the report as it was, with the failure as ``stopped``."""
+        unknown = [r for r in report.in_state(Outcome.UNKNOWN) if r.op is not None]
+        if not unknown:
+            return report
+        resolved: list[WriteResult] = []
+        try:
+            edits = [r for r in unknown if r.op is not None and r.op.kind != "create"]
+            for object_type in sorted({r.op.object_type for r in edits if r.op is not None}):
+                mine = [r for r in edits if r.op is not None and r.op.object_type == object_type]
+                names = sorted({n for r in mine if r.op for n in r.op.values})
+                rows = self.read(
+                    [r.op.record_id or "" for r in mine if r.op], object_type=object_type, properties=names
+                )
+                for r in mine:
+                    assert r.op is not None
+                    row = rows.get(r.op.record_id or "")
+                    if row is None:
+                        gone = RecordRejectedError(
+                            "contact not found when reading back", code="OBJECT_NOT_FOUND"
+                        )
+                        resolved.append(replace(r, state=Outcome.REJECTED, error=gone))
+                    elif values_match(r.op.values, row.get("properties") or {}):
+                        resolved.append(
+                            replace(r, state=Outcome.APPLIED, id=str(row["id"]), record=row, error=None)
+                        )
+                    else:
+                        resolved.append(replace(r, state=Outcome.NOT_APPLIED))
+            creates = [r for r in unknown if r.op is not None and r.op.kind == "create"]
+            found = self.find_by_handles([r.key for r in creates]) if creates else {}
+            for r in creates:
+                row = found.get(r.key)
+                if row is not None:
+                    resolved.append(
+                        replace(r, state=Outcome.APPLIED, id=str(row["id"]), record=row, error=None)
+                    )
+                else:
+                    resolved.append(replace(r, state=Outcome.NOT_APPLIED))
+        except CrmError as exc:
+            return WriteReport(report.results, Stop.of(exc))
+        return report.merged(WriteReport(tuple(resolved), report.stopped))
+
+    def find_by_handles(
+        self, handles: Sequence[str], *, object_type: str = "contacts"
+    ) -> dict[str, dict[str, Any]]:
+        """Contacts by their create handle (a batch read by ``idProperty``: not the search index, so a
+        contact created a moment ago is found)."""
+        prop = self.settings.create_key_property
+        out: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(list(dict.fromkeys(handles)), BATCH_SIZE):
+            body = {"inputs": [{"id": h} for h in chunk], "idProperty": prop, "properties": [prop, "email"]}
+            answer = self.transport.call(_read_op(object_type, body))
+            for rec in (answer.body or {}).get("results") or []:
+                handle = str((rec.get("properties") or {}).get(prop) or "")
+                if handle in chunk:
+                    out[handle] = rec
+        return out
+
     # ------------------------------------------------------------------ writes
     def update(
         self, updates: Mapping[str, Mapping[str, str]], *, object_type: str = "contacts"
-    ) -> dict[str, WriteResult]:
+    ) -> WriteReport:
         """Batch update by id (100 per call); one result per input id (ids normalised with ``strip``).
 
         Inputs whose ids collide after normalisation are merged when their properties agree, else all
@@ -231,26 +342,48 @@ class HubSpotAdapter:
             body = {"inputs": [{"id": i, "properties": p} for i, p in chunk]}
             return self.transport.call(lambda apis: apis.batch[object_type].update(body, **apis.kw))
 
-        for chunk in _chunks(items, BATCH_SIZE):
-            self._write(chunk, send, results, by="id", object_type=object_type, budget=_Budget())
-        return results
+        ops = {k: WriteOp(k, "update", object_type, p, k) for k, p in items}
+        return self._batches(items, results, send, by="id", object_type=object_type, ops=ops)
 
-    def upsert_by_email(self, inputs: Mapping[str, Mapping[str, str]]) -> dict[str, WriteResult]:
+    def upsert_by_email(self, inputs: Mapping[str, Mapping[str, str]]) -> WriteReport:
         """Create-or-update contacts keyed by email (100 per call), so concurrent creates cannot duplicate.
 
         Emails are normalised (``strip().lower()``) and results keyed by the normalised email; inputs that
         collide after normalisation are merged when their properties agree, else rejected (DUPLICATE_INPUT).
         """
         items, results = _dedupe([(str(k).strip().lower(), dict(v)) for k, v in inputs.items()])
+        return self._upserts(items, results, "email", lambda email, p: {**p, "email": email})
+
+    def create(
+        self, inputs: Mapping[str, Mapping[str, str]], *, object_type: str = "contacts"
+    ) -> WriteReport:
+        """Create contacts, each with an idempotency handle (the input's key) written to
+        ``create_key_property`` and sent as a batch upsert on that property: HubSpot looks the handle
+        up before creating, so a create re-sent after a lost answer updates the contact the first send
+        made instead of adding a second one (a contact without an email has no other unique key). A
+        409 for an email another contact holds is resolved to that contact (the handle is written
+        onto it). Results are keyed by handle."""
+        if object_type != "contacts":
+            raise ValueError("creates are for contacts")
+        prop = self.settings.create_key_property
+        items, results = _dedupe([(str(k).strip(), dict(v)) for k, v in inputs.items()])
+        return self._upserts(items, results, prop, lambda handle, p: {**p, prop: handle}, kind="create")
+
+    def _upserts(
+        self,
+        items: list[Item],
+        results: dict[str, WriteResult],
+        id_property: str,
+        properties: Callable[[str, dict[str, str]], dict[str, str]],
+        *,
+        kind: Literal["create", "update"] = "update",
+    ) -> WriteReport:
+        # the key is sent as a property too, so every result carries it to map back by (and a 409
+        # redirect writes it onto the contact found)
+        items = [(k, properties(k, p)) for k, p in items]
 
         def send(chunk: list[Item]) -> Answer:
-            body = {
-                "inputs": [
-                    # email is sent as a property too, so every result carries it to map back by
-                    {"id": email, "idProperty": "email", "properties": {**p, "email": email}}
-                    for email, p in chunk
-                ]
-            }
+            body = {"inputs": [{"id": k, "idProperty": id_property, "properties": p} for k, p in chunk]}
             try:
                 return self.transport.call(lambda apis: apis.batch["contacts"].upsert(body, **apis.kw))
             except HubSpotRejectedError as err:
@@ -258,26 +391,40 @@ class HubSpotAdapter:
                     raise _RedirectError(err.existing_id) from err
                 raise
 
-        for chunk in _chunks(items, BATCH_SIZE):
-            self._write(chunk, send, results, by="email", object_type="contacts", budget=_Budget())
-        return results
+        # an upsert by email is create-or-update with no handle: nothing for ``reconcile`` to look up
+        ops = {k: WriteOp(k, "create", "contacts", p) for k, p in items} if kind == "create" else {}
+        return self._batches(items, results, send, by=id_property, object_type="contacts", ops=ops)
 
-    def create_contact(self, properties: Mapping[str, str]) -> WriteResult:
-        """Single create; a 409 duplicate email is resolved to the existing id and updated instead."""
-        props = dict(properties)
-        key = props.get("email", "")
-        try:
-            answer = self.transport.call(
-                lambda apis: apis.basic["contacts"].create({"properties": props}, **apis.kw)
-            )
-        except RecordRejectedError as err:
-            existing = getattr(err, "existing_id", None)
-            if existing is None:
-                return WriteResult(key, error=err)
-            res = self.update({existing: {k: v for k, v in props.items() if k != "email"}})[existing]
-            return WriteResult(key, res.id, res.record, False, res.error)
-        rec = dict(answer.body)
-        return WriteResult(key, str(rec["id"]), rec, True)
+    def _batches(
+        self,
+        items: list[Item],
+        early: dict[str, WriteResult],
+        send: Callable[[list[Item]], Answer],
+        *,
+        by: str,
+        object_type: str,
+        ops: Mapping[str, WriteOp],
+    ) -> WriteReport:
+        """Send ``items`` 100 at a time. A failure that stops the write ends it: inputs of the batch in
+        flight without a result get the failure's outcome (UNKNOWN when HubSpot may have committed),
+        later ones NOT_APPLIED; the failure is the report's ``stopped``. Earlier results are kept."""
+        results = dict(early)
+        stop: Stop | None = None
+        for chunk in _chunks(items, BATCH_SIZE):
+            try:
+                self._write(chunk, send, results, by=by, object_type=object_type, budget=_Budget())
+            except CrmError as exc:
+                stop = Stop.of(exc)
+                for k, _ in chunk:
+                    if k not in results:
+                        results[k] = WriteResult(k, failure_outcome(exc), error=exc)
+                break
+        order = list(dict.fromkeys([*(k for k, _ in items), *early]))
+        out = []
+        for k in order:
+            r = results.get(k) or WriteResult(k, Outcome.NOT_APPLIED, error=not_attempted(stop))
+            out.append(replace(r, op=ops.get(k)) if r.op is None else r)
+        return WriteReport(tuple(out), stop)
 
     def describe_properties(self, object_type: str = "contacts") -> dict[str, frozenset[str] | None]:
         """Property name → enumeration option values (None when not an enumeration): what a definition
@@ -303,23 +450,93 @@ class HubSpotAdapter:
         self._options[(object_type, name)] = (now, values)
         return values
 
-    def move_lifecycle_backward(self, moves: Mapping[str, str]) -> dict[str, WriteResult]:
+    def move_lifecycle_backward(self, moves: Mapping[str, str]) -> WriteReport:
         """Clear ``lifecyclestage`` then set the earlier stage: two ordered batch requests, then a read-back.
 
         HubSpot ignores (or refuses) backward moves unless the stage is cleared first, in a separate
         request [A legacy v1 doc; B forum thread 1333: batches are not processed in order].
         Safety, so a move can never leave a record without a stage:
         - each target is checked against the property's options first (INVALID_OPTION, nothing written);
-        - the current stage is read before clearing; any record cleared but not moved (set refused,
-          read-back wrong, or an exception anywhere after the clear started) gets its old stage back;
+        - the current stage is read before clearing; any record cleared (or maybe cleared) but not moved
+          (set refused, read-back wrong, or the write stopped part-way) gets its old stage back and is
+          reported NOT_APPLIED (safe to move again);
         - a read-back that does not show the stage is rejected with LIFECYCLE_NOT_APPLIED; a restore that
           fails turns the result into LIFECYCLE_RESTORE_FAILED naming the stage that was lost.
         Results are keyed by the id asked for; merged-away ids are followed to the survivor.
         """
         results: dict[str, WriteResult] = {}
         wanted = {str(k).strip(): v for k, v in moves.items()}
-        if not wanted:
-            return results
+        ops = {i: WriteOp(i, "move_back", "contacts", {"lifecyclestage": v}, i) for i, v in wanted.items()}
+        stop: Stop | None = None
+        try:
+            todo, previous = self._move_targets(wanted, results)
+        except CrmError as exc:
+            todo, previous, stop = {}, {}, Stop.of(exc)
+        touched: set[str] = set()
+        done: set[str] = set()
+        if todo:
+            cleared = self.update({i: {"lifecyclestage": ""} for i in todo})
+            stop = cleared.stopped
+            touched = {i for i, r in cleared.items() if r.state in (Outcome.APPLIED, Outcome.UNKNOWN)}
+            results.update((i, r) for i, r in cleared.items() if i not in touched)
+            if stop is None:
+                set_results = self.update({i: {"lifecyclestage": todo[i]} for i in sorted(touched)})
+                stop = set_results.stopped
+                results.update(
+                    (i, r)
+                    for i, r in set_results.items()
+                    if r.state in (Outcome.REJECTED, Outcome.NOT_APPLIED)
+                )
+                maybe = [i for i, r in set_results.items() if r.state in (Outcome.APPLIED, Outcome.UNKNOWN)]
+                try:
+                    readback = self.read(maybe, properties=["lifecyclestage"]) if maybe else {}
+                except CrmError as exc:
+                    readback, stop = {}, stop or Stop.of(exc)
+                for i in maybe:
+                    rec = readback.get(i)
+                    if rec is None:
+                        continue
+                    got = (rec.get("properties") or {}).get("lifecyclestage")
+                    r = set_results[i]
+                    if got == todo[i]:
+                        results[i] = WriteResult(
+                            i,
+                            Outcome.APPLIED,
+                            str(rec["id"]),
+                            record=rec,
+                            redirected=r.redirected or str(rec["id"]) != i,
+                        )
+                        done.add(i)
+                    else:
+                        results[i] = WriteResult(
+                            i,
+                            Outcome.REJECTED,
+                            r.id,
+                            record=rec,
+                            error=RecordRejectedError(
+                                f"lifecyclestage reads back as {got!r}, not {todo[i]!r}",
+                                code="LIFECYCLE_NOT_APPLIED",
+                            ),
+                            redirected=r.redirected,
+                        )
+        undone = sorted(touched - done)
+        for i in undone:
+            if i not in results:
+                error = stop.error if stop is not None else CrmError("move not confirmed")
+                results[i] = WriteResult(i, Outcome.NOT_APPLIED, error=error)
+        restore = {i: {"lifecyclestage": previous[i]} for i in undone if previous.get(i)}
+        if restore:
+            self._restore(restore, results)
+        out = []
+        for i in wanted:
+            r = results.get(i) or WriteResult(i, Outcome.NOT_APPLIED, error=not_attempted(stop))
+            out.append(replace(r, op=ops[i]))
+        return WriteReport(tuple(out), stop)
+
+    def _move_targets(
+        self, wanted: dict[str, str], results: dict[str, WriteResult]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The moves worth making (target is an option; the contact exists) and each one's current stage."""
         allowed = self.property_options("lifecyclestage")
         valid: dict[str, str] = {}
         for i, stage in wanted.items():
@@ -328,80 +545,38 @@ class HubSpotAdapter:
             else:
                 results[i] = WriteResult(
                     i,
+                    Outcome.REJECTED,
                     error=RecordRejectedError(
                         f"{stage!r} is not one of the portal's lifecyclestage options; nothing was written",
                         code="INVALID_OPTION",
                     ),
                 )
-        if not valid:
-            return results
-        current = self.read(list(valid), properties=["lifecyclestage"])
+        current = self.read(list(valid), properties=["lifecyclestage"]) if valid else {}
         previous: dict[str, str] = {}
         for i in valid:
             if i in current:
                 previous[i] = str((current[i].get("properties") or {}).get("lifecyclestage") or "")
             else:
                 results[i] = WriteResult(
-                    i, error=RecordRejectedError("contact not found", code="OBJECT_NOT_FOUND", status=404)
+                    i,
+                    Outcome.REJECTED,
+                    error=RecordRejectedError("contact not found", code="OBJECT_NOT_FOUND", status=404),
                 )
-        todo = {i: valid[i] for i in previous}
-        touched: set[str] = set()
-        done: set[str] = set()
-        failed = True
-        try:
-            touched.update(todo)  # until the clear answers, any of them may have been cleared
-            cleared = self.update({i: {"lifecyclestage": ""} for i in todo})
-            touched = {i for i, r in cleared.items() if r.ok}
-            for i, r in cleared.items():
-                if not r.ok:
-                    results[i] = r
-            set_results = self.update({i: {"lifecyclestage": todo[i]} for i, r in cleared.items() if r.ok})
-            readback = self.read([i for i, r in set_results.items() if r.ok], properties=["lifecyclestage"])
-            for i, r in set_results.items():
-                if not r.ok:
-                    results[i] = r
-                    continue
-                rec = readback.get(i)
-                got = (rec or {}).get("properties", {}).get("lifecyclestage")
-                if got != todo[i]:
-                    results[i] = WriteResult(
-                        i,
-                        r.id,
-                        rec,
-                        error=RecordRejectedError(
-                            f"lifecyclestage reads back as {got!r}, not {todo[i]!r}",
-                            code="LIFECYCLE_NOT_APPLIED",
-                        ),
-                        redirected=r.redirected,
-                    )
-                else:
-                    results[i] = WriteResult(i, r.id, rec, redirected=r.redirected)
-                    done.add(i)
-            failed = False
-        finally:
-            restore = {i: {"lifecyclestage": previous[i]} for i in sorted(touched - done) if previous[i]}
-            if restore:
-                self._restore(restore, results, raising=failed)
-        return results
+        return {i: valid[i] for i in previous}, previous
 
-    def _restore(
-        self, restore: dict[str, dict[str, str]], results: dict[str, WriteResult], *, raising: bool
-    ) -> None:
-        """Put back stages a failed move cleared; never masks an exception already propagating."""
-        try:
-            restored = self.update(restore)
-        except CrmError as exc:
-            if raising:
-                log.error("restoring lifecyclestage of %d contacts failed: %s", len(restore), exc)
-                return
-            raise
+    def _restore(self, restore: dict[str, dict[str, str]], results: dict[str, WriteResult]) -> None:
+        """Put back stages a failed move cleared (or may have cleared)."""
+        restored = self.update(restore)
         for i, r in restored.items():
             if r.ok:
                 continue
             prior = results.get(i)
             reason = prior.error if prior is not None and prior.error is not None else "move failed"
+            if restored.stopped is not None:
+                log.error("restoring lifecyclestage of contact %s failed: %s", i, restored.stopped)
             results[i] = WriteResult(
                 i,
+                Outcome.REJECTED,
                 error=RecordRejectedError(
                     f"{reason}; restoring lifecyclestage {restore[i]['lifecyclestage']!r} also failed: "
                     f"{r.error}",
@@ -426,7 +601,7 @@ class HubSpotAdapter:
             key, props = chunk[0]
             res = self.update({redirect.existing_id: {k: v for k, v in props.items() if k != "email"}})
             r = res[redirect.existing_id]
-            results[key] = WriteResult(key, r.id, r.record, False, r.error)
+            results[key] = replace(r, key=key, created=False, op=None)
             return
         except RecordRejectedError as err:
 
@@ -451,21 +626,21 @@ class HubSpotAdapter:
         The rest is re-sent once. Only when the error identifies nobody is the batch halved, at most
         ``budget.splits`` times per 100 inputs; past that the remaining inputs are rejected together."""
         if len(chunk) == 1:
-            results[chunk[0][0]] = WriteResult(chunk[0][0], error=err)
+            results[chunk[0][0]] = from_error(chunk[0][0], err)
             return
         bad = _identified(chunk, err)
         if bad:
             rest = [item for item in chunk if item[0] not in bad]
             for k in bad:
-                results[k] = WriteResult(k, error=err)
+                results[k] = from_error(k, err)
             if rest:
                 again(rest)
             return
         if budget.splits <= 0:
             for k, _ in chunk:
-                results[k] = WriteResult(
+                results[k] = from_error(
                     k,
-                    error=RecordRejectedError(
+                    RecordRejectedError(
                         f"{err} (not isolated: the batch shared this rejection after {MAX_SPLITS} splits)",
                         code=err.code,
                         status=err.status,
@@ -483,10 +658,11 @@ class HubSpotAdapter:
         doc = answer.body or {}
         got: dict[str, dict[str, Any]] = {}
         for rec in doc.get("results") or []:
-            if by == "email":
-                k = str((rec.get("properties") or {}).get("email") or "").lower()
-            else:
+            if by == "id":
                 k = str(rec["id"])
+            else:
+                k = str((rec.get("properties") or {}).get(by) or "")
+                k = k.lower() if by == "email" else k
             got[k] = rec
         failed: dict[str, RecordRejectedError] = {}
         for e in doc.get("errors") or []:
@@ -511,23 +687,28 @@ class HubSpotAdapter:
         for k in keys:
             if k in got:
                 rec = got[k]
-                results[k] = WriteResult(k, str(rec["id"]), rec, bool(rec.get("new", False)))
+                results[k] = WriteResult(
+                    k, Outcome.APPLIED, str(rec["id"]), bool(rec.get("new", False)), record=rec
+                )
             elif k in failed:
-                results[k] = WriteResult(k, error=failed[k])
+                results[k] = from_error(k, failed[k])
             elif k in survivors and str(survivors[k]["id"]) in got:
                 rec = got[str(survivors[k]["id"])]
-                results[k] = WriteResult(k, str(rec["id"]), rec, False, redirected=True)
+                results[k] = WriteResult(
+                    k, Outcome.APPLIED, str(rec["id"]), False, record=rec, redirected=True
+                )
             else:
+                # the request succeeded but named no outcome for this input: it may have been written
                 results[k] = WriteResult(
                     k,
-                    error=RecordRejectedError(
-                        "HubSpot returned no result for this input", code="MISSING_RESULT"
-                    ),
+                    Outcome.UNKNOWN,
+                    error=CrmError("HubSpot returned no result for this input", code="MISSING_RESULT"),
                 )
 
 
 Item = tuple[str, dict[str, str]]
 MAX_SPLITS = 12
+MAX_ID_DIGITS = 19  # HubSpot record ids are positive 64-bit integers
 OPTIONS_TTL_S = 300.0
 SHARED_PROPERTY_ERRORS = {"PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE"}
 
@@ -576,6 +757,7 @@ def _dedupe(items: list[Item]) -> tuple[list[Item], dict[str, WriteResult]]:
         if clash:
             rejected[k] = WriteResult(
                 k,
+                Outcome.REJECTED,
                 error=RecordRejectedError(
                     f"{len(props)} inputs for {k!r} disagree on {', '.join(clash)}; none was sent",
                     code="DUPLICATE_INPUT",
@@ -608,3 +790,23 @@ def _merged_ids(record: Mapping[str, Any]) -> set[str]:
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def _props(values: Mapping[str, str | None]) -> dict[str, str]:
+    """Port values to HubSpot properties: None clears a property, which HubSpot spells ``""``."""
+    return {k: "" if v is None else v for k, v in values.items()}
+
+
+def _rekeyed(report: WriteReport, ops: Mapping[str, WriteOp], *, by_key: bool) -> WriteReport:
+    """Results of a call keyed by record id (``by_key=False``) or handle, renamed to the ops' keys."""
+    out = []
+    for key, op in ops.items():
+        r = report[key if by_key else (op.record_id or "").strip()]
+        out.append(replace(r, key=key, op=op))
+    return WriteReport(tuple(out), report.stopped)
+
+
+def _not_attempted(ops: Sequence[WriteOp], stop: Stop) -> WriteReport:
+    return WriteReport(
+        tuple(WriteResult(op.key, Outcome.NOT_APPLIED, error=not_attempted(stop), op=op) for op in ops), stop
+    )

@@ -47,6 +47,12 @@ class HubSpotSettings(BaseSettings):
         description="Longest search-index lag tolerated: a poll re-reads changes older than the cursor "
         "made after (previous poll - lookback_s).",
     )
+    create_key_property: str = Field(
+        "crmsync_key",
+        description="A unique-value contact property (hasUniqueValue) holding each create's idempotency "
+        "handle: creates go as batch upserts on it, so a create re-sent after a lost answer finds the "
+        "contact the first send made. Create it in the portal before the first sync.",
+    )
     request_timeout_s: float = Field(30.0, description="Per-request timeout.")
     max_attempts: int = Field(6, description="Tries per call for retriable failures.")
     backoff_initial_s: float = Field(0.5, description="First backoff when no reset header says otherwise.")

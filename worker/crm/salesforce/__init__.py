@@ -6,12 +6,8 @@ normalisation into the core's record model is not done here.
 
 from __future__ import annotations
 
-from worker.crm.salesforce.adapter import (
-    ChangePage,
-    DeletedRecords,
-    SalesforceAdapter,
-    WriteResult,
-)
+from worker.crm.port import WriteReport, WriteResult
+from worker.crm.salesforce.adapter import ChangePage, DeletedRecords, SalesforceAdapter
 from worker.crm.salesforce.classify import classify
 from worker.crm.salesforce.cursor import Watermark
 from worker.crm.salesforce.settings import AuthMode, SalesforceSettings
@@ -26,6 +22,7 @@ __all__ = [
     "SalesforceAdapter",
     "SalesforceSettings",
     "Watermark",
+    "WriteReport",
     "WriteResult",
     "classify",
 ]

@@ -14,13 +14,27 @@ import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import requests
 from simple_salesforce.api import Salesforce
 from simple_salesforce.bulk2 import Operation, SFBulk2Handler, _Bulk2Client
 
+from worker.crm.port import (
+    Outcome,
+    ReadReport,
+    Side,
+    Stop,
+    WriteOp,
+    WriteReport,
+    WriteResult,
+    failure_outcome,
+    from_error,
+    not_attempted,
+    values_match,
+    with_op,
+)
 from worker.crm.salesforce import queries
 from worker.crm.salesforce.classify import classify, classify_code, classify_save_errors
 from worker.crm.salesforce.connection import Connection, build_http
@@ -76,28 +90,6 @@ class DeletedRecords:
 
     records: list[dict[str, str]]
     latest_covered: dt.datetime
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """Per-record outcome, in request order: ``record_id`` on success, else ``error`` (classified).
-    ``created`` is set for creates sent as upserts (True: inserted, False: the key already existed)."""
-
-    index: int
-    record_id: str | None
-    error: CrmError | None = None
-    created: bool | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-def write_results_of(exc: BaseException) -> list[WriteResult]:
-    """The per-record results a failed ``create``/``update`` had when it raised: records of earlier
-    batches carry their real outcome, the rest NOT_ATTEMPTED (empty for any other exception)."""
-    results: list[WriteResult] = getattr(exc, "write_results", [])
-    return results
 
 
 @dataclass(frozen=True)
@@ -455,6 +447,104 @@ class SalesforceAdapter:
             out.extend(self._call(call))
         return out
 
+    # -- the port (worker.crm.port) ---------------------------------------------------------------
+    side: Side = "salesforce"
+
+    def fetch(self, object_type: str, ids: Sequence[str], fields: Sequence[str]) -> ReadReport:
+        """Records by id (see ``read_by_ids``) as the port's ``ReadReport``: ids not returned are missing
+        (deleted or never existed), malformed ids are rejected without being sent."""
+        invalid: dict[str, CrmError] = {}
+        rows = self.read_by_ids(object_type, ids, fields, invalid=invalid)
+        records = {str(r["Id"]): r for r in rows}
+        by_prefix = {rid[:15]: rid for rid in records}
+        out: dict[str, Record] = {}
+        for rid in dict.fromkeys(ids):
+            full = records.get(rid) or records.get(by_prefix.get(rid[:15], ""))
+            if full is not None:
+                out[rid] = full
+        missing = frozenset(i for i in ids if i not in out and i not in invalid)
+        return ReadReport(records=out, missing=missing, rejected=invalid)
+
+    def apply(self, ops: Sequence[WriteOp], *, allow_duplicates: bool = False) -> WriteReport:
+        """Run explicit write operations; one result per op, keyed by ``op.key``.
+
+        A create carries its idempotency handle in the object's create key field
+        (``create_upsert_fields``; Lead: ``HubSpot_Contact_ID__c``): ``op.key`` is written there unless
+        the values already hold it, so the create goes as an upsert on that key and a re-send after a
+        lost answer finds the record. ``move_back`` is HubSpot's; Salesforce has no such constraint."""
+        prepared: list[WriteOp] = []
+        for op in ops:
+            if op.kind == "move_back":
+                raise ValueError("move_back is a HubSpot operation; Salesforce takes a plain update")
+            key = self.settings.create_upsert_fields.get(op.object_type)
+            if op.kind == "create" and key and not op.values.get(key):
+                prepared.append(replace(op, values={**op.values, key: op.key}))
+            else:
+                prepared.append(op)
+        return self._write(prepared, allow_duplicates)
+
+    def reconcile(self, report: WriteReport) -> WriteReport:
+        """Resolve UNKNOWN results by reading back: an update whose values all read back is APPLIED, else
+        NOT_APPLIED (safe to send again); a keyed create found by its key is APPLIED, not found is
+        NOT_APPLIED. A create without a key cannot be looked up and stays UNKNOWN. A read that fails
+        leaves the report as it was (with the failure as ``stopped``)."""
+        unknown = [r for r in report.in_state(Outcome.UNKNOWN) if r.op is not None]
+        if not unknown:
+            return report
+        resolved: list[WriteResult] = []
+        try:
+            for object_type in sorted({r.op.object_type for r in unknown if r.op is not None}):
+                mine = [r for r in unknown if r.op is not None and r.op.object_type == object_type]
+                resolved += self._read_back_updates(
+                    object_type, [r for r in mine if r.op and r.op.kind == "update"]
+                )
+                resolved += self._read_back_creates(
+                    object_type, [r for r in mine if r.op and r.op.kind == "create"]
+                )
+        except CrmError as exc:
+            return WriteReport(report.results, Stop.of(exc))
+        return report.merged(WriteReport(tuple(resolved), report.stopped))
+
+    def _read_back_updates(self, object_type: str, results: list[WriteResult]) -> list[WriteResult]:
+        if not results:
+            return []
+        fields = sorted({f for r in results if r.op for f in r.op.values})
+        rows = {
+            str(row["Id"]): row
+            for row in self.read_by_ids(object_type, [r.op.record_id or "" for r in results if r.op], fields)
+        }
+        out: list[WriteResult] = []
+        for r in results:
+            assert r.op is not None and r.op.record_id is not None
+            row = next((v for k, v in rows.items() if k[:15] == r.op.record_id[:15]), None)
+            if row is None:
+                gone = RecordRejectedError("record not found when reading back", code="ENTITY_IS_DELETED")
+                out.append(replace(r, state=Outcome.REJECTED, error=gone))
+            elif values_match(r.op.values, row):
+                out.append(replace(r, state=Outcome.APPLIED, id=str(row["Id"]), error=None))
+            else:
+                out.append(replace(r, state=Outcome.NOT_APPLIED))
+        return out
+
+    def _read_back_creates(self, object_type: str, results: list[WriteResult]) -> list[WriteResult]:
+        key = self.settings.create_upsert_fields.get(object_type)
+        keyed = [r for r in results if key and r.op and r.op.values.get(key)]
+        if not keyed or not key:
+            return []
+        handles = [str(r.op.values[key]) for r in keyed if r.op]
+        found: dict[str, str] = {}
+        for chunk in _chunks(handles, self.settings.id_chunk_size):
+            for row in self.query(queries.select(["Id", key], object_type, f"{key} IN {{}}", [chunk])):
+                found[str(row[key])] = str(row["Id"])
+        out: list[WriteResult] = []
+        for r, handle in zip(keyed, handles, strict=True):
+            rid = found.get(handle)
+            if rid is not None:
+                out.append(replace(r, state=Outcome.APPLIED, id=rid, error=None))
+            else:
+                out.append(replace(r, state=Outcome.NOT_APPLIED))
+        return out
+
     # -- writes --------------------------------------------------------------------------------
     def update(
         self,
@@ -462,16 +552,23 @@ class SalesforceAdapter:
         changes: Sequence[tuple[str, Mapping[str, Any]]],
         *,
         allow_duplicates: bool = False,
-    ) -> list[WriteResult]:
-        """``PATCH composite/sobjects`` in batches (setting absolute values: safe to send again)."""
-        items = [{"attributes": {"type": object_type}, "id": rid, **dict(values)} for rid, values in changes]
-        op = _WriteOp("PATCH", "composite/sobjects", idempotent=True)
-        return self._write([(op, list(range(len(items))))], items, allow_duplicates)
+    ) -> WriteReport:
+        """``PATCH composite/sobjects`` in batches (setting absolute values: safe to send again).
+        Results are keyed by record id."""
+        return self._write(
+            [WriteOp(rid, "update", object_type, dict(values), rid) for rid, values in changes],
+            allow_duplicates,
+        )
 
     def create(
-        self, object_type: str, records: Sequence[Mapping[str, Any]], *, allow_duplicates: bool = False
-    ) -> list[WriteResult]:
-        """Create records; results in input order.
+        self,
+        object_type: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        keys: Sequence[str] | None = None,
+        allow_duplicates: bool = False,
+    ) -> WriteReport:
+        """Create records; results in input order, keyed by ``keys`` (default: the input's position).
 
         Records carrying the object's key from ``create_upsert_fields`` (Lead:
         ``HubSpot_Contact_ID__c``) go as an upsert on that external id (``PATCH
@@ -480,20 +577,15 @@ class SalesforceAdapter:
         finds the record instead of inserting a second one, so those are retried like updates.
         Records without a key go as ``POST composite/sobjects``, which is only re-sent after a failure
         that proves nothing was saved (a 4xx); after a timeout, dropped connection or 5xx their result
-        is RecordRejectedError CREATE_OUTCOME_UNKNOWN (maybe saved: check the org before creating
+        is UNKNOWN with code CREATE_OUTCOME_UNKNOWN (maybe saved: check the org before creating
         them again) and they are not re-sent."""
-        key = self.settings.create_upsert_fields.get(object_type)
-        items = [{"attributes": {"type": object_type}, **dict(values)} for values in records]
-        keyed = [i for i, item in enumerate(items) if key and item.get(key) not in (None, "")]
-        keyed_set = set(keyed)
-        plain = [i for i in range(len(items)) if i not in keyed_set]
-        ops: list[tuple[_WriteOp, list[int]]] = []
-        if keyed and key:
-            path = f"composite/sobjects/{queries.name(object_type)}/{queries.name(key)}"
-            ops.append((_WriteOp("PATCH", path, idempotent=True), keyed))
-        if plain:
-            ops.append((_WriteOp("POST", "composite/sobjects", idempotent=False), plain))
-        return self._write(ops, items, allow_duplicates)
+        names = list(keys) if keys is not None else [str(i) for i in range(len(records))]
+        if len(names) != len(records):
+            raise ValueError(f"{len(names)} keys for {len(records)} records")
+        return self._write(
+            [WriteOp(k, "create", object_type, dict(v)) for k, v in zip(names, records, strict=True)],
+            allow_duplicates,
+        )
 
     def _write_headers(self, allow_duplicates: bool) -> dict[str, str]:
         # Sforce-Auto-Assign (api_rest headers_autoassign.htm): absent means TRUE, so lead owners
@@ -503,29 +595,66 @@ class SalesforceAdapter:
             headers["Sforce-Duplicate-Rule-Header"] = "allowSave=true"
         return headers
 
-    def _write(
-        self, ops: list[tuple[_WriteOp, list[int]]], items: list[Record], allow_duplicates: bool
-    ) -> list[WriteResult]:
+    def _plan_requests(self, ops: Sequence[WriteOp]) -> tuple[list[Record], list[tuple[_WriteOp, list[int]]]]:
+        """The request bodies' records and which requests carry which of them: updates (any object) as
+        one collection PATCH, keyed creates as an upsert per object, plain creates as one POST."""
+        items: list[Record] = []
+        groups: dict[tuple[str, str, bool], list[int]] = {}
+        for i, op in enumerate(ops):
+            item: Record = {"attributes": {"type": op.object_type}, **dict(op.values)}
+            key = self.settings.create_upsert_fields.get(op.object_type)
+            if op.kind == "update":
+                item["id"] = op.record_id
+                group = ("PATCH", "composite/sobjects", True)
+            elif key and item.get(key) not in (None, ""):
+                path = f"composite/sobjects/{queries.name(op.object_type)}/{queries.name(key)}"
+                group = ("PATCH", path, True)
+            else:
+                group = ("POST", "composite/sobjects", False)
+            items.append(item)
+            groups.setdefault(group, []).append(i)
+        return items, [(_WriteOp(m, p, idem), idx) for (m, p, idem), idx in groups.items()]
+
+    def _write(self, ops: Sequence[WriteOp], allow_duplicates: bool) -> WriteReport:
         """Batches of ≤ ``write_batch_size`` with ``allOrNone: false``; per-record results mapped back.
 
-        A failure that stops the whole write (quota, session, retries exhausted, fatal) is raised with
-        the results so far attached (``write_results_of(exc)``): earlier batches' outcomes are kept."""
+        A failure that stops the whole write (quota, session, retries exhausted, fatal) ends it: the
+        batch in flight gets the failure's outcome (UNKNOWN when the server may have committed it,
+        NOT_APPLIED when the answer proves it did not), later batches NOT_APPLIED, and the failure is
+        the report's ``stopped``; earlier batches keep their real outcome."""
+        items, requests_ = self._plan_requests(ops)
+        keys = [op.key for op in ops]
         headers = self._write_headers(allow_duplicates)
         results: list[WriteResult | None] = [None] * len(items)
         size = self.settings.write_batch_size
-        try:
-            for op, indexes in ops:
-                for start in range(0, len(indexes), size):
-                    self._write_batch(op, items, indexes[start : start + size], headers, results)
-        except CrmError as exc:
-            exc.write_results = _finish(results)  # type: ignore[attr-defined]
-            raise
-        return _finish(results)
+        stop: Stop | None = None
+        for op, indexes in requests_:
+            for start in range(0, len(indexes), size):
+                if stop is not None:
+                    break
+                batch = indexes[start : start + size]
+                try:
+                    self._write_batch(op, items, keys, batch, headers, results)
+                except CrmError as exc:
+                    stop = Stop.of(exc)
+                    for i in batch:
+                        if results[i] is None:
+                            results[i] = WriteResult(
+                                keys[i], failure_outcome(exc), items[i].get("id"), error=exc
+                            )
+        out = [
+            with_op(r, ops[i])
+            if r is not None
+            else WriteResult(keys[i], Outcome.NOT_APPLIED, error=not_attempted(stop), op=ops[i])
+            for i, r in enumerate(results)
+        ]
+        return WriteReport(tuple(out), stop)
 
     def _write_batch(
         self,
         op: _WriteOp,
         items: list[Record],
+        keys: list[str],
         pending: list[int],
         headers: dict[str, str],
         results: list[WriteResult | None],
@@ -546,16 +675,17 @@ class SalesforceAdapter:
                 answer = self._call(send, only=None if op.idempotent else _not_applied)
             except RecordRejectedError as exc:
                 if len(pending) == 1:
-                    results[pending[0]] = WriteResult(pending[0], items[pending[0]].get("id"), exc)
+                    i = pending[0]
+                    results[i] = from_error(keys[i], exc, record_id=items[i].get("id"))
                 else:
                     half = len(pending) // 2
-                    self._write_batch(op, items, pending[:half], headers, results)
-                    self._write_batch(op, items, pending[half:], headers, results)
+                    self._write_batch(op, items, keys, pending[:half], headers, results)
+                    self._write_batch(op, items, keys, pending[half:], headers, results)
                 return
             except RetriableError as exc:
                 if op.idempotent or _not_applied(exc):
                     raise
-                unknown = RecordRejectedError(
+                unknown = RetriableError(
                     f"create outcome unknown after {exc.code or 'a failure'}: the records may have been "
                     "saved, so they were not sent again (give them an external id to make creates safe "
                     "to retry)",
@@ -563,27 +693,22 @@ class SalesforceAdapter:
                     status=exc.status,
                 )
                 for i in pending:
-                    results[i] = WriteResult(i, None, unknown)
+                    results[i] = WriteResult(keys[i], Outcome.UNKNOWN, error=unknown)
                 return
             retry: list[int] = []
             for i, res in zip(pending, answer or [], strict=True):
-                created = res.get("created")
                 if res.get("success"):
-                    results[i] = WriteResult(i, res.get("id"), created=created)
+                    results[i] = WriteResult(
+                        keys[i], Outcome.APPLIED, res.get("id"), created=res.get("created")
+                    )
                     continue
                 error = classify_save_errors(res.get("errors") or [])
-                rid = res.get("id") or items[i].get("id")
-                results[i] = WriteResult(i, rid, error)
+                results[i] = from_error(keys[i], error, record_id=res.get("id") or items[i].get("id"))
                 if isinstance(error, RetriableError) and attempt + 1 < self.policy.attempts:
                     retry.append(i)
             if not retry:
                 return
             pending = retry
-
-
-def _finish(results: list[WriteResult | None]) -> list[WriteResult]:
-    not_attempted = RetriableError("not attempted: the write stopped before this batch", code="NOT_ATTEMPTED")
-    return [r if r is not None else WriteResult(i, None, not_attempted) for i, r in enumerate(results)]
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -1,0 +1,81 @@
+"""Per-person locks: exclusive, expiring, released only by their holder, fenced against stale writers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from worker.records import Base
+from worker.state.bases import BaseStore
+from worker.state.locks import LockBusyError, Locks, StaleFenceError
+
+pytestmark = pytest.mark.integration
+
+
+def base(stage: str) -> Base:
+    return Base(values={"stage": stage}, salesforce_values={}, hubspot_values={})
+
+
+def test_a_held_lock_refuses_a_second_holder_until_released(redis_client: Any) -> None:
+    locks = Locks(redis_client)
+    lease = locks.acquire("p1")
+    with pytest.raises(LockBusyError):
+        locks.acquire("p1")
+    assert locks.release(lease)
+    assert locks.acquire("p1").token > lease.token
+
+
+def test_an_expired_lock_is_taken_over_and_the_old_holder_cannot_release_it(redis_client: Any) -> None:
+    locks = Locks(redis_client)
+    old = locks.acquire("p1", ttl_s=0.05)
+    time.sleep(0.1)
+    new = locks.acquire("p1")
+    assert not locks.release(old) and not locks.extend(old)
+    assert locks.holder("p1") == new.token
+
+
+def test_a_stale_fencing_token_cannot_overwrite_a_newer_base(redis_client: Any) -> None:
+    locks, bases = Locks(redis_client), BaseStore(redis_client)
+    old = locks.acquire("p1", ttl_s=0.05)
+    time.sleep(0.1)
+    new = locks.acquire("p1")
+    bases.put("p1", base("sql"), fence=new.token)
+    with pytest.raises(StaleFenceError):
+        bases.put("p1", base("mql"), fence=old.token)
+    stored = bases.get("p1")
+    assert stored is not None and stored.values["stage"] == "sql"
+
+
+def test_acquire_all_takes_every_lock_or_none(redis_client: Any) -> None:
+    locks = Locks(redis_client)
+    locks.acquire("b")
+    with pytest.raises(LockBusyError):
+        locks.acquire_all(["a", "b", "c"])
+    assert locks.holder("a") is None and locks.holder("c") is None
+
+
+def test_waiters_get_the_lock_one_after_another(redis_client: Any) -> None:
+    locks = Locks(redis_client)
+    inside = 0
+    most = 0
+    guard = threading.Lock()
+
+    def work() -> None:
+        nonlocal inside, most
+        with locks.held(["p1"], wait_s=5):
+            with guard:
+                inside += 1
+                most = max(most, inside)
+            time.sleep(0.02)
+            with guard:
+                inside -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most == 1

@@ -1,0 +1,103 @@
+"""Dead letters: people whose sync could not finish and needs an operator (or a later replay).
+
+One entry per person (the latest failure), ``attempts`` counting how often the person failed in a row:
+``crmsync:dead:entries`` (hash person id → JSON) and ``crmsync:dead:index`` (zset, last failure time).
+An entry names the person, the run, the plan that was being executed (``plan_to_json``), and each write
+that failed with the CRM's own code and message. A later successful sync of the person clears it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from worker.state import keys
+
+
+@dataclass(frozen=True)
+class FailedWrite:
+    side: str
+    op: str  # create | update | move_back
+    object_type: str
+    record_id: str | None
+    fields: dict[str, str | None]
+    code: str | None
+    message: str
+    state: str  # rejected | unknown | not_applied
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    person: str
+    reason: str  # rejected | retries_exhausted | unknown_outcome | error
+    writes: tuple[FailedWrite, ...] = ()
+    plan: dict[str, Any] | None = None
+    run_id: str = ""
+    run_kind: str = ""
+    attempts: int = 1
+    first_at_ms: int = 0
+    last_at_ms: int = 0
+    detail: str = ""
+    record_keys: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, default=str)
+
+    @classmethod
+    def from_json(cls, raw: str) -> DeadLetter:
+        doc = json.loads(raw)
+        doc["writes"] = tuple(FailedWrite(**w) for w in doc.get("writes", []))
+        doc["record_keys"] = tuple(doc.get("record_keys", []))
+        return cls(**doc)
+
+
+class DeadLetterStore:
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    def put(self, letter: DeadLetter) -> DeadLetter:
+        """Store the failure; ``attempts`` and ``first_at_ms`` carry over from an existing entry."""
+        now = int(time.time() * 1000)
+        previous = self.get(letter.person)
+        stored = DeadLetter(
+            **{
+                **asdict(letter),
+                "writes": letter.writes,
+                "record_keys": letter.record_keys,
+                "attempts": (previous.attempts + 1) if previous else letter.attempts,
+                "first_at_ms": previous.first_at_ms if previous else now,
+                "last_at_ms": now,
+            }
+        )
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.DEAD_ENTRIES, letter.person, stored.to_json())
+        pipe.zadd(keys.DEAD_INDEX, {letter.person: now})
+        pipe.execute()
+        return stored
+
+    def get(self, person_id: str) -> DeadLetter | None:
+        raw = keys.text(self.redis.hget(keys.DEAD_ENTRIES, person_id))
+        return DeadLetter.from_json(raw) if raw is not None else None
+
+    def newest(self, limit: int = 100) -> list[DeadLetter]:
+        """Newest first."""
+        people = [keys.text(p) or "" for p in self.redis.zrevrange(keys.DEAD_INDEX, 0, limit - 1)]
+        return self._many(people)
+
+    def _many(self, people: Sequence[str]) -> list[DeadLetter]:
+        if not people:
+            return []
+        raws = self.redis.hmget(keys.DEAD_ENTRIES, people)
+        return [DeadLetter.from_json(t) for r in raws if (t := keys.text(r)) is not None]
+
+    def clear(self, person_id: str) -> bool:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(keys.DEAD_ENTRIES, person_id)
+        pipe.zrem(keys.DEAD_INDEX, person_id)
+        return bool(pipe.execute()[0])
+
+    def count(self) -> int:
+        return int(self.redis.zcard(keys.DEAD_INDEX))

@@ -1,0 +1,85 @@
+"""The one Redis key schema. Every key the project writes is built here (and listed in the README,
+"State in Redis"); nothing outside ``worker.state`` talks to Redis.
+
+Record keys (``sf:Lead:00Q…``, ``sf:Contact:003…``, ``hs:contacts:123``) are ``worker.sync.keys``'s
+text form; person ids are the record key a person was first linked under (stable across conversions
+and merges, which only re-point the links).
+
+=======================================  ======  ==========================================================
+key                                      type    holds
+=======================================  ======  ==========================================================
+crmsync:dirty:{crm}:{object}             set     ids changed and waiting for a sync
+crmsync:dirty-lease:{crm}:{object}       zset    ids claimed by a worker, scored by lease expiry (epoch ms)
+crmsync:event:{crm}:{event key}          string  webhook dedupe marker (TTL)
+crmsync:link:{record key}                string  person id the record belongs to
+crmsync:person:{person id}               hash    ``salesforce`` / ``hubspot``: the person's record keys
+crmsync:base:{person id}                 hash    ``doc``: base JSON (records.base_to_json), ``fence``,
+                                                 ``at``: epoch ms of the sync that stored it
+crmsync:lock:{name}                      string  fencing token of the holder (PX expiry)
+crmsync:fence:{name}                     string  last fencing token issued for the lock name (INCR)
+crmsync:dead:entries                     hash    person id → dead-letter JSON
+crmsync:dead:index                       zset    person id scored by last dead-letter time (epoch ms)
+crmsync:audit                            stream  one entry per applied write (approximate MAXLEN)
+crmsync:cursor:{crm}:{name}              string  a change reader's cursor JSON
+crmsync:pause:{crm}                      string  reason a CRM's work is paused (TTL = until it resumes)
+crmsync:delivered:{crm}:{name}           zset    change-reader delivered keys (``delivered.py``)
+crmsync:ratelimit:{portal}:…             various HubSpot shared rate limiter (``ratelimit.py``)
+crmsync:salesforce:api-usage:{org}       string  last Sforce-Limit-Info reading (``api_usage.py``)
+=======================================  ======  ==========================================================
+"""
+
+from __future__ import annotations
+
+PREFIX = "crmsync"
+
+
+def dirty(crm: str, object_type: str) -> str:
+    return f"{PREFIX}:dirty:{crm}:{object_type}"
+
+
+def dirty_lease(crm: str, object_type: str) -> str:
+    return f"{PREFIX}:dirty-lease:{crm}:{object_type}"
+
+
+def event(crm: str, event_key: str) -> str:
+    return f"{PREFIX}:event:{crm}:{event_key}"
+
+
+def link(record_key: str) -> str:
+    return f"{PREFIX}:link:{record_key}"
+
+
+def person(person_id: str) -> str:
+    return f"{PREFIX}:person:{person_id}"
+
+
+def base(person_id: str) -> str:
+    return f"{PREFIX}:base:{person_id}"
+
+
+def lock(name: str) -> str:
+    return f"{PREFIX}:lock:{name}"
+
+
+def fence(name: str) -> str:
+    return f"{PREFIX}:fence:{name}"
+
+
+DEAD_ENTRIES = f"{PREFIX}:dead:entries"
+DEAD_INDEX = f"{PREFIX}:dead:index"
+AUDIT = f"{PREFIX}:audit"
+
+
+def cursor(crm: str, name: str) -> str:
+    return f"{PREFIX}:cursor:{crm}:{name}"
+
+
+def pause(crm: str) -> str:
+    return f"{PREFIX}:pause:{crm}"
+
+
+def text(value: bytes | str | None) -> str | None:
+    """Redis answers bytes unless the client decodes; the stores work in text."""
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
