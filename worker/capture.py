@@ -19,7 +19,6 @@ A CRM whose quota is exhausted raises ``QuotaExhaustedError`` out of ``poll``; t
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +29,8 @@ from worker.crm.hubspot.cursor import Cursor
 from worker.crm.salesforce import queries
 from worker.crm.salesforce.adapter import SalesforceAdapter
 from worker.crm.salesforce.cursor import Watermark, parse_sf_datetime
+from worker.state.cursors import CursorStore
 from worker.state.dirty import Change, DirtySet
-from worker.state.runtime import Cursors
 
 Record = dict[str, Any]
 PEOPLE = ("Lead", "Contact")
@@ -75,13 +74,13 @@ def _person_of(record_id: str | None) -> Change | None:
 
 
 class SalesforceCapture:
-    """Polls one org. Cursor names: ``salesforce:{Object}`` (a ``Watermark``) and
-    ``salesforce:{Object}:deleted`` (the ``latestDateCovered`` of the last deleted read)."""
+    """Polls one org. Cursors (``CursorStore``, crm ``salesforce``): ``{Object}`` (a ``Watermark``) and
+    ``{Object}:deleted`` (``{"latest_covered": …}`` of the last deleted read)."""
 
     def __init__(
         self,
         adapter: SalesforceAdapter,
-        cursors: Cursors,
+        cursors: CursorStore,
         dirty: DirtySet,
         *,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
@@ -104,14 +103,14 @@ class SalesforceCapture:
         return report
 
     def _mark_of(self, name: str) -> Watermark:
-        raw = self.cursors.get(name)
-        if raw is None:
+        doc = self.cursors.get("salesforce", name)
+        if doc is None:
             # A first poll starts now (older history is a backfill's job; the lookback still covers a
             # little before it), and says so durably, so the next poll continues from here.
             mark = Watermark(self.now().replace(microsecond=0))
-            self.cursors.set(name, json.dumps(mark.to_json()))
+            self.cursors.put("salesforce", name, mark.to_json())
             return mark
-        return Watermark.from_json(json.loads(raw))
+        return Watermark.from_json(doc)
 
     def _changes(
         self,
@@ -120,7 +119,7 @@ class SalesforceCapture:
         to_people: Callable[[str, list[Record]], list[Change]],
         report: PollReport,
     ) -> None:
-        name = f"salesforce:{object_type}"
+        name = object_type
         mark = self._mark_of(name)
         for page in self.sf.changes(object_type, mark, fields, allow_bulk=True):
             report.pages += 1
@@ -128,7 +127,7 @@ class SalesforceCapture:
             if page.records:
                 report.marked += _mark(self.dirty, to_people(object_type, page.records))
             if page.watermark != mark:
-                self.cursors.set(name, json.dumps(page.watermark.to_json()))
+                self.cursors.put("salesforce", name, page.watermark.to_json())
                 mark = page.watermark
 
     @staticmethod
@@ -167,9 +166,9 @@ class SalesforceCapture:
         return out
 
     def _deleted(self, object_type: str, report: PollReport) -> None:
-        name = f"salesforce:{object_type}:deleted"
-        raw = self.cursors.get(name)
-        start = parse_sf_datetime(raw) if raw else self.now()
+        name = f"{object_type}:deleted"
+        doc = self.cursors.get("salesforce", name)
+        start = parse_sf_datetime(doc["latest_covered"]) if doc else self.now()
         lookback = dt.timedelta(seconds=self.sf.settings.lookback_seconds)
         result = self.sf.deleted_since(object_type, start - lookback)
         ids = [r["id"] for r in result.records]
@@ -177,16 +176,16 @@ class SalesforceCapture:
         if ids:
             # a merge deletes the losers and updates the survivor, whose own change the poll reads
             report.marked += _mark(self.dirty, [Change(object_type, i) for i in ids])
-        self.cursors.set(name, result.latest_covered.isoformat())
+        self.cursors.put("salesforce", name, {"latest_covered": result.latest_covered.isoformat()})
 
 
 class HubSpotCapture:
-    """Polls one portal. Cursor names: ``hubspot:contacts``, ``hubspot:deals`` (``Cursor.encode()``)."""
+    """Polls one portal. Cursors (crm ``hubspot``): ``contacts``, ``deals`` as ``{"cursor": <encoded>}``."""
 
     def __init__(
         self,
         adapter: HubSpotAdapter,
-        cursors: Cursors,
+        cursors: CursorStore,
         dirty: DirtySet,
         *,
         clock: Callable[[], float] = time.time,
@@ -212,20 +211,19 @@ class HubSpotCapture:
         to_people: Callable[[list[Record]], list[Change]],
         report: PollReport,
     ) -> None:
-        name = f"hubspot:{object_type}"
-        raw = self.cursors.get(name)
-        if raw:
-            cursor = Cursor.decode(raw)
+        doc = self.cursors.get("hubspot", object_type)
+        if doc:
+            cursor = Cursor.decode(str(doc["cursor"]))
         else:
             cursor = Cursor(int(self.clock() * 1000), 0)  # a first poll starts now, durably
-            self.cursors.set(name, cursor.encode())
+            self.cursors.put("hubspot", object_type, {"cursor": cursor.encode()})
         for page in self.hs.changes_since(cursor, object_type=object_type, properties=properties):
             report.pages += 1
             report.count(object_type, len(page.records))
             if page.records:
                 report.marked += _mark(self.dirty, to_people(page.records))
             if page.cursor is not None:
-                self.cursors.set(name, page.cursor.encode())
+                self.cursors.put("hubspot", object_type, {"cursor": page.cursor.encode()})
 
     @staticmethod
     def _contacts(records: list[Record]) -> list[Change]:

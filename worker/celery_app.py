@@ -30,6 +30,7 @@ from kombu.entity import Queue
 
 from worker.errors import ConfigError, MappingError
 from worker.settings import Settings, load_settings
+from worker.state import keys
 
 QUEUES = ("signals", "sync", "backfill")
 ROUTES = {
@@ -95,8 +96,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_max_loop_interval": settings.beat_max_loop_interval,
         "redbeat_redis_url": settings.redis,
         "redbeat_redis_options": {},
-        "redbeat_key_prefix": f"{settings.key_prefix}:redbeat:",
-        "redbeat_lock_key": f"{settings.key_prefix}:redbeat::lock",
+        "redbeat_key_prefix": keys.REDBEAT_PREFIX,
+        "redbeat_lock_key": f"{keys.REDBEAT_PREFIX}:lock",
         "redbeat_lock_timeout": int(settings.beat_lock_timeout),
         "timezone": "UTC",
         "enable_utc": True,

@@ -93,7 +93,6 @@ class Settings(BaseSettings):
     verify_map_on_start: bool = Field(
         True, description="Check the map against the live CRMs before a worker syncs anything."
     )
-    key_prefix: str = Field("crmsync", description="Prefix of every Redis key the runtime writes.")
 
     @model_validator(mode="after")
     def _limits_fit(self) -> Settings:

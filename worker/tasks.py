@@ -24,8 +24,10 @@ from worker.capture import HubSpotCapture, PollReport, SalesforceCapture
 from worker.celery_app import app
 from worker.errors import QuotaExhaustedError, RetriableError
 from worker.settings import Settings
+from worker.state.cursors import CursorStore
 from worker.state.dirty import DirtySet
-from worker.state.runtime import Cursors, Pauses, RunLock, Slots, TaskAttempts
+from worker.state.pauses import PauseStore
+from worker.state.runtime import RunLock, Slots, TaskAttempts
 
 log = logging.getLogger("crmsync.tasks")
 CRMS = ("salesforce", "hubspot")
@@ -44,20 +46,20 @@ class Runtime:
         return redis.Redis.from_url(self.settings.redis, health_check_interval=30)
 
     @cached_property
-    def cursors(self) -> Cursors:
-        return Cursors(self.redis, self.settings.key_prefix)
+    def cursors(self) -> CursorStore:
+        return CursorStore(self.redis)
 
     @cached_property
-    def pauses(self) -> Pauses:
-        return Pauses(self.redis, self.settings.key_prefix)
+    def pauses(self) -> PauseStore:
+        return PauseStore(self.redis)
 
     @cached_property
     def attempts(self) -> TaskAttempts:
-        return TaskAttempts(self.redis, self.settings.key_prefix)
+        return TaskAttempts(self.redis)
 
     @cached_property
     def run_lock(self) -> RunLock:
-        return RunLock(self.redis, self.settings.key_prefix)
+        return RunLock(self.redis)
 
     @cached_property
     def slots(self) -> Slots:
@@ -122,7 +124,7 @@ class CrmSyncTask(Task):  # type: ignore[misc]
             result = super().__call__(*args, **kwargs)
         except QuotaExhaustedError as exc:
             crm = self.crm or "salesforce"
-            rt.pauses.pause(crm, rt.settings.quota_pause_seconds, f"{exc.code or 'QUOTA'}: {exc}")
+            rt.pauses.pause(crm, f"{exc.code or 'QUOTA'}: {exc}", seconds=rt.settings.quota_pause_seconds)
             log.warning(
                 "%s: %s quota exhausted; paused for %.0fs", self.name, crm, rt.settings.quota_pause_seconds
             )
@@ -154,9 +156,9 @@ class CrmSyncTask(Task):  # type: ignore[misc]
 
 def _poll(crm: str) -> dict[str, Any]:
     rt = runtime()
-    paused = rt.pauses.reason(crm)
+    paused = rt.pauses.paused(crm)
     if paused is not None:
-        return {"crm": crm, "paused": paused, "resumes_in_s": round(rt.pauses.remaining(crm), 1)}
+        return {"crm": crm, "paused": paused, "resumes_in_s": round(rt.pauses.remaining_s(crm), 1)}
     with rt.run_lock.hold(f"poll:{crm}", rt.settings.task_time_limit) as mine:
         if not mine:
             return {"crm": crm, "skipped": "another poll of this CRM is running"}

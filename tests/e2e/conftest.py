@@ -112,9 +112,7 @@ def service(
         broker_client.flushdb()
     except redis.exceptions.ConnectionError as exc:  # pragma: no cover - redis_client checked already
         require_service("redis-server", str(exc))
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_") and not k.startswith("CELERY")
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_") and not k.startswith("CELERY")}
     env.update(
         {
             "CRMSYNC_REDIS_URL": redis_url,

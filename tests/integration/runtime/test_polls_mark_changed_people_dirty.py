@@ -13,8 +13,8 @@ from simple_salesforce.api import Salesforce
 from worker.capture import HubSpotCapture, SalesforceCapture
 from worker.crm.hubspot import HubSpotAdapter
 from worker.crm.salesforce import SalesforceAdapter
+from worker.state.cursors import CursorStore
 from worker.state.dirty import DirtySet
-from worker.state.runtime import Cursors
 
 pytestmark = pytest.mark.integration
 CONTACT_TO_DEAL = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}
@@ -27,14 +27,14 @@ def _lead(sf_api: Salesforce, email: str) -> str:
 def test_a_new_lead_is_marked_and_the_next_poll_marks_nothing_new(
     sf: SalesforceAdapter, sf_api: Salesforce, redis_client: Any
 ) -> None:
-    cursors, dirty = Cursors(redis_client), DirtySet(redis_client, "salesforce")
+    cursors, dirty = CursorStore(redis_client), DirtySet(redis_client, "salesforce")
     capture = SalesforceCapture(sf, cursors, dirty, related=())
     capture.poll()  # first poll: cursors start now
     lead_id = _lead(sf_api, "ada@example.com")
 
     report = capture.poll()
     assert dirty.members("Lead") == {lead_id}
-    assert report.seen["Lead"] >= 1 and cursors.get("salesforce:Lead") is not None
+    assert report.seen["Lead"] >= 1 and cursors.get("salesforce", "Lead") is not None
 
     dirty.pop("Lead", 10)
     capture.poll()  # the lookback re-reads the lead: re-marking is harmless, nothing else appears
@@ -46,7 +46,7 @@ def test_activity_and_opportunity_changes_mark_the_people_they_concern(
     sf: SalesforceAdapter, sf_api: Salesforce, redis_client: Any
 ) -> None:
     dirty = DirtySet(redis_client, "salesforce")
-    capture = SalesforceCapture(sf, Cursors(redis_client), dirty)
+    capture = SalesforceCapture(sf, CursorStore(redis_client), dirty)
     lead_id = _lead(sf_api, "grace@example.com")
     account_id = sf_api.Account.create({"Name": "Navy"})["id"]
     contact_id = sf_api.Contact.create({"LastName": "Hopper", "AccountId": account_id})["id"]
@@ -70,7 +70,7 @@ def test_a_deleted_lead_is_marked_once_its_minute_is_covered(
 ) -> None:
     """``sobjects/Lead/deleted`` covers whole minutes only, so the deletion shows within about a minute."""
     dirty = DirtySet(redis_client, "salesforce")
-    capture = SalesforceCapture(sf, Cursors(redis_client), dirty, related=())
+    capture = SalesforceCapture(sf, CursorStore(redis_client), dirty, related=())
     lead_id = _lead(sf_api, "linus@example.com")
     capture.poll()
     dirty.pop("Lead", 10)
@@ -90,7 +90,7 @@ def test_hubspot_contacts_merges_and_deals_mark_contacts(
     from hubspot.crm.contacts import SimplePublicObjectInputForCreate
 
     dirty = DirtySet(redis_client, "hubspot")
-    capture = HubSpotCapture(hs, Cursors(redis_client), dirty)
+    capture = HubSpotCapture(hs, CursorStore(redis_client), dirty)
     capture.poll()
     one = hs_api.crm.contacts.basic_api.create(
         SimplePublicObjectInputForCreate(properties={"email": "one@example.com"})
