@@ -73,3 +73,26 @@ def test_a_map_naming_a_value_salesforce_lacks_stops_the_worker_with_the_reason(
     assert worker.wait(timeout=60) == 2
     log = service.log_of(worker)
     assert "refusing to sync" in log and "Meeting Booked" in log
+
+
+def test_an_exhausted_hubspot_budget_pauses_its_polls_instead_of_spinning(
+    service: Service, hs_box: HubSpotSandbox, redis_client: Any
+) -> None:
+    """Daily budget of 2 calls: the first polls spend it, the next one hits QuotaExhaustedError, the task
+    pauses HubSpot (a key with a TTL) and later polls make no call until the pause expires."""
+    env = {
+        "CRMSYNC_SALESFORCE_ENABLED": "false",
+        "CRMSYNC_HUBSPOT_DAILY_BUDGET": "2",
+        "CRMSYNC_QUOTA_PAUSE_SECONDS": "3600",
+        "CRMSYNC_VERIFY_MAP_ON_START": "false",
+    }
+    worker = service.start("worker", "-c", "1", "-Q", "signals", **env)
+    beat = service.start("beat", **env)
+    reason = wait_until("the HubSpot pause", lambda: redis_client.get("crmsync:pause:hubspot"), timeout=30)
+    assert b"DAILY" in reason
+    assert redis_client.pttl("crmsync:pause:hubspot") > 3_000_000
+    calls = hs_box.backend.portal.limiter.accepted
+    wait_until("three more polls", lambda: service.log_of(worker).count("'paused'") >= 3, timeout=30)
+    assert hs_box.backend.portal.limiter.accepted == calls
+    service.stop(beat)
+    service.stop(worker)
