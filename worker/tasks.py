@@ -154,12 +154,12 @@ class CrmSyncTask(Task):  # type: ignore[misc]
         dispatch comes back on the next tick); the sync task dead-letters its batch."""
 
 
-def _poll(crm: str) -> dict[str, Any]:
+def _poll(crm: str, task_id: str | None) -> dict[str, Any]:
     rt = runtime()
     paused = rt.pauses.paused(crm)
     if paused is not None:
         return {"crm": crm, "paused": paused, "resumes_in_s": round(rt.pauses.remaining_s(crm), 1)}
-    with rt.run_lock.hold(f"poll:{crm}", rt.settings.task_time_limit) as mine:
+    with rt.run_lock.hold(f"poll:{crm}", rt.settings.task_time_limit, token=task_id) as mine:
         if not mine:
             return {"crm": crm, "skipped": "another poll of this CRM is running"}
         report: PollReport = rt.capture(crm).poll()
@@ -169,9 +169,9 @@ def _poll(crm: str) -> dict[str, Any]:
 
 @app.task(name="crmsync.poll_salesforce", base=CrmSyncTask, crm="salesforce", bind=True)  # type: ignore[untyped-decorator]
 def poll_salesforce(self: CrmSyncTask) -> dict[str, Any]:
-    return _poll("salesforce")
+    return _poll("salesforce", self.request.id)
 
 
 @app.task(name="crmsync.poll_hubspot", base=CrmSyncTask, crm="hubspot", bind=True)  # type: ignore[untyped-decorator]
 def poll_hubspot(self: CrmSyncTask) -> dict[str, Any]:
-    return _poll("hubspot")
+    return _poll("hubspot", self.request.id)

@@ -4,6 +4,7 @@ that does not fit the CRMs stops the worker before it does anything."""
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -95,4 +96,51 @@ def test_an_exhausted_hubspot_budget_pauses_its_polls_instead_of_spinning(
     wait_until("three more polls", lambda: service.log_of(worker).count("'paused'") >= 3, timeout=30)
     assert hs_box.backend.portal.limiter.accepted == calls
     service.stop(beat)
+    service.stop(worker)
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+@pytest.mark.parametrize(("max_attempts", "finishes"), [(3, True), (1, False)])
+def test_a_poll_whose_worker_process_is_killed_is_redelivered_and_counted(
+    service: Service,
+    hs_box: HubSpotSandbox,
+    redis_client: Any,
+    redis_url: str,
+    max_attempts: int,
+    finishes: bool,
+) -> None:
+    """SIGKILL of the pool process mid-task: the message is not lost (acks_late + reject on worker lost)
+    but delivered again, and the task's own counter stops the loop after ``CRMSYNC_MAX_ATTEMPTS``."""
+    from tests.e2e.conftest import broker_url
+    from worker.celery_app import make_app
+    from worker.settings import Settings
+
+    env = {
+        "CRMSYNC_SALESFORCE_ENABLED": "false",
+        "CRMSYNC_VERIFY_MAP_ON_START": "false",
+        "CRMSYNC_MAX_ATTEMPTS": str(max_attempts),
+    }
+    worker = service.start("worker", "-c", "1", "-Q", "signals", **env)
+    wait_until("the worker to be ready", lambda: "ready." in service.log_of(worker), timeout=60)
+    hs_box.arm_fault(path_prefix="/crm/v3/objects/contacts/search", delay_ms=20_000, count=1)
+    client = make_app(Settings(redis_url=redis_url, broker_url=broker_url(redis_url)))  # type: ignore[arg-type]
+    task_id = client.send_task("crmsync.poll_hubspot").id
+    wait_until("the first delivery", lambda: redis_client.get(f"crmsync:attempts:{task_id}") == b"1")
+    [child] = wait_until("the pool process", lambda: _children(worker.pid), timeout=10)
+    os.kill(child, signal.SIGKILL)
+
+    if finishes:
+        wait_until(
+            "the redelivered poll to finish", lambda: f"{task_id}] succeeded" in service.log_of(worker)
+        )
+        assert redis_client.get(f"crmsync:attempts:{task_id}") is None  # done: the counter is dropped
+        assert "poll hubspot:" in service.log_of(worker)
+    else:
+        wait_until("the task to give up", lambda: "giving up" in service.log_of(worker))
+        assert "poll hubspot:" not in service.log_of(worker)  # killed once, then never run again
+    assert "WorkerLostError" in service.log_of(worker)
     service.stop(worker)

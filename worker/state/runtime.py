@@ -10,6 +10,12 @@ from typing import Any
 
 from worker.state import keys
 
+_ACQUIRE = """
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -61,17 +67,21 @@ class Slots:
 
 class RunLock:
     """A lock held by one run (SET NX PX + a token; released only by its holder), so a poll that is still
-    running when the next one is due makes the next one a no-op instead of a second concurrent reader."""
+    running when the next one is due makes the next one a no-op instead of a second concurrent reader.
+
+    The token is the task id: the same task delivered again after its worker was killed takes its own
+    lock back at once instead of waiting for the expiry."""
 
     def __init__(self, redis: Any) -> None:
         self.redis = redis
         self._release = redis.register_script(_RELEASE)
+        self._acquire = redis.register_script(_ACQUIRE)
 
     @contextmanager
-    def hold(self, name: str, ttl_s: float) -> Iterator[bool]:
+    def hold(self, name: str, ttl_s: float, token: str | None = None) -> Iterator[bool]:
         key = keys.runlock(name)
-        token = uuid.uuid4().hex
-        acquired = bool(self.redis.set(key, token, nx=True, px=max(1, int(ttl_s * 1000))))
+        token = token or uuid.uuid4().hex
+        acquired = bool(self._acquire(keys=[key], args=[token, max(1, int(ttl_s * 1000))]))
         try:
             yield acquired
         finally:
