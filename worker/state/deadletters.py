@@ -99,5 +99,13 @@ class DeadLetterStore:
         pipe.zrem(keys.DEAD_INDEX, person_id)
         return bool(pipe.execute()[0])
 
+    def clear_many(self, person_ids: Sequence[str]) -> None:
+        """Forget the entries of people that synced (one round trip)."""
+        if person_ids:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hdel(keys.DEAD_ENTRIES, *person_ids)
+            pipe.zrem(keys.DEAD_INDEX, *person_ids)
+            pipe.execute()
+
     def count(self) -> int:
         return int(self.redis.zcard(keys.DEAD_INDEX))

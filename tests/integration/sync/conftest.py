@@ -12,8 +12,12 @@ from pydantic import SecretStr
 from sandbox.hubspot.limits import TIERS
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
+from tests.conftest import MAPPINGS
 from worker.crm.hubspot import HubSpotAdapter, HubSpotSettings
 from worker.crm.salesforce import SalesforceAdapter, SalesforceSettings
+from worker.mapping import load_map
+from worker.state.store import State
+from worker.sync import SyncService, SyncSettings
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +81,25 @@ def sf(sf_box: SalesforceSandbox) -> SalesforceAdapter:
 @pytest.fixture
 def hs(hs_box: HubSpotSandbox) -> HubSpotAdapter:
     return HubSpotAdapter(hs_settings(hs_box))
+
+
+@pytest.fixture
+def state(redis_client: Any) -> State:
+    return State.connect(redis_client)
+
+
+def make_service(
+    sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, state: State, map_name: str = "default.yaml", **sf: Any
+) -> SyncService:
+    return SyncService(
+        load_map(MAPPINGS / map_name),
+        SalesforceAdapter(sf_settings(sf_box, **sf)),
+        HubSpotAdapter(hs_settings(hs_box)),
+        state,
+        SyncSettings(),
+    )
+
+
+@pytest.fixture
+def service(sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, state: State) -> SyncService:
+    return make_service(sf_box, hs_box, state)

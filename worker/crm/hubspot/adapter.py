@@ -311,20 +311,33 @@ class HubSpotAdapter:
             return WriteReport(report.results, Stop.of(exc))
         return report.merged(WriteReport(tuple(resolved), report.stopped))
 
-    def find_by_handles(
-        self, handles: Sequence[str], *, object_type: str = "contacts"
+    def find_by_handles(self, handles: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Contacts by their create handle (``create_key_property``)."""
+        return self.read_by_unique(self.settings.create_key_property, handles, ["email"])
+
+    def read_by_unique(
+        self,
+        prop: str,
+        values: Sequence[str],
+        properties: Sequence[str] = (),
+        *,
+        object_type: str = "contacts",
     ) -> dict[str, dict[str, Any]]:
-        """Contacts by their create handle (a batch read by ``idProperty``: not the search index, so a
-        contact created a moment ago is found)."""
-        prop = self.settings.create_key_property
+        """Records by a unique property (``email``, the create handle), keyed by the value asked for
+        (emails lower-cased). A batch read by ``idProperty``, not a search: a record written a moment
+        ago is found (search lags the index)."""
+        fold = prop == "email"
+        wanted = list(dict.fromkeys(v.strip().lower() if fold else v for v in values if v))
+        props = list(dict.fromkeys([prop, *properties]))
         out: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(list(dict.fromkeys(handles)), BATCH_SIZE):
-            body = {"inputs": [{"id": h} for h in chunk], "idProperty": prop, "properties": [prop, "email"]}
+        for chunk in _chunks(wanted, BATCH_SIZE):
+            body = {"inputs": [{"id": v} for v in chunk], "idProperty": prop, "properties": props}
             answer = self.transport.call(_read_op(object_type, body))
             for rec in (answer.body or {}).get("results") or []:
-                handle = str((rec.get("properties") or {}).get(prop) or "")
-                if handle in chunk:
-                    out[handle] = rec
+                value = str((rec.get("properties") or {}).get(prop) or "")
+                value = value.lower() if fold else value
+                if value in chunk:
+                    out[value] = rec
         return out
 
     # ------------------------------------------------------------------ writes

@@ -1,0 +1,821 @@
+"""The sync service: every way in (a Celery task, the resync command, a backfill chunk) calls
+``sync_batch(keys, run)`` / ``sync_one(key, run)``.
+
+One batch, in order:
+
+1. **Parse** the record keys; refuse the batch at once (``paused``) while a CRM is paused.
+2. **Resolve people** through the links (``worker.state.links``). A person missing a side (never
+   linked, or linked to one record only) has its own record pre-read for its email and stored link ids.
+3. **Lock** every person (the person id, plus for a person missing a side its own record, the partner
+   its stored ids name and ``email:<normalised email>``), so two workers never write one person and
+   never both link or create for the same human. A held lock is ``busy``: the key goes back.
+4. **Read** both sides fresh, in batch calls, with the fields the active map needs and the Salesforce
+   facts in the same query (``worker.sync.facts``). A HubSpot id merged away is followed to the
+   survivor; a record gone is a deleted side (never recreated once synced).
+5. **Link** records missing a partner: the ids written into the CRMs first (``HubSpot_Contact_ID__c``,
+   ``salesforce_contact_id`` / ``salesforce_lead_id``), then the normalised email (HubSpot: a batch
+   read by ``idProperty=email``; Salesforce: Contact, then unconverted Lead). A partner that already
+   belongs to another person with a record on this side is a duplicate: dead-lettered, never linked
+   and never answered with a second record.
+6. **Plan** with ``worker.plan.plan`` (``base=None`` for a pair never synced: first sight).
+7. **Write** through the port (``worker.crm.port``) in three phases across the whole batch: creates
+   (Salesforce creates are upserts on the HubSpot id; HubSpot creates carry the Salesforce record key as
+   their idempotency handle), then updates with the link-backs of what was just created, then HubSpot's
+   guarded clear-then-set moves. Ambiguous outcomes are read back (``reconcile``) before anything else.
+8. **Commit** per person: only when every write was applied is the new base stored (fenced by the
+   lock's token); every applied write goes to the audit stream with its cause; a rejected write puts
+   the person in the dead letters (the rest of the batch goes on); a CRM that ran out of quota is
+   paused for everyone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from worker.crm.hubspot import HubSpotAdapter
+from worker.crm.port import Outcome, Stop, StopReason, WriteOp, WriteReport, WriteResult
+from worker.crm.salesforce import SalesforceAdapter
+from worker.crm.salesforce import queries as sf_queries
+from worker.errors import CrmError, InputError
+from worker.mapping import CompiledMap
+from worker.plan import Plan, Write, plan
+from worker.plan.render import plan_to_json
+from worker.records import (
+    Base,
+    Facts,
+    HubSpotRecord,
+    SalesforceRecord,
+    hubspot_record,
+    parse_timestamp_ms,
+    salesforce_record,
+)
+from worker.state.audit import AuditEntry
+from worker.state.deadletters import DeadLetter, FailedWrite
+from worker.state.locks import Lease, LockBusyError, StaleFenceError
+from worker.state.store import State
+from worker.sync.facts import salesforce_facts
+from worker.sync.keys import RecordKey
+from worker.sync.outcome import BatchOutcome, Disposition, KeyOutcome, Run
+from worker.sync.settings import SyncSettings
+
+log = logging.getLogger(__name__)
+
+Side = Literal["salesforce", "hubspot"]
+SF: Side = "salesforce"
+HS: Side = "hubspot"
+Record = dict[str, Any]
+SF_EMAIL = "Email"
+HS_EMAIL = "email"
+SF_SYSTEM = ("Id", "SystemModstamp", "CreatedDate", "Email")
+LEAD_SYSTEM = ("IsConverted", "ConvertedContactId", "ConvertedAccountId", "ConvertedOpportunityId")
+HS_SYSTEM = ("email", "createdate", "lastmodifieddate", "hs_merged_object_ids")
+
+
+def normalise_email(value: object) -> str | None:
+    text = str(value or "").strip().lower()
+    return text if "@" in text else None
+
+
+@dataclass
+class _Applied:
+    side: Side
+    role: str  # create | update | move_back
+    op: WriteOp
+    write: Write | None
+    result: WriteResult
+
+
+@dataclass
+class _Person:
+    pid: str
+    keys: list[str]
+    sf_key: RecordKey | None = None
+    hs_key: RecordKey | None = None
+    complete: bool = False  # linked on both sides before this run
+    merged_into: str | None = None
+    email: str | None = None
+    candidates: list[RecordKey] = field(default_factory=list)
+    leases: list[Lease] = field(default_factory=list)
+    sf: SalesforceRecord | None = None
+    hs: HubSpotRecord | None = None
+    sf_row: Record | None = None
+    base: Base | None = None
+    facts: Facts | None = None
+    plan: Plan | None = None
+    created: dict[Side, str] = field(default_factory=dict)
+    applied: list[_Applied] = field(default_factory=list)
+    disposition: Disposition | None = None
+    detail: str = ""
+    failed: bool = False
+
+    @property
+    def fence(self) -> int:
+        return next(lease.token for lease in self.leases if lease.name == self.pid)
+
+    def settle(self, disposition: Disposition, detail: str = "") -> None:
+        if self.disposition is None:
+            self.disposition, self.detail = disposition, detail
+
+
+class _SideStoppedError(Exception):
+    def __init__(self, side: Side, stop: Stop) -> None:
+        super().__init__(f"{side}: {stop}")
+        self.side = side
+        self.stop = stop
+
+
+class SyncService:
+    """See the module docstring. Thread-compatible: one instance per worker process is enough (the
+    adapters share their HTTP sessions; all shared state is in Redis)."""
+
+    def __init__(
+        self,
+        cmap: CompiledMap,
+        salesforce: SalesforceAdapter,
+        hubspot: HubSpotAdapter,
+        state: State,
+        settings: SyncSettings | None = None,
+    ) -> None:
+        self.cmap = cmap
+        self.sf = salesforce
+        self.hs = hubspot
+        self.state = state
+        self.settings = settings or SyncSettings()
+        link = cmap.link_sf_hubspot_id
+        self.sf_fields = {
+            obj: sorted(
+                {f.salesforce for f in cmap.synced_fields if f.salesforce and obj in f.salesforce_objects}
+                | {link, *SF_SYSTEM, *(LEAD_SYSTEM if obj == "Lead" else ())}
+            )
+            for obj in ("Lead", "Contact")
+        }
+        self.hs_props = sorted(
+            {f.hubspot for f in cmap.synced_fields if f.hubspot}
+            | {
+                cmap.link_hs_lead_id,
+                cmap.link_hs_contact_id,
+                hubspot.settings.create_key_property,
+                *HS_SYSTEM,
+            }
+        )
+
+    # ------------------------------------------------------------------ entry points
+    def sync_one(self, key: str, run: Run) -> KeyOutcome:
+        return self.sync_batch([key], run).keys[key]
+
+    def sync_batch(self, keys: Sequence[str], run: Run) -> BatchOutcome:
+        out = BatchOutcome(run)
+        calls_before = self._calls()
+        parsed: dict[str, RecordKey] = {}
+        for raw in dict.fromkeys(keys):
+            try:
+                parsed[raw] = RecordKey.parse(raw)
+            except InputError as exc:
+                out.add(KeyOutcome(raw, Disposition.INVALID, detail=str(exc)))
+        paused = {crm: why for crm in (SF, HS) if (why := self.state.pauses.paused(crm)) is not None}
+        if paused:
+            detail = "; ".join(f"{crm} paused: {why}" for crm, why in paused.items())
+            for raw in parsed:
+                out.add(KeyOutcome(raw, Disposition.PAUSED, detail=detail))
+            return out
+        people: list[_Person] = []
+        try:
+            people = self._people(parsed)
+            self._lock(people)
+            active = [p for p in people if p.disposition is None]
+            self._read(active)
+            active = [p for p in active if p.disposition is None]
+            self._plan(active)
+            out.paused.update(
+                self._execute([p for p in active if p.disposition is None and p.plan is not None])
+            )
+            self._commit([p for p in active if p.disposition is None], run)
+        except _SideStoppedError as stopped:
+            out.paused[stopped.side] = stopped.stop
+            for p in people:
+                p.settle(self._stop_disposition(stopped.stop), f"{stopped.side} stopped: {stopped.stop}")
+        finally:
+            for p in people:
+                for lease in p.leases:
+                    self.state.locks.release(lease)
+        for p in people:
+            p.settle(Disposition.SKIPPED, "nothing to sync")
+            writes = sum(1 for a in p.applied if a.result.ok)
+            for raw in p.keys:
+                out.add(KeyOutcome(raw, p.disposition or Disposition.RETRY, p.pid, writes, p.detail))
+        out.api_calls = {side: after - calls_before[side] for side, after in self._calls().items()}
+        return out
+
+    def give_up(self, keys: Sequence[str], run: Run, detail: str) -> None:
+        """Dead-letter keys whose transient failures outlasted the task layer's attempts."""
+        parsed = []
+        for raw in keys:
+            try:
+                parsed.append(RecordKey.parse(raw))
+            except InputError:
+                continue
+        owners = self.state.links.person_of([str(k) for k in parsed])
+        for key in parsed:
+            pid = owners.get(str(key), str(key))
+            self.state.dead.put(
+                DeadLetter(
+                    pid,
+                    "retries_exhausted",
+                    run_id=run.id,
+                    run_kind=run.kind,
+                    detail=detail[:500],
+                    record_keys=(str(key),),
+                )
+            )
+
+    # ------------------------------------------------------------------ 2. people
+    def _people(self, parsed: Mapping[str, RecordKey]) -> list[_Person]:
+        owners = self.state.links.person_of(list(parsed))
+        known = self.state.links.people(sorted(set(owners.values())))
+        by_pid: dict[str, _Person] = {}
+        loose: list[_Person] = []
+        for raw, key in parsed.items():
+            pid = owners.get(raw)
+            person = known.get(pid) if pid is not None else None
+            if pid is not None and person is not None:
+                p = by_pid.get(pid)
+                if p is None:
+                    p = by_pid[pid] = _Person(
+                        pid,
+                        [],
+                        RecordKey.parse(person.salesforce) if person.salesforce else None,
+                        RecordKey.parse(person.hubspot) if person.hubspot else None,
+                        merged_into=person.hubspot_merged_into,
+                    )
+                    p.complete = p.sf_key is not None and p.hs_key is not None
+                p.keys.append(raw)
+            elif str(key) in by_pid:  # an unlinked record whose own key names a person in this batch
+                by_pid[str(key)].keys.append(raw)
+            else:
+                loose.append(
+                    _Person(
+                        str(key),
+                        [raw],
+                        key if key.crm == "sf" else None,
+                        key if key.crm == "hs" else None,
+                    )
+                )
+        people = [*by_pid.values(), *loose]
+        self._pre_read([p for p in people if not p.complete and p.merged_into is None])
+        return people
+
+    def _pre_read(self, people: list[_Person]) -> None:
+        """Email and stored link ids of people missing a side: what their locks and matching need."""
+        if not people:
+            return
+        sf_link = self.cmap.link_sf_hubspot_id
+        for obj in ("Lead", "Contact"):
+            mine = [p for p in people if p.sf_key is not None and p.sf_key.object_type == obj]
+            if not mine:
+                continue
+            rows = self._side(
+                SF,
+                lambda obj=obj, mine=mine: self.sf.fetch(
+                    obj, [p.sf_key.id for p in mine if p.sf_key], ["Id", SF_EMAIL, sf_link]
+                ),
+            ).records
+            for p in mine:
+                row = rows.get(p.sf_key.id) if p.sf_key else None
+                if row is not None:
+                    p.email = normalise_email(row.get(SF_EMAIL))
+                    if p.hs_key is None and _hs_id(row.get(sf_link)):
+                        p.candidates.append(RecordKey.hubspot(str(row[sf_link]).strip()))
+        mine = [p for p in people if p.hs_key is not None and p.sf_key is None]
+        if mine:
+            props = [HS_EMAIL, self.cmap.link_hs_contact_id, self.cmap.link_hs_lead_id]
+            rows = self._side(
+                HS, lambda: self.hs.fetch("contacts", [p.hs_key.id for p in mine if p.hs_key], props)
+            ).records
+            for p in mine:
+                row = rows.get(p.hs_key.id) if p.hs_key else None
+                if row is None:
+                    continue
+                got = row.get("properties") or {}
+                p.email = normalise_email(got.get(HS_EMAIL))
+                for obj, prop in (
+                    ("Contact", self.cmap.link_hs_contact_id),
+                    ("Lead", self.cmap.link_hs_lead_id),
+                ):
+                    rid = str(got.get(prop) or "").strip()
+                    if _sf_id(rid):
+                        p.candidates.append(RecordKey.salesforce(obj, rid))
+
+    # ------------------------------------------------------------------ 3. locks
+    def _lock(self, people: list[_Person]) -> None:
+        wait = self.settings.lock_wait_s
+        for p in people:
+            names = {p.pid}
+            if not p.complete:
+                names.update(str(k) for k in (p.sf_key, p.hs_key, *p.candidates) if k is not None)
+                if p.email:
+                    names.add(f"email:{p.email}")
+            try:
+                p.leases = self.state.locks.acquire_all(sorted(names), wait_s=wait)
+            except LockBusyError as exc:
+                p.settle(Disposition.BUSY, str(exc))
+
+    # ------------------------------------------------------------------ 4-5. read and link
+    def _read(self, people: list[_Person]) -> None:
+        loose = [p for p in people if not p.complete]
+        if loose:  # someone may have linked these between our pre-read and our lock
+            owners = self.state.links.person_of([str(k) for p in loose for k in (p.sf_key, p.hs_key) if k])
+            for p in loose:
+                for k in (p.sf_key, p.hs_key):
+                    if k is not None and owners.get(str(k), p.pid) != p.pid:
+                        p.settle(Disposition.BUSY, f"{k} was linked to {owners[str(k)]} meanwhile")
+        for p in loose:
+            if p.disposition is None:  # the person's own record belongs to it from now on
+                own = p.sf_key or p.hs_key
+                if own is not None and self.state.links.link(p.pid, own.side, str(own)) != p.pid:
+                    p.settle(Disposition.BUSY, f"{own} was linked meanwhile")
+        live = [p for p in people if p.disposition is None]
+        for p in live:
+            if p.merged_into is not None:
+                p.settle(
+                    Disposition.SKIPPED,
+                    f"its HubSpot contact was merged into {p.merged_into}, which belongs to another person",
+                )
+        live = [p for p in live if p.disposition is None]
+        self._read_salesforce(live)
+        self._read_hubspot(live)
+        self._match([p for p in live if p.disposition is None and (p.sf is None or p.hs is None)])
+        live = [p for p in live if p.disposition is None]
+        bases = self.state.bases.get_many([p.pid for p in live])
+        now_ms = int(time.time() * 1000)
+        for p in live:
+            p.base = bases.get(p.pid)
+            p.facts = self._facts(p, now_ms)
+
+    def _read_salesforce(
+        self, people: list[_Person], *, keys: Iterable[tuple[_Person, RecordKey]] = ()
+    ) -> None:
+        wanted = list(keys) or [(p, p.sf_key) for p in people if p.sf_key is not None]
+        for obj in ("Lead", "Contact"):
+            mine = [(p, k) for p, k in wanted if k.object_type == obj]
+            if not mine:
+                continue
+            columns = [*self.sf_fields[obj], *sf_queries.facts_columns(obj)]
+            report = self._side(
+                SF,
+                lambda obj=obj, mine=mine, columns=columns: self.sf.fetch(
+                    obj, [k.id for _, k in mine], columns
+                ),
+            )
+            for p, k in mine:
+                row = report.records.get(k.id)
+                if row is None:
+                    continue  # deleted (or merged away): the side is gone
+                p.sf_key, p.sf_row, p.sf = k, row, salesforce_record(row)
+
+    def _read_hubspot(self, people: list[_Person]) -> None:
+        mine = [p for p in people if p.hs_key is not None]
+        if not mine:
+            return
+        report = self._side(
+            HS, lambda: self.hs.fetch("contacts", [p.hs_key.id for p in mine if p.hs_key], self.hs_props)
+        )
+        for p in mine:
+            assert p.hs_key is not None
+            row = report.records.get(p.hs_key.id)
+            if row is None:
+                continue  # archived or purged: the side is gone
+            survivor = report.redirected.get(p.hs_key.id)
+            if survivor is not None:
+                key = RecordKey.hubspot(survivor)
+                owner = self.state.links.link(p.pid, HS, str(key))
+                if owner != p.pid:
+                    # two people's contacts were merged: the survivor stays with its person; this one
+                    # keeps its Salesforce record and is never given a second HubSpot contact
+                    self.state.links.unlink_side(p.pid, HS, merged_into=str(key))
+                    p.settle(
+                        Disposition.SKIPPED,
+                        f"HubSpot contact {p.hs_key.id} was merged into {survivor}, linked to {owner}",
+                    )
+                    continue
+                p.hs_key = key
+            p.hs = hubspot_record(row)
+
+    def _match(self, people: list[_Person]) -> None:
+        """Find each person's missing partner: stored ids first, then the normalised email."""
+        found: dict[int, RecordKey] = {}
+        # stored ids (pre-read): verify they exist by reading them
+        sf_wanted = [(p, k) for p in people if p.sf is None for k in p.candidates if k.crm == "sf"]
+        hs_wanted = [(p, k) for p in people if p.hs is None for k in p.candidates if k.crm == "hs"]
+        if sf_wanted:
+            for obj in ("Lead", "Contact"):
+                ids = sorted({k.id for _, k in sf_wanted if k.object_type == obj})
+                if ids:
+                    rows = self._side(SF, lambda obj=obj, ids=ids: self.sf.fetch(obj, ids, ["Id"])).records
+                    for p, k in sf_wanted:
+                        if k.object_type == obj and k.id in rows and id(p) not in found:
+                            found[id(p)] = k
+        if hs_wanted:
+            rows = self._side(
+                HS, lambda: self.hs.fetch("contacts", sorted({k.id for _, k in hs_wanted}), [HS_EMAIL])
+            ).records
+            for p, k in hs_wanted:
+                if k.id in rows and id(p) not in found:
+                    found[id(p)] = RecordKey.hubspot(str(rows[k.id]["id"]))
+        # the normalised email
+        email_of = {
+            id(p): normalise_email(p.sf.get(SF_EMAIL) if p.sf else (p.hs.get(HS_EMAIL) if p.hs else None))
+            for p in people
+        }
+        need_hs = [p for p in people if p.hs is None and id(p) not in found and email_of[id(p)]]
+        if need_hs:
+            by_email = self._side(
+                HS, lambda: self.hs.read_by_unique(HS_EMAIL, [email_of[id(p)] or "" for p in need_hs])
+            )
+            for p in need_hs:
+                rec = by_email.get(email_of[id(p)] or "")
+                if rec is not None:
+                    found[id(p)] = RecordKey.hubspot(str(rec["id"]))
+        need_sf = [p for p in people if p.sf is None and id(p) not in found and email_of[id(p)]]
+        if need_sf:
+            emails = sorted({email_of[id(p)] or "" for p in need_sf})
+            hits = self._side(SF, lambda: self._salesforce_by_email(emails))
+            for p in need_sf:
+                k = hits.get(email_of[id(p)] or "")
+                if k is not None:
+                    found[id(p)] = k
+        if not found:
+            return
+        owners = self.state.links.person_of([str(k) for k in found.values()])
+        others = self.state.links.people(sorted({o for o in owners.values()}))
+        linked: list[tuple[_Person, RecordKey]] = []
+        for p in people:
+            hit = found.get(id(p))
+            if hit is None:
+                continue
+            k = hit
+            owner = owners.get(str(k))
+            if owner is not None and owner != p.pid:
+                other = others.get(owner)
+                mine = p.sf_key if k.crm == "hs" else p.hs_key
+                theirs = other.side(SF if k.crm == "hs" else HS) if other else None
+                if theirs is not None and theirs != str(mine):
+                    p.settle(
+                        Disposition.DEAD_LETTERED, f"duplicate: {k} already belongs to {owner} with {theirs}"
+                    )
+                    self._dead_duplicate(p, k, owner, theirs)
+                else:
+                    p.settle(Disposition.BUSY, f"{k} is being linked by {owner}")
+                continue
+            own = p.sf_key if p.sf is not None else p.hs_key
+            if own is not None:
+                self.state.links.link(p.pid, own.side, str(own))
+            if self.state.links.link(p.pid, k.side, str(k)) != p.pid:
+                p.settle(Disposition.BUSY, f"{k} was linked meanwhile")
+                continue
+            linked.append((p, k))
+        self._read_salesforce([], keys=[(p, k) for p, k in linked if k.crm == "sf"])
+        hs_people = [p for p, k in linked if k.crm == "hs"]
+        for p, k in linked:
+            if k.crm == "hs":
+                p.hs_key = k
+        self._read_hubspot(hs_people)
+
+    def _salesforce_by_email(self, emails: list[str]) -> dict[str, RecordKey]:
+        """A Contact with the email, else the most recently changed unconverted Lead."""
+        out: dict[str, RecordKey] = {}
+        for obj, extra in (("Contact", ""), ("Lead", " AND IsConverted = false")):
+            rest = [e for e in emails if e not in out]
+            for start in range(0, len(rest), 200):
+                chunk = rest[start : start + 200]
+                soql = sf_queries.select(
+                    ["Id", SF_EMAIL], obj, "Email IN {}" + extra, [chunk], tail="ORDER BY SystemModstamp DESC"
+                )
+                for row in self.sf.query(soql):
+                    email = normalise_email(row.get(SF_EMAIL))
+                    if email and email not in out:
+                        out[email] = RecordKey.salesforce(obj, str(row["Id"]))
+        return out
+
+    def _facts(self, p: _Person, now_ms: int) -> Facts | None:
+        new = p.base is None and self._is_new(p, now_ms)
+        if p.sf_row is not None:
+            return salesforce_facts(
+                p.sf_row,
+                new_record=new,
+                customer_types=self.settings.customer_account_types,
+                churned_types=self.settings.churned_account_types,
+            )
+        if p.base is None:
+            return Facts(new_record=new)
+        return None  # not loaded: the base's memory of the facts is kept
+
+    def _is_new(self, p: _Person, now_ms: int) -> bool:
+        created = []
+        if p.sf is not None:
+            created.append(parse_timestamp_ms(p.sf.get("CreatedDate"), "CreatedDate"))
+        if p.hs is not None:
+            created.append(parse_timestamp_ms(p.hs.get("createdate"), "createdate"))
+        window = int(self.settings.new_record_window_s * 1000)
+        return any(c is not None and now_ms - c <= window for c in created)
+
+    # ------------------------------------------------------------------ 6. plan
+    def _plan(self, people: list[_Person]) -> None:
+        for p in people:
+            if p.sf is None and p.hs is None:
+                p.settle(Disposition.SKIPPED, "both records are gone")
+                continue
+            try:
+                p.plan = plan(p.sf, p.hs, p.base, p.facts, self.cmap)
+            except InputError as exc:
+                p.settle(Disposition.DEAD_LETTERED, f"cannot plan: {exc}")
+                self.state.dead.put(
+                    DeadLetter(p.pid, "error", detail=str(exc)[:500], record_keys=tuple(p.keys))
+                )
+
+    # ------------------------------------------------------------------ 7. write
+    def _execute(self, people: list[_Person]) -> dict[Side, Stop]:
+        """Run the batch's writes in three phases; returns what stopped a side's writes, if anything."""
+        stops: dict[Side, Stop] = {}
+        creates: dict[Side, list[tuple[_Person, WriteOp, Write]]] = {SF: [], HS: []}
+        for p in people:
+            assert p.plan is not None
+            for w in p.plan.writes:
+                if w.op == "create":
+                    # idempotency handles: a Salesforce create is an upsert on HubSpot_Contact_ID__c
+                    # (the HubSpot id); a HubSpot create carries the Salesforce record's key
+                    key = p.hs.id if w.side == SF and p.hs is not None else str(p.sf_key)
+                    creates[w.side].append((p, WriteOp(key, "create", w.object_type, w.values()), w))
+        for side in (SF, HS):
+            if (stop := self._apply(side, "create", creates[side])) is not None:
+                stops[side] = stop
+        for p in people:
+            for a in p.applied:
+                if a.role == "create" and a.result.ok and a.result.id:
+                    p.created[a.side] = a.result.id
+                    made = (
+                        RecordKey.salesforce(a.op.object_type, a.result.id)
+                        if a.side == SF
+                        else RecordKey.hubspot(a.result.id)
+                    )
+                    if self.state.links.link(p.pid, a.side, str(made)) != p.pid:
+                        p.failed = True
+                        p.detail = f"created {made} is linked to another person"
+                    if a.side == SF:
+                        p.sf_key = made
+                    else:
+                        p.hs_key = made
+        updates: dict[Side, list[tuple[_Person, WriteOp, Write | None]]] = {SF: [], HS: []}
+        moves: list[tuple[_Person, WriteOp, Write | None]] = []
+        for p in people:
+            if p.failed:
+                continue
+            assert p.plan is not None
+            sf_update, hs_update, move = self._updates(p)
+            if sf_update is not None:
+                updates[SF].append(sf_update)
+            if hs_update is not None:
+                updates[HS].append(hs_update)
+            if move is not None:
+                moves.append(move)
+        for side in (SF, HS):
+            if (
+                stop := self._apply(side, "update", [u for u in updates[side] if not u[0].failed])
+            ) is not None:
+                stops[side] = stop
+        if (stop := self._apply(HS, "move_back", [m for m in moves if not m[0].failed])) is not None:
+            stops[HS] = stop
+        return stops
+
+    def _updates(
+        self, p: _Person
+    ) -> tuple[
+        tuple[_Person, WriteOp, Write | None] | None,
+        tuple[_Person, WriteOp, Write | None] | None,
+        tuple[_Person, WriteOp, Write | None] | None,
+    ]:
+        assert p.plan is not None
+        cmap = self.cmap
+        sf_write = next((w for w in p.plan.salesforce if w.op == "update"), None)
+        sf_values: dict[str, str | None] = dict(sf_write.values()) if sf_write else {}
+        target: tuple[str, str] | None = (
+            (sf_write.object_type, sf_write.record_id or "") if sf_write else None
+        )
+        if HS in p.created and p.sf is not None:
+            sf_values[cmap.link_sf_hubspot_id] = p.created[HS]
+            if target is None:
+                target = self._salesforce_target(p.sf)
+        sf_update = None
+        if sf_values and target is not None:
+            sf_update = (p, WriteOp(p.pid, "update", target[0], sf_values, target[1]), sf_write)
+        hs_writes = sorted((w for w in p.plan.hubspot if w.op == "update"), key=lambda w: w.step)
+        stage_prop = cmap.stage_field.hubspot or "lifecyclestage"
+        move = None
+        hs_values: dict[str, str | None] = {}
+        hs_write: Write | None = None
+        if len(hs_writes) == 2 and hs_writes[0].values() == {stage_prop: ""}:
+            hs_write = hs_writes[1]
+            rest = dict(hs_write.values())
+            stage = rest.pop(stage_prop)
+            move = (
+                p,
+                WriteOp(f"{p.pid}#move", "move_back", "contacts", {stage_prop: stage}, hs_write.record_id),
+                hs_write,
+            )
+            hs_values = rest
+        elif hs_writes:
+            hs_write = hs_writes[0]
+            hs_values = dict(hs_write.values())
+        if SF in p.created:  # the plan creates Salesforce Leads only
+            hs_values[cmap.link_hs_lead_id] = p.created[SF]
+        hs_update = None
+        hs_id = hs_write.record_id if hs_write is not None else (p.hs.id if p.hs else p.created.get(HS))
+        if hs_values and hs_id:
+            hs_update = (p, WriteOp(p.pid, "update", "contacts", hs_values, hs_id), hs_write)
+        return sf_update, hs_update, move
+
+    @staticmethod
+    def _salesforce_target(sf: SalesforceRecord) -> tuple[str, str]:
+        if sf.object_type == "Lead" and sf.is_converted and sf.converted_contact_id:
+            return "Contact", sf.converted_contact_id
+        return sf.object_type, sf.id
+
+    def _apply(
+        self, side: Side, role: str, items: Sequence[tuple[_Person, WriteOp, Write | None]]
+    ) -> Stop | None:
+        if not items:
+            return None
+        port = self.sf if side == SF else self.hs
+        ops = [op for _, op, _ in items]
+        report: WriteReport = port.apply(ops)
+        if report.in_state(Outcome.UNKNOWN):
+            report = port.reconcile(report)
+        for p, op, write in items:
+            result = report[op.key]
+            p.applied.append(_Applied(side, role, op, write, result))
+            if not result.ok:
+                p.failed = True
+        if report.stopped is not None:
+            self._note_stop(side, report.stopped)
+        return report.stopped
+
+    # ------------------------------------------------------------------ 8. commit
+    def _commit(self, people: list[_Person], run: Run) -> None:
+        audit: list[AuditEntry] = []
+        cleared: list[str] = []
+        for p in people:
+            assert p.plan is not None
+            audit += self._audit(p, run)
+            bad = [a for a in p.applied if not a.result.ok]
+            if not bad and p.failed:
+                p.settle(Disposition.RETRY, p.detail)
+                continue
+            if not bad:
+                if self._store(p):
+                    cleared.append(p.pid)
+                    p.settle(Disposition.SYNCED, self._summary(p))
+                continue
+            rejected = [a for a in bad if a.result.state is Outcome.REJECTED]
+            if rejected:
+                self.state.dead.put(
+                    DeadLetter(
+                        p.pid,
+                        "rejected",
+                        tuple(_failed(a) for a in bad),
+                        plan=plan_to_json(p.plan, self.cmap),
+                        run_id=run.id,
+                        run_kind=run.kind,
+                        detail="; ".join(f"{a.side} {a.result.code}: {a.result.message}" for a in rejected)[
+                            :1000
+                        ],
+                        record_keys=tuple(str(k) for k in (p.sf_key, p.hs_key) if k),
+                    )
+                )
+                p.settle(Disposition.DEAD_LETTERED, f"{rejected[0].side} rejected: {rejected[0].result.code}")
+                continue
+            paused = [a for a in bad if self.state.pauses.paused(a.side)]
+            detail = "; ".join(
+                f"{a.side} {a.result.state.value}: {a.result.code or a.result.message}" for a in bad
+            )
+            p.settle(Disposition.PAUSED if paused else Disposition.RETRY, detail[:500])
+        self.state.audit.append(audit)
+        if cleared:
+            self.state.dead.clear_many(cleared)
+
+    def _store(self, p: _Person) -> bool:
+        assert p.plan is not None
+        new = p.plan.new_base
+        if SF in p.created:
+            new = replace(new, salesforce_object="Lead", salesforce_id=p.created[SF])
+        if HS in p.created:
+            new = replace(new, hubspot_id=p.created[HS])
+        if new != p.base:
+            try:
+                self.state.bases.put(p.pid, new, fence=p.fence)
+            except StaleFenceError as exc:
+                p.settle(Disposition.RETRY, str(exc))
+                return False
+        if new.salesforce_id and new.salesforce_object in ("Lead", "Contact"):
+            current = RecordKey.salesforce(new.salesforce_object, new.salesforce_id)
+            if p.sf_key != current:  # a conversion: later changes go to the Contact
+                self.state.links.link(p.pid, SF, str(current))
+        return True
+
+    def _audit(self, p: _Person, run: Run) -> list[AuditEntry]:
+        entries: list[AuditEntry] = []
+        for a in p.applied:
+            if not a.result.ok:
+                continue
+            causes = {c.field: c.cause for c in a.write.changes} if a.write is not None else {}
+            current = (p.sf.values if p.sf else {}) if a.side == SF else (p.hs.properties if p.hs else {})
+            record = a.result.id or a.op.record_id or ""
+            for name, value in a.op.values.items():
+                cause = causes.get(name)
+                text = (
+                    f"{cause.kind}|{cause.ref}|{cause.detail}"
+                    if cause
+                    else "link|created|id of the record just created"
+                )
+                entries.append(
+                    AuditEntry(
+                        run.id,
+                        run.kind,
+                        p.pid,
+                        a.side,
+                        a.op.object_type,
+                        record,
+                        name,
+                        None if a.role == "create" else current.get(name),
+                        value,
+                        text,
+                        a.role,
+                    )
+                )
+        return entries
+
+    @staticmethod
+    def _summary(p: _Person) -> str:
+        n = sum(1 for a in p.applied if a.result.ok)
+        return f"{n} write(s) applied" if n else "in agreement: nothing to write"
+
+    def _dead_duplicate(self, p: _Person, partner: RecordKey, owner: str, theirs: str) -> None:
+        self.state.dead.put(
+            DeadLetter(
+                p.pid,
+                "duplicate",
+                detail=f"{partner} matches this person but already belongs to {owner}, linked to {theirs}: "
+                "merge the duplicate records in the CRM",
+                record_keys=tuple(str(k) for k in (p.sf_key, p.hs_key) if k),
+            )
+        )
+
+    # ------------------------------------------------------------------ CRM stops
+    def _side(self, side: Side, call: Any) -> Any:
+        try:
+            return call()
+        except CrmError as exc:
+            stop = Stop.of(exc)
+            self._note_stop(side, stop)
+            raise _SideStoppedError(side, stop) from exc
+
+    def _note_stop(self, side: Side, stop: Stop) -> None:
+        if stop.reason in (StopReason.QUOTA, StopReason.SESSION, StopReason.FATAL):
+            seconds = (
+                self.settings.quota_pause_s
+                if stop.reason is StopReason.QUOTA
+                else self.settings.fatal_pause_s
+            )
+            self.state.pauses.pause(side, str(stop), seconds=seconds)
+            log.warning("%s paused for %.0f s: %s", side, seconds, stop)
+
+    @staticmethod
+    def _stop_disposition(stop: Stop) -> Disposition:
+        return Disposition.RETRY if stop.reason is StopReason.RETRIES_EXHAUSTED else Disposition.PAUSED
+
+    def _calls(self) -> dict[str, int]:
+        return {SF: self.sf.calls, HS: self.hs.transport.stats.calls}
+
+
+def _failed(a: _Applied) -> FailedWrite:
+    return FailedWrite(
+        a.side,
+        a.op.kind,
+        a.op.object_type,
+        a.op.record_id or a.result.id,
+        dict(a.op.values),
+        a.result.code,
+        a.result.message[:500],
+        a.result.state.value,
+    )
+
+
+def _hs_id(value: object) -> bool:
+    text = str(value or "").strip()
+    return text.isdigit() and 0 < len(text) <= 19 and text[0] != "0"
+
+
+def _sf_id(value: str) -> bool:
+    return len(value) in (15, 18) and value.isalnum()
