@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from worker.crm.hubspot.settings import HubSpotSettings
 from worker.crm.salesforce.settings import SalesforceSettings
 from worker.errors import ConfigError
+from worker.sync.settings import SyncSettings
 
 DEFAULT_MAP = Path("mappings/default.yaml")
 S = TypeVar("S", bound=BaseSettings)
@@ -83,8 +84,8 @@ class Settings(BaseSettings):
     retry_backoff_max_seconds: float = Field(
         60.0, ge=0, description="Cap on a retry delay (short: no long countdowns parked on the broker)."
     )
-    quota_pause_seconds: float = Field(
-        900.0, gt=0, description="How long a CRM's work pauses after its quota is exhausted."
+    sync_drain_seconds: float = Field(
+        30.0, gt=0, description="A sync task works batches for at most this long, then ends (bounded tasks)."
     )
     beat_lock_timeout: float = Field(
         30.0, gt=0, description="The beat lock expires this long after its holder stops renewing it."
@@ -105,6 +106,8 @@ class Settings(BaseSettings):
             )
         if self.retry_backoff_max_seconds >= self.visibility_timeout:
             raise ValueError("retry_backoff_max_seconds must stay well below visibility_timeout")
+        if self.sync_drain_seconds >= self.task_soft_time_limit:
+            raise ValueError("sync_drain_seconds must stay below task_soft_time_limit")
         if self.beat_lock_timeout <= self.beat_max_loop_interval:
             raise ValueError("beat_lock_timeout must exceed beat_max_loop_interval (the renew period)")
         return self
@@ -124,6 +127,11 @@ class Settings(BaseSettings):
     @cached_property
     def hubspot_settings(self) -> HubSpotSettings:
         return _build(HubSpotSettings, "CRMSYNC_HUBSPOT_")
+
+    @cached_property
+    def sync_settings(self) -> SyncSettings:
+        """The sync service's settings (``CRMSYNC_SYNC_*``: person locks, first-sight window, pauses)."""
+        return _build(SyncSettings, "CRMSYNC_SYNC_")
 
     def describe(self) -> dict[str, str]:
         """What a banner or ``--json`` status may show: no secrets, URLs redacted."""

@@ -22,12 +22,15 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from worker.capture import HubSpotCapture, PollReport, SalesforceCapture
 from worker.celery_app import app
+from worker.drain import DrainPolicy, drain, waiting
 from worker.errors import QuotaExhaustedError, RetriableError
 from worker.settings import Settings
 from worker.state.cursors import CursorStore
 from worker.state.dirty import DirtySet
 from worker.state.pauses import PauseStore
 from worker.state.runtime import RunLock, Slots, TaskAttempts
+from worker.state.store import State
+from worker.sync import Run, SyncService
 
 log = logging.getLogger("crmsync.tasks")
 CRMS = ("salesforce", "hubspot")
@@ -86,6 +89,34 @@ class Runtime:
         limiter = RedisRateLimiter(self.redis, "hubspot", hs.rate_budget())
         return HubSpotAdapter(hs, limiter=limiter, delivered=RedisDelivered(self.redis, "poll"))
 
+    @cached_property
+    def state(self) -> State:
+        return State.connect(self.redis, lock_ttl_s=self.settings.sync_settings.lock_ttl_s)
+
+    @cached_property
+    def service(self) -> SyncService:
+        from worker.mapping import load_map
+
+        return SyncService(
+            cmap=load_map(self.settings.map_path),
+            salesforce=self.salesforce,
+            hubspot=self.hubspot,
+            state=self.state,
+            settings=self.settings.sync_settings,
+        )
+
+    @cached_property
+    def drain_policy(self) -> DrainPolicy:
+        s = self.settings
+        return DrainPolicy(
+            batch_size=s.sync_batch_size,
+            lease_s=s.sync_lease_seconds,
+            max_attempts=s.max_attempts,
+            backoff_s=s.retry_backoff_seconds,
+            backoff_max_s=s.retry_backoff_max_seconds,
+            budget_s=s.sync_drain_seconds,
+        )
+
     def capture(self, crm: str) -> SalesforceCapture | HubSpotCapture:
         if crm == "salesforce":
             return SalesforceCapture(self.salesforce, self.cursors, self.dirty("salesforce"))
@@ -124,10 +155,9 @@ class CrmSyncTask(Task):  # type: ignore[misc]
             result = super().__call__(*args, **kwargs)
         except QuotaExhaustedError as exc:
             crm = self.crm or "salesforce"
-            rt.pauses.pause(crm, f"{exc.code or 'QUOTA'}: {exc}", seconds=rt.settings.quota_pause_seconds)
-            log.warning(
-                "%s: %s quota exhausted; paused for %.0fs", self.name, crm, rt.settings.quota_pause_seconds
-            )
+            pause_s = rt.settings.sync_settings.quota_pause_s
+            rt.pauses.pause(crm, f"{exc.code or 'QUOTA'}: {exc}", seconds=pause_s)
+            log.warning("%s: %s quota exhausted; paused for %.0fs", self.name, crm, pause_s)
             rt.attempts.done(task_id)
             return None
         except RetriableError as exc:
@@ -175,3 +205,49 @@ def poll_salesforce(self: CrmSyncTask) -> dict[str, Any]:
 @app.task(name="crmsync.poll_hubspot", base=CrmSyncTask, crm="hubspot", bind=True)  # type: ignore[untyped-decorator]
 def poll_hubspot(self: CrmSyncTask) -> dict[str, Any]:
     return _poll("hubspot", self.request.id)
+
+
+@app.task(name="crmsync.dispatch", base=CrmSyncTask, bind=True)  # type: ignore[untyped-decorator]
+def dispatch(self: CrmSyncTask) -> dict[str, Any]:
+    """Send sync tasks for the waiting keys: one per batch, into free slots only, so the broker never
+    holds more than ``sync_fanout`` sync messages. Nothing is sent while a CRM is paused (a person's sync
+    reads both sides; the pause key's expiry is the resume)."""
+    rt = runtime()
+    paused = {crm: why for crm in CRMS if (why := rt.pauses.paused(crm)) is not None}
+    if paused:
+        return {"paused": paused}
+    pending = waiting(rt.dirty)
+    wanted = min(rt.settings.sync_fanout, -(-pending // rt.settings.sync_batch_size))
+    sent = 0
+    for _ in range(wanted):
+        slot = rt.slots.claim()
+        if slot is None:
+            break
+        sync.apply_async(args=[slot])
+        sent += 1
+    return {"waiting": pending, "sent": sent}
+
+
+@app.task(name="crmsync.sync", base=CrmSyncTask, bind=True)  # type: ignore[untyped-decorator]
+def sync(self: CrmSyncTask, slot: int | None = None) -> dict[str, Any]:
+    """Drain the dirty set through the sync service for a bounded time (``worker.drain``)."""
+    rt = runtime()
+    try:
+        report = drain(rt.service, rt.dirty, rt.attempts, Run.new("live"), rt.drain_policy)
+    finally:
+        if slot is not None:
+            rt.slots.free(slot)
+    if report.keys:
+        log.info(
+            "sync: %d people in %d batches, %d writes, %s",
+            report.keys,
+            report.batches,
+            report.writes,
+            report.by_disposition,
+        )
+    return {
+        "keys": report.keys,
+        "writes": report.writes,
+        "outcomes": report.by_disposition,
+        "paused": report.paused,
+    }

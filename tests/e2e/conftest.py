@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,21 +98,24 @@ def hs_box() -> Iterator[HubSpotSandbox]:
         yield box
 
 
-@pytest.fixture
-def service(
-    sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, redis_client: Any, redis_url: str, tmp_path: Path
+@contextmanager
+def running(
+    sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, redis_url: str, log_dir: Path
 ) -> Iterator[Service]:
+    """Fresh sandboxes, flushed state and broker databases, and a ``Service`` to start processes with."""
     import redis
 
     sf_box.reset()
     hs_box.reset()
     hs_box.configure(tier=TIERS["unlimited"])
+    state = redis.Redis.from_url(redis_url)
     broker = broker_url(redis_url)
     broker_client = redis.Redis.from_url(broker)
     try:
+        state.flushdb()
         broker_client.flushdb()
-    except redis.exceptions.ConnectionError as exc:  # pragma: no cover - redis_client checked already
-        require_service("redis-server", str(exc))
+    except redis.exceptions.ConnectionError as exc:
+        require_service("redis-server", f"{redis_url}: {exc}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_") and not k.startswith("CELERY")}
     env.update(
         {
@@ -134,10 +138,34 @@ def service(
             "CRMSYNC_HUBSPOT_LOOKBACK_S": "5",
         }
     )
-    svc = Service(env, tmp_path)
+    svc = Service(env, log_dir)
     try:
         yield svc
     finally:
         svc.stop_all()
         broker_client.flushdb()
         broker_client.close()
+        state.close()
+
+
+@pytest.fixture
+def service(
+    sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, redis_client: Any, redis_url: str, tmp_path: Path
+) -> Iterator[Service]:
+    """For a test that starts its own processes (state flushed before and after by ``redis_client``)."""
+    with running(sf_box, hs_box, redis_url, tmp_path) as svc:
+        yield svc
+
+
+@pytest.fixture(scope="module")
+def daemon(
+    sf_box: SalesforceSandbox,
+    hs_box: HubSpotSandbox,
+    redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Service]:
+    """One worker and one beat for a whole module (tests there use people of their own)."""
+    with running(sf_box, hs_box, redis_url, tmp_path_factory.mktemp("daemon")) as svc:
+        svc.start("worker", "-c", "2")
+        svc.start("beat")
+        yield svc

@@ -84,7 +84,7 @@ def test_an_exhausted_hubspot_budget_pauses_its_polls_instead_of_spinning(
     env = {
         "CRMSYNC_SALESFORCE_ENABLED": "false",
         "CRMSYNC_HUBSPOT_DAILY_BUDGET": "2",
-        "CRMSYNC_QUOTA_PAUSE_SECONDS": "3600",
+        "CRMSYNC_SYNC_QUOTA_PAUSE_S": "3600",
         "CRMSYNC_VERIFY_MAP_ON_START": "false",
     }
     worker = service.start("worker", "-c", "1", "-Q", "signals", **env)

@@ -41,6 +41,27 @@ class TaskAttempts:
     def done(self, task_id: str) -> None:
         self.redis.delete(keys.attempts(task_id))
 
+    def begin_many(self, names: list[str]) -> dict[str, int]:
+        """``begin`` for many names in one round trip."""
+        pipe = self.redis.pipeline()
+        for name in names:
+            pipe.incr(keys.attempts(name))
+            pipe.expire(keys.attempts(name), self.ttl_s)
+        counts = pipe.execute()[::2]
+        return {name: int(c) for name, c in zip(names, counts, strict=True)}
+
+    def undo_many(self, names: list[str]) -> None:
+        """Take back one attempt each (the work was not tried: busy, paused)."""
+        if names:
+            pipe = self.redis.pipeline()
+            for name in names:
+                pipe.decr(keys.attempts(name))
+            pipe.execute()
+
+    def done_many(self, names: list[str]) -> None:
+        if names:
+            self.redis.delete(*[keys.attempts(n) for n in names])
+
 
 class Slots:
     """At most ``size`` sync tasks queued or running: a dispatcher claims a free slot before it sends a
