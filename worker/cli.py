@@ -237,8 +237,16 @@ def explain(
         None, "--salesforce", help="Salesforce Lead/Contact JSON (REST shape)."
     ),
     hubspot: Path | None = typer.Option(None, "--hubspot", help="HubSpot contact JSON (CRM v3 shape)."),
-    base: Path | None = typer.Option(None, "--base", help="Last-synced base snapshot JSON."),
-    facts: Path | None = typer.Option(None, "--facts", help="Related facts JSON (opportunities, calls …)."),
+    base: Path | None = typer.Option(
+        None, "--base", help="Last-synced base snapshot JSON; omit for a person never synced (first sight)."
+    ),
+    facts: Path | None = typer.Option(
+        None,
+        "--facts",
+        help="Related facts JSON: opportunities, account_is_customer, account_churned, completed_calls, "
+        "meetings, converted, and new_record (optional: without it a person met for the first time is new; "
+        "false for a backfill of old records). See examples/README.md.",
+    ),
     map_file: Path | None = typer.Option(
         None, "--map", help=f"Definition map [env CRMSYNC_MAP, {DEFAULT_MAP}]."
     ),

@@ -73,10 +73,10 @@ class Facts:
     completed_calls: frozenset[str] = frozenset()
     meetings: frozenset[str] = frozenset()
     converted: bool = False
-    # The person's record was created since the worker last looked (not a backfill, not an old lead
-    # edited today): only then do first-sight rules such as new_lead_at_customer_account fire, and
-    # only then are the facts found on first sight news.
-    new_record: bool = False
+    # Whether the person is new: None (the default) derives it — a person met for the first time (no
+    # base) is new, so new_lead_at_customer_account fires; False says the person predates the worker
+    # (a backfill of old records), True insists. Only read on first sight.
+    new_record: bool | None = None
 
     def digest(self) -> FactsDigest:
         if self is EMPTY_FACTS or self == EMPTY_FACTS:
@@ -263,7 +263,7 @@ def facts_from_json(raw: Any) -> Facts:
         completed_calls=_idset(data.get("completed_calls", []), "facts.completed_calls"),
         meetings=_idset(data.get("meetings", []), "facts.meetings"),
         converted=_bool(data.get("converted", False), "facts.converted"),
-        new_record=_bool(data.get("new_record", False), "facts.new_record"),
+        new_record=None if data.get("new_record") is None else _bool(data["new_record"], "facts.new_record"),
     )
     return EMPTY_FACTS if facts == EMPTY_FACTS else facts
 

@@ -7,6 +7,6 @@ planner (``worker.plan.engine``) decides the order rules run in and what their e
 from __future__ import annotations
 
 from worker.lifecycle.conditions import condition_holds
-from worker.lifecycle.events import FACT_EVENT_ORDER, fact_events
+from worker.lifecycle.events import FACT_EVENT_ORDER, fact_events, state_events
 
-__all__ = ["FACT_EVENT_ORDER", "condition_holds", "fact_events"]
+__all__ = ["FACT_EVENT_ORDER", "condition_holds", "fact_events", "state_events"]

@@ -39,3 +39,25 @@ def fact_events(facts: Facts, seen: FactsDigest, *, converted: bool) -> list[str
     if facts.account_churned and not seen.account_churned:
         fired.add("account_churned")
     return [name for name in FACT_EVENT_ORDER if name in fired]
+
+
+def state_events(facts: Facts, *, converted: bool) -> list[str]:
+    """The events that facts found on first sight stand for, read as state rather than news.
+
+    A person met for the first time has a history nobody synced: an open opportunity means they are
+    in one now, a won one that they are a customer, a conversion that they were converted, a churned
+    account that its customers churned. A lost opportunity, a call or a meeting is only history (a
+    two-year-old lost deal says nothing about a re-engaged MQL), so they are remembered, not fired.
+    """
+    fired: set[str] = set()
+    for opp in facts.opportunities:
+        state = opp.state
+        if state == "open":
+            fired.add("opportunity_created")
+        elif state == "won":
+            fired.add("opportunity_won")
+    if converted or facts.converted:
+        fired.add("lead_converted")
+    if facts.account_churned:
+        fired.add("account_churned")
+    return [name for name in FACT_EVENT_ORDER if name in fired]

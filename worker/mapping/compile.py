@@ -21,6 +21,8 @@ from worker.mapping.model import (
     ConflictPolicy,
     DefinitionMap,
     FactEvent,
+    FirstSightFacts,
+    FirstSightStage,
     Owner,
     RecordCreated,
     StageChanged,
@@ -483,6 +485,8 @@ class _Checker:
             link_hs_lead_id=m.links.hubspot_salesforce_lead_property,
             link_hs_contact_id=m.links.hubspot_salesforce_contact_property,
             lost_opportunity_demotes_customer=m.policies.lost_opportunity_demotes_customer,
+            first_sight_furthest_along=m.policies.first_sight.stage is FirstSightStage.FURTHEST_ALONG,
+            first_sight_facts_as_state=m.policies.first_sight.facts is FirstSightFacts.AS_STATE,
         )
 
 

@@ -136,6 +136,10 @@ class CompiledMap:
     link_hs_lead_id: str
     link_hs_contact_id: str
     lost_opportunity_demotes_customer: bool
+    # policies.first_sight: the stage is the furthest along (no move back on first sight), or the
+    # conflict policy's pick within the transitions; facts on first sight run their rules, or not.
+    first_sight_furthest_along: bool = True
+    first_sight_facts_as_state: bool = True
 
     @property
     def stage_field(self) -> Field:

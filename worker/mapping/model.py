@@ -252,10 +252,56 @@ class Links(Strict):
     hubspot_salesforce_contact_property: str = "salesforce_contact_id"
 
 
+class FirstSightStage(StrEnum):
+    """How the stage is chosen for a person (or one side of a person) the worker has never synced."""
+
+    FURTHEST_ALONG = "furthest_along"
+    CONFLICT_POLICY = "conflict_policy"
+
+
+class FirstSightFacts(StrEnum):
+    """What the related facts found on first sight do."""
+
+    AS_STATE = "as_state"
+    REMEMBER = "remember"
+
+
+class FirstSight(Strict):
+    """First sight: no base snapshot, so no way to tell a person's edit from an old value or a CRM default.
+
+    It applies when ``plan()`` gets no base (both records met for the first time: go-live, a backfill,
+    a link made by email) and to one side alone when the base does not know that side (a record newly
+    created or linked to a known person, e.g. HubSpot creating a contact at its default ``lead`` for
+    a known SQL after a form fill). A newly seen side never pulls the other side back, whatever the
+    policy: its CRM's defaults are not a person's deliberate move.
+    """
+
+    stage: FirstSightStage = Field(
+        default=FirstSightStage.FURTHEST_ALONG,
+        description="`furthest_along`: the person is at the higher-ranked stage of the two sides (each "
+        "status's implied stage lifting it further), and no rule moves the stage to a lower rank on "
+        "first sight. `conflict_policy`: when both sides are new, the stage's conflict policy picks one "
+        "side's stage, and it and the rules may move the stage back only where `transitions` allow "
+        "(reported in `conflicts` and `stage_path`; a refused move back is reported as `backward_move`).",
+    )
+    facts: FirstSightFacts = Field(
+        default=FirstSightFacts.AS_STATE,
+        description="`as_state`: facts present on first sight are state — an open opportunity, a won "
+        "one, a conversion and a churned account run their rules (forward only under `furthest_along`); "
+        "lost opportunities, calls and meetings are history, remembered without firing; a customer account "
+        "makes a new person (facts.new_record not false) Customer. `remember`: every fact is remembered "
+        "without firing (a customer account only counts when facts.new_record is true).",
+    )
+
+
 class Policies(Strict):
     lost_opportunity_demotes_customer: bool = Field(
         default=False,
         description="Whether a lost opportunity (a lost upsell) may move a customer-stage person back.",
+    )
+    first_sight: FirstSight = Field(
+        default=FirstSight(),
+        description="What the planner does with a person, or one side of a person, it has never synced.",
     )
 
 

@@ -5,7 +5,9 @@ The order of work, each step reading only what the steps before it decided:
 1. **Merge** every mapped field three ways (Salesforce, HubSpot, base) under its sync rule; a field
    changed on both sides is a conflict settled by the field's policy. Values a map does not know are
    reported and left alone. A human's backward stage move the map does not allow is held (reported, not
-   propagated, not reverted).
+   propagated, not reverted). A side met for the first time (no base, or a record newly linked to a
+   known person) has made no edit: its stage and status are evidence the map's
+   ``policies.first_sight`` weighs (by default: furthest along, never pulling a known side back).
 2. **Automation**: events (first sight, stage/status changed, and fact events read against the
    base's facts, so each fires once) run the map's rules in a fixed order, chaining through
    stage/status changes. Effects respect the transitions, the upsell policy, and edits people made
@@ -23,9 +25,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from worker.errors import InputError
-from worker.lifecycle import condition_holds, fact_events
+from worker.lifecycle import condition_holds, fact_events, state_events
 from worker.mapping.compiled import STAGE, STATUS, CompiledMap, Field, Rule
-from worker.mapping.model import ConflictPolicy, SyncRule
+from worker.mapping.model import ConflictPolicy, StageKind, SyncRule
 from worker.plan.model import Cause, Conflict, FieldChange, Plan, Side, Skip, Write
 from worker.records import (
     EMPTY_DIGEST,
@@ -47,6 +49,19 @@ SALESFORCE_LEAD_REQUIRED = {"LastName": "[not provided]", "Company": "[not provi
 _PLACEHOLDERS = frozenset(SALESFORCE_LEAD_REQUIRED.values())  # read as blank: never synced onwards
 _HUMAN_EVENTS = ("stage_changed", "status_changed")
 _NO_BASE = Base(values={}, salesforce_values={}, hubspot_values={})
+# First sight weighs stage and status; other fields merge as usual (both sides' values, by policy).
+_FIRST_SIGHT_FIELDS = (STAGE, STATUS)
+_EVENT_FIELD = {"stage_changed": STAGE, "status_changed": STATUS}
+# Events that stand for facts read as state on first sight (lifecycle.state_events, plus the account's).
+_STATE_EVENTS = frozenset(
+    (
+        "opportunity_created",
+        "opportunity_won",
+        "lead_converted",
+        "account_churned",
+        "new_lead_at_customer_account",
+    )
+)
 
 
 def plan(
@@ -56,10 +71,55 @@ def plan(
     facts: Facts | None,
     cmap: CompiledMap,
 ) -> Plan:
-    """Plan the writes that bring both records into agreement. See the module docstring."""
+    """Plan the writes that bring both records into agreement. See the module docstring.
+
+    ``base`` is what the last sync of this person left (``Plan.new_base``), or ``None`` when the
+    worker has never synced them. Without it nothing is an edit: both records are met for the first
+    time and the map's ``policies.first_sight`` decides (by default the person is at the higher-ranked
+    stage of the two sides, lifted by each status's implied stage and by facts that are state).
+
+    One side alone is met for the first time when the base does not know it — it names no id and holds
+    no values for that side (the person was synced while that side had no record), or names another
+    record's id (a merge, a re-link). Pass the stored base unchanged when a record is newly created
+    or linked to a known person: the new record's stage and status are evidence that may lift the
+    person, never CRM defaults that pull the known side back (see ``newly_seen``).
+
+    ``facts`` ``None`` means they were not loaded (no fact events; the base's memory of them is kept).
+    ``facts.new_record`` left ``None`` is derived: a person met for the first time is new (so
+    ``new_lead_at_customer_account`` fires); a backfill of people who predate the worker may pass
+    ``False``.
+    """
     if salesforce is None and hubspot is None:
         raise InputError("plan: at least one of the Salesforce and HubSpot records is required")
     return _Planner(salesforce, hubspot, base, facts, cmap).run()
+
+
+def newly_seen(
+    salesforce: SalesforceRecord | None, hubspot: HubSpotRecord | None, base: Base | None
+) -> tuple[bool, bool]:
+    """(Salesforce, HubSpot): whether each present record is met for the first time.
+
+    Without a base both are. With one, a side is new when the base names no id and holds no values
+    for it while it knows the other side, or when it names a different record (the Salesforce side
+    excepted when the difference is a conversion: the lead and its converted Contact are one person).
+    A base that knows neither side (a hand-written one: canonical values only) is read as knowing both.
+    """
+    if base is None:
+        return salesforce is not None, hubspot is not None
+    knows_sf = base.salesforce_id is not None or bool(base.salesforce_values)
+    knows_hs = base.hubspot_id is not None or bool(base.hubspot_values)
+    sf_new = salesforce is not None and (
+        (knows_hs and not knows_sf)
+        or (
+            base.salesforce_id is not None
+            and base.salesforce_id not in (salesforce.id, salesforce.converted_contact_id)
+            and not (salesforce.object_type == "Contact" and base.salesforce_object == "Lead")
+        )
+    )
+    hs_new = hubspot is not None and (
+        (knows_sf and not knows_hs) or (base.hubspot_id is not None and hubspot.id != base.hubspot_id)
+    )
+    return sf_new, hs_new
 
 
 class _Planner:
@@ -72,16 +132,20 @@ class _Planner:
         "events",
         "facts",
         "facts_known",
+        "forward_only",
         "has_base",
         "held",
         "hs",
         "hs_current",
         "hs_final",
+        "hs_first",
         "human",
+        "origin",
         "path",
         "sf",
         "sf_current",
         "sf_final",
+        "sf_first",
         "sf_frozen",
         "sf_stale",
         "skipped",
@@ -120,6 +184,13 @@ class _Planner:
                     )
             if values is not base.values:
                 base = replace(base, values=values)
+        self.sf_first, self.hs_first = newly_seen(sf, hs, base)
+        if base is not None and self.hs_first and base.hubspot_values:
+            base = replace(base, hubspot_values={})  # another record's values: compare with the person's
+        if base is not None and self.sf_first and base.salesforce_values:
+            base = replace(base, salesforce_values={})
+        # policies.first_sight.stage furthest_along: no rule moves a person met for the first time back.
+        self.forward_only = base is None and cmap.first_sight_furthest_along
         self.base = base if base is not None else _NO_BASE
         # No facts means they were not loaded: no fact events, and the base's memory of them is kept.
         self.facts_known = facts is not None
@@ -130,6 +201,7 @@ class _Planner:
         self.target: dict[str, Value] = {}
         self.causes: dict[str, Cause] = {}
         self.human: dict[str, Side] = {}  # field id -> the side whose edit set the target this round
+        self.origin: dict[str, Side] = {}  # field id -> the newly seen side whose value set the target
         # Sides not to write, by reason: the field's sync rule (lifted when a rule changes the value),
         # a person's refused edit (likewise), a value the map does not know (never overwritten).
         self.suppressed: set[tuple[Side, str]] = set()
@@ -208,6 +280,7 @@ class _Planner:
         base = self.base
         base_values, base_sf, base_hs = base.values, base.salesforce_values, base.hubspot_values
         sf_current, hs_current = self.sf_current, self.hs_current
+        first = self.sf_first or self.hs_first
         for f, fid, sf_name, sf_objects, name, sf_table, hs_table, two_way in self.cmap.merge_walk:
             sf_raw = sf_val = None
             sf_changed = False
@@ -247,7 +320,9 @@ class _Planner:
                                 base_hs[fid] if fid in base_hs else self._image(HS, f, base_values.get(fid))
                             )
                             hs_changed = raw != held
-            if sf_changed or hs_changed or not has_base or not two_way:
+            if first and two_way and fid in _FIRST_SIGHT_FIELDS:
+                self._first_sight_merge(f, sf_raw, sf_val, sf_changed, hs_raw, hs_val, hs_changed)
+            elif sf_changed or hs_changed or not has_base or not two_way:
                 self._merge(f, sf_raw, sf_val, sf_changed, hs_raw, hs_val, hs_changed)
             else:
                 self.target[fid] = base_values.get(fid)
@@ -353,27 +428,36 @@ class _Planner:
                 target, winner = other, loser
         self.target[f.id] = target
         if winner is not None and target != base_val:
-            self.human[f.id] = winner
-            self.causes[f.id] = Cause("field", f.id, f"changed on {_SIDE_LABEL[winner]}")
+            if self.sf_first if winner == SF else self.hs_first:  # a value met for the first time
+                self.origin[f.id] = winner
+                self.causes[f.id] = Cause(
+                    "first_sight", f.id, f"{_SIDE_LABEL[winner]}'s value, met for the first time"
+                )
+            else:
+                self.human[f.id] = winner
+                self.causes[f.id] = Cause("field", f.id, f"changed on {_SIDE_LABEL[winner]}")
 
     def _refused(self, current: str, new: str) -> bool:
         return self.cmap.is_backward(current, new) and not self.cmap.backward_move_allowed(current, new)
 
     def _resolve_conflict(self, f: Field, sf_raw: Value, hs_raw: Value) -> Side:
+        winner = self._policy_winner(f)
+        first = self.sf_first or self.hs_first  # no edit on a side met for the first time: say so
+        policy = f"first_sight.{f.conflict.value}" if first else f.conflict.value
+        self.conflicts.append(Conflict(f.id, sf_raw, hs_raw, winner, policy))
+        return winner
+
+    def _policy_winner(self, f: Field) -> Side:
         policy = f.conflict
         if policy is ConflictPolicy.SALESFORCE_WINS:
-            winner: Side = SF
-        elif policy is ConflictPolicy.HUBSPOT_WINS:
-            winner = HS
-        else:
-            sf_ms = self.sf.modified_ms if self.sf is not None else None
-            hs_ms = self.hs.modified_ms if self.hs is not None else None
-            if sf_ms is not None and hs_ms is not None and sf_ms != hs_ms:
-                winner = SF if sf_ms > hs_ms else HS
-            else:
-                winner = f.owner_side or SF  # a tie goes to the field's owner
-        self.conflicts.append(Conflict(f.id, sf_raw, hs_raw, winner, policy.value))
-        return winner
+            return SF
+        if policy is ConflictPolicy.HUBSPOT_WINS:
+            return HS
+        sf_ms = self.sf.modified_ms if self.sf is not None else None
+        hs_ms = self.hs.modified_ms if self.hs is not None else None
+        if sf_ms is not None and hs_ms is not None and sf_ms != hs_ms:
+            return SF if sf_ms > hs_ms else HS
+        return f.owner_side or SF  # a tie goes to the field's owner
 
     def _hold(self, f: Field, side: Side, base_val: Value, wanted: Value) -> None:
         """Keep the base value: report the refused edit, write nothing back over it."""
@@ -389,6 +473,145 @@ class _Planner:
             )
         )
 
+    # --- 1b. first sight (policies.first_sight) ----------------------------------------------------
+
+    def _first_sight_merge(
+        self,
+        f: Field,
+        sf_raw: Value,
+        sf_val: Value,
+        sf_changed: bool,
+        hs_raw: Value,
+        hs_val: Value,
+        hs_changed: bool,
+    ) -> None:
+        """Stage or status when a side is met for the first time: its value is evidence, not an edit.
+
+        A side the base knows merges three ways as usual (its edits are edits); the newly seen sides'
+        values then only lift the result (stage: the higher rank; status: one whose implied stage is
+        further along), so neither a CRM's default on a new record nor an old value on a record that
+        was never synced pulls the person back.
+        """
+        if self.has_base:
+            self._merge(
+                f,
+                sf_raw,
+                sf_val,
+                sf_changed and not self.sf_first,
+                hs_raw,
+                hs_val,
+                hs_changed and not self.hs_first,
+            )
+            settled = self.target[f.id]
+        else:
+            settled = None
+        evidence = [
+            (side, value)
+            for side, first, value in ((SF, self.sf_first, sf_val), (HS, self.hs_first, hs_val))
+            if first and value is not None
+        ]
+        if f.id == STAGE:
+            target, source, policy = self._first_sight_stage(f, settled, evidence, sf_val, hs_val)
+        else:
+            target, source, policy = self._first_sight_status(f, settled, evidence, sf_val, hs_val)
+        self.target[f.id] = target
+        if target is None:
+            return
+        labels = self.cmap.stages if f.id == STAGE else self.cmap.statuses
+        label = labels[target].label
+        if source is not None:
+            self.human.pop(f.id, None)  # a known side's edit, lifted further by the new evidence
+            self.origin[f.id] = source
+            detail = f"first sight: {_SIDE_LABEL[source]}'s {label} ({policy})"
+            self.causes[f.id] = Cause("first_sight", f.id, detail)
+        elif f.id not in self.causes:  # the known record's value stands against a newly seen one
+            new: Side = SF if self.sf_first else HS
+            value = sf_val if new == SF else hs_val
+            detail = (
+                f"first sight of the {_SIDE_LABEL[new]} record: its {labels[value].label} does not "
+                + (f"move {label} back" if f.id == STAGE else f"override {label}")
+                if value is not None
+                else f"first sight of the {_SIDE_LABEL[new]} record, which has no {f.id}: {label}"
+            )
+            self.causes[f.id] = Cause("first_sight", f.id, detail)
+        if sf_val is not None and hs_val is not None and sf_val != hs_val:
+            winner = SF if sf_val == target else HS if hs_val == target else None
+            if winner is not None:
+                key = policy.split(":", 1)[0]
+                self.conflicts.append(Conflict(f.id, sf_raw, hs_raw, winner, f"first_sight.{key}"))
+
+    def _first_sight_stage(
+        self, f: Field, settled: Value, evidence: list[tuple[Side, str]], sf_val: Value, hs_val: Value
+    ) -> tuple[Value, Side | None, str]:
+        stages = self.cmap.stages
+        base_val = self.base.values.get(STAGE)
+        if base_val is not None:
+            if settled is not None and STAGE in self.human and self.cmap.is_backward(base_val, settled):
+                evidence = []  # a person's deliberate move back this round stands against a new record
+            else:  # a new record may lift the person only by a move the map allows from the base
+                evidence = [(side, value) for side, value in evidence if not self._refused(base_val, value)]
+        target, source = settled, None
+        for side, value in evidence:
+            if target is None or stages[value].rank > stages[target].rank:
+                target, source = value, side
+        policy = "furthest_along: the higher-ranked stage of the two sides"
+        both_new = not self.has_base and sf_val is not None and hs_val is not None and sf_val != hs_val
+        if both_new and not self.cmap.first_sight_furthest_along:
+            assert target is not None
+            winner = self._policy_winner(f)
+            wanted = sf_val if winner == SF else hs_val
+            assert wanted is not None
+            policy = f"conflict_policy: the stage's {f.conflict.value}"
+            if wanted != target and self.cmap.backward_move_allowed(target, wanted):
+                self.path.append(target)  # reported: the move back shows in stage_path and conflicts
+                policy += f", a move back from {stages[target].label} the transitions allow"
+                target, source = wanted, winner
+            elif wanted != target:
+                self.skipped.append(
+                    Skip(
+                        "backward_move",
+                        STAGE,
+                        winner,
+                        f"first sight: {_SIDE_LABEL[winner]}'s {wanted} would move the person back from "
+                        f"{target}, which the map's transitions do not allow; {target} applies",
+                    )
+                )
+        return target, source, policy
+
+    def _first_sight_status(
+        self, f: Field, settled: Value, evidence: list[tuple[Side, str]], sf_val: Value, hs_val: Value
+    ) -> tuple[Value, Side | None, str]:
+        """A status whose implied stage is further along than the stage wins; else the known record's
+        status stands; else (both sides new and different) the status's conflict policy decides."""
+        statuses, stages = self.cmap.statuses, self.cmap.stages
+        stage = self.target.get(STAGE)
+        floor = stages[stage].rank if stage is not None else -1
+
+        def lift(status_id: str) -> int:
+            implied = statuses[status_id].implies_stage
+            rank = stages[implied].rank if implied is not None else -1
+            return rank if rank > floor else -1
+
+        target, source = settled, None
+        best = lift(settled) if settled is not None else -1
+        for side, value in evidence:
+            if lift(value) > best:
+                target, source, best = value, side, lift(value)
+        if best >= 0:
+            return target, source, "furthest_along: its implied stage is further along"
+        if settled is not None:
+            return settled, None, "known_record: a newly seen record's status does not override it"
+        if len(evidence) == 2 and sf_val != hs_val:
+            winner = self._policy_winner(f)
+            return (
+                sf_val if winner == SF else hs_val,
+                winner,
+                f"{f.conflict.value}: the status's conflict policy",
+            )
+        if evidence:
+            return evidence[0][1], evidence[0][0], "the only side with a status"
+        return None, None, ""
+
     # --- 2. automation ----------------------------------------------------------------------------
 
     def _automation(self) -> None:
@@ -396,26 +619,27 @@ class _Planner:
         if not cmap.rules:
             return
         queue: list[tuple[str, str | None]] = []
-        new_record = self.facts.new_record
+        facts = self.facts
         if not self.has_base:
             queue.append(("record_created", None))
-            if self.facts.account_is_customer and new_record:
+            # Met for the first time means new, unless the caller knows better (a backfill says False);
+            # under facts: remember only a caller's explicit True makes the account's status news.
+            new = facts.new_record if facts.new_record is not None else cmap.first_sight_facts_as_state
+            if facts.account_is_customer and new:
                 queue.append(("new_lead_at_customer_account", None))
         for fid, event in ((STATUS, "status_changed"), (STAGE, "stage_changed")):
             value = self.target.get(fid)
             if value is not None and value != self.base.values.get(fid):
                 queue.append((event, value))
-        facts = self.facts
-        # On first sight of a record that existed before (a backfill, an old lead edited today) its
-        # history is not news: the facts are remembered without firing. A new record's facts fire.
-        fire_facts = self.facts_known and (self.has_base or new_record)
-        if fire_facts and (
-            facts is not EMPTY_FACTS
-            or self.base.facts is not EMPTY_DIGEST
-            or (self.sf and self.sf.is_converted)
-        ):
-            converted = self.sf is not None and self.sf.is_converted
-            queue.extend((name, None) for name in fact_events(facts, self.base.facts, converted=converted))
+        converted = self.sf is not None and self.sf.is_converted
+        if self.facts_known and self.has_base:
+            if facts is not EMPTY_FACTS or self.base.facts is not EMPTY_DIGEST or converted:
+                events = fact_events(facts, self.base.facts, converted=converted)
+                queue.extend((name, None) for name in events)
+        elif self.facts_known and cmap.first_sight_facts_as_state and (facts is not EMPTY_FACTS or converted):
+            # First sight: the facts are state (an open or won opportunity, a conversion, a churned
+            # account), not news; history (lost deals, calls, meetings) is remembered without firing.
+            queue.extend((name, None) for name in state_events(facts, converted=converted))
         if not queue:
             return
         steps = 0
@@ -496,6 +720,35 @@ class _Planner:
                 )
                 continue
             if fid == STAGE and current is not None and self.cmap.is_backward(current, value):
+                # A value met for the first time never moves a person back: on first sight under
+                # furthest_along, or when it came from a record newly linked to a known person.
+                new_value = (
+                    self.has_base and rule.event in _HUMAN_EVENTS and _EVENT_FIELD[rule.event] in self.origin
+                )
+                forward_only = self.forward_only or new_value
+                passed = (
+                    (not self.has_base or new_value)
+                    and (rule.implicit or rule.event in _STATE_EVENTS)
+                    and self.cmap.stages[value].kind is StageKind.FUNNEL
+                )
+                if passed and (forward_only or not self.cmap.backward_move_allowed(current, value)):
+                    continue  # on first sight, Qualified or a won deal beside Customer: a stage passed
+                if forward_only:
+                    why = (
+                        "a newly seen record's value never moves the person back"
+                        if new_value
+                        else "policies.first_sight.stage is furthest_along: nothing moves back on first sight"
+                    )
+                    self.skipped.append(
+                        Skip(
+                            "backward_move",
+                            rule.id,
+                            None,
+                            f"first sight: rule {rule.id} would move stage from {current} back to {value}; "
+                            + why,
+                        )
+                    )
+                    continue
                 if not self.cmap.backward_move_allowed(current, value):
                     self.skipped.append(
                         Skip(
@@ -518,6 +771,7 @@ class _Planner:
                 self.held.discard((side, fid))
                 self.suppressed.discard((side, fid))
             self.human.pop(fid, None)
+            self.origin.pop(fid, None)
             changed = True
             follow.append(("stage_changed" if fid == STAGE else "status_changed", value))
         if changed:
@@ -532,7 +786,7 @@ class _Planner:
         previous = self.base.values.get(STATUS)
         if status_id is None or status_id == previous or self._requirement_ok(status_id, STATUS):
             return
-        side = self.human.pop(STATUS, None)
+        side = self.human.pop(STATUS, None) or self.origin.pop(STATUS, None)
         self.target[STATUS] = previous
         self.causes.pop(STATUS, None)
         if side is not None:

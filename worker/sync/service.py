@@ -4,11 +4,11 @@
 One batch, in order:
 
 1. **Parse** the record keys; refuse the batch at once (``paused``) while a CRM is paused.
-2. **Resolve people** through the links (``worker.state.links``). A person missing a side (never
-   linked, or linked to one record only) has its own record pre-read for its email and stored link ids.
-3. **Lock** every person (the person id, plus for a person missing a side its own record, the partner
-   its stored ids name and ``email:<normalised email>``), so two workers never write one person and
-   never both link or create for the same human. A held lock is ``busy``: the key goes back.
+2. **Resolve people** through the links (``worker.state.links``).
+3. **Lock** every person (its id and, while it lacks a side, its own records) in one round trip, so two
+   workers never write one person; a held lock is ``busy`` and the key goes back. After the read, a
+   person missing a side also locks what it may be matched with (``email:<normalised email>`` and
+   the records its stored link ids name), so two workers never both link or create for one human.
 4. **Read** both sides fresh, in batch calls, with the fields the active map needs and the Salesforce
    facts in the same query (``worker.sync.facts``). A HubSpot id merged away is followed to the
    survivor; a record gone is a deleted side (never recreated once synced).
@@ -48,6 +48,7 @@ from worker.records import (
     Base,
     Facts,
     HubSpotRecord,
+    Opportunity,
     SalesforceRecord,
     hubspot_record,
     parse_timestamp_ms,
@@ -55,9 +56,9 @@ from worker.records import (
 )
 from worker.state.audit import AuditEntry
 from worker.state.deadletters import DeadLetter, FailedWrite
-from worker.state.locks import Lease, LockBusyError, StaleFenceError
+from worker.state.locks import Lease, LockBusyError
 from worker.state.store import State
-from worker.sync.facts import salesforce_facts
+from worker.sync.facts import hubspot_deal, salesforce_facts, with_deals
 from worker.sync.keys import RecordKey
 from worker.sync.outcome import BatchOutcome, Disposition, KeyOutcome, Run
 from worker.sync.settings import SyncSettings
@@ -153,6 +154,12 @@ class SyncService:
             )
             for obj in ("Lead", "Contact")
         }
+        self.field_ids: dict[tuple[Side, str], str] = {}
+        for f in cmap.fields:
+            if f.salesforce:
+                self.field_ids[(SF, f.salesforce)] = f.id
+            if f.hubspot:
+                self.field_ids[(HS, f.hubspot)] = f.id
         self.hs_props = sorted(
             {f.hubspot for f in cmap.synced_fields if f.hubspot}
             | {
@@ -187,7 +194,7 @@ class SyncService:
             people = self._people(parsed)
             self._lock(people)
             active = [p for p in people if p.disposition is None]
-            self._read(active)
+            self._read(active, run)
             active = [p for p in active if p.disposition is None]
             self._plan(active)
             out.paused.update(
@@ -199,9 +206,7 @@ class SyncService:
             for p in people:
                 p.settle(self._stop_disposition(stopped.stop), f"{stopped.side} stopped: {stopped.stop}")
         finally:
-            for p in people:
-                for lease in p.leases:
-                    self.state.locks.release(lease)
+            self.state.locks.release_all([lease for p in people for lease in p.leases])
         for p in people:
             p.settle(Disposition.SKIPPED, "nothing to sync")
             writes = sum(1 for a in p.applied if a.result.ok)
@@ -264,67 +269,32 @@ class SyncService:
                         key if key.crm == "hs" else None,
                     )
                 )
-        people = [*by_pid.values(), *loose]
-        self._pre_read([p for p in people if not p.complete and p.merged_into is None])
-        return people
-
-    def _pre_read(self, people: list[_Person]) -> None:
-        """Email and stored link ids of people missing a side: what their locks and matching need."""
-        if not people:
-            return
-        sf_link = self.cmap.link_sf_hubspot_id
-        for obj in ("Lead", "Contact"):
-            mine = [p for p in people if p.sf_key is not None and p.sf_key.object_type == obj]
-            if not mine:
-                continue
-            rows = self._side(
-                SF,
-                lambda obj=obj, mine=mine: self.sf.fetch(
-                    obj, [p.sf_key.id for p in mine if p.sf_key], ["Id", SF_EMAIL, sf_link]
-                ),
-            ).records
-            for p in mine:
-                row = rows.get(p.sf_key.id) if p.sf_key else None
-                if row is not None:
-                    p.email = normalise_email(row.get(SF_EMAIL))
-                    if p.hs_key is None and _hs_id(row.get(sf_link)):
-                        p.candidates.append(RecordKey.hubspot(str(row[sf_link]).strip()))
-        mine = [p for p in people if p.hs_key is not None and p.sf_key is None]
-        if mine:
-            props = [HS_EMAIL, self.cmap.link_hs_contact_id, self.cmap.link_hs_lead_id]
-            rows = self._side(
-                HS, lambda: self.hs.fetch("contacts", [p.hs_key.id for p in mine if p.hs_key], props)
-            ).records
-            for p in mine:
-                row = rows.get(p.hs_key.id) if p.hs_key else None
-                if row is None:
-                    continue
-                got = row.get("properties") or {}
-                p.email = normalise_email(got.get(HS_EMAIL))
-                for obj, prop in (
-                    ("Contact", self.cmap.link_hs_contact_id),
-                    ("Lead", self.cmap.link_hs_lead_id),
-                ):
-                    rid = str(got.get(prop) or "").strip()
-                    if _sf_id(rid):
-                        p.candidates.append(RecordKey.salesforce(obj, rid))
+        return [*by_pid.values(), *loose]
 
     # ------------------------------------------------------------------ 3. locks
     def _lock(self, people: list[_Person]) -> None:
-        wait = self.settings.lock_wait_s
+        """All the batch's people in one round trip (each person's id and, while it lacks a side, its own
+        records); with ``lock_wait_s`` the busy ones are waited for."""
+        groups: list[list[str]] = []
         for p in people:
             names = {p.pid}
-            if not p.complete:
-                names.update(str(k) for k in (p.sf_key, p.hs_key, *p.candidates) if k is not None)
-                if p.email:
-                    names.add(f"email:{p.email}")
+            if not p.complete:  # its own records too: nobody else may link them meanwhile
+                names.update(str(k) for k in (p.sf_key, p.hs_key) if k is not None)
+            groups.append(sorted(names))
+        got = self.state.locks.try_acquire_groups(groups)
+        for p, group, leases in zip(people, groups, got, strict=True):
+            if leases is not None:
+                p.leases = leases
+                continue
             try:
-                p.leases = self.state.locks.acquire_all(sorted(names), wait_s=wait)
+                if self.settings.lock_wait_s <= 0:
+                    raise LockBusyError(f"a lock of {p.pid} is held by another worker")
+                p.leases = self.state.locks.acquire_all(group, wait_s=self.settings.lock_wait_s)
             except LockBusyError as exc:
                 p.settle(Disposition.BUSY, str(exc))
 
     # ------------------------------------------------------------------ 4-5. read and link
-    def _read(self, people: list[_Person]) -> None:
+    def _read(self, people: list[_Person], run: Run) -> None:
         loose = [p for p in people if not p.complete]
         if loose:  # someone may have linked these between our pre-read and our lock
             owners = self.state.links.person_of([str(k) for p in loose for k in (p.sf_key, p.hs_key) if k])
@@ -332,11 +302,6 @@ class SyncService:
                 for k in (p.sf_key, p.hs_key):
                     if k is not None and owners.get(str(k), p.pid) != p.pid:
                         p.settle(Disposition.BUSY, f"{k} was linked to {owners[str(k)]} meanwhile")
-        for p in loose:
-            if p.disposition is None:  # the person's own record belongs to it from now on
-                own = p.sf_key or p.hs_key
-                if own is not None and self.state.links.link(p.pid, own.side, str(own)) != p.pid:
-                    p.settle(Disposition.BUSY, f"{own} was linked meanwhile")
         live = [p for p in people if p.disposition is None]
         for p in live:
             if p.merged_into is not None:
@@ -347,13 +312,51 @@ class SyncService:
         live = [p for p in live if p.disposition is None]
         self._read_salesforce(live)
         self._read_hubspot(live)
+        self._lock_matching([p for p in live if p.disposition is None and (p.sf is None or p.hs is None)])
         self._match([p for p in live if p.disposition is None and (p.sf is None or p.hs is None)])
+        for p in loose:
+            if p.disposition is None:  # matched or not, the person's own record belongs to it now
+                own = p.sf_key or p.hs_key
+                if own is not None and self.state.links.link(p.pid, own.side, str(own)) != p.pid:
+                    p.settle(Disposition.BUSY, f"{own} was linked meanwhile")
         live = [p for p in live if p.disposition is None]
         bases = self.state.bases.get_many([p.pid for p in live])
         now_ms = int(time.time() * 1000)
+        deals = self._deals(live) if self.settings.hubspot_deal_facts else {}
         for p in live:
             p.base = bases.get(p.pid)
-            p.facts = self._facts(p, now_ms)
+            p.facts = with_deals(self._facts(p, now_ms, run), deals.get(p.pid, ()))
+
+    def _lock_matching(self, people: list[_Person]) -> None:
+        """People missing a side also lock what they may be matched with: their normalised email and
+        the records their stored link ids name, so two workers never link or create for one human
+        (the worker holding a person's own record is the only one that can link it)."""
+        link = self.cmap.link_sf_hubspot_id
+        groups: list[list[str]] = []
+        for p in people:
+            if p.sf is not None:
+                p.email = normalise_email(p.sf.get(SF_EMAIL))
+                if p.hs is None and _hs_id(p.sf.get(link)):
+                    p.candidates.append(RecordKey.hubspot(str(p.sf.get(link)).strip()))
+            if p.hs is not None:
+                p.email = p.email or normalise_email(p.hs.get(HS_EMAIL))
+                if p.sf is None:
+                    for obj, prop in (
+                        ("Contact", self.cmap.link_hs_contact_id),
+                        ("Lead", self.cmap.link_hs_lead_id),
+                    ):
+                        rid = str(p.hs.get(prop) or "").strip()
+                        if _sf_id(rid):
+                            p.candidates.append(RecordKey.salesforce(obj, rid))
+            held = {lease.name for lease in p.leases}
+            names = {str(k) for k in p.candidates} | ({f"email:{p.email}"} if p.email else set())
+            groups.append(sorted(names - held))
+        got = self.state.locks.try_acquire_groups(groups)
+        for p, group, leases in zip(people, groups, got, strict=True):
+            if leases is None:
+                p.settle(Disposition.BUSY, f"another worker is matching {', '.join(group)}")
+            else:
+                p.leases += leases
 
     def _read_salesforce(
         self, people: list[_Person], *, keys: Iterable[tuple[_Person, RecordKey]] = ()
@@ -374,7 +377,10 @@ class SyncService:
                 row = report.records.get(k.id)
                 if row is None:
                     continue  # deleted (or merged away): the side is gone
-                p.sf_key, p.sf_row, p.sf = k, row, salesforce_record(row)
+                try:
+                    p.sf_key, p.sf_row, p.sf = k, row, salesforce_record(row)
+                except InputError as exc:
+                    self._dead_input(p, k, exc)
 
     def _read_hubspot(self, people: list[_Person]) -> None:
         mine = [p for p in people if p.hs_key is not None]
@@ -402,7 +408,10 @@ class SyncService:
                     )
                     continue
                 p.hs_key = key
-            p.hs = hubspot_record(row)
+            try:
+                p.hs = hubspot_record(row)
+            except InputError as exc:
+                self._dead_input(p, p.hs_key, exc)
 
     def _match(self, people: list[_Person]) -> None:
         """Find each person's missing partner: stored ids first, then the normalised email."""
@@ -462,7 +471,10 @@ class SyncService:
                 other = others.get(owner)
                 mine = p.sf_key if k.crm == "hs" else p.hs_key
                 theirs = other.side(SF if k.crm == "hs" else HS) if other else None
-                if theirs is not None and theirs != str(mine):
+                if theirs is not None and theirs != str(mine) and self._converted_into(theirs, mine):
+                    # the person's lead was converted into this contact: its own sync moves the link
+                    p.settle(Disposition.BUSY, f"{mine} is the contact {theirs} was converted into")
+                elif theirs is not None and theirs != str(mine):
                     p.settle(
                         Disposition.DEAD_LETTERED, f"duplicate: {k} already belongs to {owner} with {theirs}"
                     )
@@ -484,6 +496,15 @@ class SyncService:
                 p.hs_key = k
         self._read_hubspot(hs_people)
 
+    def _converted_into(self, theirs: str, mine: RecordKey | None) -> bool:
+        """Whether ``theirs`` (a person's Salesforce record) is a lead converted into ``mine``."""
+        lead = RecordKey.parse(theirs)
+        if mine is None or mine.object_type != "Contact" or lead.object_type != "Lead":
+            return False
+        rows = self._side(SF, lambda: self.sf.fetch("Lead", [lead.id], ["Id", "ConvertedContactId"])).records
+        converted = str((rows.get(lead.id) or {}).get("ConvertedContactId") or "")
+        return bool(converted) and RecordKey.salesforce("Contact", converted) == mine
+
     def _salesforce_by_email(self, emails: list[str]) -> dict[str, RecordKey]:
         """A Contact with the email, else the most recently changed unconverted Lead."""
         out: dict[str, RecordKey] = {}
@@ -500,8 +521,31 @@ class SyncService:
                         out[email] = RecordKey.salesforce(obj, str(row["Id"]))
         return out
 
-    def _facts(self, p: _Person, now_ms: int) -> Facts | None:
-        new = p.base is None and self._is_new(p, now_ms)
+    def _deals(self, people: list[_Person]) -> dict[str, list[Opportunity]]:
+        """Each person's associated HubSpot deals (one association read per 1,000 contacts, one deal
+        read per 100 deals)."""
+        contacts = {p.hs.id: p.pid for p in people if p.hs is not None}
+        if not contacts:
+            return {}
+        links = self._side(
+            HS, lambda: self.hs.read_associations(list(contacts), from_type="contacts", to_type="deals")
+        )
+        wanted = sorted({d for ids in links.values() for d in ids})
+        rows = (
+            self._side(HS, lambda: self.hs.read(wanted, object_type="deals", properties=["dealstage"]))
+            if wanted
+            else {}
+        )
+        won, lost = self.settings.hubspot_won_stages, self.settings.hubspot_lost_stages
+        out: dict[str, list[Opportunity]] = {}
+        for cid, ids in links.items():
+            pid = contacts.get(cid)
+            if pid is not None:
+                out[pid] = [hubspot_deal(rows[d], won, lost) for d in ids if d in rows]
+        return out
+
+    def _facts(self, p: _Person, now_ms: int, run: Run) -> Facts | None:
+        new = self._new_record(p, now_ms, run)
         if p.sf_row is not None:
             return salesforce_facts(
                 p.sf_row,
@@ -513,14 +557,23 @@ class SyncService:
             return Facts(new_record=new)
         return None  # not loaded: the base's memory of the facts is kept
 
-    def _is_new(self, p: _Person, now_ms: int) -> bool:
+    def _new_record(self, p: _Person, now_ms: int, run: Run) -> bool | None:
+        """``None`` lets the planner derive it (first sight is new); ``False`` for a backfill and for a
+        person first met whose records were all created before ``new_record_window_s``."""
+        if run.kind == "backfill":
+            return False
+        if p.base is not None:
+            return None
         created = []
         if p.sf is not None:
             created.append(parse_timestamp_ms(p.sf.get("CreatedDate"), "CreatedDate"))
         if p.hs is not None:
             created.append(parse_timestamp_ms(p.hs.get("createdate"), "createdate"))
+        known = [c for c in created if c is not None]
         window = int(self.settings.new_record_window_s * 1000)
-        return any(c is not None and now_ms - c <= window for c in created)
+        if known and all(now_ms - c > window for c in known):
+            return False
+        return None
 
     # ------------------------------------------------------------------ 6. plan
     def _plan(self, people: list[_Person]) -> None:
@@ -665,21 +718,16 @@ class SyncService:
     # ------------------------------------------------------------------ 8. commit
     def _commit(self, people: list[_Person], run: Run) -> None:
         audit: list[AuditEntry] = []
-        cleared: list[str] = []
+        ready: list[_Person] = []
         for p in people:
             assert p.plan is not None
             audit += self._audit(p, run)
             bad = [a for a in p.applied if not a.result.ok]
             if not bad and p.failed:
                 p.settle(Disposition.RETRY, p.detail)
-                continue
-            if not bad:
-                if self._store(p):
-                    cleared.append(p.pid)
-                    p.settle(Disposition.SYNCED, self._summary(p))
-                continue
-            rejected = [a for a in bad if a.result.state is Outcome.REJECTED]
-            if rejected:
+            elif not bad:
+                ready.append(p)
+            elif rejected := [a for a in bad if a.result.state is Outcome.REJECTED]:
                 self.state.dead.put(
                     DeadLetter(
                         p.pid,
@@ -695,36 +743,54 @@ class SyncService:
                     )
                 )
                 p.settle(Disposition.DEAD_LETTERED, f"{rejected[0].side} rejected: {rejected[0].result.code}")
-                continue
-            paused = [a for a in bad if self.state.pauses.paused(a.side)]
-            detail = "; ".join(
-                f"{a.side} {a.result.state.value}: {a.result.code or a.result.message}" for a in bad
-            )
-            p.settle(Disposition.PAUSED if paused else Disposition.RETRY, detail[:500])
+            else:
+                paused = {a.side for a in bad if self.state.pauses.paused(a.side)}
+                detail = "; ".join(
+                    f"{a.side} {a.result.state.value}: {a.result.code or a.result.message}" for a in bad
+                )
+                p.settle(Disposition.PAUSED if paused else Disposition.RETRY, detail[:500])
         self.state.audit.append(audit)
-        if cleared:
-            self.state.dead.clear_many(cleared)
+        self._store(ready)
 
-    def _store(self, p: _Person) -> bool:
-        assert p.plan is not None
-        new = p.plan.new_base
-        if SF in p.created:
-            new = replace(new, salesforce_object="Lead", salesforce_id=p.created[SF])
-        if HS in p.created:
-            new = replace(new, hubspot_id=p.created[HS])
-        if new != p.base:
-            try:
-                self.state.bases.put(p.pid, new, fence=p.fence)
-            except StaleFenceError as exc:
-                p.settle(Disposition.RETRY, str(exc))
-                return False
-        if new.salesforce_id and new.salesforce_object in ("Lead", "Contact"):
-            current = RecordKey.salesforce(new.salesforce_object, new.salesforce_id)
-            if p.sf_key != current:  # a conversion: later changes go to the Contact
-                self.state.links.link(p.pid, SF, str(current))
-        return True
+    def _store(self, people: list[_Person]) -> None:
+        """The new bases (with the ids of records just created), fenced by each person's lock token;
+        a conversion moves the person's Salesforce link to the Contact."""
+        bases: dict[str, Base] = {}
+        for p in people:
+            assert p.plan is not None
+            new = p.plan.new_base
+            if SF in p.created:
+                new = replace(new, salesforce_object="Lead", salesforce_id=p.created[SF])
+            if HS in p.created:
+                new = replace(new, hubspot_id=p.created[HS])
+            if new != p.base:
+                bases[p.pid] = new
+            if new.salesforce_id and new.salesforce_object in ("Lead", "Contact"):
+                current = RecordKey.salesforce(new.salesforce_object, new.salesforce_id)
+                if p.sf_key != current:  # a conversion: later changes go to the Contact
+                    self.state.links.link(p.pid, SF, str(current))
+        fences = {p.pid: p.fence for p in people}
+        refused = set(self.state.bases.put_many(bases, fence={pid: fences[pid] for pid in bases}))
+        synced = []
+        for p in people:
+            if p.pid in refused:
+                p.settle(
+                    Disposition.RETRY, "the person's lock expired mid-sync: base not stored (stale fence)"
+                )
+            else:
+                synced.append(p.pid)
+                p.settle(Disposition.SYNCED, self._summary(p))
+        self.state.dead.clear_many(synced)
 
     def _audit(self, p: _Person, run: Run) -> list[AuditEntry]:
+        """One entry per field of every applied write: before, after, and the plan's cause (with the
+        conflict it settled, when there was one)."""
+        assert p.plan is not None
+        conflicts = {
+            c.field: f"; conflict: Salesforce {c.salesforce!r} vs HubSpot {c.hubspot!r}, {c.winner} wins "
+            f"({c.policy})"
+            for c in p.plan.conflicts
+        }
         entries: list[AuditEntry] = []
         for a in p.applied:
             if not a.result.ok:
@@ -734,11 +800,12 @@ class SyncService:
             record = a.result.id or a.op.record_id or ""
             for name, value in a.op.values.items():
                 cause = causes.get(name)
-                text = (
-                    f"{cause.kind}|{cause.ref}|{cause.detail}"
-                    if cause
-                    else "link|created|id of the record just created"
-                )
+                if cause is None:
+                    text = "link|created|the id of the record just created"
+                else:
+                    text = f"{cause.kind}|{cause.ref}|{cause.detail}"
+                    text += conflicts.get(self.field_ids.get((a.side, name), ""), "")
+                before = None if a.role == "create" else current.get(name)
                 entries.append(
                     AuditEntry(
                         run.id,
@@ -748,7 +815,7 @@ class SyncService:
                         a.op.object_type,
                         record,
                         name,
-                        None if a.role == "create" else current.get(name),
+                        before,
                         value,
                         text,
                         a.role,
@@ -760,6 +827,13 @@ class SyncService:
     def _summary(p: _Person) -> str:
         n = sum(1 for a in p.applied if a.result.ok)
         return f"{n} write(s) applied" if n else "in agreement: nothing to write"
+
+    def _dead_input(self, p: _Person, key: RecordKey, exc: InputError) -> None:
+        """A record the core cannot read (a value of an unexpected shape): the person waits for an
+        operator instead of failing the batch or looping."""
+        detail = f"{key} cannot be read: {exc}"[:500]
+        p.settle(Disposition.DEAD_LETTERED, detail)
+        self.state.dead.put(DeadLetter(p.pid, "error", detail=detail, record_keys=(str(key),)))
 
     def _dead_duplicate(self, p: _Person, partner: RecordKey, owner: str, theirs: str) -> None:
         self.state.dead.put(

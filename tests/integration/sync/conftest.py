@@ -3,7 +3,7 @@ adapters pointed at them through the real client libraries."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from worker.crm.hubspot import HubSpotAdapter, HubSpotSettings
 from worker.crm.salesforce import SalesforceAdapter, SalesforceSettings
 from worker.mapping import load_map
 from worker.state.store import State
-from worker.sync import SyncService, SyncSettings
+from worker.sync import Disposition, Run, SyncService, SyncSettings
 
 
 @pytest.fixture(scope="session")
@@ -103,3 +103,17 @@ def make_service(
 @pytest.fixture
 def service(sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, state: State) -> SyncService:
     return make_service(sf_box, hs_box, state)
+
+
+@pytest.fixture
+def synced_lead(sf_box: SalesforceSandbox, service: SyncService) -> Callable[..., tuple[str, str]]:
+    """A lead created in Salesforce and synced once: (lead id, HubSpot contact id)."""
+
+    def make(email: str = "ada@example.com", **values: Any) -> tuple[str, str]:
+        fields = {"FirstName": "Ada", "LastName": "Lovelace", "Company": "Engines", "Email": email, **values}
+        lead = sf_box.org.create("Lead", fields, sf_box.org.admin_id)
+        outcome = service.sync_one(f"sf:Lead:{lead}", Run.new("test"))
+        assert outcome.disposition is Disposition.SYNCED, outcome.detail
+        return lead, str(sf_box.org.get("Lead", lead)["HubSpot_Contact_ID__c"])
+
+    return make
