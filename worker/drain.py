@@ -72,6 +72,11 @@ def waiting(dirty: Callable[[str], DirtySet]) -> int:
     return total
 
 
+def in_flight(dirty: Callable[[str], DirtySet]) -> int:
+    """Keys waiting or claimed (leased) right now: 0 means the daemon has nothing left to do."""
+    return sum(dirty(crm).size(o) + len(dirty(crm).leased(o)) for crm, o in DIRTY_TYPES)
+
+
 def _claim(dirty: Callable[[str], DirtySet], policy: DrainPolicy) -> list[Claim]:
     claims: list[Claim] = []
     room = policy.batch_size
