@@ -348,6 +348,36 @@ def test_8_a_hubspot_merge_is_followed_without_a_duplicate(sf_api: Salesforce, h
     assert [r["Id"] for r in rows["records"]] == [lead_id]  # no second lead for the person
 
 
+def test_8_a_lead_deleted_in_salesforce_is_not_recreated_by_a_later_hubspot_change(
+    sf_api: Salesforce, hs_api: Any, state: Any
+) -> None:
+    lead_id, contact_id = _linked_pair(sf_api, hs_api, Status="Working")
+    email = _sf_lead(sf_api, lead_id)["Email"]
+    sf_api.Lead.delete(lead_id)
+    hs_api.crm.contacts.basic_api.update(contact_id, {"properties": {"phone": "+1 555 0100"}})
+    edited = time.time() * 1000
+    wait_until(
+        "the HubSpot poll past the change", lambda: _hs_cursor_ms(state) >= edited - 1000, timeout=SYNC_S
+    )
+    wait_until("the daemon idle", lambda: _idle(state), timeout=SYNC_S)
+    rows = sf_api.query(f"SELECT Id FROM Lead WHERE Email = '{email}'")["records"]
+    assert rows == []  # deleted stays deleted: no resurrected or duplicate lead
+    creates = [
+        e
+        for e in AuditLog(state).entries(person=f"sf:Lead:{lead_id}")
+        if e.op == "create" and e.at_ms > edited
+    ]
+    assert creates == []
+
+
+def _hs_cursor_ms(state: Any) -> int:
+    from worker.crm.hubspot.cursor import Cursor
+    from worker.state.cursors import CursorStore
+
+    doc = CursorStore(state).get("hubspot", "contacts")
+    return Cursor.decode(str(doc["cursor"])).modified_ms if doc else 0
+
+
 def test_7_after_everything_settles_further_cycles_write_nothing(
     sf_api: Salesforce, hs_api: Any, state: Any
 ) -> None:
