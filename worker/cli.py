@@ -37,6 +37,7 @@ from worker.errors import (
     SessionExpiredError,
 )
 from worker.maps import MAP_ENV, resolve_map, shipped_names
+from worker.runtime_cli import register as register_runtime
 
 EXIT_OK = 0
 EXIT_BUG = 1
@@ -209,6 +210,7 @@ app = typer.Typer(
 mappings_app = typer.Typer(help="Check, show and describe definition maps.", no_args_is_help=True)
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(sandbox_app, name="sandbox")
+register_runtime(app)  # crmsync worker / beat / demo (worker/runtime_cli.py)
 app.command("web")(__import__("worker.web.cli", fromlist=["web"]).web)
 
 T = TypeVar("T")
