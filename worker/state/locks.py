@@ -69,6 +69,18 @@ _EXTEND = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+# KEYS: locks; ARGV[1] ttl ms, then their tokens → the 1-based indexes no longer held by the caller
+_EXTEND_MANY = """
+local lost = {}
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[i + 1] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[1])
+  else
+    table.insert(lost, i)
+  end
+end
+return lost
+"""
 
 
 class LockBusyError(CrmSyncError):
@@ -95,6 +107,7 @@ class Locks:
         self._extend = redis.register_script(_EXTEND)
         self._acquire_groups = redis.register_script(_ACQUIRE_GROUPS)
         self._release_many = redis.register_script(_RELEASE_MANY)
+        self._extend_many = redis.register_script(_EXTEND_MANY)
 
     def try_acquire(self, name: str, *, ttl_s: float | None = None) -> Lease | None:
         ttl = ttl_s if ttl_s is not None else self.ttl_s
@@ -163,6 +176,17 @@ class Locks:
     def extend(self, lease: Lease, *, ttl_s: float | None = None) -> bool:
         ttl = ttl_s if ttl_s is not None else self.ttl_s
         return bool(self._extend(keys=[keys.lock(lease.name)], args=[lease.token, int(ttl * 1000)]))
+
+    def extend_all(self, leases: Sequence[Lease]) -> list[Lease]:
+        """Push every lease's expiry a full ttl out (one round trip); returns the leases that were lost
+        (expired, and possibly taken by another worker): their holder must not write any more."""
+        if not leases:
+            return []
+        lost = self._extend_many(
+            keys=[keys.lock(x.name) for x in leases],
+            args=[int(self.ttl_s * 1000), *(x.token for x in leases)],
+        )
+        return [leases[int(i) - 1] for i in lost]
 
     def holder(self, name: str) -> int | None:
         raw = keys.text(self.redis.get(keys.lock(name)))

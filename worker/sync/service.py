@@ -22,6 +22,8 @@ One batch, in order:
    (Salesforce creates are upserts on the HubSpot id; HubSpot creates carry the Salesforce record key as
    their idempotency handle), then updates with the link-backs of what was just created, then HubSpot's
    guarded clear-then-set moves. Ambiguous outcomes are read back (``reconcile``) before anything else.
+   Every write phase (and the commit) first extends the people's locks: a person whose lock expired
+   mid-batch, perhaps taken by another worker, gets no further write and is retried.
 8. **Commit** per person: only when every write was applied is the new base stored (fenced by the
    lock's token); every applied write goes to the audit stream with its cause; a rejected write puts
    the person in the dead letters (the rest of the batch goes on); a CRM that ran out of quota is
@@ -715,6 +717,8 @@ class SyncService:
     def _apply(
         self, side: Side, role: str, items: Sequence[tuple[_Person, WriteOp, Write | None]]
     ) -> Stop | None:
+        held = {id(p) for p in self._held([p for p, _, _ in items])}
+        items = [item for item in items if id(item[0]) in held]
         if not items:
             return None
         port = self.sf if side == SF else self.hs
@@ -730,6 +734,21 @@ class SyncService:
         if report.stopped is not None:
             self._note_stop(side, report.stopped)
         return report.stopped
+
+    def _held(self, people: Sequence[_Person]) -> list[_Person]:
+        """Extend the locks of ``people`` before they are written to; a person whose lock expired (and
+        may now be held by another worker) is written no further: the base's fence alone cannot stop
+        a stale worker's CRM writes, so every write phase checks the lease first."""
+        unique = list({id(p): p for p in people if not p.failed}.values())
+        lost = {lease.name for lease in self.state.locks.extend_all([x for p in unique for x in p.leases])}
+        held = []
+        for p in unique:
+            if lost & {lease.name for lease in p.leases}:
+                p.failed = True
+                p.detail = "the person's lock expired mid-sync (another worker may hold it): no more writes"
+            else:
+                held.append(p)
+        return held
 
     # ------------------------------------------------------------------ 8. commit
     def _commit(self, people: list[_Person], run: Run) -> None:
@@ -766,7 +785,11 @@ class SyncService:
                 )
                 p.settle(Disposition.PAUSED if paused else Disposition.RETRY, detail[:500])
         self.state.audit.append(audit)
-        self._store(ready)
+        held = self._held(ready)
+        for p in ready:
+            if not any(p is h for h in held):
+                p.settle(Disposition.RETRY, p.detail)
+        self._store(held)
 
     def _store(self, people: list[_Person]) -> None:
         """The new bases (with the ids of records just created), fenced by each person's lock token;
