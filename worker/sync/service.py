@@ -810,14 +810,15 @@ class SyncService:
                     self.state.links.link(p.pid, SF, str(current))
         fences = {p.pid: p.fence for p in people}
         refused = set(self.state.bases.put_many(bases, fence={pid: fences[pid] for pid in bases}))
-        synced = []
+        synced: list[str] = []
         for p in people:
             if p.pid in refused:
                 p.settle(
                     Disposition.RETRY, "the person's lock expired mid-sync: base not stored (stale fence)"
                 )
             else:
-                synced.append(p.pid)
+                # a letter may be filed under a record's own key, from before it joined this person
+                synced += dict.fromkeys([p.pid, *p.keys, *(str(k) for k in (p.sf_key, p.hs_key) if k)])
                 p.settle(Disposition.SYNCED, self._summary(p))
         self.state.dead.clear_many(synced)
 
