@@ -22,6 +22,9 @@ One batch, in order:
    (Salesforce creates are upserts on the HubSpot id; HubSpot creates carry the Salesforce record key as
    their idempotency handle), then updates with the link-backs of what was just created, then HubSpot's
    guarded clear-then-set moves. Ambiguous outcomes are read back (``reconcile``) before anything else.
+   A Salesforce create refused by a duplicate rule whose match is the same person by email (and
+   nobody else's) links the person to the match and syncs it again as a pair; other matches are
+   dead-lettered, named.
    Every write phase (and the commit) first extends the people's locks: a person whose lock expired
    mid-batch, perhaps taken by another worker, gets no further write and is retried.
 8. **Commit** per person: only when every write was applied is the new base stored (fenced by the
@@ -42,6 +45,7 @@ from worker.crm.hubspot import HubSpotAdapter
 from worker.crm.port import Outcome, Stop, StopReason, WriteOp, WriteReport, WriteResult
 from worker.crm.salesforce import SalesforceAdapter
 from worker.crm.salesforce import queries as sf_queries
+from worker.crm.salesforce.classify import DuplicatesDetectedError
 from worker.errors import CrmError, InputError
 from worker.mapping import CompiledMap
 from worker.plan import Plan, Write, plan
@@ -114,6 +118,7 @@ class _Person:
     disposition: Disposition | None = None
     detail: str = ""
     failed: bool = False
+    adopted: bool = False  # linked to the record a duplicate rule named instead of creating one
 
     @property
     def fence(self) -> int:
@@ -214,6 +219,12 @@ class SyncService:
             writes = sum(1 for a in p.applied if a.result.ok)
             for raw in p.keys:
                 out.add(KeyOutcome(raw, p.disposition or Disposition.RETRY, p.pid, writes, p.detail))
+        adopted = [raw for p in people if p.adopted and p.disposition is Disposition.RETRY for raw in p.keys]
+        if adopted:  # now linked on both sides: the second pass cannot adopt again
+            again = self.sync_batch(adopted, run)
+            out.paused.update(again.paused)
+            for raw in adopted:
+                out.add(again.keys[raw])
         out.api_calls = {side: after - calls_before[side] for side, after in self._calls().items()}
         return out
 
@@ -623,6 +634,7 @@ class SyncService:
         for side in (SF, HS):
             if (stop := self._apply(side, "create", creates[side])) is not None:
                 stops[side] = stop
+        self._adopt_duplicates(people)
         for p in people:
             for a in p.applied:
                 if a.role == "create" and a.result.ok and a.result.id:
@@ -660,6 +672,55 @@ class SyncService:
         if (stop := self._apply(HS, "move_back", [m for m in moves if not m[0].failed])) is not None:
             stops[HS] = stop
         return stops
+
+    def _adopt_duplicates(self, people: list[_Person]) -> None:
+        """A Salesforce create refused by the org's duplicate rules (``DUPLICATES_DETECTED``, e.g. sales
+        saved a lead for the same email while ours was on the wire) links the person to the match when
+        it is the same person by normalised email and belongs to nobody else (a Contact first, else an
+        unconverted Lead); the person is synced again at once as a linked pair (first sight: never
+        demoted). Any other match stays a rejection, dead-lettered with the matches named."""
+        refused = [
+            (p, a)
+            for p in people
+            for a in p.applied
+            if a.side == SF and a.role == "create" and isinstance(a.result.error, DuplicatesDetectedError)
+        ]
+        if not refused:
+            return
+        ids = sorted({m for _, a in refused for m in getattr(a.result.error, "matches", ())})
+        rows: dict[str, tuple[str, Record]] = {}
+        try:
+            for obj, prefix in (("Contact", "003"), ("Lead", "00Q")):
+                wanted = [i for i in ids if i.startswith(prefix)]
+                columns = ["Id", SF_EMAIL, *(("IsConverted",) if obj == "Lead" else ())]
+                if wanted:
+                    for rid, row in self.sf.fetch(obj, wanted, columns).records.items():
+                        rows[rid] = (obj, row)
+        except CrmError as exc:
+            log.warning("duplicate matches not read (%s): the refusals stay dead letters", exc.code)
+            return
+        owners = self.state.links.person_of([str(RecordKey.salesforce(o, i)) for i, (o, _) in rows.items()])
+        for p, a in refused:
+            email = p.email or normalise_email(p.hs.get(HS_EMAIL) if p.hs else None)
+            error = a.result.error
+            assert isinstance(error, DuplicatesDetectedError)
+            same = [
+                RecordKey.salesforce(obj, rid)
+                for rid in error.matches
+                if rid in rows
+                for obj, row in [rows[rid]]
+                if email is not None
+                and normalise_email(row.get(SF_EMAIL)) == email
+                and not row.get("IsConverted")
+                and owners.get(str(RecordKey.salesforce(obj, rid)), p.pid) == p.pid
+            ]
+            same.sort(key=lambda k: k.object_type != "Contact")
+            if not same or self.state.links.link(p.pid, SF, str(same[0])) != p.pid:
+                continue
+            p.applied.remove(a)
+            p.failed = p.adopted = True
+            p.sf_key = same[0]
+            p.detail = f"linked to {same[0]}, the duplicate rule's match by email: synced again"
 
     def _updates(
         self, p: _Person
