@@ -339,6 +339,27 @@ class SyncService:
         for p in live:
             p.base = bases.get(p.pid)
             p.facts = with_deals(self._facts(p, now_ms, run), deals.get(p.pid, ()))
+        self._converted_contacts([p for p in live if p.base is None and p.facts is not None])
+
+    def _converted_contacts(self, people: list[_Person]) -> None:
+        """A Contact met for the first time that a Lead was converted into carries the conversion
+        (a contact row has no conversion columns; the lead's ``ConvertedContactId`` names it), so the
+        map's conversion rule applies as if the lead had been synced first. One query per 200."""
+        contacts = {
+            p.sf_key.id: p for p in people if p.sf_key is not None and p.sf_key.object_type == "Contact"
+        }
+        ids = sorted(contacts)
+        for start in range(0, len(ids), 200):
+            soql = sf_queries.select(
+                ["Id", "ConvertedContactId"],
+                "Lead",
+                "IsConverted = true AND ConvertedContactId IN {}",
+                [ids[start : start + 200]],
+            )
+            for row in self._side(SF, lambda soql=soql: self.sf.query(soql)):
+                p = contacts.get(str(row.get("ConvertedContactId") or ""))
+                if p is not None and p.facts is not None:
+                    p.facts = replace(p.facts, converted=True)
 
     def _lock_matching(self, people: list[_Person]) -> None:
         """People missing a side also lock what they may be matched with: their normalised email and
