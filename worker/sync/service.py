@@ -64,7 +64,7 @@ from worker.state.audit import AuditEntry
 from worker.state.deadletters import DeadLetter, FailedWrite
 from worker.state.locks import Lease, LockBusyError
 from worker.state.store import State
-from worker.sync.facts import hubspot_deal, salesforce_facts, with_deals
+from worker.sync.facts import HUBSPOT_DEAL_PROPERTIES, hubspot_deal, salesforce_facts, with_deals
 from worker.sync.keys import RecordKey
 from worker.sync.outcome import BatchOutcome, Disposition, KeyOutcome, Run
 from worker.sync.settings import SyncSettings
@@ -582,7 +582,9 @@ class SyncService:
         )
         wanted = sorted({d for ids in links.values() for d in ids})
         rows = (
-            self._side(HS, lambda: self.hs.read(wanted, object_type="deals", properties=["dealstage"]))
+            self._side(
+                HS, lambda: self.hs.read(wanted, object_type="deals", properties=HUBSPOT_DEAL_PROPERTIES)
+            )
             if wanted
             else {}
         )
