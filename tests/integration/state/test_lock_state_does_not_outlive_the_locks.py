@@ -36,3 +36,14 @@ def test_tokens_still_grow_for_each_name_across_names(redis_client: Any) -> None
     locks.release(again)
     [group] = locks.try_acquire_groups([["person-a"]])
     assert group is not None and group[0].token > again.token
+
+
+def test_event_markers_outlive_the_crms_retry_window_and_no_longer(redis_client: Any) -> None:
+    """HubSpot retries a webhook up to 10 times over 24 hours, Salesforce an outbound message for 24
+    hours: a marker must outlast that to deduplicate the retries, and kept longer it is only memory
+    (one key per event; a duplicate after it expired costs one no-op sync)."""
+    from worker.state.dirty import Change, DirtySet, Event
+
+    DirtySet(redis_client).record([Event("k1", (Change("contacts", "1"),))])
+    ttl = redis_client.ttl("crmsync:event:hubspot:k1")
+    assert 24 * 3600 < ttl <= 2 * 86_400
