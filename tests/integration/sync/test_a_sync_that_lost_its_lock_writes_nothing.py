@@ -36,15 +36,27 @@ def short_lock_service(sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, state:
     )
 
 
-def test_a_worker_whose_lock_was_taken_over_mid_batch_sends_no_write(
+@pytest.fixture
+def qualified(
     sf_box: SalesforceSandbox,
     hs_box: HubSpotSandbox,
     state: State,
     synced_lead: Callable[..., tuple[str, str]],
-) -> None:
+) -> tuple[str, str, SyncService]:
+    """A synced lead qualified in Salesforce since (lead id, contact id), and a service whose person
+    locks expire after 0.4 s."""
     lead, cid = synced_lead(Status="Working", Lead_Stage__c="Marketing Qualified Lead")
     sf_box.org.update("Lead", lead, {"Status": "Qualified"}, sf_box.org.admin_id)
-    slow = short_lock_service(sf_box, hs_box, state)
+    return lead, cid, short_lock_service(sf_box, hs_box, state)
+
+
+def test_a_worker_whose_lock_was_taken_over_mid_batch_sends_no_write(
+    sf_box: SalesforceSandbox,
+    hs_box: HubSpotSandbox,
+    state: State,
+    qualified: tuple[str, str, SyncService],
+) -> None:
+    lead, cid, slow = qualified
     hs_box.arm_fault(path_prefix=HS_READ, delay_ms=1200, count=1)  # the read outlasts the 0.4 s lock
     key = f"sf:Lead:{lead}"
     person = state.links.person_of([key])[key]
@@ -74,11 +86,9 @@ def test_a_batch_slower_than_the_lock_ttl_keeps_its_lock_by_extending_it(
     sf_box: SalesforceSandbox,
     hs_box: HubSpotSandbox,
     state: State,
-    synced_lead: Callable[..., tuple[str, str]],
+    qualified: tuple[str, str, SyncService],
 ) -> None:
-    lead, cid = synced_lead(Status="Working", Lead_Stage__c="Marketing Qualified Lead")
-    sf_box.org.update("Lead", lead, {"Status": "Qualified"}, sf_box.org.admin_id)
-    slow = short_lock_service(sf_box, hs_box, state)
+    lead, cid, slow = qualified
     # the read and the write each take most of the 0.4 s lock: together they outlast it
     hs_box.arm_fault(path_prefix=HS_READ, delay_ms=300, count=1)
     hs_box.arm_fault(path_prefix="/crm/v3/objects/contacts/batch/update", delay_ms=300, count=1)
