@@ -219,13 +219,15 @@ class SyncService:
             writes = sum(1 for a in p.applied if a.result.ok)
             for raw in p.keys:
                 out.add(KeyOutcome(raw, p.disposition or Disposition.RETRY, p.pid, writes, p.detail))
+        out.api_calls = {side: after - calls_before[side] for side, after in self._calls().items()}
+
         adopted = [raw for p in people if p.adopted and p.disposition is Disposition.RETRY for raw in p.keys]
         if adopted:  # now linked on both sides: the second pass cannot adopt again
             again = self.sync_batch(adopted, run)
             out.paused.update(again.paused)
             for raw in adopted:
                 out.add(again.keys[raw])
-        out.api_calls = {side: after - calls_before[side] for side, after in self._calls().items()}
+            out.api_calls = {side: n + again.api_calls.get(side, 0) for side, n in out.api_calls.items()}
         return out
 
     def give_up(self, keys: Sequence[str], run: Run, detail: str) -> None:
