@@ -16,8 +16,8 @@ import threading
 import time
 import uuid
 
-import httpx
 import redis
+import requests
 import uvicorn
 from pydantic import SecretStr
 
@@ -49,7 +49,7 @@ def main() -> None:
     url = f"http://{host}:{port}/webhooks/hubspot"
     times: list[float] = []
     event_id = 0
-    with httpx.Client() as http:
+    with requests.Session() as http:
         started = time.perf_counter()
         for _ in range(args.requests):
             events = []
@@ -76,7 +76,7 @@ def main() -> None:
                 "X-HubSpot-Request-Timestamp": ts,
             }
             t0 = time.perf_counter()
-            r = http.post(url, content=body, headers=headers)
+            r = http.post(url, data=body, headers=headers)
             times.append((time.perf_counter() - t0) * 1000)
             if r.status_code != 200:
                 sys.exit(f"unexpected {r.status_code}: {r.text}")

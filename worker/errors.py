@@ -25,7 +25,15 @@ class MappingError(CrmSyncError):
 
 
 class InputError(CrmSyncError):
-    """A record, facts or base document that is not in the shape the core expects."""
+    """A record, facts or base document that is not in the shape the core expects.
+
+    ``key`` is the path of the offending key in the document (``("properties", "email")``), so a
+    caller holding the text can name its line.
+    """
+
+    def __init__(self, message: str, *, key: tuple[str | int, ...] = ()) -> None:
+        self.key = key
+        super().__init__(message)
 
 
 class CrmError(CrmSyncError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from dataclasses import asdict
@@ -485,14 +486,19 @@ class HubSpotSandbox:
         )
 
 
-def serve(host: str, port: int, seed: int, index_lag_ms: int | None = None) -> None:
+def serve(
+    host: str, port: int, seed: int, sock: socket.socket | None = None, index_lag_ms: int | None = None
+) -> None:
     """Run the emulator until interrupted (``crmsync sandbox hubspot``); prints the base URL.
 
-    ``index_lag_ms`` overrides the default search-index lag (``DEFAULT_INDEX_LAG_MS``)."""
+    ``sock``, already bound (the CLI binds first so a port in use fails before any banner), decides
+    the port; ``index_lag_ms`` overrides the default search-index lag (``DEFAULT_INDEX_LAG_MS``)."""
+    if sock is not None:
+        port = int(sock.getsockname()[1])
     sandbox = HubSpotSandbox(host, port, seed=seed, index_lag_ms=index_lag_ms)
     sandbox.dispatcher.start()
     print(f"HubSpot sandbox on http://{host}:{port} (token {sandbox.token})", flush=True)
     try:
-        sandbox.server.run()
+        sandbox.server.run(sockets=[sock] if sock is not None else None)
     finally:
         sandbox.dispatcher.stop()

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import requests
 
 from sandbox.hubspot import limits
 from sandbox.hubspot.models import Backend
@@ -95,7 +95,8 @@ class WebhookDispatcher:
         self._retries: list[tuple[float, int, int, list[dict[str, Any]], int]] = []
         self._seq = itertools.count()
         self._thread = threading.Thread(target=self._run, name="hubspot-webhooks", daemon=True)
-        self._client = httpx.Client(timeout=5.0)
+        self._client = requests.Session()
+        self._client.trust_env = False  # deliver to the URL given, never through a proxy
         backend.set_dispatcher_wake(self._wake.set)
 
     def start(self) -> None:
@@ -167,11 +168,11 @@ class WebhookDispatcher:
         error: str | None = None
         retry_after: float | None = None
         try:
-            resp = self._client.post(url, content=body, headers=headers, timeout=cfg.timeout_s)
+            resp = self._client.post(url, data=body, headers=headers, timeout=cfg.timeout_s)
             status = resp.status_code
             if status == 429 and resp.headers.get("Retry-After", "").isdigit():
                 retry_after = float(resp.headers["Retry-After"])
-        except httpx.HTTPError as exc:
+        except requests.RequestException as exc:
             error = type(exc).__name__
         self.deliveries.append(Delivery(attempt, [int(e["eventId"]) for e in events], status, error, now_ms))
         failed = status is None or not (200 <= status < 300)

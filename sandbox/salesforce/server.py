@@ -335,39 +335,44 @@ class SalesforceSandbox:
         return org.outbound
 
 
-def serve(host: str, port: int, seed: int) -> None:
+def serve(host: str, port: int, seed: int, sock: socket.socket | None = None) -> None:
     """Run the sandbox until interrupted; prints the base URL, the CA path and the login details.
 
-    In a container set ``CRMSYNC_SANDBOX_SALESFORCE_PUBLIC_HOST`` to the name clients use (it goes into
-    the certificate and the login answers) and ``CRMSYNC_SANDBOX_SALESFORCE_CERT_DIR`` to a shared volume
-    so clients can read ``ca.pem``.
+    ``sock``, already bound (the CLI binds first so a port in use fails before any banner), decides
+    the port. In a container set ``CRMSYNC_SANDBOX_SALESFORCE_PUBLIC_HOST`` to the name clients use (it
+    goes into the certificate and the login answers) and ``CRMSYNC_SANDBOX_SALESFORCE_CERT_DIR`` to a
+    shared volume so clients can read ``ca.pem``; otherwise the CA and the private key live in a
+    temporary folder removed on exit.
     """
-    cert_dir = Path(
-        os.environ.get("CRMSYNC_SANDBOX_SALESFORCE_CERT_DIR") or tempfile.mkdtemp(prefix="sf-sandbox-")
-    )
-    public_host = os.environ.get("CRMSYNC_SANDBOX_SALESFORCE_PUBLIC_HOST") or None
-    sandbox = SalesforceSandbox(host=host, port=port, seed=0, cert_dir=cert_dir, public_host=public_host)
-    if seed:
-        made = seed_org(sandbox.org, seed)
-        print(f"seeded: {json.dumps(made)}", flush=True)
-    print(f"Salesforce sandbox at {sandbox.instance_url}", flush=True)
-    print(
-        f"CA certificate: {sandbox.ca_path}  (REQUESTS_CA_BUNDLE / CRMSYNC_SALESFORCE_CA_BUNDLE)", flush=True
-    )
-    print(
-        "login: OAuth client credentials sandbox-consumer-key / sandbox-consumer-secret "
-        "(CRMSYNC_SALESFORCE_DOMAIN=sandbox.my); "
-        "legacy SOAP: admin@crm-sync.sandbox / password + token TOKEN",
-        flush=True,
-    )
-    config = uvicorn.Config(
-        sandbox.app,
-        host=host,
-        port=sandbox.port,
-        ssl_certfile=str(sandbox.certs.cert_path),
-        ssl_keyfile=str(sandbox.certs.key_path),
-        log_level="info",
-        lifespan="off",
-        h11_max_incomplete_event_size=64 * 1024,
-    )
-    uvicorn.Server(config).run()
+    if sock is not None:
+        port = int(sock.getsockname()[1])
+    shared_dir = os.environ.get("CRMSYNC_SANDBOX_SALESFORCE_CERT_DIR")
+    with tempfile.TemporaryDirectory(prefix="sf-sandbox-") as tmp:
+        cert_dir = Path(shared_dir or tmp)
+        public_host = os.environ.get("CRMSYNC_SANDBOX_SALESFORCE_PUBLIC_HOST") or None
+        sandbox = SalesforceSandbox(host=host, port=port, seed=0, cert_dir=cert_dir, public_host=public_host)
+        if seed:
+            made = seed_org(sandbox.org, seed)
+            print(f"seeded: {json.dumps(made)}", flush=True)
+        print(f"Salesforce sandbox at {sandbox.instance_url}", flush=True)
+        print(
+            f"CA certificate: {sandbox.ca_path}  (REQUESTS_CA_BUNDLE / CRMSYNC_SALESFORCE_CA_BUNDLE)",
+            flush=True,
+        )
+        print(
+            "login: OAuth client credentials sandbox-consumer-key / sandbox-consumer-secret "
+            "(CRMSYNC_SALESFORCE_DOMAIN=sandbox.my); "
+            "legacy SOAP: admin@crm-sync.sandbox / password + token TOKEN",
+            flush=True,
+        )
+        config = uvicorn.Config(
+            sandbox.app,
+            host=host,
+            port=sandbox.port,
+            ssl_certfile=str(sandbox.certs.cert_path),
+            ssl_keyfile=str(sandbox.certs.key_path),
+            log_level="info",
+            lifespan="off",
+            h11_max_incomplete_event_size=64 * 1024,
+        )
+        uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)

@@ -45,7 +45,9 @@ def test_mappings_check_refuses_a_broken_map_naming_the_line(tmp_path: Path) -> 
 
 
 def test_mappings_show_prints_tables() -> None:
-    result = runner.invoke(app, ["mappings", "show", str(MAPPINGS / "sirius-waterfall.yaml")])
+    result = runner.invoke(
+        app, ["mappings", "show", str(MAPPINGS / "sirius-waterfall.yaml")], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.output
     assert "Sales Accepted Opportunity" in result.output
     assert "(reads back)" in result.output
@@ -108,3 +110,13 @@ def test_explain_refuses_a_record_that_is_not_a_lead(tmp_path: Path) -> None:
 def test_explain_needs_a_record() -> None:
     result = runner.invoke(app, ["explain"])
     assert result.exit_code == 2
+
+
+def test_the_readme_documents_every_exit_code() -> None:
+    from worker.cli import EXIT_CODES
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Exit codes and errors", 1)[1].split("\n## ", 1)[0]
+    cells = [row.split("|")[1].strip() for row in table.splitlines() if row.startswith("| ")]
+    documented = {int(cell) for cell in cells if cell.isdigit()}
+    assert documented == set(EXIT_CODES)

@@ -1215,6 +1215,19 @@ FIRST_SIGHT = [
         conflicts={"stage"},
         base_only="salesforce",
     ),
+    Journey(
+        "a newly linked record further along overtakes a refused move back on the known side",
+        S,
+        sf_lead(stage="Churned Customer", object_type="Contact", record_id=CONTACT_ID),
+        hs_contact(stage="marketingqualifiedlead", status="NEW"),
+        ("tsm", "prospect"),
+        "churned",
+        "prospect",
+        hs_writes={"lifecyclestage": "other"},
+        skipped={"backward_move"},
+        conflicts={"stage"},
+        base_only="hubspot",
+    ),
 ]
 JOURNEYS += FIRST_SIGHT
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
@@ -308,17 +309,14 @@ def test_a_newly_seen_record_only_ever_lifts_the_person(case: Any, new_side: str
         canonical = {"stage": field.sf_to_canon.get(held["stage"] or ""),
                      "status": status_field.sf_to_canon.get(held["status"] or "")}  # fmt: skip
         base = Base(canonical, held, {}, salesforce_object="Lead", salesforce_id=sf.id)
-        blanked = hubspot_record(
-            {"id": hs.id, "properties": {**hs.properties, "lifecyclestage": None, "hs_lead_status": None}}
-        )
+        blanked = replace(hs, properties={**hs.properties, "lifecyclestage": None, "hs_lead_status": None})
         with_new, without = plan(sf, hs, base, None, cmap), plan(sf, blanked, base, None, cmap)
     else:
         held = {"stage": hs.properties.get("lifecyclestage"), "status": hs.properties.get("hs_lead_status")}
         canonical = {"stage": field.hs_to_canon.get(held["stage"] or ""),
                      "status": status_field.hs_to_canon.get(held["status"] or "")}  # fmt: skip
         base = Base(canonical, {}, held, hubspot_id=hs.id)
-        blanked = salesforce_record({**dict(sf.values), "attributes": {"type": sf.object_type},
-                                     "Lead_Stage__c": None, "Status": None})  # fmt: skip
+        blanked = replace(sf, values={**sf.values, "Lead_Stage__c": None, "Status": None})
         with_new, without = plan(sf, hs, base, None, cmap), plan(blanked, hs, base, None, cmap)
     assert _rank(cmap, with_new.values.get("stage")) >= _rank(cmap, without.values.get("stage")), (
         with_new.stage_path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -101,3 +102,44 @@ def test_any_json_is_either_normalised_or_refused_with_input_error(raw: object) 
     for parse in (salesforce_record, hubspot_record, facts_from_json, base_from_json):
         with contextlib.suppress(InputError):
             parse(raw)
+
+
+LEAD = {"attributes": {"type": "Lead"}, "Id": "00Q1", "Email": "a@example.com"}
+
+
+@pytest.mark.parametrize(
+    ("parse", "raw", "key", "message"),
+    [
+        (salesforce_record, {**LEAD, "Email": ["a@example.com"]}, ("Email",), "got a list"),
+        (salesforce_record, {**LEAD, "Email": {"value": "a"}}, ("Email",), "got an object"),
+        (salesforce_record, {**LEAD, "IsConverted": "yes"}, ("IsConverted",), "expected true or false"),
+        (salesforce_record, {**LEAD, "IsDeleted": 1}, ("IsDeleted",), "expected true or false"),
+        (salesforce_record, {**LEAD, "ConvertedContactId": 3}, ("ConvertedContactId",), "expected text"),
+        (hubspot_record, {"id": 51}, ("id",), "not text"),
+        (hubspot_record, {"id": "51", "properties": {"email": 5}}, ("properties", "email"), "got a number"),
+        (hubspot_record, {"id": "51", "archived": "no"}, ("archived",), "expected true or false"),
+        (facts_from_json, {"opportunities": [{"id": "006", "StageName": 7}]},
+         ("opportunities", 0, "StageName"), "expected text"),
+        (facts_from_json, {"converted": "true"}, ("converted",), "expected true or false"),
+        (base_from_json, {"values": {"stage": 3}}, ("values", "stage"), "expected text or null"),
+        (base_from_json, {"hubspot": {"id": 51}}, ("hubspot", "id"), "expected text or null"),
+    ],
+)  # fmt: skip
+def test_a_wrong_type_is_refused_with_its_key_never_coerced(
+    parse: Any, raw: object, key: tuple[str | int, ...], message: str
+) -> None:
+    with pytest.raises(InputError, match=message) as refused:
+        parse(raw)
+    assert refused.value.key == key
+
+
+def test_relationships_and_compound_addresses_are_not_field_values() -> None:
+    rec = salesforce_record(
+        {
+            **LEAD,
+            "Owner": {"attributes": {"type": "User"}, "Name": "Ann"},
+            "Tasks": {"totalSize": 0, "done": True, "records": []},
+            "Address": {"city": "Leeds", "country": "UK", "street": None},
+        }
+    )
+    assert set(rec.values) == {"Id", "Email"}

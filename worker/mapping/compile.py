@@ -31,7 +31,7 @@ from worker.mapping.model import (
     StatusConfig,
     SyncRule,
 )
-from worker.mapping.yamlsource import Located, Path, load_located
+from worker.mapping.yamlsource import MAX_CHARS, Located, Path, load_located
 
 _OWNER_SIDE = {Owner.MARKETING: "hubspot", Owner.SALES: "salesforce"}
 _OWNER_POLICY = {Owner.MARKETING: ConflictPolicy.HUBSPOT_WINS, Owner.SALES: ConflictPolicy.SALESFORCE_WINS}
@@ -41,7 +41,9 @@ def load_map(path: str | FsPath) -> CompiledMap:
     """Load and compile a map file, raising ``MappingError`` listing every problem."""
     file = FsPath(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as handle:  # capped: a huge file is refused by load_located, not read whole
+            raw = handle.read(MAX_CHARS * 4 + 1)
+        text = raw.decode("utf-8", errors="strict" if len(raw) <= MAX_CHARS * 4 else "replace")
     except OSError as exc:
         raise MappingError([f"{file}: cannot read: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:

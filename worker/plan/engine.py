@@ -109,6 +109,8 @@ def newly_seen(
     sf_id, hs_id = base.salesforce_id, base.hubspot_id
     if (salesforce is None or salesforce.id == sf_id) and (hubspot is None or hubspot.id == hs_id):
         return False, False  # the records the base names (the usual case, kept cheap)
+    if sf_id is None and hs_id is None and base.salesforce_values and base.hubspot_values:
+        return False, False  # both sides known by their values, no id to differ
     knows_sf = base.salesforce_id is not None or bool(base.salesforce_values)
     knows_hs = base.hubspot_id is not None or bool(base.hubspot_values)
     sf_new = salesforce is not None and (
@@ -525,6 +527,10 @@ class _Planner:
         if source is not None:
             self.human.pop(f.id, None)  # a known side's edit, lifted further by the new evidence
             self.origin[f.id] = source
+            for side in (SF, HS):  # like a rule's value, the lifted one goes to both sides
+                if (side, f.id) in self.held:
+                    self.held.discard((side, f.id))
+                    self._overtaken(side, f.id, label)
             detail = f"first sight: {_SIDE_LABEL[source]}'s {label} ({policy})"
             self.causes[f.id] = Cause("first_sight", f.id, detail)
         elif f.id not in self.causes:  # the known record's value stands against a newly seen one
@@ -614,6 +620,18 @@ class _Planner:
         if evidence:
             return evidence[0][1], evidence[0][0], "the only side with a status"
         return None, None, ""
+
+    def _overtaken(self, side: Side, fid: str, label: str) -> None:
+        """A held (refused) edit that a newly seen record's further-along value now overwrites: say so."""
+        for i in range(len(self.skipped) - 1, -1, -1):
+            s = self.skipped[i]
+            if s.kind in ("backward_move", "blocked") and s.ref == fid and s.side == side:
+                detail = s.detail.split("; not synced", 1)[0]
+                self.skipped[i] = s._replace(
+                    detail=f"{detail}; not synced: {label}, from a record met for the first time, is further "
+                    f"along and is written to {_SIDE_LABEL[side]}"
+                )
+                return
 
     # --- 2. automation ----------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
+import requests
 
 from sandbox.hubspot.models import DEFAULT_APP_ID, DEFAULT_INDEX_LAG_MS
 from sandbox.hubspot.server import HubSpotSandbox
@@ -38,7 +38,7 @@ def test_the_lag_is_a_setting_of_the_control_surface_and_of_the_server() -> None
         hs = sb.client()
         cid = hs.crm.contacts.basic_api.create({"properties": {"email": "now@example.com"}}).id
         assert search_email(hs, "now@example.com") == [cid]
-        answer = httpx.post(f"{sb.base_url}/_sandbox/settings", json={"index_lag_ms": 60_000})
+        answer = requests.post(f"{sb.base_url}/_sandbox/settings", json={"index_lag_ms": 60_000})
         assert answer.json()["index_lag_ms"] == 60_000
         hs.crm.contacts.basic_api.create({"properties": {"email": "later@example.com"}})
         assert search_email(hs, "later@example.com") == []
@@ -119,7 +119,7 @@ def test_list_paging_link_is_absolute_and_keeps_the_query(hs: Any, sandbox: HubS
     query = parse_qs(link.query)
     assert query["limit"] == ["2"] and query["properties"] == ["email"]
     assert query["after"] == [page.paging.next.after]
-    follow = httpx.get(page.paging.next.link, headers={"Authorization": f"Bearer {sandbox.token}"})
+    follow = requests.get(page.paging.next.link, headers={"Authorization": f"Bearer {sandbox.token}"})
     assert [r["properties"]["email"] for r in follow.json()["results"]] == ["p2@example.com"]
 
 

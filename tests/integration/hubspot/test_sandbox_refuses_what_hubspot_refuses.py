@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 import pytest
+import requests
 from hubspot.crm.contacts.exceptions import ApiException
 from hubspot.crm.deals.exceptions import ApiException as DealsApiException
 
@@ -105,17 +105,17 @@ def test_unknown_association_type_ids_and_malformed_ids_are_400(hs: Any, sandbox
     company = hs.crm.companies.basic_api.create({"properties": {"name": "Acme"}}).id
     base = f"{sandbox.base_url}/crm/v4/objects/contacts/{contact}/associations/companies/{company}"
     auth = {"Authorization": f"Bearer {sandbox.token}"}
-    bad_type = httpx.put(
+    bad_type = requests.put(
         base, headers=auth, json=[{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 9999}]
     )
     assert bad_type.status_code == 400 and bad_type.json()["category"] == "VALIDATION_ERROR"
-    bad_id = httpx.put(
+    bad_id = requests.put(
         f"{sandbox.base_url}/crm/v4/objects/contacts/abc/associations/companies/{company}",
         headers=auth,
         json=[{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}],
     )
     assert bad_id.status_code == 400
-    wrong_shape = httpx.post(
+    wrong_shape = requests.post(
         f"{sandbox.base_url}/crm/v4/associations/contacts/companies/batch/read",
         headers=auth,
         json={"inputs": [{"id": {"nested": True}}]},
@@ -127,16 +127,14 @@ def test_unknown_association_type_ids_and_malformed_ids_are_400(hs: Any, sandbox
 def test_webhook_target_must_be_https_and_event_types_must_exist(sandbox: HubSpotSandbox) -> None:
     url = f"{sandbox.base_url}/webhooks/v3/{DEFAULT_APP_ID}"
     key = {"hapikey": DEFAULT_DEVELOPER_KEY}
-    plain = httpx.put(f"{url}/settings", params=key, json={"targetUrl": "http://hooks.example.com/in"})
+    plain = requests.put(f"{url}/settings", params=key, json={"targetUrl": "http://hooks.example.com/in"})
     assert plain.status_code == 400
-    assert httpx.put(
-        f"{url}/settings", params=key, json={"targetUrl": "https://hooks.example.com/in"}
-    ).is_success
-    unknown = httpx.post(f"{url}/subscriptions", params=key, json={"eventType": "contact.teleported"})
+    assert requests.put(f"{url}/settings", params=key, json={"targetUrl": "https://hooks.example.com/in"}).ok
+    unknown = requests.post(f"{url}/subscriptions", params=key, json={"eventType": "contact.teleported"})
     assert unknown.status_code == 400
-    no_prop = httpx.post(f"{url}/subscriptions", params=key, json={"eventType": "contact.propertyChange"})
+    no_prop = requests.post(f"{url}/subscriptions", params=key, json={"eventType": "contact.propertyChange"})
     assert no_prop.status_code == 400
-    ok = httpx.post(
+    ok = requests.post(
         f"{url}/subscriptions",
         params=key,
         json={"eventType": "contact.propertyChange", "propertyName": "email"},
@@ -160,7 +158,7 @@ def test_webhook_target_must_be_https_and_event_types_must_exist(sandbox: HubSpo
 def test_a_malformed_fault_is_refused_and_later_calls_still_work(
     hs: Any, sandbox: HubSpotSandbox, fault: dict[str, Any]
 ) -> None:
-    answer = httpx.post(f"{sandbox.base_url}/_sandbox/faults", json=fault)
+    answer = requests.post(f"{sandbox.base_url}/_sandbox/faults", json=fault)
     assert answer.status_code == 400 and "error" in answer.json()
     assert sandbox.backend.faults == []
     hs.crm.contacts.basic_api.create({"properties": {"email": "after@example.com"}})
@@ -183,10 +181,10 @@ def test_bad_control_input_is_a_400_and_changes_nothing(
     sandbox: HubSpotSandbox, path: str, doc: dict[str, Any]
 ) -> None:
     before = (sandbox.portal.settings.index_lag_ms, sandbox.portal.webhooks.retry_base_s)
-    answer = httpx.post(f"{sandbox.base_url}/_sandbox/{path}", json=doc)
+    answer = requests.post(f"{sandbox.base_url}/_sandbox/{path}", json=doc)
     assert answer.status_code == 400, answer.text
     assert (sandbox.portal.settings.index_lag_ms, sandbox.portal.webhooks.retry_base_s) == before
-    assert httpx.post(f"{sandbox.base_url}/_sandbox/settings", content=b"[1,").status_code == 400
+    assert requests.post(f"{sandbox.base_url}/_sandbox/settings", data=b"[1,").status_code == 400
 
 
 @pytest.mark.parametrize(
@@ -198,9 +196,9 @@ def test_bad_control_input_is_a_400_and_changes_nothing(
     ],
 )
 def test_bad_oauth_bodies_are_400_not_500(sandbox: HubSpotSandbox, content: bytes) -> None:
-    answer = httpx.post(
+    answer = requests.post(
         f"{sandbox.base_url}/oauth/v1/token",
-        content=content,
+        data=content,
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert answer.status_code == 400 and answer.json()["status"] in ("BAD_CLIENT_ID", "error")

@@ -368,10 +368,10 @@ def test_companies_deals_and_associations_v4(hs: Any) -> None:
 
 
 def test_deals_by_type_id_path(hs: Any, sandbox: HubSpotSandbox) -> None:
-    import httpx
+    import requests
 
     deal = hs.crm.deals.basic_api.create({"properties": {"dealname": "Typed"}})
-    r = httpx.get(
+    r = requests.get(
         f"{sandbox.base_url}/crm/v3/objects/0-3/{deal.id}",
         headers={"Authorization": f"Bearer {sandbox.token}"},
     )

@@ -66,8 +66,8 @@ def test_crmsync_mappings_verify_against_the_sandbox(sf_sandbox: object, tmp_pat
         app, ["mappings", "verify", str(MAPPINGS / "default.yaml"), "--no-hubspot"],
         env={**env, "CRMSYNC_SALESFORCE_CONSUMER_SECRET": "s3cret-wrong"},
     )  # fmt: skip
-    assert wrong.exit_code == 2
-    assert "cannot read the CRM's schema" in wrong.output
+    assert wrong.exit_code == 3  # the CRM refused: README "Exit codes and errors"
+    assert "check the credentials" in wrong.output
     assert "s3cret-wrong" not in wrong.output
 
 

@@ -12,11 +12,13 @@ from worker.errors import ConfigError
 
 
 def test_each_mode_names_what_it_misses() -> None:
-    with pytest.raises(ConfigError, match="security_token"):
+    with pytest.raises(ConfigError, match="CRMSYNC_SALESFORCE_SECURITY_TOKEN"):
         SalesforceSettings(auth_mode="soap", username="u", password="p")
-    with pytest.raises(ConfigError, match="private_key"):
+    with pytest.raises(
+        ConfigError, match="CRMSYNC_SALESFORCE_PRIVATE_KEY or CRMSYNC_SALESFORCE_PRIVATE_KEY_FILE"
+    ):
         SalesforceSettings(auth_mode="jwt", username="u", consumer_key="k")
-    with pytest.raises(ConfigError, match="my-domain"):
+    with pytest.raises(ConfigError, match=r"CRMSYNC_SALESFORCE_DOMAIN=<my-domain>\.my"):
         SalesforceSettings(auth_mode="client_credentials", consumer_key="k", consumer_secret="s")
 
 

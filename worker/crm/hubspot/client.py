@@ -26,7 +26,7 @@ from urllib3.util.retry import Retry
 from worker.crm.hubspot.classify import classify
 from worker.crm.hubspot.retry import RetryPolicy
 from worker.crm.hubspot.settings import HubSpotSettings
-from worker.errors import FatalError, RetriableError, SessionExpiredError
+from worker.errors import ConfigError, FatalError, RetriableError, SessionExpiredError
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,12 @@ class HubSpotTransport:
         self.stats = CallStats()
         self._lock = threading.Lock()
         self._token = settings.access_token.get_secret_value() if settings.access_token else ""
+        if not self._token and not self.can_refresh:  # never an anonymous call to the public API host
+            raise ConfigError(
+                "HubSpot credentials are missing: set CRMSYNC_HUBSPOT_ACCESS_TOKEN (a private-app "
+                "token), or CRMSYNC_HUBSPOT_CLIENT_ID, CRMSYNC_HUBSPOT_CLIENT_SECRET and "
+                "CRMSYNC_HUBSPOT_REFRESH_TOKEN"
+            )
         self._generation = 0
         self._apis = self._build(self._token)
 

@@ -123,20 +123,23 @@ class SalesforceSettings(BaseSettings):
             AuthMode.CLIENT_CREDENTIALS: ("consumer_key", "consumer_secret"),
             AuthMode.JWT: ("username", "consumer_key"),
         }
-        missing = [name for name in need[self.auth_mode] if getattr(self, name) is None]
+        env = "CRMSYNC_SALESFORCE_"  # messages name the variables an operator sets, not our fields
+        missing = [env + name.upper() for name in need[self.auth_mode] if getattr(self, name) is None]
         if self.auth_mode is AuthMode.JWT and self.private_key is None and self.private_key_file is None:
-            missing.append("private_key or private_key_file")
+            missing.append(f"{env}PRIVATE_KEY or {env}PRIVATE_KEY_FILE")
         if missing:
-            raise ConfigError(f"Salesforce auth mode {self.auth_mode.value} needs: {', '.join(missing)}")
+            raise ConfigError(
+                f"Salesforce credentials are missing: {env}AUTH_MODE={self.auth_mode.value} needs "
+                f"{', '.join(missing)}"
+            )
         if self.auth_mode is AuthMode.SOAP and float(self.api_version) > SOAP_LOGIN_LAST_VERSION:
             raise ConfigError(
                 f"Salesforce SOAP login() is not available at API {self.api_version} (65.0 and later); "
-                "use auth mode client_credentials or jwt"
+                f"set {env}AUTH_MODE=client_credentials or jwt"
             )
         if self.auth_mode is AuthMode.CLIENT_CREDENTIALS and self.domain in {"login", "test"}:
             # simple-salesforce only takes this flow for a My Domain (reference §1b)
             raise ConfigError(
-                "Salesforce client credentials need CRMSYNC_SALESFORCE_DOMAIN='<my-domain>.my' "
-                "(your org's My Domain), not login/test"
+                f"Salesforce client credentials need {env}DOMAIN=<my-domain>.my, not login or test"
             )
         return self
