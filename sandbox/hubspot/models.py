@@ -242,6 +242,11 @@ class Settings:
     index_lag_ms: int = DEFAULT_INDEX_LAG_MS
     batch_order_seed: int = 0
     tier: limits.RateLimitTier = field(default_factory=limits.RateLimitTier)
+    # the deal pipelines' closed stages → won? (a stage's metadata isClosed, and probability 1.0 for won);
+    # what the calculated ``hs_is_closed`` / ``hs_is_closed_won`` deal properties are derived from
+    closed_deal_stages: dict[str, bool] = field(
+        default_factory=lambda: {"closedwon": True, "closedlost": False}
+    )
 
 
 class RateLimiter:
@@ -511,6 +516,10 @@ class ObjectStore:
         props["hs_lastmodifieddate"] = iso(now) or ""
         if self.spec.name == "contacts":
             props["lastmodifieddate"] = iso(now) or ""
+        if self.spec.name == "deals":  # calculated from the stage's pipeline metadata [unverified: timing]
+            won = self.portal.settings.closed_deal_stages.get(props.get("dealstage") or "")
+            props["hs_is_closed"] = "false" if won is None else "true"
+            props["hs_is_closed_won"] = "true" if won else "false"
 
     def _lifecycle_dates(self, props: dict[str, str], old: str | None, new: str, now: int) -> None:
         if not new:

@@ -221,6 +221,9 @@ def default_properties(object_type: str) -> dict[str, PropertyDef]:
                 "pipeline", "Pipeline", "enumeration", "select", options=_options([("default", "Sales")])
             ),
             PropertyDef("dealstage", "Deal Stage", "enumeration", "radio", options=_options(DEAL_STAGES)),
+            # calculated from the stage (HubSpot's "Is Deal Closed?" / "Is Closed Won" booleans)
+            _ro("hs_is_closed", "Is Deal Closed?", "bool"),
+            _ro("hs_is_closed_won", "Is Closed Won", "bool"),
             PropertyDef(
                 "salesforce_opportunity_id",
                 "Salesforce Opportunity ID",

@@ -36,7 +36,9 @@ USER_AGENT = (
 
 
 # Percent-escapes HubSpot decodes in the request URI before computing the v3 signature, per its
-# request-validation guide as remembered (unverified: the table could not be found in the stored docs).
+# request-validation guide (the table is not in the stored doc excerpts; independent validators citing
+# the guide decode exactly these twelve, any hex case: unverified against the live page). The receiver
+# (worker.web.hubspot.v3_signed_uri) decodes the same set.
 V3_DECODED_ESCAPES = {
     "%3A": ":",
     "%2F": "/",

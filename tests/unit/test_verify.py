@@ -18,6 +18,7 @@ LEAD = {
 CONTACT = {
     "Lead_Stage__c": SF_STAGES,
     **dict.fromkeys(["Email", "FirstName", "LastName", "Phone", "Title", "OwnerId"]),
+    "HubSpot_Contact_ID__c": None,  # read with every Contact, written by a link-back
 }
 HUBSPOT = {
     "lifecyclestage": {

@@ -25,6 +25,7 @@ class Writable:
 
     createable: frozenset[str]
     updateable: frozenset[str]
+    external_ids: frozenset[str] | None = None  # fields marked External ID (None: not described)
 
 
 def _label(f: Field) -> str:
@@ -55,7 +56,8 @@ def salesforce_field_problems(
             needs += [
                 (_label(f), o, f.salesforce, writes_salesforce(f)) for o in sorted(f.salesforce_objects)
             ]
-    needs.append(("links", "Lead", cmap.link_sf_hubspot_id, True))
+    # every Lead and Contact read names the link field, and a link-back may write it on either
+    needs += [("links", o, cmap.link_sf_hubspot_id, True) for o in ("Lead", "Contact")]
     for label, sobject, name, written in needs:
         fields = salesforce.get(sobject)
         if fields is None:
@@ -67,6 +69,13 @@ def salesforce_field_problems(
         access = writable.get(sobject) if writable is not None else None
         if access is None or not written:
             continue
+        creates_on_it = label == "links" and sobject == "Lead" and cmap.hs_to_sf_create
+        if creates_on_it and access.external_ids is not None and name not in access.external_ids:
+            problems.append(
+                f"links: Salesforce Lead.{name} is not an External ID field, and the worker creates "
+                "Leads as upserts on it (so a create re-sent after a lost answer finds the first "
+                "one): in Setup, edit the field and tick External ID (and Unique)"
+            )
         if name not in access.updateable:
             problems.append(
                 f"{label}: the connected Salesforce user cannot update {sobject}.{name} "
@@ -107,6 +116,40 @@ def record_type_problems(
     return problems
 
 
+def hubspot_key_problems(
+    cmap: CompiledMap, properties: Set[str], unique: Set[str], create_key: str
+) -> list[str]:
+    """What the worker's own HubSpot contact properties lack, each with what to create.
+
+    ``properties``: the contact property names; ``unique``: those with ``hasUniqueValue``;
+    ``create_key``: ``CRMSYNC_HUBSPOT_CREATE_KEY_PROPERTY``. Every HubSpot create is a batch upsert
+    with ``idProperty`` = the create key, which HubSpot accepts only for a unique-value property, so
+    without it no contact can be created; the link properties hold the Salesforce ids (links survive
+    a lost Redis)."""
+    problems = [
+        f"links: HubSpot contacts have no property {name!r} to hold the Salesforce id: create a "
+        f"single-line text contact property named {name!r}"
+        for name in (cmap.link_hs_lead_id, cmap.link_hs_contact_id)
+        if name not in properties
+    ]
+    create = (
+        f"a single-line text contact property named {create_key!r} with 'Require unique values' on "
+        "(POST /crm/v3/properties/contacts with type string, fieldType text, hasUniqueValue true), or "
+        "set CRMSYNC_HUBSPOT_CREATE_KEY_PROPERTY to an existing unique one"
+    )
+    if create_key not in properties:
+        problems.append(
+            f"create key: HubSpot contacts have no property {create_key!r}; every create is an upsert "
+            f"on it: create {create}"
+        )
+    elif create_key not in unique:
+        problems.append(
+            f"create key: HubSpot contact property {create_key!r} does not require unique values "
+            f"(hasUniqueValue false), so HubSpot refuses upserts on it: use {create}"
+        )
+    return problems
+
+
 def verify_against_crms(
     cmap: CompiledMap,
     *,
@@ -114,6 +157,8 @@ def verify_against_crms(
     hubspot: Mapping[str, Set[str] | None] | None = None,
     salesforce_writable: Mapping[str, Writable] | None = None,
     salesforce_record_types: Mapping[str, Mapping[str, Mapping[str, Set[str]]]] | None = None,
+    hubspot_unique: Set[str] | None = None,
+    hubspot_create_key: str | None = None,
 ) -> list[str]:
     """Every way ``cmap`` disagrees with the CRMs.
 
@@ -122,7 +167,8 @@ def verify_against_crms(
     (optional) adds what the connected user may create/update (``salesforce_field_problems``), and
     ``salesforce_record_types`` the values each record type allows (``record_type_problems``).
     ``hubspot`` maps a contact property name → its enumeration options, or None for a property that is
-    not an enumeration. A side that is not given is not checked.
+    not an enumeration. A side that is not given is not checked. ``hubspot_unique`` (the unique-value
+    properties) with ``hubspot_create_key`` adds ``hubspot_key_problems``.
     """
     problems: list[str] = []
     if salesforce is not None:
@@ -149,11 +195,14 @@ def verify_against_crms(
     if salesforce_record_types is not None:
         problems += record_type_problems(cmap, salesforce_record_types)
     if hubspot is not None:
-        for name in (cmap.link_hs_lead_id, cmap.link_hs_contact_id):
-            if name not in hubspot:
-                problems.append(
-                    f"links: HubSpot contacts have no property {name!r} to hold the Salesforce id"
-                )
+        if hubspot_unique is not None and hubspot_create_key is not None:
+            problems += hubspot_key_problems(cmap, set(hubspot), hubspot_unique, hubspot_create_key)
+        else:
+            problems += [
+                f"links: HubSpot contacts have no property {name!r} to hold the Salesforce id"
+                for name in (cmap.link_hs_lead_id, cmap.link_hs_contact_id)
+                if name not in hubspot
+            ]
     return problems
 
 

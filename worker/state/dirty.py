@@ -9,9 +9,10 @@ Redis layout (one family per CRM; all keys in ``worker.state.keys``):
   A worker killed between claim and finish loses nothing: its ids return when the lease expires. An
   id changed again while leased is simply in the set again; the next claim takes it (the per-person
   lock keeps the two syncs apart);
-- ``crmsync:event:{crm}:{event_key}`` — a marker kept ``event_ttl_s`` so a re-delivered event is
-  recorded once. ``event_key`` is chosen by the caller (the HubSpot receiver uses a hash of the event's
-  identifying fields, not ``eventId`` alone, which HubSpot does not guarantee unique).
+- ``crmsync:event:{crm}:{event_key}`` — a marker kept ``event_ttl_s`` (2 days: both CRMs retry a
+  delivery for 24 hours) so a re-delivered event is recorded once. ``event_key`` is chosen by the
+  caller (the HubSpot receiver uses a hash of the event's identifying fields, not ``eventId`` alone,
+  which HubSpot does not guarantee unique).
 One Lua script marks each event and adds its ids atomically, so concurrent receivers cannot double-count.
 Every key the script touches is passed in ``KEYS`` (so Redis Cluster can route it); the TTL and the ids
 are ``ARGV``.
@@ -122,7 +123,7 @@ class Event:
 class DirtySet:
     """Records changed object ids once per event key; the sync pops them in batches."""
 
-    def __init__(self, redis: Any, crm: str = "hubspot", *, event_ttl_s: int = 7 * 86_400) -> None:
+    def __init__(self, redis: Any, crm: str = "hubspot", *, event_ttl_s: int = 2 * 86_400) -> None:
         self.redis = redis
         self.crm = crm
         self.event_ttl_s = event_ttl_s

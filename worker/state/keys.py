@@ -16,7 +16,7 @@ crmsync:person:{person id}               hash    ``salesforce`` / ``hubspot``: t
 crmsync:base:{person id}                 hash    ``doc``: base JSON (records.base_to_json), ``fence``,
                                                  ``at``: epoch ms of the sync that stored it
 crmsync:lock:{name}                      string  fencing token of the holder (PX expiry)
-crmsync:fence:{name}                     string  last fencing token issued for the lock name (INCR)
+crmsync:fence                            string  last fencing token issued for any lock (INCR)
 crmsync:dead:entries                     hash    person id → dead-letter JSON
 crmsync:dead:index                       zset    person id scored by last dead-letter time (epoch ms)
 crmsync:audit                            stream  one entry per field written, JSON in field ``e`` (MAXLEN ~)
@@ -65,8 +65,7 @@ def lock(name: str) -> str:
     return f"{PREFIX}:lock:{name}"
 
 
-def fence(name: str) -> str:
-    return f"{PREFIX}:fence:{name}"
+FENCE = f"{PREFIX}:fence"
 
 
 DEAD_ENTRIES = f"{PREFIX}:dead:entries"

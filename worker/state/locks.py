@@ -1,7 +1,9 @@
 """Per-person locks with expiry and fencing tokens: two workers never write one person at once.
 
-A lock is ``SET crmsync:lock:{name} <token> NX PX <ttl>``; the token comes from ``INCR
-crmsync:fence:{name}``, so every acquisition gets a larger number than the one before. The expiry frees
+A lock is ``SET crmsync:lock:{name} <token> NX PX <ttl>``; the token comes from ``INCR crmsync:fence``,
+one counter for every name, so every acquisition gets a larger number than any before it, and a
+released or expired lock leaves nothing behind (a counter per name would keep one key per person,
+record and email ever locked). The expiry frees
 a lock whose holder died; the fencing token is what makes that safe: a holder that stalled past its
 expiry and wakes up still holds its old token, and stores that take the token (``BaseStore.put``)
 refuse a write older than the newest they have seen. Release and extend only act while the key still
@@ -19,17 +21,17 @@ from typing import Any
 from worker.errors import CrmSyncError
 from worker.state import keys
 
-# KEYS[1] lock, KEYS[2] fence counter; ARGV[1] ttl ms → token, or nil when held by someone else
+# KEYS[1] lock, KEYS[2] the fence counter; ARGV[1] ttl ms → token, or nil when held by someone else
 _ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
 return token
 """
-# Several groups at once, each all-or-none. KEYS: per group, its locks then their fence counters;
+# Several groups at once, each all-or-none. KEYS[1] the fence counter, then per group its locks;
 # ARGV[1] ttl ms, then per group the number of locks n → per group 0 (busy) or its n tokens
 _ACQUIRE_GROUPS = """
-local k, out = 1, {}
+local k, out = 2, {}
 for g = 2, #ARGV do
   local n = tonumber(ARGV[g])
   local free = true
@@ -39,7 +41,7 @@ for g = 2, #ARGV do
   if free then
     local tokens = {}
     for i = 0, n - 1 do
-      local token = redis.call('INCR', KEYS[k + n + i])
+      local token = redis.call('INCR', KEYS[1])
       redis.call('SET', KEYS[k + i], token, 'PX', ARGV[1])
       table.insert(tokens, token)
     end
@@ -47,7 +49,7 @@ for g = 2, #ARGV do
   else
     table.insert(out, 0)
   end
-  k = k + 2 * n
+  k = k + n
 end
 return out
 """
@@ -68,6 +70,18 @@ return 0
 _EXTEND = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
+"""
+# KEYS: locks; ARGV[1] ttl ms, then their tokens → the 1-based indexes no longer held by the caller
+_EXTEND_MANY = """
+local lost = {}
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[i + 1] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[1])
+  else
+    table.insert(lost, i)
+  end
+end
+return lost
 """
 
 
@@ -95,10 +109,11 @@ class Locks:
         self._extend = redis.register_script(_EXTEND)
         self._acquire_groups = redis.register_script(_ACQUIRE_GROUPS)
         self._release_many = redis.register_script(_RELEASE_MANY)
+        self._extend_many = redis.register_script(_EXTEND_MANY)
 
     def try_acquire(self, name: str, *, ttl_s: float | None = None) -> Lease | None:
         ttl = ttl_s if ttl_s is not None else self.ttl_s
-        token = self._acquire(keys=[keys.lock(name), keys.fence(name)], args=[int(ttl * 1000)])
+        token = self._acquire(keys=[keys.lock(name), keys.FENCE], args=[int(ttl * 1000)])
         if token is None:
             return None
         return Lease(name, int(token), time.time() + ttl)
@@ -132,11 +147,11 @@ class Locks:
     def try_acquire_groups(self, groups: Sequence[Sequence[str]]) -> list[list[Lease] | None]:
         """Many independent lock sets in one round trip: each group gets all its locks or none
         (``None``: some lock of it is held, possibly by an earlier group of the same call)."""
-        keys_: list[str] = []
+        keys_: list[str] = [keys.FENCE]
         args: list[int] = [int(self.ttl_s * 1000)]
         ordered = [sorted(set(g)) for g in groups]
         for names in ordered:
-            keys_ += [keys.lock(n) for n in names] + [keys.fence(n) for n in names]
+            keys_ += [keys.lock(n) for n in names]
             args.append(len(names))
         if not ordered:
             return []
@@ -163,6 +178,17 @@ class Locks:
     def extend(self, lease: Lease, *, ttl_s: float | None = None) -> bool:
         ttl = ttl_s if ttl_s is not None else self.ttl_s
         return bool(self._extend(keys=[keys.lock(lease.name)], args=[lease.token, int(ttl * 1000)]))
+
+    def extend_all(self, leases: Sequence[Lease]) -> list[Lease]:
+        """Push every lease's expiry a full ttl out (one round trip); returns the leases that were lost
+        (expired, and possibly taken by another worker): their holder must not write any more."""
+        if not leases:
+            return []
+        lost = self._extend_many(
+            keys=[keys.lock(x.name) for x in leases],
+            args=[int(self.ttl_s * 1000), *(x.token for x in leases)],
+        )
+        return [leases[int(i) - 1] for i in lost]
 
     def holder(self, name: str) -> int | None:
         raw = keys.text(self.redis.get(keys.lock(name)))

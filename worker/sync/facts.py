@@ -69,12 +69,20 @@ def salesforce_facts(
     return EMPTY_FACTS if facts == EMPTY_FACTS else facts
 
 
+HUBSPOT_DEAL_PROPERTIES = ["dealstage", "hs_is_closed", "hs_is_closed_won"]
+
+
 def hubspot_deal(deal: Mapping[str, Any], won: Iterable[str], lost: Iterable[str]) -> Opportunity:
-    """A HubSpot deal as an opportunity, its state from ``dealstage`` (ids prefixed ``hs-deal:`` so they
-    never collide with Salesforce opportunity ids in the facts memory)."""
-    stage = str((deal.get("properties") or {}).get("dealstage") or "")
-    is_won = stage in set(won)
-    return Opportunity(f"hs-deal:{deal['id']}", stage, is_won or stage in set(lost), is_won)
+    """A HubSpot deal as an opportunity (ids prefixed ``hs-deal:`` so they never collide with Salesforce
+    opportunity ids in the facts memory). Closed and won come from HubSpot's calculated
+    ``hs_is_closed`` / ``hs_is_closed_won``, which follow each pipeline's stage settings (custom
+    pipelines included); the ``won`` / ``lost`` stage ids also count, for portals whose stage settings
+    say otherwise."""
+    props = deal.get("properties") or {}
+    stage = str(props.get("dealstage") or "")
+    is_won = str(props.get("hs_is_closed_won") or "").lower() == "true" or stage in set(won)
+    is_closed = is_won or str(props.get("hs_is_closed") or "").lower() == "true" or stage in set(lost)
+    return Opportunity(f"hs-deal:{deal['id']}", stage, is_closed, is_won)
 
 
 def with_deals(facts: Facts | None, deals: Iterable[Opportunity]) -> Facts | None:

@@ -22,6 +22,11 @@ One batch, in order:
    (Salesforce creates are upserts on the HubSpot id; HubSpot creates carry the Salesforce record key as
    their idempotency handle), then updates with the link-backs of what was just created, then HubSpot's
    guarded clear-then-set moves. Ambiguous outcomes are read back (``reconcile``) before anything else.
+   A Salesforce create refused by a duplicate rule whose match is the same person by email (and
+   nobody else's) links the person to the match and syncs it again as a pair; other matches are
+   dead-lettered, named.
+   Every write phase (and the commit) first extends the people's locks: a person whose lock expired
+   mid-batch, perhaps taken by another worker, gets no further write and is retried.
 8. **Commit** per person: only when every write was applied is the new base stored (fenced by the
    lock's token); every applied write goes to the audit stream with its cause; a rejected write puts
    the person in the dead letters (the rest of the batch goes on); a CRM that ran out of quota is
@@ -40,6 +45,7 @@ from worker.crm.hubspot import HubSpotAdapter
 from worker.crm.port import Outcome, Stop, StopReason, WriteOp, WriteReport, WriteResult
 from worker.crm.salesforce import SalesforceAdapter
 from worker.crm.salesforce import queries as sf_queries
+from worker.crm.salesforce.classify import DuplicatesDetectedError
 from worker.errors import CrmError, InputError
 from worker.mapping import CompiledMap
 from worker.plan import Plan, Write, plan
@@ -58,7 +64,7 @@ from worker.state.audit import AuditEntry
 from worker.state.deadletters import DeadLetter, FailedWrite
 from worker.state.locks import Lease, LockBusyError
 from worker.state.store import State
-from worker.sync.facts import hubspot_deal, salesforce_facts, with_deals
+from worker.sync.facts import HUBSPOT_DEAL_PROPERTIES, hubspot_deal, salesforce_facts, with_deals
 from worker.sync.keys import RecordKey
 from worker.sync.outcome import BatchOutcome, Disposition, KeyOutcome, Run
 from worker.sync.settings import SyncSettings
@@ -112,6 +118,7 @@ class _Person:
     disposition: Disposition | None = None
     detail: str = ""
     failed: bool = False
+    adopted: bool = False  # linked to the record a duplicate rule named instead of creating one
 
     @property
     def fence(self) -> int:
@@ -213,6 +220,14 @@ class SyncService:
             for raw in p.keys:
                 out.add(KeyOutcome(raw, p.disposition or Disposition.RETRY, p.pid, writes, p.detail))
         out.api_calls = {side: after - calls_before[side] for side, after in self._calls().items()}
+
+        adopted = [raw for p in people if p.adopted and p.disposition is Disposition.RETRY for raw in p.keys]
+        if adopted:  # now linked on both sides: the second pass cannot adopt again
+            again = self.sync_batch(adopted, run)
+            out.paused.update(again.paused)
+            for raw in adopted:
+                out.add(again.keys[raw])
+            out.api_calls = {side: n + again.api_calls.get(side, 0) for side, n in out.api_calls.items()}
         return out
 
     def give_up(self, keys: Sequence[str], run: Run, detail: str) -> None:
@@ -326,6 +341,27 @@ class SyncService:
         for p in live:
             p.base = bases.get(p.pid)
             p.facts = with_deals(self._facts(p, now_ms, run), deals.get(p.pid, ()))
+        self._converted_contacts([p for p in live if p.base is None and p.facts is not None])
+
+    def _converted_contacts(self, people: list[_Person]) -> None:
+        """A Contact met for the first time that a Lead was converted into carries the conversion
+        (a contact row has no conversion columns; the lead's ``ConvertedContactId`` names it), so the
+        map's conversion rule applies as if the lead had been synced first. One query per 200."""
+        contacts = {
+            p.sf_key.id: p for p in people if p.sf_key is not None and p.sf_key.object_type == "Contact"
+        }
+        ids = sorted(contacts)
+        for start in range(0, len(ids), 200):
+            soql = sf_queries.select(
+                ["Id", "ConvertedContactId"],
+                "Lead",
+                "IsConverted = true AND ConvertedContactId IN {}",
+                [ids[start : start + 200]],
+            )
+            for row in self._side(SF, lambda soql=soql: self.sf.query(soql)):
+                p = contacts.get(str(row.get("ConvertedContactId") or ""))
+                if p is not None and p.facts is not None:
+                    p.facts = replace(p.facts, converted=True)
 
     def _lock_matching(self, people: list[_Person]) -> None:
         """People missing a side also lock what they may be matched with: their normalised email and
@@ -548,7 +584,9 @@ class SyncService:
         )
         wanted = sorted({d for ids in links.values() for d in ids})
         rows = (
-            self._side(HS, lambda: self.hs.read(wanted, object_type="deals", properties=["dealstage"]))
+            self._side(
+                HS, lambda: self.hs.read(wanted, object_type="deals", properties=HUBSPOT_DEAL_PROPERTIES)
+            )
             if wanted
             else {}
         )
@@ -621,6 +659,7 @@ class SyncService:
         for side in (SF, HS):
             if (stop := self._apply(side, "create", creates[side])) is not None:
                 stops[side] = stop
+        self._adopt_duplicates(people)
         for p in people:
             for a in p.applied:
                 if a.role == "create" and a.result.ok and a.result.id:
@@ -658,6 +697,55 @@ class SyncService:
         if (stop := self._apply(HS, "move_back", [m for m in moves if not m[0].failed])) is not None:
             stops[HS] = stop
         return stops
+
+    def _adopt_duplicates(self, people: list[_Person]) -> None:
+        """A Salesforce create refused by the org's duplicate rules (``DUPLICATES_DETECTED``, e.g. sales
+        saved a lead for the same email while ours was on the wire) links the person to the match when
+        it is the same person by normalised email and belongs to nobody else (a Contact first, else an
+        unconverted Lead); the person is synced again at once as a linked pair (first sight: never
+        demoted). Any other match stays a rejection, dead-lettered with the matches named."""
+        refused = [
+            (p, a)
+            for p in people
+            for a in p.applied
+            if a.side == SF and a.role == "create" and isinstance(a.result.error, DuplicatesDetectedError)
+        ]
+        if not refused:
+            return
+        ids = sorted({m for _, a in refused for m in getattr(a.result.error, "matches", ())})
+        rows: dict[str, tuple[str, Record]] = {}
+        try:
+            for obj, prefix in (("Contact", "003"), ("Lead", "00Q")):
+                wanted = [i for i in ids if i.startswith(prefix)]
+                columns = ["Id", SF_EMAIL, *(("IsConverted",) if obj == "Lead" else ())]
+                if wanted:
+                    for rid, row in self.sf.fetch(obj, wanted, columns).records.items():
+                        rows[rid] = (obj, row)
+        except CrmError as exc:
+            log.warning("duplicate matches not read (%s): the refusals stay dead letters", exc.code)
+            return
+        owners = self.state.links.person_of([str(RecordKey.salesforce(o, i)) for i, (o, _) in rows.items()])
+        for p, a in refused:
+            email = p.email or normalise_email(p.hs.get(HS_EMAIL) if p.hs else None)
+            error = a.result.error
+            assert isinstance(error, DuplicatesDetectedError)
+            same = [
+                RecordKey.salesforce(obj, rid)
+                for rid in error.matches
+                if rid in rows
+                for obj, row in [rows[rid]]
+                if email is not None
+                and normalise_email(row.get(SF_EMAIL)) == email
+                and not row.get("IsConverted")
+                and owners.get(str(RecordKey.salesforce(obj, rid)), p.pid) == p.pid
+            ]
+            same.sort(key=lambda k: k.object_type != "Contact")
+            if not same or self.state.links.link(p.pid, SF, str(same[0])) != p.pid:
+                continue
+            p.applied.remove(a)
+            p.failed = p.adopted = True
+            p.sf_key = same[0]
+            p.detail = f"linked to {same[0]}, the duplicate rule's match by email: synced again"
 
     def _updates(
         self, p: _Person
@@ -715,6 +803,8 @@ class SyncService:
     def _apply(
         self, side: Side, role: str, items: Sequence[tuple[_Person, WriteOp, Write | None]]
     ) -> Stop | None:
+        held = {id(p) for p in self._held([p for p, _, _ in items])}
+        items = [item for item in items if id(item[0]) in held]
         if not items:
             return None
         port = self.sf if side == SF else self.hs
@@ -730,6 +820,21 @@ class SyncService:
         if report.stopped is not None:
             self._note_stop(side, report.stopped)
         return report.stopped
+
+    def _held(self, people: Sequence[_Person]) -> list[_Person]:
+        """Extend the locks of ``people`` before they are written to; a person whose lock expired (and
+        may now be held by another worker) is written no further: the base's fence alone cannot stop
+        a stale worker's CRM writes, so every write phase checks the lease first."""
+        unique = list({id(p): p for p in people if not p.failed}.values())
+        lost = {lease.name for lease in self.state.locks.extend_all([x for p in unique for x in p.leases])}
+        held = []
+        for p in unique:
+            if lost & {lease.name for lease in p.leases}:
+                p.failed = True
+                p.detail = "the person's lock expired mid-sync (another worker may hold it): no more writes"
+            else:
+                held.append(p)
+        return held
 
     # ------------------------------------------------------------------ 8. commit
     def _commit(self, people: list[_Person], run: Run) -> None:
@@ -766,7 +871,11 @@ class SyncService:
                 )
                 p.settle(Disposition.PAUSED if paused else Disposition.RETRY, detail[:500])
         self.state.audit.append(audit)
-        self._store(ready)
+        held = self._held(ready)
+        for p in ready:
+            if not any(p is h for h in held):
+                p.settle(Disposition.RETRY, p.detail)
+        self._store(held)
 
     def _store(self, people: list[_Person]) -> None:
         """The new bases (with the ids of records just created), fenced by each person's lock token;
@@ -787,14 +896,15 @@ class SyncService:
                     self.state.links.link(p.pid, SF, str(current))
         fences = {p.pid: p.fence for p in people}
         refused = set(self.state.bases.put_many(bases, fence={pid: fences[pid] for pid in bases}))
-        synced = []
+        synced: list[str] = []
         for p in people:
             if p.pid in refused:
                 p.settle(
                     Disposition.RETRY, "the person's lock expired mid-sync: base not stored (stale fence)"
                 )
             else:
-                synced.append(p.pid)
+                # a letter may be filed under a record's own key, from before it joined this person
+                synced += dict.fromkeys([p.pid, *p.keys, *(str(k) for k in (p.sf_key, p.hs_key) if k)])
                 p.settle(Disposition.SYNCED, self._summary(p))
         self.state.dead.clear_many(synced)
 

@@ -38,10 +38,13 @@ class SyncSettings(BaseSettings):
         "deals are not Salesforce opportunities synced over; two more batch calls per 100 people).",
     )
     hubspot_won_stages: frozenset[str] = Field(
-        frozenset({"closedwon"}), description="HubSpot dealstage values that mean closed won."
+        frozenset({"closedwon"}),
+        description="HubSpot dealstage values that also mean closed won (HubSpot's calculated "
+        "hs_is_closed_won, from each pipeline's stage settings, counts first).",
     )
     hubspot_lost_stages: frozenset[str] = Field(
-        frozenset({"closedlost"}), description="HubSpot dealstage values that mean closed lost."
+        frozenset({"closedlost"}),
+        description="HubSpot dealstage values that also mean closed lost (besides hs_is_closed).",
     )
     churned_account_types: frozenset[str] = Field(
         CHURNED_ACCOUNT_TYPES, description="Salesforce Account.Type values of a churned customer."

@@ -69,3 +69,12 @@ def test_crmsync_mappings_verify_against_the_sandbox(sf_sandbox: object, tmp_pat
     assert wrong.exit_code == 3  # the CRM refused: README "Exit codes and errors"
     assert "check the credentials" in wrong.output
     assert "s3cret-wrong" not in wrong.output
+
+
+def test_describe_tells_which_fields_are_external_ids(sf_adapter: SalesforceAdapter) -> None:
+    from worker.crm.salesforce.startup import read_schema
+
+    schema = read_schema(sf_adapter)
+    lead = schema.writable["Lead"].external_ids
+    assert lead is not None and "HubSpot_Contact_ID__c" in lead and "Email" not in lead
+    assert verify_against_crms(load_map(MAPPINGS / "default.yaml"), **schema.verify_arguments()) == []

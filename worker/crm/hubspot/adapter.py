@@ -489,15 +489,25 @@ class HubSpotAdapter:
     def describe_properties(self, object_type: str = "contacts") -> dict[str, frozenset[str] | None]:
         """Property name → enumeration option values (None when not an enumeration): what a definition
         map is checked against before anything runs (``worker.mapping.verify``)."""
+        return self.property_schema(object_type)[0]
+
+    def property_schema(
+        self, object_type: str = "contacts"
+    ) -> tuple[dict[str, frozenset[str] | None], frozenset[str]]:
+        """``describe_properties`` and, from the same call, the properties requiring unique values
+        (``hasUniqueValue``: the only ones batch upsert accepts as ``idProperty``)."""
         answer = self.transport.call(lambda apis: apis.properties.get_all(object_type, **apis.kw))
         out: dict[str, frozenset[str] | None] = {}
+        unique: set[str] = set()
         for prop in (answer.body or {}).get("results") or []:
             options = prop.get("options")
             is_enum = prop.get("type") == "enumeration"
             out[str(prop["name"])] = (
                 frozenset(str(o.get("value")) for o in options or []) if is_enum else None
             )
-        return out
+            if prop.get("hasUniqueValue"):
+                unique.add(str(prop["name"]))
+        return out, frozenset(unique)
 
     def property_options(self, name: str, *, object_type: str = "contacts") -> set[str]:
         """The option values of an enumeration property (cached for ``OPTIONS_TTL_S``)."""

@@ -397,6 +397,7 @@ class SalesforceAdapter:
         out: dict[str, frozenset[str] | None] = {}
         createable: set[str] = set()
         updateable: set[str] = set()
+        external: set[str] = set()
         for f in described["fields"]:
             if f.get("type") in {"picklist", "multipicklist"}:
                 out[f["name"]] = frozenset(
@@ -408,7 +409,9 @@ class SalesforceAdapter:
                 createable.add(f["name"])
             if f.get("updateable"):
                 updateable.add(f["name"])
-        return out, Writable(frozenset(createable), frozenset(updateable))
+            if f.get("externalId"):
+                external.add(f["name"])
+        return out, Writable(frozenset(createable), frozenset(updateable), frozenset(external))
 
     def deleted_since(
         self, object_type: str, start: dt.datetime, end: dt.datetime | None = None
