@@ -380,8 +380,7 @@ def mappings_verify(
     from worker.mapping.verify import verify_against_crms
 
     cmap = load_map(resolve_map(file))
-    salesforce_side: dict[str, Any] = {}
-    described_hs: dict[str, Any] | None = None
+    schema: dict[str, Any] = {}
     sf_adapter: Any = None
     hs_adapter: Any = None
     missing: list[str] = []  # both adapters are built first: every missing setting is named before a call
@@ -406,12 +405,15 @@ def mappings_verify(
             f"mappings verify: {'; '.join(missing)} (or skip a CRM: --no-salesforce, --no-hubspot)"
         )
     if sf_adapter is not None:
-        from worker.crm.salesforce.startup import read_schema
+        from worker.crm.salesforce.startup import read_schema as read_salesforce
 
-        salesforce_side = read_schema(sf_adapter).verify_arguments()
+        schema.update(read_salesforce(sf_adapter).verify_arguments())
     if hs_adapter is not None:
-        described_hs = hs_adapter.describe_properties()
-    problems = verify_against_crms(cmap, hubspot=described_hs, **salesforce_side)
+        from worker.crm.hubspot.startup import read_schema as read_hubspot
+
+        # options, plus the unique create-key property and the link properties the worker writes
+        schema.update(read_hubspot(hs_adapter).verify_arguments())
+    problems = verify_against_crms(cmap, **schema)
     for problem in problems:
         typer.echo(f"{file}: {problem}", err=True)
     if problems:

@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.crm.hubspot.settings import HubSpotSettings
 from worker.crm.salesforce.settings import SalesforceSettings
 from worker.errors import ConfigError
+from worker.maps import MAP_ENV, resolve_map
 from worker.sync.settings import SyncSettings
 
-DEFAULT_MAP = Path("mappings/default.yaml")
+DEFAULT_MAP = Path("default")  # the shipped map of that name (package data)
 S = TypeVar("S", bound=BaseSettings)
 
 
@@ -54,7 +55,7 @@ class Settings(BaseSettings):
     map_path: Path = Field(
         DEFAULT_MAP,
         validation_alias=AliasChoices("CRMSYNC_MAP", "map_path"),
-        description="The active definition map.",
+        description="The active definition map: a file, or a shipped map's name (default, sirius-waterfall).",
     )
     salesforce_enabled: bool = Field(True, description="Poll and write Salesforce.")
     hubspot_enabled: bool = Field(True, description="Poll and write HubSpot.")
@@ -94,6 +95,11 @@ class Settings(BaseSettings):
     verify_map_on_start: bool = Field(
         True, description="Check the map against the live CRMs before a worker syncs anything."
     )
+
+    @field_validator("map_path", mode="after")
+    @classmethod
+    def _resolve_map(cls, value: Path) -> Path:
+        return resolve_map(value, MAP_ENV)
 
     @model_validator(mode="after")
     def _limits_fit(self) -> Settings:

@@ -39,25 +39,30 @@ def verify_map(settings: Settings) -> None:
 
     path = str(settings.map_path)
     cmap = load_map(settings.map_path)
-    described_sf: dict[str, Any] | None = None
-    described_hs: dict[str, Any] | None = None
+    schema: dict[str, Any] = {}
     try:
         if settings.salesforce_enabled:
             from worker.crm.salesforce.adapter import SalesforceAdapter
             from worker.crm.salesforce.startup import check_salesforce
+            from worker.crm.salesforce.startup import read_schema as read_salesforce
 
             sf = SalesforceAdapter(settings.salesforce_settings)
             # API version served, fields visible to and writable by the integration user (ConfigError)
             for warning in check_salesforce(sf, cmap):
                 log.warning("salesforce: %s", warning)
-            described_sf = {obj: sf.describe_fields(obj) for obj in ("Lead", "Contact")}
+            schema.update(read_salesforce(sf).verify_arguments())
         if settings.hubspot_enabled:
             from worker.crm.hubspot.adapter import HubSpotAdapter
+            from worker.crm.hubspot.startup import check_hubspot
+            from worker.crm.hubspot.startup import read_schema as read_hubspot
 
-            described_hs = HubSpotAdapter(settings.hubspot_settings).describe_properties()
+            hs = HubSpotAdapter(settings.hubspot_settings)
+            # the unique create-key property and the link properties the worker writes (ConfigError)
+            check_hubspot(hs, cmap)
+            schema.update(read_hubspot(hs).verify_arguments())
     except CrmError as exc:
         raise ConfigError(f"refusing to sync: cannot read the CRMs' schema to check the map: {exc}") from None
-    problems = verify_against_crms(cmap, salesforce=described_sf, hubspot=described_hs)
+    problems = verify_against_crms(cmap, **schema)
     if problems:
         raise MapDoesNotFitError(path, problems)
 
