@@ -15,6 +15,7 @@ from rich.table import Table
 from sandbox.cli import app as sandbox_app
 from worker import __version__
 from worker.errors import InputError, MappingError
+from worker.runtime_cli import register as register_runtime
 
 app = typer.Typer(
     help="crm-sync: keep Salesforce and HubSpot in agreement about lead stage and lead status.",
@@ -24,6 +25,7 @@ app = typer.Typer(
 mappings_app = typer.Typer(help="Check, show and describe definition maps.", no_args_is_help=True)
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(sandbox_app, name="sandbox")
+register_runtime(app)  # crmsync worker / beat / demo (worker/runtime_cli.py)
 
 T = TypeVar("T")
 DEFAULT_MAP = "mappings/default.yaml"

@@ -23,6 +23,10 @@ crmsync:audit                            stream  one entry per applied write (ap
 crmsync:cursor:{crm}:{name}              string  a change reader's cursor JSON
 crmsync:pause:{crm}                      string  reason a CRM's work is paused (TTL = until it resumes)
 crmsync:delivered:{crm}:{name}           zset    change-reader delivered keys (``delivered.py``)
+crmsync:attempts:{task id}               string  deliveries of one Celery task (TTL 1 day; ``runtime.py``)
+crmsync:slot:{queue}:{n}                 string  a sync task is queued or running in slot n (PX expiry)
+crmsync:runlock:{name}                   string  token of the one running poll of a CRM (PX expiry)
+crmsync:redbeat:…                        various celery-redbeat's schedule and its beat lock
 crmsync:ratelimit:{portal}:…             various HubSpot shared rate limiter (``ratelimit.py``)
 crmsync:salesforce:api-usage:{org}       string  last Sforce-Limit-Info reading (``api_usage.py``)
 =======================================  ======  ==========================================================
@@ -76,6 +80,21 @@ def cursor(crm: str, name: str) -> str:
 
 def pause(crm: str) -> str:
     return f"{PREFIX}:pause:{crm}"
+
+
+def attempts(task_id: str) -> str:
+    return f"{PREFIX}:attempts:{task_id}"
+
+
+def slot(queue: str, n: int) -> str:
+    return f"{PREFIX}:slot:{queue}:{n}"
+
+
+def runlock(name: str) -> str:
+    return f"{PREFIX}:runlock:{name}"
+
+
+REDBEAT_PREFIX = f"{PREFIX}:redbeat:"
 
 
 def text(value: bytes | str | None) -> str | None:

@@ -1,0 +1,85 @@
+"""Both sandboxes in process, adapters pointed at them, and the runtime's Redis stores on the test db."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from simple_salesforce.api import Salesforce
+
+from sandbox.hubspot.limits import TIERS
+from sandbox.hubspot.server import HubSpotSandbox
+from sandbox.salesforce.server import SalesforceSandbox
+from worker.crm.hubspot import HubSpotAdapter, HubSpotSettings
+from worker.crm.salesforce import SalesforceAdapter, SalesforceSettings
+
+
+@pytest.fixture(scope="module")
+def sf_box() -> Iterator[SalesforceSandbox]:
+    with SalesforceSandbox() as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+def hs_box() -> Iterator[HubSpotSandbox]:
+    with HubSpotSandbox() as box:
+        yield box
+
+
+@pytest.fixture
+def boxes(sf_box: SalesforceSandbox, hs_box: HubSpotSandbox) -> tuple[SalesforceSandbox, HubSpotSandbox]:
+    sf_box.reset()
+    hs_box.reset()
+    hs_box.configure(tier=TIERS["unlimited"])
+    return sf_box, hs_box
+
+
+def salesforce_settings(box: SalesforceSandbox, **overrides: Any) -> SalesforceSettings:
+    fields: dict[str, Any] = {
+        "auth_mode": "soap",
+        "username": "admin@crm-sync.sandbox",
+        "password": SecretStr("password"),
+        "security_token": SecretStr("TOKEN"),
+        "login_url": box.instance_url,
+        "ca_bundle": box.ca_path,
+        "retry_initial_wait": 0.01,
+    }
+    fields.update(overrides)
+    return SalesforceSettings(**fields)
+
+
+def hubspot_settings(box: HubSpotSandbox, **overrides: Any) -> HubSpotSettings:
+    fields: dict[str, Any] = {
+        "base_url": box.base_url,
+        "access_token": SecretStr(box.token),
+        "index_lag_margin_s": 0.0,
+        "lookback_s": 0.0,
+        "backoff_initial_s": 0.01,
+    }
+    fields.update(overrides)
+    return HubSpotSettings(**fields)
+
+
+@pytest.fixture
+def sf(boxes: tuple[SalesforceSandbox, HubSpotSandbox]) -> SalesforceAdapter:
+    return SalesforceAdapter(salesforce_settings(boxes[0]))
+
+
+@pytest.fixture
+def hs(boxes: tuple[SalesforceSandbox, HubSpotSandbox]) -> HubSpotAdapter:
+    return HubSpotAdapter(hubspot_settings(boxes[1]))
+
+
+@pytest.fixture
+def sf_api(boxes: tuple[SalesforceSandbox, HubSpotSandbox]) -> Salesforce:
+    """simple-salesforce as a person's tools would use it (the public REST API)."""
+    box = boxes[0]
+    return Salesforce(instance_url=box.instance_url, session_id=box.new_session_id(), session=box.session())
+
+
+@pytest.fixture
+def hs_api(boxes: tuple[SalesforceSandbox, HubSpotSandbox]) -> Any:
+    """hubspot-api-client as a person's tools would use it."""
+    return boxes[1].client()
