@@ -27,6 +27,7 @@ app.add_typer(mappings_app, name="mappings")
 app.add_typer(sandbox_app, name="sandbox")
 register_runtime(app)  # crmsync worker / beat / demo (worker/runtime_cli.py)
 app.command("web")(__import__("worker.web.cli", fromlist=["web"]).web)
+__import__("worker.ops.cli", fromlist=["register"]).register(app)  # resync/audit/rollback/status (worker/ops)
 
 T = TypeVar("T")
 DEFAULT_MAP = "mappings/default.yaml"
