@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from worker.errors import ConfigError, CrmError, InputError, MappingError
 from worker.ops import resync as rs
+from worker.ops.audit import entry_json
 from worker.plan.render import plan_to_json, plan_to_text
 
 EXIT_INVALID = rs.EXIT_INVALID
@@ -90,7 +93,7 @@ def resync(
                         "disposition": p.disposition.value,
                         "detail": p.detail,
                         "plan": plan_to_json(p.plan, cmap) if p.plan is not None else None,
-                        "written": [rs.audit_json(e) for e in p.written],
+                        "written": [entry_json(e) for e in p.written],
                         "rejected": [vars(r) for r in p.rejected],
                     }
                     for p in report.people
@@ -114,7 +117,133 @@ def resync(
     raise typer.Exit(report.exit_code)
 
 
-COMMANDS: dict[str, Callable[..., None]] = {"resync": resync}
+def audit(
+    person: str | None = typer.Option(None, "--person", help="A person id or any of its record keys."),
+    run: str | None = typer.Option(None, "--run", help="A run id (resync-…, live-…, backfill-…)."),
+    field_name: str | None = typer.Option(None, "--field", help="A CRM field name or a map field id."),
+    rule: str | None = typer.Option(None, "--rule", help="An automation rule id of the map."),
+    side: str | None = typer.Option(None, "--side", help="salesforce or hubspot."),
+    since: str | None = typer.Option(None, "--since", help="2026-11-30, 2026-11-30T14:00Z or 2h / 7d."),
+    until: str | None = typer.Option(None, "--until", help="Same forms as --since."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many entries."),
+    fmt: str = typer.Option("table", "--format", help="table, jsonl or csv."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the export to this file."),
+    as_json: bool = typer.Option(False, "--json", help="Same as --format jsonl."),
+) -> None:
+    """List and filter the audit stream (oldest first); export it as JSONL or CSV."""
+    from worker.ops import audit as au
+    from worker.ops.context import runtime
+
+    fmt = "jsonl" if as_json else fmt
+    with _operator_errors():
+        if fmt not in ("table", "jsonl", "csv"):
+            raise InputError(f"--format must be table, jsonl or csv, not {fmt!r}")
+        if side not in (None, "salesforce", "hubspot"):
+            raise InputError(f"--side must be salesforce or hubspot, not {side!r}")
+        flt = au.AuditFilter(
+            person=person,
+            run=run,
+            field=field_name,
+            rule=rule,
+            side=side,
+            since_ms=au.parse_time(since) if since else None,
+            until_ms=au.parse_time(until) if until else None,
+        )
+        rt = runtime()
+        names: frozenset[str] = frozenset()
+        if field_name is not None:
+            from worker.mapping import load_map
+
+            cmap = load_map(rt.settings.map_path)
+            names = frozenset(
+                n for f in cmap.fields if f.id == field_name for n in (f.salesforce, f.hubspot) if n
+            )
+        entries = au.select(rt.state, flt, field_names=names, limit=limit)
+        if fmt == "table":
+            _audit_table(entries)
+            return
+        write = au.write_jsonl if fmt == "jsonl" else au.write_csv
+        if output is None:
+            write(entries, sys.stdout)
+            return
+        with output.open("w", encoding="utf-8", newline="") as fh:
+            n = write(entries, fh)
+        typer.echo(f"{n} entries written to {output}", err=True)
+
+
+def _audit_table(entries: Iterable[Any]) -> None:
+    from datetime import UTC, datetime
+
+    table = Table()
+    for name in ("at (UTC)", "run", "person", "side", "field", "before", "after", "op", "cause"):
+        table.add_column(name, overflow="fold")
+    n = 0
+    for e in entries:
+        at = datetime.fromtimestamp(e.at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(at, e.run, e.person, e.side, e.field, e.before or "", e.after or "", e.op, e.cause)
+        n += 1
+    console = Console(highlight=False)
+    console.print(table)
+    console.print(f"{n} entries")
+
+
+def rollback(
+    run_id: str = typer.Argument(..., help="The run whose writes to undo."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be restored; write nothing."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Restore the values a run overwrote, as new audited writes; people changed since are skipped
+    and listed. Exit 1 when a CRM refused a restore, 3 when a person was busy."""
+    from worker.ops.context import runtime
+    from worker.ops.rollback import rollback as undo
+
+    with _operator_errors():
+        report = undo(runtime().service, run_id, dry_run=dry_run)
+    if as_json:
+        _dump(
+            {
+                "run": report.run_id,
+                "rollback_run": report.rollback_run.id,
+                "dry_run": dry_run,
+                "exit_code": report.exit_code,
+                "people": [
+                    {
+                        "person": p.person,
+                        "status": p.status,
+                        "reasons": p.reasons,
+                        "not_undone": p.not_undone,
+                        "restores": [vars(r) for r in p.restores],
+                    }
+                    for p in report.people
+                ],
+            }
+        )
+        raise typer.Exit(report.exit_code)
+    out = Console(highlight=False, soft_wrap=True)
+    verb = "would restore" if dry_run else "restored"
+    out.print(
+        f"rollback of {report.run_id}"
+        + (" (dry run: nothing written)" if dry_run else f" as {report.rollback_run.id}")
+    )
+    for p in report.people:
+        out.print(f"\n{p.person}: {p.status}", markup=False)
+        if p.status in ("planned", "restored"):
+            for r in p.restores:
+                out.print(
+                    f"  {verb} {r.side} {r.object} {r.record} {r.field}: {r.run_wrote!r} -> {r.value!r}",
+                    markup=False,
+                )
+        for reason in p.reasons:
+            out.print(f"  {reason}", markup=False)
+        for note in p.not_undone:
+            out.print(f"  not undone: {note}", markup=False)
+    skipped = report.of("skipped")
+    if skipped:
+        out.print(f"\nskipped (changed since the run): {', '.join(p.person for p in skipped)}", markup=False)
+    raise typer.Exit(report.exit_code)
+
+
+COMMANDS: dict[str, Callable[..., None]] = {"resync": resync, "audit": audit, "rollback": rollback}
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from worker.crm.salesforce import queries as sf_queries
 from worker.errors import InputError
@@ -145,22 +144,3 @@ def _rejections(letter: DeadLetter) -> list[Rejection]:
 
 def unique_keys(groups: Iterable[Iterable[str]]) -> list[str]:
     return list(dict.fromkeys(k for group in groups for k in group))
-
-
-def audit_json(entry: AuditEntry) -> dict[str, Any]:
-    """An audit entry for ``--json`` and exports (stable field names, ``at`` in epoch ms)."""
-    return {
-        "id": entry.entry_id,
-        "at": entry.at_ms,
-        "run": entry.run,
-        "run_kind": entry.run_kind,
-        "person": entry.person,
-        "side": entry.side,
-        "object": entry.object,
-        "record": entry.record,
-        "field": entry.field,
-        "before": entry.before,
-        "after": entry.after,
-        "op": entry.op,
-        "cause": entry.cause,
-    }

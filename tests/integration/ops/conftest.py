@@ -36,6 +36,7 @@ def ops_env(
     redis_url: str,
 ) -> dict[str, str]:
     return {
+        "COLUMNS": "240",  # rich's tables at a wide terminal's width
         "CRMSYNC_REDIS_URL": redis_url,
         "CRMSYNC_MAP": str(MAPPINGS / "default.yaml"),
         "CRMSYNC_SALESFORCE_AUTH_MODE": "soap",
