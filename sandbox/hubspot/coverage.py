@@ -14,9 +14,9 @@ def table() -> str:
     lines = ["| method | path | behaviour (sources) | not yet faithful |", "|---|---|---|---|"]
     for method, path, handler, _kind in ROUTES:
         doc = inspect.getdoc(handler) or ""
-        summary, _, rest = doc.partition("\n\n")
-        gap = rest.removeprefix("Not faithful:").strip()
-        lines.append(f"| {method} | `{path}` | {' '.join(summary.split())} | {' '.join(gap.split())} |")
+        summary, _, gap = doc.partition("Not faithful:")
+        gap = " ".join(gap.split()) or "none known."
+        lines.append(f"| {method} | `{path}` | {' '.join(summary.split())} | {gap} |")
     return "\n".join(lines)
 
 

@@ -123,25 +123,77 @@ class DuplicateIdsError(ValidationError):
 
 
 class PropertyValuesInvalidError(ValidationError):
-    """400 "Property values were not valid: [...]" for INVALID_OPTION, PROPERTY_DOESNT_EXIST, READ_ONLY_VALUE.
+    """400 "Property values were not valid: [...]" for INVALID_OPTION, PROPERTY_DOESNT_EXIST, READ_ONLY_VALUE,
+    INVALID_EMAIL, INVALID_INTEGER/INVALID_DOUBLE.
 
-    Message shape [B] gregorspan/csc-frodx #21 (v3) and Atlas-Authority/marketing-automation #174 (batch
-    upsert, whole batch refused); the ``errors[]`` detail with ``code`` + ``context.propertyName`` is [C].
+    The problems sit only inside ``message``, as a JSON list in the string; there is no ``errors[]`` with
+    codes and no ``context.propertyName`` [B, captured bodies: gregorspan/csc-frodx #21 (v3),
+    Atlas-Authority/marketing-automation #174 (batch upsert, whole batch refused), a TalentLMS
+    integration's logged INVALID_EMAIL 400; A, HubSpot's error-handling guide: "Most endpoints do not
+    return error codes"].
     """
 
     def __init__(self, problems: list[dict[str, Any]]) -> None:
         self.problems = problems
+        super().__init__("Property values were not valid: " + json.dumps(problems, separators=(",", ":")))
+
+
+class NoPropertiesError(ValidationError):
+    """400 for an update whose ``properties`` is empty. Text and ``context`` [B, hubspot-api-ruby #121:
+    ``{"status":"error","message":"No properties found to update, please provide at least one.",
+    "context":{"properties":["{}"]},"category":"VALIDATION_ERROR"}``; hubspot-api-php #242]. Used for
+    creates too (same rule assumed, text unverified)."""
+
+    def __init__(self) -> None:
         super().__init__(
-            "Property values were not valid: " + json.dumps(problems, separators=(",", ":")),
-            errors=[
-                {
-                    "message": p["message"],
-                    "code": p["error"],
-                    "context": {"propertyName": [p["name"]]},
-                }
-                for p in problems
-            ],
+            "No properties found to update, please provide at least one.", context={"properties": ["{}"]}
         )
+
+
+class BadRequestError(HubSpotError):
+    """The generic 400 many search failures get: "There was a problem with the request." and no
+    ``category`` [B, openillumi.com write-up of a search on an unknown property name; A, error-handling
+    guide: error bodies are ``status``/``message``/``correlationId`` and most carry no code]. Which search
+    problems answer this way (beyond an unknown property) is unverified; the sandbox also uses it for
+    paging past the 10,000-result ceiling."""
+
+    status = 400
+
+    def __init__(self) -> None:
+        super().__init__("There was a problem with the request.")
+
+    def body(self) -> dict[str, Any]:
+        return {"status": "error", "message": self.message, "correlationId": correlation_id()}
+
+
+class NoAssociationsFoundError(HubSpotError):
+    """A v4 association batch-read ``errors[]`` entry for an id with no associations of that type: the id
+    is left out of ``results`` and the answer is 207 [B, a captured real answer quoted in a public
+    repository's notes: ``{"status":"error","category":"OBJECT_NOT_FOUND","subCategory":
+    "crm.associations.NO_ASSOCIATIONS_FOUND","message":"No company is associated with deal 515690208449.",
+    "context":{"fromObjectId":["515690208449"],"fromObjectType":["deal"],"toObjectType":["company"]}}``]."""
+
+    status = 404
+    category = "OBJECT_NOT_FOUND"
+
+    def __init__(self, from_singular: str, from_id: str, to_singular: str) -> None:
+        super().__init__(
+            f"No {to_singular} is associated with {from_singular} {from_id}.",
+            context={
+                "fromObjectId": [from_id],
+                "fromObjectType": [from_singular],
+                "toObjectType": [to_singular],
+            },
+        )
+
+    def item_error(self) -> dict[str, Any]:
+        return {
+            "status": "error",
+            "category": self.category,
+            "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+            "message": self.message,
+            "context": self.extra["context"],
+        }
 
 
 class RateLimitedError(HubSpotError):

@@ -22,6 +22,8 @@ Fidelity notes (sources in shared/reference/hubspot-api.md):
 from __future__ import annotations
 
 import itertools
+import random
+import re
 import secrets
 import threading
 import time
@@ -32,10 +34,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from publicsuffixlist import PublicSuffixList
+
 from sandbox.hubspot import limits
 from sandbox.hubspot.errors import (
     BadClientIdError,
     BadRefreshTokenError,
+    BadRequestError,
     ConflictError,
     ExpiredAuthenticationError,
     HubSpotError,
@@ -57,6 +62,48 @@ DEFAULT_PRIVATE_APP_TOKEN = "pat-na1-sandbox-0000"
 DEFAULT_CLIENT_ID = "sandbox-client-id"
 DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
 DEFAULT_DEVELOPER_KEY = "sandbox-developer-key"
+# Search is eventually consistent: a write shows in search results "up to 30 seconds" later in busy portals
+# [B, hubspot-api-php #59, solspace/craft-freeform #2500]; a few seconds is typical (unverified). On by
+# default so every client of the sandbox meets it; tests needing exact visibility set 0 explicitly.
+DEFAULT_INDEX_LAG_MS = 2000
+
+
+_PSL = PublicSuffixList(accept_unknown=False)
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+
+
+def valid_email(value: str) -> bool:
+    """HubSpot's address check as observed: a local part, ``@``, a dotted domain whose top-level domain
+    exists. ``x@``, ``a@b``, ``jane@example`` and a misspelled TLD (``ymail.con``) are refused [B,
+    HubspotCommunity/hubspot-ruby #231 "invalid email: redacted@ymail.con"; mautic #1074 "HubSpot also
+    validates ... including a valid domain"]. The exact rule is unpublished: the sandbox uses the public
+    suffix list's known TLDs (unverified: HubSpot may accept or refuse some that this does not)."""
+    if not _EMAIL.match(value) or ".." in value or value.startswith("."):
+        return False
+    domain = value.rsplit("@", 1)[1].lower()
+    return _PSL.publicsuffix(domain) is not None
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def valid_date(value: str, kind: str) -> bool:
+    """A date/datetime value HubSpot accepts: epoch milliseconds, or ISO 8601 (``YYYY-MM-DD`` for dates;
+    with a time and zone, at most millisecond precision, for datetimes) [A, properties guide; the
+    microsecond refusal is B, captured above]. Unverified: HubSpot may accept more spellings."""
+    if value.isascii() and value.isdigit():
+        return True
+    pattern = _ISO_DATE if kind == "date" else _ISO_DATETIME
+    if not pattern.match(value) and not (kind == "datetime" and _ISO_DATE.match(value)):
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
 
 
 def iso(ms: int | None) -> str | None:
@@ -185,7 +232,8 @@ class Settings:
     """Per-portal behaviour switches, all editable through ``/_sandbox/settings``."""
 
     lifecycle_mode: str = "silent"  # silent | reject | allow
-    index_lag_ms: int = 0
+    index_lag_ms: int = DEFAULT_INDEX_LAG_MS
+    batch_order_seed: int = 0
     tier: limits.RateLimitTier = field(default_factory=limits.RateLimitTier)
 
 
@@ -350,7 +398,9 @@ class ObjectStore:
         problems: list[dict[str, Any]] = []
         out: dict[str, str] = {}
         for name, raw in props.items():
-            value = "" if raw is None else (str(raw).lower() if isinstance(raw, bool) else str(raw))
+            if raw is None:
+                continue  # null is ignored, the old value stays; only "" clears [B, hubspot-api-nodejs #324]
+            value = str(raw).lower() if isinstance(raw, bool) else str(raw)
             prop = self.properties.get(name)
             if prop is None or prop.archived:
                 problems.append(
@@ -405,15 +455,23 @@ class ObjectStore:
                         }
                     )
                     continue
-            if name == "email" and value != "" and ("@" not in value or value.startswith("@")):
-                msg = f"Email address {value} is invalid"
+            if prop.type in ("date", "datetime") and value != "" and not valid_date(value, prop.type):
+                # [B] captured: {"isValid":false,"message":"2019-05-13T12:05:53.602759Z was not a valid
+                # long.","error":"INVALID_LONG","name":"createdate"}; wpfusion changelog: unconverted date
+                # fields give "was not a valid long". v3 also takes ISO 8601 [A, properties guide].
+                msg = f"{value} was not a valid long."
+                problems.append({"isValid": False, "message": msg, "error": "INVALID_LONG", "name": name})
+                continue
+            if name == "email" and value != "" and not valid_email(value):
+                # Shape and text [B]: captured 400 bodies "Property values were not valid:
+                # [{\"isValid\":false,\"message\":\"Email address example.lcom is invalid\",
+                # \"error\":\"INVALID_EMAIL\",\"name\":\"email\"}]" (public repos' logs and tests).
                 problems.append(
                     {
                         "isValid": False,
-                        "message": msg,
+                        "message": f"Email address {value} is invalid",
                         "error": "INVALID_EMAIL",
                         "name": name,
-                        "localizedErrorMessage": msg,
                     }
                 )
                 continue
@@ -467,7 +525,15 @@ class ObjectStore:
         self._stamp(values, created if created_ms is not None else now, created)
         values["hs_object_id"] = str(rid)
         rec = Record(
-            id=rid, props=values, created_ms=created, updated_ms=created if created_ms is not None else now
+            id=rid,
+            props=values,
+            created_ms=created,
+            updated_ms=created if created_ms is not None else now,
+            history={
+                k: [(v, created, actor.change_source, actor.source_id)]
+                for k, v in values.items()
+                if k in self.properties
+            },
         )
         self.records[rid] = rec
         key = self.spec.unique_property
@@ -616,21 +682,27 @@ class ObjectStore:
     def search(self, req: SearchRequest) -> tuple[int, list[Record], int | None]:
         """Return (total, page records, next offset); 400 when paging past 10,000 results.
 
-        A page straddling the ceiling is cut at the 10,000th result and has no next page: results past
-        it cannot be reached [B, DOCS-SEARCH "The search endpoints are limited to 10,000 total results
-        for any given query"]. ``total`` stays the true count.
+        A page straddling the ceiling is cut at the 10,000th result but still carries ``paging.next``;
+        requesting that page is a 400 [B, DOCS-SEARCH "The search endpoints are limited to 10,000 total
+        results for any given query. Attempting to page beyond 10,000 will result in a 400 error"].
+        ``total`` stays the true count. A filter on a property the type does not have is the generic
+        400 [B, ``BadRequestError``].
         """
         if req.after >= limits.SEARCH_MAX_RESULTS:
-            # [B] "Attempting to page beyond 10,000 will result in a 400 error"; text [C].
-            raise ValidationError(
-                f"Search results are limited to {limits.SEARCH_MAX_RESULTS} results; "
-                f"after={req.after} is beyond that. Narrow the filters instead."
-            )
+            # [B] "Attempting to page beyond 10,000 will result in a 400 error" (activepieces PR #10160
+            # quoting HubSpot's search guide; hubspot-api-nodejs #132: after 10,000 "throws an error").
+            # Body: the generic search 400 (unverified for this case).
+            raise BadRequestError()
+        for group in req.groups:
+            for f in group:
+                if f.prop not in self.properties:
+                    raise BadRequestError()  # [B] unknown property name in a filter
         self.index.catch_up(self.portal.clock.now_ms())
         total, page_ids = self.index.page(req, self.evaluator)
         page = [self._search_view(i) for i in page_ids[: limits.SEARCH_MAX_RESULTS - req.after]]
         nxt = req.after + req.limit
-        more = nxt < min(total, limits.SEARCH_MAX_RESULTS)
+        # HubSpot still offers the next page at the ceiling; asking for it is the 400 above [B, issue 9].
+        more = nxt < total
         return total, [r for r in page if r is not None], (nxt if more else None)
 
     def _search_view(self, rid: int) -> Record | None:
@@ -726,9 +798,18 @@ class Portal:
         # (from type, from id) -> {(to type, to id): {type ids}}
         self.associations: dict[tuple[str, int], dict[tuple[str, int], set[int]]] = {}
         self.outbox: deque[dict[str, Any]] = deque()
+        self._order = random.Random(self.settings.batch_order_seed)
 
     def next_id(self) -> int:
         return next(self._ids)
+
+    def shuffle(self, items: list[Any]) -> None:
+        """Reorder a batch answer: HubSpot returns batch results in no guaranteed order [B, nodejs #190]."""
+        if len(items) > 1:
+            self._order.shuffle(items)
+
+    def reseed_order(self) -> None:
+        self._order = random.Random(self.settings.batch_order_seed)
 
     def store(self, object_type: str) -> ObjectStore:
         return self.stores[resolve_type(object_type)]
@@ -790,22 +871,48 @@ class Portal:
         self.associations.setdefault((to_type, to_id), {}).setdefault((from_type, from_id), set()).update(
             mirrored
         )
-        spec = OBJECT_TYPES[from_type]
-        self.emit(
-            spec,
-            "associationChange",
-            from_id,
-            actor,
-            associationType=f"{OBJECT_TYPES[from_type].singular.upper()}_TO_{OBJECT_TYPES[to_type].singular.upper()}",
-            fromObjectId=from_id,
-            toObjectId=to_id,
-            associationRemoved=False,
-            isPrimaryAssociation=pair[1] in type_ids,
+        self._association_events(
+            from_type, from_id, to_type, to_id, actor, removed=False, primary=pair[1] in type_ids
         )
 
-    def dissociate(self, from_type: str, from_id: int, to_type: str, to_id: int) -> None:
+    def _association_events(
+        self,
+        from_type: str,
+        from_id: int,
+        to_type: str,
+        to_id: int,
+        actor: Actor,
+        *,
+        removed: bool,
+        primary: bool,
+    ) -> None:
+        """One ``associationChange`` event per side of the pair, ``associationRemoved`` on unlink [B,
+        HubSpot webhooks guide: association change events fire for both records of the association and
+        carry ``associationRemoved``; the exact field set per side is unverified]."""
+        for a_type, a_id, b_type, b_id in (
+            (from_type, from_id, to_type, to_id),
+            (to_type, to_id, from_type, from_id),
+        ):
+            self.emit(
+                OBJECT_TYPES[a_type],
+                "associationChange",
+                a_id,
+                actor,
+                associationType=f"{OBJECT_TYPES[a_type].singular.upper()}_TO_{OBJECT_TYPES[b_type].singular.upper()}",
+                fromObjectId=a_id,
+                toObjectId=b_id,
+                associationRemoved=removed,
+                isPrimaryAssociation=primary,
+            )
+
+    def dissociate(
+        self, from_type: str, from_id: int, to_type: str, to_id: int, actor: Actor | None = None
+    ) -> None:
+        existed = (to_type, to_id) in self.associations.get((from_type, from_id), {})
         self.associations.get((from_type, from_id), {}).pop((to_type, to_id), None)
         self.associations.get((to_type, to_id), {}).pop((from_type, from_id), None)
+        if existed and actor is not None:
+            self._association_events(from_type, from_id, to_type, to_id, actor, removed=True, primary=False)
 
     def associated(self, from_type: str, from_id: int, to_type: str) -> list[tuple[int, set[int]]]:
         links = self.associations.get((from_type, from_id), {})

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from starlette.requests import Request
 
@@ -19,6 +19,8 @@ from sandbox.hubspot import limits
 from sandbox.hubspot.errors import (
     DuplicateIdsError,
     HubSpotError,
+    NoAssociationsFoundError,
+    NoPropertiesError,
     ObjectNotFoundError,
     PropertyExistsError,
     ValidationError,
@@ -38,6 +40,17 @@ from sandbox.hubspot.properties import apply_property_patch, property_from_json
 from sandbox.hubspot.search import parse_request
 
 ALWAYS = ("createdate", "hs_object_id")
+# The CRM object event types of the webhooks v3 API for the objects the sandbox has [A, SPEC webhooks v3
+# eventType enum: creation, deletion, propertyChange, associationChange, merge, restore per object, and
+# contact.privacyDeletion].
+WEBHOOK_EVENT_TYPES = frozenset(
+    {
+        f"{o}.{e}"
+        for o in ("contact", "company", "deal")
+        for e in ("creation", "deletion", "propertyChange", "associationChange", "merge", "restore")
+    }
+    | {"contact.privacyDeletion"}
+)
 
 
 @dataclass
@@ -145,7 +158,11 @@ def _missing_message(store: ObjectStore) -> str:
 
 
 def _batch(results: list[Any], errors: list[dict[str, Any]], ctx: Ctx, ok_status: int) -> Result:
+    """A batch answer; ``results`` come in no guaranteed order [B, hubspot-api-nodejs #190, maintainer:
+    "The results array is returned in a random order ... we can't fix it"], so the sandbox shuffles them
+    (deterministically from the portal's ``batch_order_seed``)."""
     now = iso(ctx.portal.clock.now_ms())
+    ctx.portal.shuffle(results)
     doc: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now}
     if errors:
         doc["errors"] = errors
@@ -186,17 +203,58 @@ def _check_unique_ids(inputs: list[dict[str, Any]], *, fold_case: bool = False) 
         raise DuplicateIdsError(dupes)
 
 
-def _props_in(doc: Any) -> dict[str, Any]:
+def _props_in(doc: Any, *, require: bool = False) -> dict[str, Any]:
+    """The ``properties`` object; with ``require`` an empty one is refused (``NoPropertiesError``)."""
     props = doc.get("properties") if isinstance(doc, dict) else None
+    if props is None and require:
+        raise NoPropertiesError()
     if not isinstance(props, dict):
         raise ValidationError("Invalid input JSON: properties must be an object")
+    if require and not props:
+        raise NoPropertiesError()
     return props
+
+
+def _traced(doc: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Echo an input's ``objectWriteTraceId`` on its result [A, SPEC batch inputs and SimplePublicObject]."""
+    trace = given.get("objectWriteTraceId")
+    if trace is not None:
+        doc["objectWriteTraceId"] = str(trace)
+    return doc
+
+
+def _object_id(raw: Any) -> int:
+    """An object id from JSON input: a positive integer (as a number or a string), else a 400."""
+    text = str(raw).strip() if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
+    if not text.isascii() or not text.isdigit() or int(text) <= 0:
+        raise ValidationError(f"Invalid input JSON: {raw!r} is not an object id")
+    return int(text)
+
+
+def _association_type_ids(from_type: str, to_type: str, specs: Any) -> set[int]:
+    """Type ids of ``[{associationCategory, associationTypeId}]``; ids HubSpot does not define for the pair
+    are refused [C: HubSpot refuses unknown type ids; its text is not captured]."""
+    if not isinstance(specs, list) or not specs:
+        raise ValidationError("Invalid input JSON: types must be a non-empty list")
+    known = set(ASSOCIATION_TYPES.get((from_type, to_type), ()))
+    out: set[int] = set()
+    for spec in specs:
+        raw = spec.get("associationTypeId") if isinstance(spec, dict) else None
+        if isinstance(raw, bool) or not isinstance(raw, int | str) or not str(raw).isdigit():
+            raise ValidationError(f"Invalid input JSON: associationTypeId {raw!r} is not an integer")
+        if int(raw) not in known:
+            raise ValidationError(
+                f"{raw} is not a valid association type id between {from_type} and {to_type}"
+            )
+        out.add(int(raw))
+    return out
 
 
 # -------------------------------------------------------------------------------- objects
 def list_objects(ctx: Ctx) -> Result:
     """List a type with ``after`` paging (max 100); ``properties``, ``propertiesWithHistory``,
-    ``associations``, ``archived`` [A, SPEC]; no ``paging`` on the last page [A, PY fetch_all].
+    ``associations``, ``archived`` [A, SPEC]; no ``paging`` on the last page [A, PY fetch_all];
+    ``paging.next.link`` is an absolute URL keeping the request's query [B, ``_next_link``].
 
     Not faithful: order is by id and ``after`` is the next id (real cursors are opaque strings).
     """
@@ -215,8 +273,15 @@ def list_objects(ctx: Ctx) -> Result:
     }
     if len(ids) > limit:
         nxt = str(ids[limit])
-        doc["paging"] = {"next": {"after": nxt, "link": f"{ctx.request.url.path}?after={nxt}"}}
+        doc["paging"] = {"next": {"after": nxt, "link": _next_link(ctx, nxt)}}
     return 200, doc
+
+
+def _next_link(ctx: Ctx, after: str) -> str:
+    """``paging.next.link``: the absolute URL of the next page, keeping the request's query parameters
+    [B, a real answer quoted in hubspot-api-python #135: ``'link': 'https://api.hubapi.com/crm/v3/objects/
+    0-2/6465999056/associations/0-1?portalId=26190935&after=MC0yLTc1MDI%3D'``]."""
+    return str(ctx.request.url.remove_query_params("after").include_query_params(after=after))
 
 
 def get_object(ctx: Ctx) -> Result:
@@ -239,18 +304,25 @@ def get_object(ctx: Ctx) -> Result:
 def create_object(ctx: Ctx) -> Result:
     """Create (201) with optional inline associations [A]; duplicate email is 409 CONFLICT [B].
 
-    Not faithful: no ``objectWriteTraceId``; invalid-email detection is a simple "@" check.
+    An empty ``properties`` is refused (``NoPropertiesError``; text for creates unverified); ``null`` values
+    are ignored; malformed emails are INVALID_EMAIL (``valid_email``).
+
+    Not faithful: the exact email rule is HubSpot's own (the sandbox uses the public suffix list).
     """
     store = ctx.store()
-    rec = store.create(_props_in(ctx.body), ctx.actor)
+    rec = store.create(_props_in(ctx.body, require=True), ctx.actor)
     for a in (ctx.body or {}).get("associations") or []:
         _inline_association(ctx, store, rec.id, a)
     return 201, record_json(store, rec, list(_props_in(ctx.body)))
 
 
 def _inline_association(ctx: Ctx, store: ObjectStore, from_id: int, a: dict[str, Any]) -> None:
-    to_id = int(str((a.get("to") or {}).get("id")))
-    types = {int(t.get("associationTypeId")) for t in a.get("types") or []}
+    to_id = _object_id((a.get("to") or {}).get("id") if isinstance(a, dict) else None)
+    types = {
+        int(str(t.get("associationTypeId")))
+        for t in (a.get("types") or [])
+        if isinstance(t, dict) and str(t.get("associationTypeId", "")).isdigit()
+    }
     to_type = next(
         (t for (f, t), ids in ASSOCIATION_TYPES.items() if f == store.spec.name and (types & set(ids))),
         None,
@@ -264,14 +336,17 @@ def _inline_association(ctx: Ctx, store: ObjectStore, from_id: int, a: dict[str,
 def update_object(ctx: Ctx) -> Result:
     """PATCH by id or ``idProperty``; ``""`` clears [A]; lifecycle forward-only rule by mode [A/B].
 
+    ``null`` is ignored and keeps the old value [B, hubspot-api-nodejs #324, maintainer: "You can set empty
+    string for it"]; ``{}`` is a 400 "No properties found to update" [B, hubspot-api-ruby #121].
+
     Not faithful: the ``reject`` mode error text is invented [C].
     """
     store = ctx.store()
     id_property = ctx.request.query_params.get("idProperty")
     if id_property:
         store.check_id_property(id_property)
+    props = _props_in(ctx.body, require=True)
     rec = store.get(ctx.params["objectId"], id_property=id_property)
-    props = _props_in(ctx.body)
     store.update(rec, props, ctx.actor)
     return 200, record_json(store, rec, list(props))
 
@@ -314,7 +389,8 @@ def gdpr_delete(ctx: Ctx) -> Result:
 
 # -------------------------------------------------------------------------------- batch
 def batch_read(ctx: Ctx) -> Result:
-    """Batch read (100, 50 with histories) [B]; 207 with OBJECT_NOT_FOUND listing missing ids [B php #619].
+    """Batch read (100, 50 with histories) [B]; 207 with OBJECT_NOT_FOUND listing missing ids [B php #619];
+    results in no guaranteed order (shuffled per ``batch_order_seed``) [B, nodejs #190].
 
     Not faithful: error message text [C]; ``idProperty`` on non-email unique properties scans linearly;
     one id twice is answered once, not refused (real behaviour not captured; update/upsert refuse it [B]).
@@ -346,13 +422,14 @@ def batch_read(ctx: Ctx) -> Result:
 
 def batch_create(ctx: Ctx) -> Result:
     """Batch create (201); any invalid input or existing email refuses the whole batch [B, PY #51, Atlas
-    #174].
+    #174]; results shuffled, each input's ``objectWriteTraceId`` echoed on its result [A, SPEC; B #190];
+    an input without properties refuses the batch [C].
 
     Not faithful: a duplicate email inside one batch is a 400 with invented text [C].
     """
     store = ctx.store()
     inputs = _inputs(ctx)
-    validated = [store.validate(_props_in(i)) for i in inputs]
+    validated = [store.validate(_props_in(i, require=True)) for i in inputs]
     key = store.spec.unique_property
     seen: dict[str, int] = {}
     for v in validated:
@@ -363,33 +440,36 @@ def batch_create(ctx: Ctx) -> Result:
                 raise ValidationError(f"Duplicate {key} in batch input: {v[key]}")
             seen[k] = 1
     recs = [store._insert(v, ctx.actor) for v in validated]
-    return _batch(
-        [record_json(store, r, list(v)) for r, v in zip(recs, validated, strict=True)], [], ctx, 201
-    )
+    results = [
+        _traced(record_json(store, r, list(v)), i) for r, v, i in zip(recs, validated, inputs, strict=True)
+    ]
+    return _batch(results, [], ctx, 201)
 
 
 def batch_update(ctx: Ctx) -> Result:
     """Batch update (200/207); invalid values refuse the whole batch [B]; unknown ids are 207 errors [C];
-    one id twice is a 400 "Duplicate IDs found in batch input" [B, ``DuplicateIdsError``].
+    one id twice is a 400 "Duplicate IDs found in batch input" [B, ``DuplicateIdsError``]; results
+    shuffled with ``objectWriteTraceId`` echoed [A/B]; ``null`` ignored, ``{}`` refused [B].
 
     Not faithful: whether real HubSpot answers 207 or 400 for unknown ids is not captured.
     """
     store = ctx.store()
     inputs = _inputs(ctx)
     _check_unique_ids(inputs)
-    prepared: list[tuple[Record, dict[str, str]]] = []
+    prepared: list[tuple[Record, dict[str, str], dict[str, Any]]] = []
     missing: list[str] = []
     for i in inputs:
         rid = str(i.get("id", ""))
-        props = store.validate(_props_in(i))
+        props = store.validate(_props_in(i, require=True))
         rec = store.find(rid, id_property=i.get("idProperty"), write=True)
         if rec is None:
             missing.append(rid)
             continue
         store.check_unique_free(props, own_id=rec.id)
-        prepared.append((rec, props))
+        prepared.append((rec, props, i))
     results = [
-        record_json(store, store._apply_update(rec, props, ctx.actor), list(props)) for rec, props in prepared
+        _traced(record_json(store, store._apply_update(rec, props, ctx.actor), list(props)), i)
+        for rec, props, i in prepared
     ]
     errors = []
     if missing:
@@ -399,14 +479,15 @@ def batch_update(ctx: Ctx) -> Result:
 
 def batch_upsert(ctx: Ctx) -> Result:
     """Batch upsert by a unique property (``email``); results carry ``new`` [A, SPEC]; one id twice
-    (emails compared case-insensitively [C]) is a 400 "Duplicate IDs found in batch input" [B].
+    (emails compared case-insensitively [C]) is a 400 "Duplicate IDs found in batch input" [B]; one
+    INVALID_EMAIL refuses the whole batch [B]; results shuffled with ``objectWriteTraceId`` echoed [A/B].
 
     Not faithful: partial-failure (207) answers for upsert are never produced.
     """
     store = ctx.store()
     inputs = _inputs(ctx)
     _check_unique_ids(inputs, fold_case=any(str(i.get("idProperty") or "") == "email" for i in inputs))
-    plan: list[tuple[Record | None, dict[str, str], str, str]] = []
+    plan: list[tuple[Record | None, dict[str, str], str, str, dict[str, Any]]] = []
     for i in inputs:
         id_prop = str(i.get("idProperty") or "")
         if not id_prop:
@@ -418,16 +499,16 @@ def batch_upsert(ctx: Ctx) -> Result:
             # UNVERIFIED: an upsert keyed by another unique property whose email another contact holds
             # is refused like a create (409 "Contact already exists. Existing ID: N").
             store.check_unique_free(props, own_id=rec.id if rec is not None else None)
-        plan.append((rec, props, id_prop, value))
+        plan.append((rec, props, id_prop, value, i))
     results = []
-    for found, props, id_prop, value in plan:
+    for found, props, id_prop, value, given in plan:
         if found is None:
             rec = store._insert({**props, id_prop: value}, ctx.actor)
         else:
             rec = store._apply_update(found, props, ctx.actor)
         doc = record_json(store, rec, [*props, id_prop])
         doc["new"] = found is None
-        results.append(doc)
+        results.append(_traced(doc, given))
     return _batch(results, [], ctx, 200)
 
 
@@ -443,11 +524,14 @@ def batch_archive(ctx: Ctx) -> Result:
 
 
 def search(ctx: Ctx) -> Result:
-    """Search: filterGroups/operators/sorts/query, limit 200, numeric ``after``, 10,000 ceiling, index lag
-    [A/B].
+    """Search: filterGroups/operators/sorts/query, limit 200, numeric ``after``, index lag (on by default)
+    [A/B]. At the 10,000-result ceiling ``paging.next`` is still offered and asking for it is a 400;
+    that 400 and a filter on an unknown property are the generic "There was a problem with the request."
+    without ``category`` [B, ``BadRequestError``].
 
     Not faithful: free-text ``query`` matches tokens of all property values (HubSpot searches a default
-    set); error texts for limit violations [C]; no rate-limit headers on search answers [C].
+    set); which other search errors are generic is unverified (limit violations keep a
+    VALIDATION_ERROR text [C]); no rate-limit headers on search answers [C].
     """
     store = ctx.store()
     req = parse_request(ctx.body if isinstance(ctx.body, dict) else {})
@@ -522,7 +606,7 @@ def assoc_create_default(ctx: Ctx) -> Result:
     Not faithful: type ids are from memory [C].
     """
     from_type, to_type = _assoc_types(ctx)
-    fid, tid = int(ctx.params["objectId"]), int(ctx.params["toObjectId"])
+    fid, tid = _object_id(ctx.params["objectId"]), _object_id(ctx.params["toObjectId"])
     ctx.portal.store(from_type).get(str(fid))
     ctx.portal.store(to_type).get(str(tid))
     default = ASSOCIATION_TYPES[(from_type, to_type)][0]
@@ -532,16 +616,16 @@ def assoc_create_default(ctx: Ctx) -> Result:
 
 
 def assoc_create_labelled(ctx: Ctx) -> Result:
-    """v4: associate with explicit type ids (201 ``LabelsBetweenObjectPair``) [A, SPEC].
+    """v4: associate with explicit type ids (201 ``LabelsBetweenObjectPair``) [A, SPEC]; type ids not
+    defined for the pair are a 400 [C].
 
-    Not faithful: custom labels are not modelled.
+    Not faithful: custom labels are not modelled; the refusal text is [C].
     """
     from_type, to_type = _assoc_types(ctx)
-    fid, tid = int(ctx.params["objectId"]), int(ctx.params["toObjectId"])
+    fid, tid = _object_id(ctx.params["objectId"]), _object_id(ctx.params["toObjectId"])
     ctx.portal.store(from_type).get(str(fid))
     ctx.portal.store(to_type).get(str(tid))
-    specs = ctx.body if isinstance(ctx.body, list) else []
-    types = {int(s.get("associationTypeId")) for s in specs}
+    types = _association_type_ids(from_type, to_type, ctx.body)
     ctx.portal.associate(from_type, fid, to_type, tid, types, ctx.actor)
     return 201, {
         "fromObjectTypeId": OBJECT_TYPES[from_type].type_id,
@@ -572,7 +656,7 @@ def assoc_list(ctx: Ctx) -> Result:
     from_type, to_type = _assoc_types(ctx)
     limit = ctx.int_param("limit", limits.ASSOCIATIONS_DEFAULT_LIMIT, limits.ASSOCIATIONS_MAX_LIMIT)
     after = ctx.request.query_params.get("after")
-    links = ctx.portal.associated(from_type, int(ctx.params["objectId"]), to_type)
+    links = ctx.portal.associated(from_type, _object_id(ctx.params["objectId"]), to_type)
     start = int(after) if after and after.isdigit() else 0
     page = links[start : start + limit]
     doc: dict[str, Any] = {
@@ -589,23 +673,41 @@ def assoc_list(ctx: Ctx) -> Result:
 def assoc_delete(ctx: Ctx) -> Result:
     """v4: remove all associations between two objects, 204 [A, SPEC].
 
-    Not faithful: no associationChange event on removal.
+    Fires ``associationChange`` with ``associationRemoved: true`` for both objects [B].
+
+    Not faithful: none known.
     """
     from_type, to_type = _assoc_types(ctx)
-    ctx.portal.dissociate(from_type, int(ctx.params["objectId"]), to_type, int(ctx.params["toObjectId"]))
+    ctx.portal.dissociate(
+        from_type,
+        _object_id(ctx.params["objectId"]),
+        to_type,
+        _object_id(ctx.params["toObjectId"]),
+        ctx.actor,
+    )
     return 204, None
 
 
 def assoc_batch_read(ctx: Ctx) -> Result:
-    """v4: batch read associations [A, SPEC].
+    """v4: batch read associations [A, SPEC]. An id with no associations of that type (or no such object)
+    is left out of ``results`` and reported in ``errors[]`` with subCategory
+    ``crm.associations.NO_ASSOCIATIONS_FOUND``; the answer is then 207 (``NoAssociationsFoundError``) [B].
 
-    Not faithful: no 207 for unknown ``from`` ids.
+    Not faithful: whether an id that does not exist gets a different error is not captured.
     """
     from_type, to_type = _assoc_types(ctx)
     results = []
+    errors = []
     for i in _inputs(ctx, 1000):
-        fid = int(str(i.get("id")))
+        fid = _object_id(i.get("id"))
         links = ctx.portal.associated(from_type, fid, to_type)
+        if not links:
+            errors.append(
+                NoAssociationsFoundError(
+                    OBJECT_TYPES[from_type].singular, str(fid), OBJECT_TYPES[to_type].singular
+                ).item_error()
+            )
+            continue
         results.append(
             {
                 "from": {"id": str(fid)},
@@ -615,7 +717,7 @@ def assoc_batch_read(ctx: Ctx) -> Result:
                 ],
             }
         )
-    return _batch(results, [], ctx, 200)
+    return _batch(results, errors, ctx, 200)
 
 
 def assoc_batch_create(ctx: Ctx) -> Result:
@@ -626,8 +728,8 @@ def assoc_batch_create(ctx: Ctx) -> Result:
     from_type, to_type = _assoc_types(ctx)
     results = []
     for i in _inputs(ctx, 2000):
-        fid, tid = int(str(i["from"]["id"])), int(str(i["to"]["id"]))
-        types = {int(t.get("associationTypeId")) for t in i.get("types") or []}
+        fid, tid = _object_id((i.get("from") or {}).get("id")), _object_id((i.get("to") or {}).get("id"))
+        types = _association_type_ids(from_type, to_type, i.get("types"))
         ctx.portal.associate(from_type, fid, to_type, tid, types, ctx.actor)
         results.append(
             {
@@ -644,13 +746,17 @@ def assoc_batch_create(ctx: Ctx) -> Result:
 def assoc_batch_archive(ctx: Ctx) -> Result:
     """v4: batch remove associations, 204 [A, SPEC].
 
-    Not faithful: no associationChange event on removal.
+    Fires ``associationChange`` with ``associationRemoved: true`` for both objects [B].
+
+    Not faithful: none known.
     """
     from_type, to_type = _assoc_types(ctx)
     for i in _inputs(ctx, 2000):
-        fid = int(str(i["from"]["id"]))
+        fid = _object_id((i.get("from") or {}).get("id"))
         for to in i.get("to") or []:
-            ctx.portal.dissociate(from_type, fid, to_type, int(str(to["id"])))
+            ctx.portal.dissociate(
+                from_type, fid, to_type, _object_id(to.get("id") if isinstance(to, dict) else None), ctx.actor
+            )
     return 204, None
 
 
@@ -663,7 +769,7 @@ def assoc_batch_default(ctx: Ctx) -> Result:
     default = ASSOCIATION_TYPES[(from_type, to_type)][0]
     results = []
     for i in _inputs(ctx, 2000):
-        fid, tid = int(str(i["from"]["id"])), int(str(i["to"]["id"]))
+        fid, tid = _object_id((i.get("from") or {}).get("id")), _object_id((i.get("to") or {}).get("id"))
         ctx.portal.associate(from_type, fid, to_type, tid, {default}, ctx.actor)
         spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": default}
         results.append({"from": {"id": str(fid)}, "to": {"id": str(tid)}, "associationSpec": spec})
@@ -738,12 +844,20 @@ def webhook_settings_get(ctx: Ctx) -> Result:
 def webhook_settings_put(ctx: Ctx) -> Result:
     """Set ``targetUrl`` and throttling [A, SPEC webhooks v3].
 
-    Not faithful: HubSpot requires an HTTPS target; the sandbox accepts HTTP (loopback receivers).
+    HubSpot requires an HTTPS target [A, webhooks guide: "the target URL ... must be HTTPS"; unverified
+    wording of the refusal].
+
+    Not faithful: ``http://`` is accepted for loopback hosts (127.0.0.1, localhost, ::1) so local
+    receivers can be tested; any other non-HTTPS target is refused.
     """
     cfg = _webhook_app(ctx)
     body = ctx.body if isinstance(ctx.body, dict) else {}
-    if not body.get("targetUrl"):
+    if not body.get("targetUrl") or not isinstance(body["targetUrl"], str):
         raise ValidationError("targetUrl is required")
+    target = urlsplit(body["targetUrl"])
+    loopback = target.scheme == "http" and target.hostname in ("127.0.0.1", "localhost", "::1")
+    if not target.hostname or (target.scheme != "https" and not loopback):
+        raise ValidationError(f"targetUrl must be an HTTPS URL: {body['targetUrl']}")
     now = ctx.portal.clock.now_ms()
     cfg.target_url = str(body["targetUrl"])
     cfg.max_concurrent_requests = int((body.get("throttling") or {}).get("maxConcurrentRequests", 10))
@@ -773,14 +887,19 @@ def webhook_subscriptions_list(ctx: Ctx) -> Result:
 def webhook_subscription_create(ctx: Ctx) -> Result:
     """Subscribe to an event type (``propertyName`` for propertyChange), 201 [A, SPEC webhooks v3].
 
-    Not faithful: a propertyChange subscription without ``propertyName`` matches every property [C].
+    Only HubSpot's event types are accepted (``WEBHOOK_EVENT_TYPES``) [A, SPEC webhooks v3
+    ``SubscriptionCreateRequest.eventType`` enum]; a propertyChange subscription needs ``propertyName``
+    [A, webhooks guide].
+
+    Not faithful: the refusal texts are [C].
     """
     cfg = _webhook_app(ctx)
     body = ctx.body if isinstance(ctx.body, dict) else {}
     event_type = str(body.get("eventType", ""))
-    kind, _, action = event_type.partition(".")
-    if kind not in ("contact", "company", "deal") or not action:
+    if event_type not in WEBHOOK_EVENT_TYPES:
         raise ValidationError(f"Unsupported eventType: {event_type}")
+    if event_type.endswith(".propertyChange") and not body.get("propertyName"):
+        raise ValidationError("propertyName is required for propertyChange subscriptions")
     now = iso(ctx.portal.clock.now_ms())
     sub_id = max(cfg.api_subscriptions, default=1000) + 1
     sub = {

@@ -69,7 +69,11 @@ def _endpoint(backend: Backend, handler: Handler, kind: str) -> Any:
                         portal.settings.tier, search=kind == "search", oauth=oauth, app_id=app_id
                     )
                 actor = Actor("INTEGRATION", str(app_id), app_id)
-                status, doc = handler(Ctx(request, portal, actor, body))
+                try:
+                    status, doc = handler(Ctx(request, portal, actor, body))
+                except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+                    # Input of the wrong shape: HubSpot answers 400 "Invalid input JSON ..." [B, php #40]
+                    raise ValidationError(f"Invalid input JSON: {type(exc).__name__}") from exc
             except HubSpotError as exc:
                 return _error_response(exc, rate_headers)
         if doc is None:
@@ -128,6 +132,66 @@ class FaultGate:
         await self.app(scope, receive, send)
 
 
+class ControlError(Exception):
+    """Bad input to the ``/_sandbox`` control surface: answered 400 ``{"error": …}``, nothing changed."""
+
+
+async def _control_error(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": str(exc)}, status_code=400)
+
+
+async def _control_json(request: Request) -> dict[str, Any]:
+    try:
+        doc = json.loads(await request.body() or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise ControlError("body must be a JSON object") from None
+    if not isinstance(doc, dict):
+        raise ControlError("body must be a JSON object")
+    return doc
+
+
+def _int_field(
+    doc: dict[str, Any], name: str, default: int, *, minimum: int = 0, maximum: int = 2**31
+) -> int:
+    raw = doc.get(name, default)
+    if raw is None:
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, int) or not minimum <= raw <= maximum:
+        raise ControlError(f"{name} must be an integer between {minimum} and {maximum}")
+    return raw
+
+
+FAULT_FIELDS = {"path_prefix", "status", "delay_ms", "drop", "count", "skip", "body"}
+
+
+def check_fault(doc: dict[str, Any]) -> dict[str, Any]:
+    """A fault as the gate will use it, or ``ControlError``: a malformed fault must be refused when armed,
+    not break every later call (issue 12 item 9)."""
+    unknown = set(doc) - FAULT_FIELDS
+    if unknown:
+        raise ControlError(f"unknown fault fields: {sorted(unknown)}")
+    prefix = doc.get("path_prefix", "")
+    if not isinstance(prefix, str) or (prefix and not prefix.startswith("/")):
+        raise ControlError("path_prefix must be a path string starting with /")
+    fault: dict[str, Any] = {"path_prefix": prefix, "drop": doc.get("drop", False), "skip": 0}
+    if not isinstance(fault["drop"], bool):
+        raise ControlError("drop must be true or false")
+    fault["skip"] = _int_field(doc, "skip", 0, maximum=10**6)
+    if "status" in doc:
+        fault["status"] = _int_field(doc, "status", 0, minimum=100, maximum=599)
+    if "delay_ms" in doc:
+        fault["delay_ms"] = _int_field(doc, "delay_ms", 0, maximum=600_000)
+    if "count" in doc:
+        fault["count"] = _int_field(doc, "count", 1, minimum=1, maximum=10**6)
+    if "body" in doc:
+        if not isinstance(doc["body"], dict) or "status" not in fault:
+            raise ControlError("body must be a JSON object and needs status")
+        fault["body"] = doc["body"]
+    if not (fault["drop"] or "status" in fault or "delay_ms" in fault):
+        raise ControlError("a fault needs status, delay_ms or drop")
+    return fault
+
+
 def _control_routes(sandbox: HubSpotSandbox) -> list[Route]:
     backend = sandbox.backend
 
@@ -136,44 +200,63 @@ def _control_routes(sandbox: HubSpotSandbox) -> list[Route]:
         return JSONResponse({"ok": True})
 
     async def seed(request: Request) -> Response:
-        doc = await request.json()
+        doc = await _control_json(request)
+        contacts = _int_field(doc, "contacts", 0, maximum=2_000_000)
+        seed_value = _int_field(doc, "seed", 0)
         with backend.lock:
-            seed_portal(backend.portal, int(doc.get("contacts", 0)), int(doc.get("seed", 0)))
+            seed_portal(backend.portal, contacts, seed_value)
         return JSONResponse({"ok": True, "contacts": len(backend.portal.stores["contacts"].records)})
 
     async def faults(request: Request) -> Response:
-        with backend.lock:
-            if request.method == "DELETE":
+        if request.method == "DELETE":
+            with backend.lock:
                 backend.faults.clear()
-            else:
-                backend.faults.append(await request.json())
+                return JSONResponse({"faults": backend.faults})
+        fault = check_fault(await _control_json(request))
+        with backend.lock:
+            backend.faults.append(fault)
             return JSONResponse({"faults": backend.faults})
 
     async def settings(request: Request) -> Response:
-        doc = await request.json()
-        sandbox.configure(**doc)
+        doc = await _control_json(request)
+        unknown = set(doc) - {"lifecycle_mode", "index_lag_ms", "tier", "batch_order_seed"}
+        if unknown:
+            raise ControlError(f"unknown settings: {sorted(unknown)}")
+        try:
+            sandbox.configure(**doc)
+        except (TypeError, ValueError) as exc:
+            raise ControlError(str(exc)) from exc
         with backend.lock:
             s = backend.portal.settings
             return JSONResponse(
-                {"lifecycle_mode": s.lifecycle_mode, "index_lag_ms": s.index_lag_ms, "tier": asdict(s.tier)}
+                {
+                    "lifecycle_mode": s.lifecycle_mode,
+                    "index_lag_ms": s.index_lag_ms,
+                    "batch_order_seed": s.batch_order_seed,
+                    "tier": asdict(s.tier),
+                }
             )
 
     async def clock(request: Request) -> Response:
-        doc = await request.json()
-        sandbox.advance_clock(int(doc.get("advance_ms", 0)))
+        doc = await _control_json(request)
+        sandbox.advance_clock(_int_field(doc, "advance_ms", 0, minimum=-(10**12), maximum=10**12))
         return JSONResponse({"now_ms": backend.clock.now_ms()})
 
     async def webhooks(request: Request) -> Response:
-        doc = await request.json()
-        sandbox.configure_webhooks(**doc)
+        doc = await _control_json(request)
+        try:
+            sandbox.configure_webhooks(**doc)
+        except (TypeError, ValueError) as exc:
+            raise ControlError(str(exc)) from exc
         return JSONResponse({"ok": True})
 
     async def deliveries(request: Request) -> Response:
         return JSONResponse([asdict(d) for d in sandbox.dispatcher.deliveries])
 
     async def oauth(request: Request) -> Response:
-        doc = await request.json() if await request.body() else {}
-        access, refresh = sandbox.issue_oauth_tokens(doc.get("ttl_s"))
+        doc = await _control_json(request) if await request.body() else {}
+        ttl = _int_field(doc, "ttl_s", 0, minimum=0, maximum=10**9) or None
+        access, refresh = sandbox.issue_oauth_tokens(ttl)
         return JSONResponse({"access_token": access, "refresh_token": refresh})
 
     async def stats(request: Request) -> Response:
@@ -210,14 +293,22 @@ class HubSpotSandbox:
         *,
         seed: int = 0,
         tier: limits.RateLimitTier | None = None,
+        index_lag_ms: int | None = None,
     ) -> None:
         self.backend = Backend()
+        self._index_lag_ms = index_lag_ms
         self.dispatcher = WebhookDispatcher(self.backend)
         self.token = DEFAULT_PRIVATE_APP_TOKEN
         self._seed = seed
         self._tier = tier
         routes = [Route(path, _endpoint(self.backend, h, kind), methods=[m]) for m, path, h, kind in ROUTES]
-        self.app = FaultGate(Starlette(routes=_control_routes(self) + routes), self.backend)
+        self.app = FaultGate(
+            Starlette(
+                routes=_control_routes(self) + routes,
+                exception_handlers={ControlError: _control_error},
+            ),
+            self.backend,
+        )
         config = uvicorn.Config(
             self.app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
         )
@@ -264,6 +355,8 @@ class HubSpotSandbox:
         self.backend.reset()
         if self._tier is not None:
             self.backend.portal.settings.tier = self._tier
+        if self._index_lag_ms is not None:
+            self.backend.portal.settings.index_lag_ms = self._index_lag_ms
         if self._seed:
             with self.backend.lock:
                 seed_portal(self.backend.portal, self._seed, 0)
@@ -274,7 +367,23 @@ class HubSpotSandbox:
         lifecycle_mode: str | None = None,
         index_lag_ms: int | None = None,
         tier: str | dict[str, Any] | limits.RateLimitTier | None = None,
+        batch_order_seed: int | None = None,
     ) -> None:
+        """Change portal switches; a bad value raises ``ValueError`` and changes nothing."""
+        if index_lag_ms is not None and (
+            isinstance(index_lag_ms, bool)
+            or not isinstance(index_lag_ms, int)
+            or not 0 <= index_lag_ms <= 600_000
+        ):
+            raise ValueError("index_lag_ms must be an integer between 0 and 600000")
+        if batch_order_seed is not None and (
+            isinstance(batch_order_seed, bool) or not isinstance(batch_order_seed, int)
+        ):
+            raise ValueError("batch_order_seed must be an integer")
+        if isinstance(tier, str) and tier not in limits.TIERS:
+            raise ValueError(f"tier must be one of {sorted(limits.TIERS)}")
+        if isinstance(tier, dict):
+            tier = limits.RateLimitTier(**tier)
         with self.backend.lock:
             s = self.backend.portal.settings
             if lifecycle_mode is not None:
@@ -284,11 +393,12 @@ class HubSpotSandbox:
                     )
                 s.lifecycle_mode = lifecycle_mode
             if index_lag_ms is not None:
-                s.index_lag_ms = int(index_lag_ms)
+                s.index_lag_ms = index_lag_ms
+            if batch_order_seed is not None:
+                s.batch_order_seed = batch_order_seed
+                self.backend.portal.reseed_order()
             if isinstance(tier, str):
                 s.tier = limits.RateLimitTier(**asdict(limits.TIERS[tier]))
-            elif isinstance(tier, dict):
-                s.tier = limits.RateLimitTier(**tier)
             elif tier is not None:
                 s.tier = tier
 
@@ -329,13 +439,37 @@ class HubSpotSandbox:
             self.backend.clock.offset_ms += ms
 
     def configure_webhooks(self, **fields: Any) -> None:
+        """Set webhook delivery fields; every value is checked before any is set (``ValueError``)."""
+        kinds: dict[str, tuple[type, ...]] = {
+            "target_url": (str, type(None)),
+            "client_secret": (str,),
+            "app_id": (int,),
+            "subscriptions": (list, set, tuple),
+            "property_names": (list, set, tuple, type(None)),
+            "max_concurrent_requests": (int,),
+            "retry_base_s": (int, float),
+            "max_retries": (int,),
+            "timeout_s": (int, float),
+            "batch_window_s": (int, float),
+        }
+        values: dict[str, Any] = {}
+        for k, v in fields.items():
+            if k not in kinds:
+                raise ValueError(f"unknown webhook setting {k}")
+            if isinstance(v, bool) or not isinstance(v, kinds[k]):
+                raise ValueError(f"webhook setting {k} has the wrong type")
+            if isinstance(v, int | float) and v < 0:
+                raise ValueError(f"webhook setting {k} must not be negative")
+            if isinstance(v, list | set | tuple):
+                if not all(isinstance(x, str) for x in v):
+                    raise ValueError(f"webhook setting {k} must be a list of strings")
+                values[k] = set(v)
+            else:
+                values[k] = v
         with self.backend.lock:
             cfg = self.backend.portal.webhooks
-            for k, v in fields.items():
-                if not hasattr(cfg, k):
-                    raise ValueError(f"unknown webhook setting {k}")
-                value = set(v) if k in ("subscriptions", "property_names") and v is not None else v
-                setattr(cfg, k, value)
+            for k, v in values.items():
+                setattr(cfg, k, v)
 
     def issue_oauth_tokens(self, ttl_s: int | None = None) -> tuple[str, str]:
         with self.backend.lock:
@@ -351,9 +485,11 @@ class HubSpotSandbox:
         )
 
 
-def serve(host: str, port: int, seed: int) -> None:
-    """Run the emulator until interrupted (``crmsync sandbox hubspot``); prints the base URL."""
-    sandbox = HubSpotSandbox(host, port, seed=seed)
+def serve(host: str, port: int, seed: int, index_lag_ms: int | None = None) -> None:
+    """Run the emulator until interrupted (``crmsync sandbox hubspot``); prints the base URL.
+
+    ``index_lag_ms`` overrides the default search-index lag (``DEFAULT_INDEX_LAG_MS``)."""
+    sandbox = HubSpotSandbox(host, port, seed=seed, index_lag_ms=index_lag_ms)
     sandbox.dispatcher.start()
     print(f"HubSpot sandbox on http://{host}:{port} (token {sandbox.token})", flush=True)
     try:

@@ -1,15 +1,17 @@
 """The audit stream: one entry per applied write, so every change the worker made can be explained,
 listed per run or person, and rolled back (``before`` is what the field held).
 
-``crmsync:audit`` is a Redis stream trimmed to about ``max_len`` entries. Fields of an entry: ``at``
-(epoch ms), ``run`` and ``run_kind`` (poll / webhook / resync / backfill …), ``person``, ``side``,
-``object``, ``record``, ``field``, ``before``, ``after`` (``""`` for blank), ``cause`` (the plan's cause:
-``kind``, ``ref``, ``detail`` joined by ``|``) and ``op`` (create / update / move_back / link).
+``crmsync:audit`` is a Redis stream trimmed to about ``max_len`` entries. Each entry has one field,
+``e``: JSON with ``at`` (epoch ms), ``run`` and ``run_kind`` (poll / webhook / resync / backfill …),
+``person``, ``side``, ``object``, ``record``, ``field``, ``before``, ``after`` (``""`` for blank),
+``cause`` (the plan's cause: ``kind``, ``ref``, ``detail`` joined by ``|``, plus the conflict it
+settled) and ``op`` (create / update / move_back). One field keeps appends cheap.
 Values never include secrets: the worker only writes lifecycle fields, names and link ids.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -52,7 +54,8 @@ class AuditEntry:
 
     @classmethod
     def from_stream(cls, entry_id: Any, raw: dict[Any, Any]) -> AuditEntry:
-        f = {keys.text(k) or "": keys.text(v) or "" for k, v in raw.items()}
+        fields = {keys.text(k) or "": keys.text(v) or "" for k, v in raw.items()}
+        f = json.loads(fields.get("e") or "{}")
         return cls(
             run=f.get("run", ""),
             run_kind=f.get("run_kind", ""),
@@ -80,7 +83,12 @@ class AuditLog:
             return
         pipe = self.redis.pipeline(transaction=False)
         for e in entries:
-            pipe.xadd(keys.AUDIT, e.fields(), maxlen=self.max_len, approximate=True)
+            pipe.xadd(
+                keys.AUDIT,
+                {"e": json.dumps(e.fields(), separators=(",", ":"))},
+                maxlen=self.max_len,
+                approximate=True,
+            )
         pipe.execute()
 
     def entries(

@@ -24,10 +24,27 @@ return 1
 """
 
 
+# KEYS: base hashes; ARGV[1] at, then per key doc, fence → the 1-based indexes refused
+_PUT_MANY = """
+local refused = {}
+for i = 1, #KEYS do
+  local doc, fence = ARGV[2 * i], tonumber(ARGV[2 * i + 1])
+  local current = tonumber(redis.call('HGET', KEYS[i], 'fence') or '0')
+  if fence < current then
+    table.insert(refused, i)
+  else
+    redis.call('HSET', KEYS[i], 'doc', doc, 'fence', fence, 'at', ARGV[1])
+  end
+end
+return refused
+"""
+
+
 class BaseStore:
     def __init__(self, redis: Any) -> None:
         self.redis = redis
         self._put = redis.register_script(_PUT)
+        self._put_many = redis.register_script(_PUT_MANY)
 
     def get(self, person_id: str) -> Base | None:
         return self.get_many([person_id]).get(person_id)
@@ -53,14 +70,15 @@ class BaseStore:
             )
 
     def put_many(self, bases: Mapping[str, Base], *, fence: Mapping[str, int]) -> list[str]:
-        """Store several bases; returns the person ids refused for a stale fencing token."""
-        refused: list[str] = []
-        for pid, base in bases.items():
-            try:
-                self.put(pid, base, fence=fence[pid])
-            except StaleFenceError:
-                refused.append(pid)
-        return refused
+        """Store several bases in one round trip; returns the person ids refused for a stale fence."""
+        people = list(bases)
+        if not people:
+            return []
+        args: list[Any] = [int(time.time() * 1000)]
+        for pid in people:
+            args += [json.dumps(base_to_json(bases[pid]), sort_keys=True, separators=(",", ":")), fence[pid]]
+        refused = self._put_many(keys=[keys.base(pid) for pid in people], args=args)
+        return [people[int(i) - 1] for i in refused]
 
     def delete(self, person_id: str) -> None:
         self.redis.delete(keys.base(person_id))

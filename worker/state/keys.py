@@ -19,7 +19,7 @@ crmsync:lock:{name}                      string  fencing token of the holder (PX
 crmsync:fence:{name}                     string  last fencing token issued for the lock name (INCR)
 crmsync:dead:entries                     hash    person id → dead-letter JSON
 crmsync:dead:index                       zset    person id scored by last dead-letter time (epoch ms)
-crmsync:audit                            stream  one entry per applied write (approximate MAXLEN)
+crmsync:audit                            stream  one entry per field written, JSON in field ``e`` (MAXLEN ~)
 crmsync:cursor:{crm}:{name}              string  a change reader's cursor JSON
 crmsync:pause:{crm}                      string  reason a CRM's work is paused (TTL = until it resumes)
 crmsync:delivered:{crm}:{name}           zset    change-reader delivered keys (``delivered.py``)

@@ -26,6 +26,39 @@ local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
 return token
 """
+# Several groups at once, each all-or-none. KEYS: per group, its locks then their fence counters;
+# ARGV[1] ttl ms, then per group the number of locks n → per group 0 (busy) or its n tokens
+_ACQUIRE_GROUPS = """
+local k, out = 1, {}
+for g = 2, #ARGV do
+  local n = tonumber(ARGV[g])
+  local free = true
+  for i = 0, n - 1 do
+    if redis.call('EXISTS', KEYS[k + i]) == 1 then free = false end
+  end
+  if free then
+    local tokens = {}
+    for i = 0, n - 1 do
+      local token = redis.call('INCR', KEYS[k + n + i])
+      redis.call('SET', KEYS[k + i], token, 'PX', ARGV[1])
+      table.insert(tokens, token)
+    end
+    table.insert(out, tokens)
+  else
+    table.insert(out, 0)
+  end
+  k = k + 2 * n
+end
+return out
+"""
+# KEYS: locks; ARGV: their tokens → how many were released
+_RELEASE_MANY = """
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[i] then n = n + redis.call('DEL', KEYS[i]) end
+end
+return n
+"""
 # KEYS[1] lock; ARGV[1] token → 1 when released
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -60,6 +93,8 @@ class Locks:
         self._acquire = redis.register_script(_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
         self._extend = redis.register_script(_EXTEND)
+        self._acquire_groups = redis.register_script(_ACQUIRE_GROUPS)
+        self._release_many = redis.register_script(_RELEASE_MANY)
 
     def try_acquire(self, name: str, *, ttl_s: float | None = None) -> Lease | None:
         ttl = ttl_s if ttl_s is not None else self.ttl_s
@@ -93,6 +128,34 @@ class Locks:
                 self.release(lease)
             raise
         return held
+
+    def try_acquire_groups(self, groups: Sequence[Sequence[str]]) -> list[list[Lease] | None]:
+        """Many independent lock sets in one round trip: each group gets all its locks or none
+        (``None``: some lock of it is held, possibly by an earlier group of the same call)."""
+        keys_: list[str] = []
+        args: list[int] = [int(self.ttl_s * 1000)]
+        ordered = [sorted(set(g)) for g in groups]
+        for names in ordered:
+            keys_ += [keys.lock(n) for n in names] + [keys.fence(n) for n in names]
+            args.append(len(names))
+        if not ordered:
+            return []
+        raw = self._acquire_groups(keys=keys_, args=args)
+        expires = time.time() + self.ttl_s
+        out: list[list[Lease] | None] = []
+        for names, got in zip(ordered, raw, strict=True):
+            if not got:
+                out.append(None)
+            else:
+                out.append([Lease(n, int(t), expires) for n, t in zip(names, got, strict=True)])
+        return out
+
+    def release_all(self, leases: Sequence[Lease]) -> int:
+        if not leases:
+            return 0
+        return int(
+            self._release_many(keys=[keys.lock(x.name) for x in leases], args=[x.token for x in leases])
+        )
 
     def release(self, lease: Lease) -> bool:
         return bool(self._release(keys=[keys.lock(lease.name)], args=[lease.token]))

@@ -1,4 +1,4 @@
-"""Salesforce rows → the planner's ``Facts``.
+"""Salesforce rows (and, optionally, HubSpot deals) → the planner's ``Facts``.
 
 The service reads each person's Lead/Contact with the fact columns of ``queries.facts_columns`` in the
 same query (parent fields and child subqueries cost no extra call): a lead's conversion and converted
@@ -9,6 +9,7 @@ opportunity, a contact's account type and opportunities through contact roles, c
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from worker.records import EMPTY_FACTS, Facts, Opportunity
@@ -66,3 +67,20 @@ def salesforce_facts(
         new_record=new_record,
     )
     return EMPTY_FACTS if facts == EMPTY_FACTS else facts
+
+
+def hubspot_deal(deal: Mapping[str, Any], won: Iterable[str], lost: Iterable[str]) -> Opportunity:
+    """A HubSpot deal as an opportunity, its state from ``dealstage`` (ids prefixed ``hs-deal:`` so they
+    never collide with Salesforce opportunity ids in the facts memory)."""
+    stage = str((deal.get("properties") or {}).get("dealstage") or "")
+    is_won = stage in set(won)
+    return Opportunity(f"hs-deal:{deal['id']}", stage, is_won or stage in set(lost), is_won)
+
+
+def with_deals(facts: Facts | None, deals: Iterable[Opportunity]) -> Facts | None:
+    extra = tuple(deals)
+    if not extra:
+        return facts
+    base = facts if facts is not None else Facts()
+    merged = {o.id: o for o in (*base.opportunities, *extra)}
+    return replace(base, opportunities=tuple(sorted(merged.values(), key=lambda o: o.id)))

@@ -48,6 +48,7 @@ from worker.records import (
     Base,
     Facts,
     HubSpotRecord,
+    Opportunity,
     SalesforceRecord,
     hubspot_record,
     parse_timestamp_ms,
@@ -55,9 +56,9 @@ from worker.records import (
 )
 from worker.state.audit import AuditEntry
 from worker.state.deadletters import DeadLetter, FailedWrite
-from worker.state.locks import Lease, LockBusyError, StaleFenceError
+from worker.state.locks import Lease, LockBusyError
 from worker.state.store import State
-from worker.sync.facts import salesforce_facts
+from worker.sync.facts import hubspot_deal, salesforce_facts, with_deals
 from worker.sync.keys import RecordKey
 from worker.sync.outcome import BatchOutcome, Disposition, KeyOutcome, Run
 from worker.sync.settings import SyncSettings
@@ -212,9 +213,7 @@ class SyncService:
             for p in people:
                 p.settle(self._stop_disposition(stopped.stop), f"{stopped.side} stopped: {stopped.stop}")
         finally:
-            for p in people:
-                for lease in p.leases:
-                    self.state.locks.release(lease)
+            self.state.locks.release_all([lease for p in people for lease in p.leases])
         for p in people:
             p.settle(Disposition.SKIPPED, "nothing to sync")
             writes = sum(1 for a in p.applied if a.result.ok)
@@ -324,15 +323,24 @@ class SyncService:
 
     # ------------------------------------------------------------------ 3. locks
     def _lock(self, people: list[_Person]) -> None:
-        wait = self.settings.lock_wait_s
+        """All the batch's people in one round trip; with ``lock_wait_s`` the busy ones are waited for."""
+        groups: list[list[str]] = []
         for p in people:
             names = {p.pid}
             if not p.complete:
                 names.update(str(k) for k in (p.sf_key, p.hs_key, *p.candidates) if k is not None)
                 if p.email:
                     names.add(f"email:{p.email}")
+            groups.append(sorted(names))
+        got = self.state.locks.try_acquire_groups(groups)
+        for p, group, leases in zip(people, groups, got, strict=True):
+            if leases is not None:
+                p.leases = leases
+                continue
             try:
-                p.leases = self.state.locks.acquire_all(sorted(names), wait_s=wait)
+                if self.settings.lock_wait_s <= 0:
+                    raise LockBusyError(f"a lock of {p.pid} is held by another worker")
+                p.leases = self.state.locks.acquire_all(group, wait_s=self.settings.lock_wait_s)
             except LockBusyError as exc:
                 p.settle(Disposition.BUSY, str(exc))
 
@@ -364,9 +372,10 @@ class SyncService:
         live = [p for p in live if p.disposition is None]
         bases = self.state.bases.get_many([p.pid for p in live])
         now_ms = int(time.time() * 1000)
+        deals = self._deals(live) if self.settings.hubspot_deal_facts else {}
         for p in live:
             p.base = bases.get(p.pid)
-            p.facts = self._facts(p, now_ms, run)
+            p.facts = with_deals(self._facts(p, now_ms, run), deals.get(p.pid, ()))
 
     def _read_salesforce(
         self, people: list[_Person], *, keys: Iterable[tuple[_Person, RecordKey]] = ()
@@ -511,6 +520,29 @@ class SyncService:
                     email = normalise_email(row.get(SF_EMAIL))
                     if email and email not in out:
                         out[email] = RecordKey.salesforce(obj, str(row["Id"]))
+        return out
+
+    def _deals(self, people: list[_Person]) -> dict[str, list[Opportunity]]:
+        """Each person's associated HubSpot deals (one association read per 1,000 contacts, one deal
+        read per 100 deals)."""
+        contacts = {p.hs.id: p.pid for p in people if p.hs is not None}
+        if not contacts:
+            return {}
+        links = self._side(
+            HS, lambda: self.hs.read_associations(list(contacts), from_type="contacts", to_type="deals")
+        )
+        wanted = sorted({d for ids in links.values() for d in ids})
+        rows = (
+            self._side(HS, lambda: self.hs.read(wanted, object_type="deals", properties=["dealstage"]))
+            if wanted
+            else {}
+        )
+        won, lost = self.settings.hubspot_won_stages, self.settings.hubspot_lost_stages
+        out: dict[str, list[Opportunity]] = {}
+        for cid, ids in links.items():
+            pid = contacts.get(cid)
+            if pid is not None:
+                out[pid] = [hubspot_deal(rows[d], won, lost) for d in ids if d in rows]
         return out
 
     def _facts(self, p: _Person, now_ms: int, run: Run) -> Facts | None:
@@ -687,21 +719,16 @@ class SyncService:
     # ------------------------------------------------------------------ 8. commit
     def _commit(self, people: list[_Person], run: Run) -> None:
         audit: list[AuditEntry] = []
-        cleared: list[str] = []
+        ready: list[_Person] = []
         for p in people:
             assert p.plan is not None
             audit += self._audit(p, run)
             bad = [a for a in p.applied if not a.result.ok]
             if not bad and p.failed:
                 p.settle(Disposition.RETRY, p.detail)
-                continue
-            if not bad:
-                if self._store(p):
-                    cleared.append(p.pid)
-                    p.settle(Disposition.SYNCED, self._summary(p))
-                continue
-            rejected = [a for a in bad if a.result.state is Outcome.REJECTED]
-            if rejected:
+            elif not bad:
+                ready.append(p)
+            elif rejected := [a for a in bad if a.result.state is Outcome.REJECTED]:
                 self.state.dead.put(
                     DeadLetter(
                         p.pid,
@@ -717,34 +744,44 @@ class SyncService:
                     )
                 )
                 p.settle(Disposition.DEAD_LETTERED, f"{rejected[0].side} rejected: {rejected[0].result.code}")
-                continue
-            paused = [a for a in bad if self.state.pauses.paused(a.side)]
-            detail = "; ".join(
-                f"{a.side} {a.result.state.value}: {a.result.code or a.result.message}" for a in bad
-            )
-            p.settle(Disposition.PAUSED if paused else Disposition.RETRY, detail[:500])
+            else:
+                paused = {a.side for a in bad if self.state.pauses.paused(a.side)}
+                detail = "; ".join(
+                    f"{a.side} {a.result.state.value}: {a.result.code or a.result.message}" for a in bad
+                )
+                p.settle(Disposition.PAUSED if paused else Disposition.RETRY, detail[:500])
         self.state.audit.append(audit)
-        if cleared:
-            self.state.dead.clear_many(cleared)
+        self._store(ready)
 
-    def _store(self, p: _Person) -> bool:
-        assert p.plan is not None
-        new = p.plan.new_base
-        if SF in p.created:
-            new = replace(new, salesforce_object="Lead", salesforce_id=p.created[SF])
-        if HS in p.created:
-            new = replace(new, hubspot_id=p.created[HS])
-        if new != p.base:
-            try:
-                self.state.bases.put(p.pid, new, fence=p.fence)
-            except StaleFenceError as exc:
-                p.settle(Disposition.RETRY, str(exc))
-                return False
-        if new.salesforce_id and new.salesforce_object in ("Lead", "Contact"):
-            current = RecordKey.salesforce(new.salesforce_object, new.salesforce_id)
-            if p.sf_key != current:  # a conversion: later changes go to the Contact
-                self.state.links.link(p.pid, SF, str(current))
-        return True
+    def _store(self, people: list[_Person]) -> None:
+        """The new bases (with the ids of records just created), fenced by each person's lock token;
+        a conversion moves the person's Salesforce link to the Contact."""
+        bases: dict[str, Base] = {}
+        for p in people:
+            assert p.plan is not None
+            new = p.plan.new_base
+            if SF in p.created:
+                new = replace(new, salesforce_object="Lead", salesforce_id=p.created[SF])
+            if HS in p.created:
+                new = replace(new, hubspot_id=p.created[HS])
+            if new != p.base:
+                bases[p.pid] = new
+            if new.salesforce_id and new.salesforce_object in ("Lead", "Contact"):
+                current = RecordKey.salesforce(new.salesforce_object, new.salesforce_id)
+                if p.sf_key != current:  # a conversion: later changes go to the Contact
+                    self.state.links.link(p.pid, SF, str(current))
+        fences = {p.pid: p.fence for p in people}
+        refused = set(self.state.bases.put_many(bases, fence={pid: fences[pid] for pid in bases}))
+        synced = []
+        for p in people:
+            if p.pid in refused:
+                p.settle(
+                    Disposition.RETRY, "the person's lock expired mid-sync: base not stored (stale fence)"
+                )
+            else:
+                synced.append(p.pid)
+                p.settle(Disposition.SYNCED, self._summary(p))
+        self.state.dead.clear_many(synced)
 
     def _audit(self, p: _Person, run: Run) -> list[AuditEntry]:
         """One entry per field of every applied write: before, after, and the plan's cause (with the

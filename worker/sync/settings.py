@@ -32,6 +32,17 @@ class SyncSettings(BaseSettings):
     customer_account_types: frozenset[str] = Field(
         CUSTOMER_ACCOUNT_TYPES, description="Salesforce Account.Type values that make an account a customer."
     )
+    hubspot_deal_facts: bool = Field(
+        False,
+        description="Also read each contact's associated HubSpot deals as opportunities (for portals whose "
+        "deals are not Salesforce opportunities synced over; two more batch calls per 100 people).",
+    )
+    hubspot_won_stages: frozenset[str] = Field(
+        frozenset({"closedwon"}), description="HubSpot dealstage values that mean closed won."
+    )
+    hubspot_lost_stages: frozenset[str] = Field(
+        frozenset({"closedlost"}), description="HubSpot dealstage values that mean closed lost."
+    )
     churned_account_types: frozenset[str] = Field(
         CHURNED_ACCOUNT_TYPES, description="Salesforce Account.Type values of a churned customer."
     )

@@ -49,3 +49,13 @@ def make_settings(sandbox: HubSpotSandbox, **overrides: Any) -> HubSpotSettings:
 @pytest.fixture
 def adapter(sandbox: HubSpotSandbox) -> HubSpotAdapter:
     return HubSpotAdapter(make_settings(sandbox))
+
+
+@pytest.fixture
+def exact_index(sandbox: HubSpotSandbox) -> HubSpotSandbox:
+    """No search-index lag, for tests that search right after writing and are not about the lag.
+
+    The sandbox defaults to ``DEFAULT_INDEX_LAG_MS`` as a real portal lags; a test that needs exact
+    visibility says so by using this fixture (``@pytest.mark.usefixtures("exact_index")``)."""
+    sandbox.configure(index_lag_ms=0)
+    return sandbox

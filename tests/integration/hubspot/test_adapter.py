@@ -33,6 +33,7 @@ def read_all(adapter: HubSpotAdapter, cursor: Cursor | None = None) -> tuple[lis
     return seen, cursor
 
 
+@pytest.mark.usefixtures("exact_index")
 @pytest.mark.slow
 def test_25000_changed_records_are_all_seen_despite_the_10000_ceiling(
     adapter: HubSpotAdapter, sandbox: HubSpotSandbox
@@ -47,6 +48,7 @@ def test_25000_changed_records_are_all_seen_despite_the_10000_ceiling(
     assert adapter.transport.stats.searches <= 25_000 // 200 + 2
 
 
+@pytest.mark.usefixtures("exact_index")
 @pytest.mark.slow
 def test_25000_records_with_ties_straddling_the_10000th_position_are_all_seen_once(
     adapter: HubSpotAdapter, sandbox: HubSpotSandbox
@@ -66,6 +68,7 @@ def test_25000_records_with_ties_straddling_the_10000th_position_are_all_seen_on
     assert cursor is not None and cursor.object_id == ids[-1]
 
 
+@pytest.mark.usefixtures("exact_index")
 def test_records_sharing_one_millisecond_are_walked_by_id(
     adapter: HubSpotAdapter, sandbox: HubSpotSandbox
 ) -> None:
@@ -84,6 +87,7 @@ def _actor() -> Any:
     return SYSTEM
 
 
+@pytest.mark.usefixtures("exact_index")
 def test_records_returned_are_raw_v3_json(adapter: HubSpotAdapter, hs: Any) -> None:
     cid = create(hs, email="raw@example.com", lifecyclestage="lead")
     (page,) = list(adapter.changes_since(None))
@@ -94,6 +98,7 @@ def test_records_returned_are_raw_v3_json(adapter: HubSpotAdapter, hs: Any) -> N
     assert rec["properties"]["firstname"] is None
 
 
+@pytest.mark.usefixtures("exact_index")
 def test_second_poll_only_returns_newer_changes(adapter: HubSpotAdapter, hs: Any) -> None:
     create(hs, email="one@example.com")
     _, cursor = read_all(adapter)
@@ -256,6 +261,7 @@ def test_read_of_a_merged_id_is_keyed_by_the_id_asked_for(adapter: HubSpotAdapte
     assert got[gone]["id"] == keep
 
 
+@pytest.mark.usefixtures("exact_index")
 def test_deal_changes_are_read_on_hs_lastmodifieddate(adapter: HubSpotAdapter, hs: Any) -> None:
     deal = hs.crm.deals.basic_api.create({"properties": {"dealname": "D", "dealstage": "closedwon"}})
     pages = list(adapter.changes_since(None, object_type="deals", properties=["dealname", "dealstage"]))
@@ -263,6 +269,7 @@ def test_deal_changes_are_read_on_hs_lastmodifieddate(adapter: HubSpotAdapter, h
     assert pages[0].records[0]["properties"]["dealstage"] == "closedwon"
 
 
+@pytest.mark.usefixtures("exact_index")
 def test_adapter_records_normalise_through_the_core_record_model(adapter: HubSpotAdapter, hs: Any) -> None:
     from worker.records import hubspot_record
 

@@ -81,8 +81,8 @@ def test_backward_move_whose_restore_fails_says_which_stage_was_lost(
 def test_backward_move_of_a_merged_away_id_is_keyed_by_the_id_asked_for(
     adapter: HubSpotAdapter, hs: Any
 ) -> None:
-    keep = create(hs, email="keep@x.test", lifecyclestage="customer")
-    gone = create(hs, email="gone@x.test")
+    keep = create(hs, email="keep@x.com", lifecyclestage="customer")
+    gone = create(hs, email="gone@x.com")
     hs.crm.contacts.basic_api.merge({"primaryObjectId": keep, "objectIdToMerge": gone})
     res = adapter.move_lifecycle_backward({gone: "lead"})
     assert set(res) == {gone}
@@ -94,9 +94,9 @@ def test_backward_move_of_a_merged_away_id_is_keyed_by_the_id_asked_for(
 def test_update_of_a_merged_away_id_is_reported_applied_and_redirected(
     adapter: HubSpotAdapter, hs: Any
 ) -> None:
-    keep = create(hs, email="keep@x.test")
-    gone = create(hs, email="gone@x.test")
-    other = create(hs, email="other@x.test")
+    keep = create(hs, email="keep@x.com")
+    gone = create(hs, email="gone@x.com")
+    other = create(hs, email="other@x.com")
     hs.crm.contacts.basic_api.merge({"primaryObjectId": keep, "objectIdToMerge": gone})
     res = adapter.update({gone: {"hs_lead_status": "CONNECTED"}, other: {"hs_lead_status": "OPEN"}})
     assert res[gone].ok and res[gone].redirected and res[gone].id == keep
@@ -191,10 +191,24 @@ def test_an_unidentified_bad_input_is_isolated_by_halving(adapter: HubSpotAdapte
     assert adapter.transport.stats.calls <= 1 + 2 * 7
 
 
-def test_halving_stops_at_the_split_budget(adapter: HubSpotAdapter, hs: Any) -> None:
+def test_re_sends_stop_at_the_split_budget(adapter: HubSpotAdapter, hs: Any) -> None:
     ids = [create(hs, email=f"s{i}@example.com") for i in range(100)]
-    # every input has its own bad option value: the error cannot be pinned on a shared value
+    # every input has its own bad option value: each answer names one refused value, so each re-send
+    # isolates one input; the budget bounds the calls and the rest is rejected, saying why
     res = adapter.update({i: {"lifecyclestage": f"bad-{n}"} for n, i in enumerate(ids)})
+    assert all(not r.ok for r in res.values())
+    assert adapter.transport.stats.calls == 1 + MAX_SPLITS
+    unisolated = [r for r in res.values() if r.error is not None and "not isolated" in str(r.error)]
+    assert len(unisolated) == 100 - (1 + MAX_SPLITS)
+
+
+def test_halving_stops_at_the_split_budget_when_the_error_names_nobody(
+    adapter: HubSpotAdapter, sandbox: HubSpotSandbox, hs: Any
+) -> None:
+    ids = [create(hs, email=f"h{i}@example.com") for i in range(100)]
+    generic = {"status": "error", "message": "There was a problem with the request.", "correlationId": "c"}
+    sandbox.arm_fault(path_prefix="/crm/v3/objects/contacts/batch/update", status=400, body=generic)
+    res = adapter.update({i: {"firstname": "X"} for i in ids})
     assert all(not r.ok for r in res.values())
     assert adapter.transport.stats.calls == 1 + 2 * MAX_SPLITS
 

@@ -41,6 +41,7 @@ def poll(adapter: HubSpotAdapter, cursor: Cursor | None) -> tuple[int, Cursor | 
     return n, cursor, adapter.transport.stats.searches - before
 
 
+@pytest.mark.usefixtures("exact_index")
 def test_the_lookback_reaches_back_only_from_the_previous_poll(
     sandbox: HubSpotSandbox,
 ) -> None:
@@ -64,6 +65,7 @@ def test_the_lookback_reaches_back_only_from_the_previous_poll(
     assert n == 0 and searches == BURST // 200 + 1
 
 
+@pytest.mark.usefixtures("exact_index")
 def test_a_new_process_sharing_the_delivered_memory_does_not_re_deliver(
     sandbox: HubSpotSandbox, redis_client: Any
 ) -> None:
@@ -89,6 +91,7 @@ def test_a_new_process_sharing_the_delivered_memory_does_not_re_deliver(
     assert poll(alone, saved)[0] == BURST - 1  # all but the cursor's own record
 
 
+@pytest.mark.usefixtures("exact_index")
 def test_a_late_record_inside_the_bounded_lookback_is_still_caught(sandbox: HubSpotSandbox, hs: Any) -> None:
     adapter = defaults(sandbox)
     store = sandbox.portal.stores["contacts"]

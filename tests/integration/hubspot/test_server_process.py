@@ -53,7 +53,7 @@ def test_cli_serves_seeds_and_obeys_the_control_surface() -> None:
             r.status_code == 200 and len(r.json()["results"]) == 100 and r.json()["paging"]["next"]["after"]
         )
         httpx.post(
-            f"{base}/crm/v3/objects/contacts", headers=TOKEN, json={"properties": {"email": "x@y.test"}}
+            f"{base}/crm/v3/objects/contacts", headers=TOKEN, json={"properties": {"email": "x@y.com"}}
         )
         assert httpx.post(f"{base}/_sandbox/reset").status_code == 200  # back to the seeded start state
         assert httpx.post(f"{base}/_sandbox/seed", json={"contacts": 5}).json()["contacts"] == 125

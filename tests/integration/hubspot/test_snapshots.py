@@ -40,7 +40,7 @@ def provoke(sb: HubSpotSandbox, name: str) -> Any:
     actions: dict[str, Callable[[], Any]] = {
         "401_invalid_authentication": sb.client(access_token="nope").crm.contacts.basic_api.get_page,
         "409_conflict": lambda: [
-            hs.crm.contacts.basic_api.create({"properties": {"email": "s@x.test"}}) for _ in "ab"
+            hs.crm.contacts.basic_api.create({"properties": {"email": "s@x.com"}}) for _ in "ab"
         ],
         "400_batch_cap": lambda: hs.crm.contacts.batch_api.read(
             {"inputs": [{"id": str(i)} for i in range(101)]}

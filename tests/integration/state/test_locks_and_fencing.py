@@ -79,3 +79,23 @@ def test_waiters_get_the_lock_one_after_another(redis_client: Any) -> None:
     for t in threads:
         t.join()
     assert most == 1
+
+
+def test_lock_groups_are_taken_all_or_none_in_one_call(redis_client: Any) -> None:
+    locks = Locks(redis_client)
+    held = locks.acquire("email:x@example.com")
+    got = locks.try_acquire_groups([["p1", "email:x@example.com"], ["p2"], ["p2", "p3"]])
+    assert got[0] is None  # one of its locks is held elsewhere: nothing of it is taken
+    assert got[1] is not None and [x.name for x in got[1]] == ["p2"]
+    assert got[2] is None  # p2 went to the earlier group of the same call
+    assert locks.holder("p1") is None and locks.holder("p3") is None
+    assert locks.release_all([*got[1], held]) == 2
+
+
+def test_put_many_refuses_only_the_stale_fences(redis_client: Any) -> None:
+    bases = BaseStore(redis_client)
+    bases.put("p1", base("sql"), fence=5)
+    refused = bases.put_many({"p1": base("mql"), "p2": base("lead")}, fence={"p1": 4, "p2": 1})
+    assert refused == ["p1"]
+    stored = bases.get_many(["p1", "p2"])
+    assert stored["p1"].values["stage"] == "sql" and stored["p2"].values["stage"] == "lead"

@@ -123,3 +123,27 @@ def test_a_write_whose_answer_is_lost_is_read_back_and_counts_as_applied(
     assert sf_box.org.get("Lead", lead)["Status"] == "Meeting Set"
     assert [e.field for e in state.audit.entries(run=run.id)] == ["Status"]
     assert service.sync_one(f"hs:contacts:{cid}", Run.new("test")).writes == 0
+
+
+def test_a_won_hubspot_deal_makes_a_customer_when_deal_facts_are_on(
+    sf_box: SalesforceSandbox,
+    hs_box: HubSpotSandbox,
+    state: State,
+    synced_lead: Callable[..., tuple[str, str]],
+) -> None:
+    from .conftest import make_service
+
+    lead, cid = synced_lead(Status="Qualified", Lead_Stage__c="Sales Qualified Lead")
+    client = hs_box.client()
+    deal = str(
+        client.crm.deals.basic_api.create({"properties": {"dealname": "D", "dealstage": "closedwon"}}).id
+    )
+    client.crm.associations.v4.basic_api.create_default("contacts", cid, "deals", deal)
+    service = make_service(sf_box, hs_box, state)
+    assert service.sync_one(f"hs:contacts:{cid}", Run.new("test")).writes == 0  # deals not read by default
+    service.settings = service.settings.model_copy(update={"hubspot_deal_facts": True})
+    outcome = service.sync_one(f"hs:contacts:{cid}", Run.new("test"))
+    assert outcome.disposition is Disposition.SYNCED, outcome.detail
+    assert hs_box.portal.stores["contacts"].records[int(cid)].props["lifecyclestage"] == "customer"
+    assert sf_box.org.get("Lead", lead)["Lead_Stage__c"] == "Customer"
+    assert service.sync_one(f"hs:contacts:{cid}", Run.new("test")).writes == 0  # the deal fires once

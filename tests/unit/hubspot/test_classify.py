@@ -138,3 +138,57 @@ def test_rejection_details_are_parsed_here_not_in_the_adapter() -> None:
     )
     assert isinstance(invalid, HubSpotRejectedError)
     assert invalid.problems == (PropertyProblem("x", "PROPERTY_DOESNT_EXIST"),)
+
+
+# ------------------------------------------------------------------ the real shapes (issue 9 item 10)
+def test_json_in_string_problems_give_the_code_and_the_refused_value() -> None:
+    message = "Property values were not valid: " + json.dumps(
+        [
+            {
+                "isValid": False,
+                "message": "Email address x@ is invalid",
+                "error": "INVALID_EMAIL",
+                "name": "email",
+            }
+        ]
+    )
+    err = classify(FakeApiError(400, {"status": "error", "message": message, "category": "VALIDATION_ERROR"}))
+    assert isinstance(err, HubSpotRejectedError)
+    assert err.code == "VALIDATION_ERROR:INVALID_EMAIL"
+    assert err.problems == (PropertyProblem("email", "INVALID_EMAIL", "x@"),)
+
+
+def test_an_invalid_option_names_its_value() -> None:
+    message = "Property values were not valid: " + json.dumps(
+        [
+            {
+                "isValid": False,
+                "message": "Maybe was not one of the allowed options: [NEW, OPEN]",
+                "error": "INVALID_OPTION",
+                "name": "hs_lead_status",
+                "localizedErrorMessage": "Maybe was not one of the allowed options: [NEW, OPEN]",
+            }
+        ]
+    )
+    err = classify(FakeApiError(400, {"status": "error", "message": message, "category": "VALIDATION_ERROR"}))
+    assert isinstance(err, HubSpotRejectedError)
+    assert err.problems == (PropertyProblem("hs_lead_status", "INVALID_OPTION", "Maybe"),)
+
+
+def test_a_generic_search_400_without_category_is_a_rejection_never_retried() -> None:
+    body = {"status": "error", "message": "There was a problem with the request.", "correlationId": "c"}
+    err = classify(FakeApiError(400, body))
+    assert isinstance(err, HubSpotRejectedError) and not isinstance(err, RetriableError)
+    assert err.code == "BAD_REQUEST" and err.problems == () and err.ids == ()
+    assert "There was a problem with the request." in str(err)
+
+
+def test_a_message_that_is_not_json_after_the_prefix_yields_no_problems() -> None:
+    body = {
+        "status": "error",
+        "message": "Property values were not valid: [oops",
+        "category": "VALIDATION_ERROR",
+    }
+    err = classify(FakeApiError(400, body))
+    assert isinstance(err, HubSpotRejectedError) and err.problems == ()
+    assert err.code == "VALIDATION_ERROR"

@@ -60,6 +60,7 @@ from worker.errors import CrmError, RecordRejectedError
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
+ASSOCIATION_BATCH_SIZE = 1000  # v4 association batch read inputs per call [C, the sandbox's cap]
 SEARCH_PAGE = 200
 DEFAULT_CONTACT_PROPERTIES = (
     "email",
@@ -204,6 +205,44 @@ class HubSpotAdapter:
                     out[requested] = rec
         return out
 
+    def read_associations(
+        self, ids: Sequence[str], *, from_type: str = "contacts", to_type: str = "companies"
+    ) -> dict[str, list[str]]:
+        """Associated ids of each id asked for (v4 batch read), keyed by the id asked for.
+
+        HubSpot leaves an id without associations out of ``results`` and reports it in ``errors[]`` with
+        subCategory ``crm.associations.NO_ASSOCIATIONS_FOUND``, answering 207 [B, captured answer cited
+        in the sandbox's ``NoAssociationsFoundError``]: such an id maps to ``[]``. Results are matched by
+        ``from.id``, never by position (they are not aligned with the inputs). Any other per-id error
+        leaves the id out (logged). Per-id ``paging.next.after`` is followed."""
+        out: dict[str, list[str]] = {}
+        pending = [{"id": str(i).strip()} for i in dict.fromkeys(ids)]
+        while pending:
+            following: list[dict[str, str]] = []
+            for chunk in _chunks(pending, ASSOCIATION_BATCH_SIZE):
+                answer = self.transport.call(_associations_op(from_type, to_type, {"inputs": chunk}))
+                doc = answer.body or {}
+                for res in doc.get("results") or []:
+                    fid = str((res.get("from") or {}).get("id"))
+                    out.setdefault(fid, []).extend(str(t.get("toObjectId")) for t in res.get("to") or [])
+                    after = ((res.get("paging") or {}).get("next") or {}).get("after")
+                    if after:
+                        following.append({"id": fid, "after": str(after)})
+                for err in doc.get("errors") or []:
+                    context = err.get("context") or {}
+                    missing = [str(i) for i in context.get("fromObjectId") or context.get("ids") or []]
+                    if str(err.get("subCategory") or "").endswith("NO_ASSOCIATIONS_FOUND"):
+                        for i in missing:
+                            out.setdefault(i, [])
+                    else:
+                        log.warning(
+                            "HubSpot association read failed for %d ids: %s",
+                            len(missing),
+                            str(err.get("category") or err.get("message") or "error")[:200],
+                        )
+            pending = following
+        return out
+
     def get(
         self, object_id: str, *, object_type: str = "contacts", properties: Sequence[str] = ()
     ) -> dict[str, Any]:
@@ -342,14 +381,16 @@ class HubSpotAdapter:
 
     # ------------------------------------------------------------------ writes
     def update(
-        self, updates: Mapping[str, Mapping[str, str]], *, object_type: str = "contacts"
+        self, updates: Mapping[str, Mapping[str, str | None]], *, object_type: str = "contacts"
     ) -> WriteReport:
         """Batch update by id (100 per call); one result per input id (ids normalised with ``strip``).
 
         Inputs whose ids collide after normalisation are merged when their properties agree, else all
         rejected with DUPLICATE_INPUT: HubSpot refuses a whole batch holding one id twice.
         """
-        items, results = _dedupe([(str(k).strip(), dict(v)) for k, v in updates.items()])
+        items, results = _dedupe([(str(k).strip(), _wire(v)) for k, v in updates.items()])
+        items, empty = _split_empty(items)
+        results.update(empty)
 
         def send(chunk: list[Item]) -> Answer:
             body = {"inputs": [{"id": i, "properties": p} for i, p in chunk]}
@@ -358,17 +399,19 @@ class HubSpotAdapter:
         ops = {k: WriteOp(k, "update", object_type, p, k) for k, p in items}
         return self._batches(items, results, send, by="id", object_type=object_type, ops=ops)
 
-    def upsert_by_email(self, inputs: Mapping[str, Mapping[str, str]]) -> WriteReport:
+    def upsert_by_email(self, inputs: Mapping[str, Mapping[str, str | None]]) -> WriteReport:
         """Create-or-update contacts keyed by email (100 per call), so concurrent creates cannot duplicate.
 
         Emails are normalised (``strip().lower()``) and results keyed by the normalised email; inputs that
         collide after normalisation are merged when their properties agree, else rejected (DUPLICATE_INPUT).
         """
-        items, results = _dedupe([(str(k).strip().lower(), dict(v)) for k, v in inputs.items()])
+        # the email is sent as a property too: results map back by it, and a refusal naming the email
+        # (INVALID_EMAIL) is pinned on its input
+        items, results = _dedupe([(str(k).strip().lower(), _wire(v)) for k, v in inputs.items()])
         return self._upserts(items, results, "email", lambda email, p: {**p, "email": email})
 
     def create(
-        self, inputs: Mapping[str, Mapping[str, str]], *, object_type: str = "contacts"
+        self, inputs: Mapping[str, Mapping[str, str | None]], *, object_type: str = "contacts"
     ) -> WriteReport:
         """Create contacts, each with an idempotency handle (the input's key) written to
         ``create_key_property`` and sent as a batch upsert on that property: HubSpot looks the handle
@@ -379,7 +422,7 @@ class HubSpotAdapter:
         if object_type != "contacts":
             raise ValueError("creates are for contacts")
         prop = self.settings.create_key_property
-        items, results = _dedupe([(str(k).strip(), dict(v)) for k, v in inputs.items()])
+        items, results = _dedupe([(str(k).strip(), _wire(v)) for k, v in inputs.items()])
         return self._upserts(items, results, prop, lambda handle, p: {**p, prop: handle}, kind="create")
 
     def _upserts(
@@ -636,8 +679,9 @@ class HubSpotAdapter:
         """A whole-batch 4xx. Inputs the error itself identifies are rejected without re-sending:
         ``context.ids`` names them, or a "Property values were not valid" problem names a property that
         does not exist / is read-only (every input carrying it fails) or a value every input shares.
-        The rest is re-sent once. Only when the error identifies nobody is the batch halved, at most
-        ``budget.splits`` times per 100 inputs; past that the remaining inputs are rejected together."""
+        The rest is re-sent. Only when the error identifies nobody is the batch halved. Re-sends and
+        halvings share ``budget.splits`` per 100 inputs; past that the remaining inputs are rejected
+        together, saying so."""
         if len(chunk) == 1:
             results[chunk[0][0]] = from_error(chunk[0][0], err)
             return
@@ -646,24 +690,33 @@ class HubSpotAdapter:
             rest = [item for item in chunk if item[0] not in bad]
             for k in bad:
                 results[k] = from_error(k, err)
-            if rest:
+            if rest and budget.splits > 0:
+                budget.splits -= 1  # each re-send is bounded too: HubSpot may name one bad value per answer
                 again(rest)
+            elif rest:
+                self._reject_unisolated(rest, err, results)
             return
         if budget.splits <= 0:
-            for k, _ in chunk:
-                results[k] = from_error(
-                    k,
-                    RecordRejectedError(
-                        f"{err} (not isolated: the batch shared this rejection after {MAX_SPLITS} splits)",
-                        code=err.code,
-                        status=err.status,
-                    ),
-                )
+            self._reject_unisolated(chunk, err, results)
             return
         budget.splits -= 1
         mid = len(chunk) // 2
         again(chunk[:mid])
         again(chunk[mid:])
+
+    @staticmethod
+    def _reject_unisolated(
+        chunk: list[Item], err: RecordRejectedError, results: dict[str, WriteResult]
+    ) -> None:
+        for k, _ in chunk:
+            results[k] = from_error(
+                k,
+                RecordRejectedError(
+                    f"{err} (not isolated: the batch shared this rejection after {MAX_SPLITS} splits)",
+                    code=err.code,
+                    status=err.status,
+                ),
+            )
 
     def _map_batch(
         self, answer: Answer, keys: list[str], results: dict[str, WriteResult], *, by: str, object_type: str
@@ -752,9 +805,36 @@ def _identified(chunk: list[Item], err: RecordRejectedError) -> set[str]:
         carriers = [(k, p) for k, p in chunk if problem.name in p]
         if problem.error in SHARED_PROPERTY_ERRORS:
             bad.update(k for k, _ in carriers)
+        elif problem.value is not None:
+            # the message names the refused value (INVALID_EMAIL, INVALID_OPTION): every input carrying
+            # exactly that value fails the same way; the rest is re-sent
+            refused = problem.value.strip().lower()
+            bad.update(k for k, p in carriers if str(p[problem.name]).strip().lower() == refused)
         elif len(carriers) == len(chunk) and len({p[problem.name] for _, p in carriers}) == 1:
             bad.update(keys)
     return bad
+
+
+def _wire(props: Mapping[str, Any]) -> dict[str, str]:
+    """Properties as HubSpot must receive them: a clear is ``""`` — HubSpot ignores ``null`` and keeps the
+    old value [B, hubspot-api-nodejs #324, maintainer: "You can set empty string for it"] — and every
+    other value a string."""
+    return {str(k): "" if v is None else str(v) for k, v in props.items()}
+
+
+def _split_empty(items: list[Item]) -> tuple[list[Item], dict[str, WriteResult]]:
+    """Inputs with no properties are never sent: HubSpot refuses the request ("No properties found to
+    update, please provide at least one." [B, hubspot-api-ruby #121]) and there is nothing to write.
+    They are reported rejected (NO_PROPERTIES) so the caller sees that nothing was written."""
+    keep = [(k, p) for k, p in items if p]
+    empty = {
+        k: from_error(
+            k, RecordRejectedError("no properties to write; nothing was sent", code="NO_PROPERTIES")
+        )
+        for k, p in items
+        if not p
+    }
+    return keep, empty
 
 
 def _dedupe(items: list[Item]) -> tuple[list[Item], dict[str, WriteResult]]:
@@ -784,6 +864,13 @@ def _dedupe(items: list[Item]) -> tuple[list[Item], dict[str, WriteResult]]:
 def _search_op(object_type: str, body: dict[str, Any]) -> Op:
     def op(apis: Any) -> Any:
         return apis.search[object_type].do_search(body, **apis.kw)
+
+    return op
+
+
+def _associations_op(from_type: str, to_type: str, body: dict[str, Any]) -> Op:
+    def op(apis: Any) -> Any:
+        return apis.associations.get_page(from_type, to_type, body, **apis.kw)
 
     return op
 

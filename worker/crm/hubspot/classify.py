@@ -9,6 +9,10 @@ package has its own exception classes, so this duck-types on ``status``/``body``
 - 5xx, status 0 (TLS), transport errors: Retriable.
 - 401 EXPIRED_AUTHENTICATION (or any 401 when a refresh token exists): SessionExpired — refresh once.
 - 401 otherwise, 403: Fatal (bad credentials, missing scopes).
+- Real rejection bodies carry their detail in ``message``: "Property values were not valid: [...]" is a
+  JSON list inside the string (code, property, and the refused value for INVALID_EMAIL/INVALID_OPTION),
+  with no ``errors[].code`` [B, captured bodies]; many search 400s are the generic "There was a problem
+  with the request." without ``category`` [B], classified ``BAD_REQUEST``.
 - 400/404/409 and other 4xx: ``HubSpotRejectedError`` (a RecordRejectedError) with HubSpot's category
   and message; never retried. This is also the only place that reads a rejection's body: the error
   carries the parsed details the adapter acts on — ``existing_id`` from a 409 "Contact already exists.
@@ -44,10 +48,13 @@ INVALID_VALUES_PREFIX = "Property values were not valid: "
 
 @dataclass(frozen=True)
 class PropertyProblem:
-    """One entry of a "Property values were not valid" answer."""
+    """One entry of a "Property values were not valid" answer; ``value`` is the refused value when the
+    message names it (INVALID_EMAIL "Email address V is invalid", INVALID_OPTION "V was not one of the
+    allowed options: [...]") [B, captured bodies cited above]."""
 
     name: str
     error: str
+    value: str | None = None
 
 
 class HubSpotRejectedError(RecordRejectedError):
@@ -69,6 +76,18 @@ class HubSpotRejectedError(RecordRejectedError):
         super().__init__(message, code=code, status=status)
 
 
+REFUSED_VALUE = {
+    "INVALID_EMAIL": re.compile(r"^Email address (.*) is invalid$", re.S),
+    "INVALID_OPTION": re.compile(r"^(.*) was not one of the allowed options", re.S),
+}
+
+
+def _refused_value(error: str, item: dict[str, Any]) -> str | None:
+    pattern = REFUSED_VALUE.get(error)
+    match = pattern.match(str(item.get("message") or "")) if pattern else None
+    return match.group(1) if match else None
+
+
 def _problems(body: dict[str, Any]) -> tuple[PropertyProblem, ...]:
     """Parse the JSON list HubSpot embeds in the message; fall back to ``errors[].context.propertyName``."""
     out: list[PropertyProblem] = []
@@ -80,7 +99,8 @@ def _problems(body: dict[str, Any]) -> tuple[PropertyProblem, ...]:
             items = []
         for item in items if isinstance(items, list) else []:
             if isinstance(item, dict) and item.get("name"):
-                out.append(PropertyProblem(str(item["name"]), str(item.get("error") or "")))
+                error = str(item.get("error") or "")
+                out.append(PropertyProblem(str(item["name"]), error, _refused_value(error, item)))
     if out:
         return tuple(out)
     for e in body.get("errors") or []:
@@ -90,6 +110,15 @@ def _problems(body: dict[str, Any]) -> tuple[PropertyProblem, ...]:
         for n in names if isinstance(names, list) else [names]:
             out.append(PropertyProblem(str(n), str(e.get("code") or "")))
     return tuple(out)
+
+
+def _first_error_code(body: dict[str, Any]) -> str:
+    """``errors[0].code`` when an answer has one (the SPEC ``Error`` schema allows it; most real
+    answers carry none, so this is only a fallback after the message's own problem list)."""
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict) and errors[0].get("code"):
+        return str(errors[0]["code"])
+    return ""
 
 
 def _body(exc: BaseException) -> dict[str, Any]:
@@ -137,7 +166,9 @@ def classify(exc: BaseException, *, can_refresh: bool = False) -> CrmError:
     status = getattr(exc, "status", None)
     if isinstance(status, int):
         body = _body(exc)
-        category = str(body.get("category") or body.get("errorType") or body.get("status") or "")
+        # ``status`` is "error" on most answers; only OAuth answers put a code there (BAD_CLIENT_ID)
+        oauth_status = body.get("status") if body.get("status") != "error" else None
+        category = str(body.get("category") or body.get("errorType") or oauth_status or "")
         message = str(body.get("message") or getattr(exc, "reason", "") or "")[:MAX_MESSAGE]
         text = f"HubSpot {status} {category}: {message}".strip()
         if status == 0:
@@ -159,10 +190,11 @@ def classify(exc: BaseException, *, can_refresh: bool = False) -> CrmError:
             return FatalError(text, code=category or None, status=401)
         if status == 403:
             return FatalError(text, code=category or None, status=403)
-        code = category
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict) and errors[0].get("code"):
-            code = f"{category}:{errors[0]['code']}" if category else str(errors[0]["code"])
+        problems = _problems(body)
+        code = category or ("BAD_REQUEST" if status == 400 else "")
+        detail = problems[0].error if problems and problems[0].error else _first_error_code(body)
+        if detail:
+            code = f"{code}:{detail}" if code else detail
         ids = (body.get("context") or {}).get("ids") if isinstance(body.get("context"), dict) else None
         conflict = CONFLICT_ID.search(message) if status == 409 else None
         return HubSpotRejectedError(
@@ -170,7 +202,7 @@ def classify(exc: BaseException, *, can_refresh: bool = False) -> CrmError:
             code=code or None,
             status=status,
             ids=tuple(str(i) for i in ids) if isinstance(ids, list) else (),
-            problems=_problems(body),
+            problems=problems,
             existing_id=conflict.group(1) if conflict else None,
         )
     if isinstance(

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,6 +29,27 @@ from worker.crm.hubspot.settings import HubSpotSettings
 from worker.errors import FatalError, RetriableError, SessionExpiredError
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _logger_levels_kept() -> Iterator[None]:
+    """Undo the logger levels hubspot-api-client sets while its API objects are built.
+
+    Each generated ``Configuration`` sets the process-wide ``urllib3`` logger (and its own package
+    logger) to WARNING [A, PY ``configuration.py`` ``debug`` setter], hiding other libraries' debug
+    logs (issue 12 item 10). The project configures only its own loggers, so every level is restored.
+    """
+    manager = logging.Logger.manager
+    before = {n: lg.level for n, lg in manager.loggerDict.items() if isinstance(lg, logging.Logger)}
+    before.setdefault("urllib3", logging.getLogger("urllib3").level)
+    try:
+        yield
+    finally:
+        for name, logger in list(manager.loggerDict.items()):
+            if isinstance(logger, logging.Logger):
+                level = before.get(name, logging.NOTSET)
+                if logger.level != level:
+                    logger.setLevel(level)
 
 
 class RateLimiter(Protocol):
@@ -72,6 +94,7 @@ class _Apis:
         self.search = {t: getattr(client.crm, t).search_api for t in ("contacts", "companies", "deals")}
         self.tokens = client.oauth.tokens_api
         self.properties = client.crm.properties.core_api
+        self.associations = client.crm.associations.v4.batch_api
 
 
 Op = Callable[[_Apis], Any]
@@ -94,8 +117,9 @@ class HubSpotTransport:
         base = self.settings.base_url.rstrip("/")
         # No urllib3 retries: its default Retry would sleep on a GET 429's Retry-After behind our back.
         no_retry = Retry(total=0, respect_retry_after_header=False, raise_on_status=False)
-        client = HubSpot(access_token=token, host=base, base_url=base, retry=no_retry)
-        return _Apis(client, self.settings.request_timeout_s)
+        with _logger_levels_kept():
+            client = HubSpot(access_token=token, host=base, base_url=base, retry=no_retry)
+            return _Apis(client, self.settings.request_timeout_s)
 
     @property
     def can_refresh(self) -> bool:
