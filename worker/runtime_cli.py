@@ -56,3 +56,19 @@ def register(app: typer.Typer) -> None:
     """Add these commands to the ``crmsync`` app."""
     app.command("worker")(worker)
     app.command("beat")(beat)
+    app.command("demo")(demo)
+
+
+def demo(
+    seed: int = typer.Option(20, help="Records each sandbox is seeded with."),
+    step_timeout: float = typer.Option(60.0, help="Seconds to wait for each step to sync."),
+) -> None:
+    """Run the whole service locally (both sandboxes, a Redis, a worker and a beat), play a journey
+    through both CRMs' APIs and print what changed where and why; everything is stopped afterwards."""
+    from worker.demo import DemoError, run_demo
+
+    try:
+        run_demo(seed=seed, step_timeout=step_timeout)
+    except DemoError as exc:
+        typer.echo(f"demo: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None

@@ -21,6 +21,7 @@ from sandbox.hubspot.limits import TIERS
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
 from tests.conftest import ROOT, require_service
+from worker.demo import demo_env
 
 CRMSYNC = str(Path(sys.executable).parent / "crmsync")
 
@@ -117,25 +118,13 @@ def running(
     except redis.exceptions.ConnectionError as exc:
         require_service("redis-server", f"{redis_url}: {exc}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_") and not k.startswith("CELERY")}
+    # the demo's settings (1-2 s polls, the sandboxes), with 1 s polls and a broker database of its own
+    env.update(demo_env(redis_url, sf_box.instance_url, str(sf_box.ca_path), hs_box.base_url, hs_box.token))
     env.update(
         {
-            "CRMSYNC_REDIS_URL": redis_url,
             "CRMSYNC_BROKER_URL": broker,
-            "CRMSYNC_MAP": str(ROOT / "mappings" / "default.yaml"),
             "CRMSYNC_SALESFORCE_POLL_SECONDS": "1",
             "CRMSYNC_HUBSPOT_POLL_SECONDS": "1",
-            "CRMSYNC_BEAT_MAX_LOOP_INTERVAL": "1",
-            "CRMSYNC_BEAT_LOCK_TIMEOUT": "5",
-            "CRMSYNC_SALESFORCE_AUTH_MODE": "soap",
-            "CRMSYNC_SALESFORCE_USERNAME": "admin@crm-sync.sandbox",
-            "CRMSYNC_SALESFORCE_PASSWORD": "password",
-            "CRMSYNC_SALESFORCE_SECURITY_TOKEN": "TOKEN",
-            "CRMSYNC_SALESFORCE_LOGIN_URL": sf_box.instance_url,
-            "CRMSYNC_SALESFORCE_CA_BUNDLE": str(sf_box.ca_path),
-            "CRMSYNC_HUBSPOT_BASE_URL": hs_box.base_url,
-            "CRMSYNC_HUBSPOT_ACCESS_TOKEN": hs_box.token,
-            "CRMSYNC_HUBSPOT_INDEX_LAG_MARGIN_S": "0",
-            "CRMSYNC_HUBSPOT_LOOKBACK_S": "5",
         }
     )
     svc = Service(env, log_dir)

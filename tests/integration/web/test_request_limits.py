@@ -82,8 +82,9 @@ def test_unsigned_request_is_refused_before_its_body_is_sent(address: tuple[str,
     started = time.monotonic()
     sock.sendall(head)
     response = _read_all(sock)
+    # 401, not the 408 a body read would end in: the body was never waited for
     assert _status(response) == 401 and b"connection: close" in response.lower()
-    assert time.monotonic() - started < 0.4  # answered without waiting for the body deadline
+    assert time.monotonic() - started < 3
 
 
 def test_declared_body_over_the_cap_is_413_before_it_is_read(address: tuple[str, int]) -> None:
@@ -155,7 +156,9 @@ def test_an_idle_keep_alive_connection_sending_half_a_second_head_is_closed(
     sock = _connect(address)
     sock.sendall(b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
     sock.settimeout(5)
-    first = sock.recv(65536)
+    first = b""
+    while not first.endswith(b"Not Found"):  # the whole first answer (head and body)
+        first += sock.recv(65536)
     assert _status(first) == 404
     started = time.monotonic()
     sock.sendall(b"POST /webhooks/hubspot HTTP/1.1\r\nHo")  # cancels uvicorn's keep-alive timer
@@ -185,8 +188,8 @@ def test_a_request_head_growing_past_the_cap_is_refused(address: tuple[str, int]
     started = time.monotonic()
     sock.sendall(f"POST {PATH} HTTP/1.1\r\nHost: x\r\nX-Pad: {'a' * 20_000}".encode())
     response = _read_all(sock)
-    assert _status(response) == 400
-    assert time.monotonic() - started < 0.4  # refused for its size, not by the header deadline
+    assert _status(response) == 400  # the header deadline would close without an answer
+    assert time.monotonic() - started < 3
 
 
 def test_a_content_length_that_is_not_a_number_is_400(address: tuple[str, int]) -> None:
