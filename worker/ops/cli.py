@@ -243,10 +243,285 @@ def rollback(
     raise typer.Exit(report.exit_code)
 
 
-COMMANDS: dict[str, Callable[..., None]] = {"resync": resync, "audit": audit, "rollback": rollback}
+def status(as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout.")) -> None:
+    """Cursors and their lag, pauses, last polls, API budgets, queue depths, dead letters by error
+    code (with a sample) and running backfills — read from Redis, no CRM call."""
+    from worker.ops.context import runtime
+    from worker.ops.status import build_status, status_text
+
+    with _operator_errors():
+        rt = runtime()
+        doc = build_status(rt.settings, rt.state, _broker(rt.settings))
+    if as_json:
+        _dump(doc)
+        return
+    Console(highlight=False, soft_wrap=True).print("\n".join(status_text(doc)), markup=False)
+
+
+def _broker(settings: Any) -> Any:
+    """The Celery broker's Redis (for queue depths), or None when the broker is not Redis."""
+    import redis
+
+    url = settings.broker
+    return redis.Redis.from_url(url) if url.startswith(("redis://", "rediss://", "unix://")) else None
+
+
+backfill_app = typer.Typer(help="Admin-triggered backfills on the backfill queue.", no_args_is_help=True)
+
+
+@backfill_app.command("start")
+def backfill_start(
+    crm: str = typer.Option("both", "--crm", help="salesforce, hubspot or both."),
+    obj: str | None = typer.Option(
+        None, "--object", help="Lead, Contact (salesforce) or contacts (hubspot)."
+    ),
+    since: str | None = typer.Option(None, "--since", help="Only records changed since (ISO date/time)."),
+    where: str | None = typer.Option(None, "--where", help="A SOQL WHERE clause (salesforce)."),
+    hubspot_filters: str | None = typer.Option(
+        None, "--hubspot-filters", help='HubSpot search filters as JSON: [{"propertyName": …, "operator": …}]'
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Plan every person; write nothing."),
+    chunk_size: int = typer.Option(200, "--chunk-size", min=1, max=1000, help="People per task."),
+    detach: bool = typer.Option(False, "--detach", help="Print the id and return; do not follow."),
+    as_json: bool = typer.Option(False, "--json", help="JSON progress lines instead of a bar."),
+) -> None:
+    """Validate the scope against the CRMs (a bad one exits 2 naming the problem; nothing starts),
+    then enqueue it and follow its progress (Ctrl-C stops following, not the backfill)."""
+    from worker.ops import backfill as bf
+    from worker.ops.context import runtime
+
+    with _operator_errors():
+        doc: dict[str, Any] = {"crm": crm, "object": obj, "since": since, "where": where}
+        doc |= {"dry_run": dry_run, "chunk_size": chunk_size}
+        if hubspot_filters is not None:
+            try:
+                doc["hubspot_filters"] = json.loads(hubspot_filters)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"--hubspot-filters is not JSON: {exc}") from None
+        spec = bf.parse_spec({k: v for k, v in doc.items() if v is not None})
+        rt = runtime()
+        store = bf.BackfillStore(rt.redis)
+        started = bf.start(rt.service, spec, store)
+        from worker.ops.tasks import send_enumerate
+
+        send_enumerate(started.id)
+    typer.echo(
+        f"backfill {started.id}: {started.total} records in scope" + (" (dry run)" if dry_run else ""),
+        err=True,
+    )
+    if detach:
+        if as_json:
+            _dump(started.to_json())
+        else:
+            typer.echo(started.id)
+        return
+    _follow(store, started.id, as_json)
+
+
+@backfill_app.command("status")
+def backfill_status(
+    backfill_id: str = typer.Argument(..., help="A backfill id (backfill-…)."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Follow until it ends."),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of text."),
+) -> None:
+    """Progress of one backfill: done / total, rate, ETA, errors, and a dry run's counts."""
+    from worker.ops import backfill as bf
+    from worker.ops.context import runtime
+
+    with _operator_errors():
+        store = bf.BackfillStore(runtime().redis)
+        b = store.get(backfill_id)
+        if b is None:
+            raise InputError(f"no backfill {backfill_id!r}")
+    if follow:
+        _follow(store, backfill_id, as_json)
+        return
+    if as_json:
+        _dump(b.to_json())
+        return
+    _print_backfill(b.to_json())
+
+
+@backfill_app.command("list")
+def backfill_list(as_json: bool = typer.Option(False, "--json", help="JSON instead of a table.")) -> None:
+    """The latest backfills, newest first."""
+    from worker.ops import backfill as bf
+    from worker.ops.context import runtime
+
+    store = bf.BackfillStore(runtime().redis)
+    docs = [b.to_json() for i in store.ids() if (b := store.get(i)) is not None]
+    if as_json:
+        _dump(docs)
+        return
+    table = Table("id", "state", "done", "total", "writes", "errors", "dry run")
+    for d in docs:
+        table.add_row(
+            d["id"],
+            d["state"],
+            str(d["done"]),
+            str(d["total"]),
+            str(d["writes"]),
+            str(d["errors"]),
+            "yes" if d["dry_run"] else "",
+        )
+    Console(highlight=False).print(table)
+
+
+@backfill_app.command("cancel")
+def backfill_cancel(backfill_id: str = typer.Argument(..., help="A backfill id.")) -> None:
+    """Stop a backfill: no further page is read and no further chunk runs (chunks running finish)."""
+    from worker.ops import backfill as bf
+    from worker.ops.context import runtime
+
+    with _operator_errors():
+        b = bf.cancel(bf.BackfillStore(runtime().redis), backfill_id)
+    typer.echo(f"backfill {b.id}: {b.state}, {b.done}/{b.total} done")
+
+
+@backfill_app.command("resume")
+def backfill_resume(
+    backfill_id: str = typer.Argument(..., help="A backfill id."),
+    detach: bool = typer.Option(False, "--detach", help="Do not follow."),
+    as_json: bool = typer.Option(False, "--json", help="JSON progress lines."),
+) -> None:
+    """Send again what a crash or restart left undone: the enumeration from its checkpoint and every
+    chunk without a result (a chunk run twice writes nothing the second time and counts once)."""
+    from worker.ops import backfill as bf
+    from worker.ops.context import runtime
+
+    with _operator_errors():
+        store = bf.BackfillStore(runtime().redis)
+        enumerate_again, chunks = bf.resume(store, backfill_id)
+        from worker.ops.tasks import send_chunk, send_enumerate
+
+        if enumerate_again:
+            send_enumerate(backfill_id)
+        for n in chunks:
+            send_chunk(backfill_id, n)
+    typer.echo(
+        f"backfill {backfill_id}: resumed {len(chunks)} chunk(s)"
+        + (", and its enumeration" if enumerate_again else ""),
+        err=True,
+    )
+    if not detach:
+        _follow(store, backfill_id, as_json)
+
+
+@backfill_app.command("planned")
+def backfill_planned(
+    backfill_id: str = typer.Argument(..., help="A dry-run backfill id."),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl or csv."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
+) -> None:
+    """Every write a dry-run backfill planned (one line per field), as JSONL or CSV."""
+    import csv
+
+    from worker.ops import backfill as bf
+    from worker.ops.context import runtime
+
+    with _operator_errors():
+        if fmt not in ("jsonl", "csv"):
+            raise InputError(f"--format must be jsonl or csv, not {fmt!r}")
+        store = bf.BackfillStore(runtime().redis)
+        if store.get(backfill_id) is None:
+            raise InputError(f"no backfill {backfill_id!r}")
+    fh = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        columns = ["person", "side", "op", "object", "record", "field", "value", "cause"]
+        writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n") if fmt == "csv" else None
+        if writer is not None:
+            writer.writeheader()
+        for row in store.planned_writes(backfill_id):
+            if writer is not None:
+                writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
+            else:
+                fh.write(json.dumps(row, sort_keys=True) + "\n")
+    finally:
+        if output:
+            fh.close()
+
+
+def _print_backfill(d: dict[str, Any]) -> None:
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(
+        f"{d['id']}: {d['state']}, {d['done']}/{d['total']} done, {d['writes']} writes, "
+        f"{d['errors']} errors, {d['rate_per_s']}/s" + (f", ETA {d['eta_s']:.0f}s" if d["eta_s"] else ""),
+        markup=False,
+    )
+    if d["dry_run"]:
+        for kind in ("rules", "fields"):
+            for name, n in sorted(d["planned"].get(kind, {}).items(), key=lambda kv: -kv[1]):
+                out.print(f"  {kind[:-1]} {name}: {n} planned write(s)", markup=False)
+
+
+def _follow(store: Any, backfill_id: str, as_json: bool, every_s: float = 0.5) -> None:
+    """Follow until the backfill ends: a rich bar (done/total, rate, ETA, errors) or JSON lines."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    def current() -> dict[str, Any]:
+        b = store.get(backfill_id)
+        if b is None:
+            raise typer.Exit(EXIT_INVALID)
+        doc: dict[str, Any] = b.to_json()
+        return doc
+
+    try:
+        if as_json:
+            while True:
+                d = current()
+                sys.stdout.write(json.dumps(d, sort_keys=True) + "\n")
+                sys.stdout.flush()
+                if d["state"] not in ("enumerating", "running"):
+                    break
+                time.sleep(every_s)
+        else:
+            columns = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}/s"),
+                TimeRemainingColumn(),
+                TextColumn("errors {task.fields[errors]}"),
+            )
+            with Progress(*columns, transient=False) as bar:
+                d = current()
+                task = bar.add_task(backfill_id, total=d["total"] or None, rate=0, errors=0)
+                while True:
+                    d = current()
+                    bar.update(
+                        task,
+                        completed=d["done"],
+                        total=d["total"] or None,
+                        rate=d["rate_per_s"],
+                        errors=d["errors"],
+                    )
+                    if d["state"] not in ("enumerating", "running"):
+                        break
+                    time.sleep(every_s)
+            _print_backfill(d)
+    except KeyboardInterrupt:
+        typer.echo(
+            f"\nstopped following; {backfill_id} goes on (crmsync backfill status {backfill_id})", err=True
+        )
+        return
+    if d["state"] == "failed":
+        raise typer.Exit(1)
+    if d["errors"]:
+        raise typer.Exit(1)
+
+
+COMMANDS: dict[str, Callable[..., None]] = {
+    "resync": resync,
+    "audit": audit,
+    "rollback": rollback,
+    "status": status,
+}
 
 
 def register(app: typer.Typer) -> None:
     """Add the operator's commands to the ``crmsync`` app."""
     for name, command in COMMANDS.items():
         app.command(name)(command)
+    app.add_typer(backfill_app, name="backfill")

@@ -28,6 +28,12 @@ from tests.integration.sync.conftest import (  # noqa: F401  (fixtures)
 from worker.cli import app
 
 
+def broker_of(redis_url: str) -> str:
+    """The Celery broker's database: the state database + 4 (db 8 → 12), never the state's own."""
+    head, _, db = redis_url.rpartition("/")
+    return f"{head}/{(int(db or 0) + 4) % 16}"
+
+
 @pytest.fixture
 def ops_env(
     sf_box: SalesforceSandbox,  # noqa: F811  (the sync tests' fixture)
@@ -38,6 +44,7 @@ def ops_env(
     return {
         "COLUMNS": "240",  # rich's tables at a wide terminal's width
         "CRMSYNC_REDIS_URL": redis_url,
+        "CRMSYNC_BROKER_URL": broker_of(redis_url),
         "CRMSYNC_MAP": str(MAPPINGS / "default.yaml"),
         "CRMSYNC_SALESFORCE_AUTH_MODE": "soap",
         "CRMSYNC_SALESFORCE_USERNAME": "admin@crm-sync.sandbox",

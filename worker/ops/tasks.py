@@ -1,0 +1,70 @@
+"""The backfill's Celery tasks (queue ``backfill``): thin wrappers over ``worker.ops.backfill`` on the
+daemon's task base class (attempt counting, retries, quota pauses: ``worker.tasks.CrmSyncTask``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from worker.celery_app import app
+from worker.errors import RetriableError
+from worker.ops import backfill as bf
+from worker.tasks import CrmSyncTask, runtime
+
+log = logging.getLogger("crmsync.backfill")
+QUEUE = "backfill"
+IN_CHUNK_RETRIES = 5
+
+
+def send_enumerate(bid: str) -> None:
+    backfill_enumerate.apply_async(args=[bid], queue=QUEUE)
+
+
+def send_chunk(bid: str, n: int) -> None:
+    backfill_chunk.apply_async(args=[bid, n], queue=QUEUE)
+
+
+@app.task(name="crmsync.backfill", base=CrmSyncTask, bind=True)  # type: ignore[untyped-decorator]
+def backfill_enumerate(self: CrmSyncTask, bid: str) -> dict[str, Any]:
+    rt = runtime()
+    store = bf.BackfillStore(rt.redis)
+    bf.enumerate_scope(rt.service, store, bid, lambda n: send_chunk(bid, n))
+    return {"backfill": bid, "state": store.state_of(bid)}
+
+
+@app.task(name="crmsync.backfill_chunk", base=CrmSyncTask, bind=True)  # type: ignore[untyped-decorator]
+def backfill_chunk(self: CrmSyncTask, bid: str, n: int) -> dict[str, Any]:
+    """Sync one chunk; keys answered busy/retry are tried again a few times, then dead-lettered (an
+    operator resyncs them); a paused CRM retries the whole chunk later (nothing counted twice)."""
+    rt = runtime()
+    store = bf.BackfillStore(rt.redis)
+    got = store.spec_and_state(bid)
+    if got is None or got[1] not in bf.RUNNING or store.chunk_done(bid, n):
+        store.maybe_finish(bid)
+        return {"backfill": bid, "chunk": n, "skipped": True}
+    b = bf.Backfill(bid, got[0], got[1])
+    pending = store.chunk_keys(bid, n)
+    total: bf.ChunkResult | None = None
+    planned: list[str] = []
+    for attempt in range(IN_CHUNK_RETRIES):
+        result, lines, again = bf.run_chunk(rt.service, b, pending)
+        total, planned = bf.merge_results(total, result), planned + lines
+        if not again:
+            break
+        paused = [crm for crm in ("salesforce", "hubspot") if rt.state.pauses.paused(crm)]
+        if paused:
+            wait = max(rt.state.pauses.remaining_s(crm) for crm in paused)
+            raise RetriableError(f"backfill chunk {n}: {', '.join(paused)} paused", wait_seconds=wait)
+        pending = again
+        time.sleep(min(0.2 * 2**attempt, 3.0))
+    else:
+        rt.service.give_up(pending, b.run, f"backfill chunk {n}: still busy after {IN_CHUNK_RETRIES} tries")
+        assert total is not None
+        total = bf.merge_results(
+            total, bf.ChunkResult(len(pending), 0, len(pending), {"dead_lettered": len(pending)}, {}, {})
+        )
+    assert total is not None
+    store.finish_chunk(bid, n, total, planned)
+    store.maybe_finish(bid)
+    return {"backfill": bid, "chunk": n, "people": total.people, "writes": total.writes}
