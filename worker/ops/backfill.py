@@ -498,8 +498,9 @@ def planned_lines(
 
 def run_chunk(
     service: SyncService, b: Backfill, chunk: Sequence[str]
-) -> tuple[ChunkResult, list[str], list[str]]:
-    """Sync (or plan) one chunk; returns its result, the dry run's planned lines, and keys to retry."""
+) -> tuple[ChunkResult, list[str], dict[str, Disposition]]:
+    """Sync (or plan) one chunk; returns its result, the dry run's planned lines, and the keys to try
+    again with why (busy, retry, paused)."""
     outcome = service.sync_batch(list(chunk), b.run, dry_run=b.spec.dry_run)
     settled = {k: o for k, o in outcome.keys.items() if k not in set(outcome.again)}
     plans = {
@@ -518,7 +519,7 @@ def run_chunk(
         planned_rules=dict(rules),
         planned_fields=dict(fields),
     )
-    return result, lines, list(outcome.again)
+    return result, lines, {k: outcome.keys[k].disposition for k in outcome.again}
 
 
 def merge_results(a: ChunkResult | None, b: ChunkResult) -> ChunkResult:

@@ -10,6 +10,7 @@ from typing import Any
 from worker.celery_app import app
 from worker.errors import RetriableError
 from worker.ops import backfill as bf
+from worker.sync import Disposition
 from worker.tasks import CrmSyncTask, runtime
 
 log = logging.getLogger("crmsync.backfill")
@@ -47,7 +48,10 @@ def backfill_chunk(self: CrmSyncTask, bid: str, n: int) -> dict[str, Any]:
     pending = store.chunk_keys(bid, n)
     total: bf.ChunkResult | None = None
     planned: list[str] = []
-    for attempt in range(IN_CHUNK_RETRIES):
+    # a person whose lock a killed worker still holds is busy until the lock expires: wait that out
+    deadline = time.monotonic() + rt.settings.sync_settings.lock_ttl_s + 5
+    failures = 0
+    while True:
         result, lines, again = bf.run_chunk(rt.service, b, pending)
         total, planned = bf.merge_results(total, result), planned + lines
         if not again:
@@ -56,14 +60,15 @@ def backfill_chunk(self: CrmSyncTask, bid: str, n: int) -> dict[str, Any]:
         if paused:
             wait = max(rt.state.pauses.remaining_s(crm) for crm in paused)
             raise RetriableError(f"backfill chunk {n}: {', '.join(paused)} paused", wait_seconds=wait)
-        pending = again
-        time.sleep(min(0.2 * 2**attempt, 3.0))
-    else:
-        rt.service.give_up(pending, b.run, f"backfill chunk {n}: still busy after {IN_CHUNK_RETRIES} tries")
-        assert total is not None
-        total = bf.merge_results(
-            total, bf.ChunkResult(len(pending), 0, len(pending), {"dead_lettered": len(pending)}, {}, {})
-        )
+        failures += any(d is not Disposition.BUSY for d in again.values())
+        pending = list(again)
+        if failures >= IN_CHUNK_RETRIES or time.monotonic() > deadline:
+            why = f"backfill chunk {n}: not synced after {failures} transient failure(s) / lock waits"
+            rt.service.give_up(pending, b.run, why)
+            gone = len(pending)
+            total = bf.merge_results(total, bf.ChunkResult(gone, 0, gone, {"dead_lettered": gone}, {}, {}))
+            break
+        time.sleep(min(0.25 * 2 ** min(failures, 4), 3.0) if failures else 1.0)
     assert total is not None
     store.finish_chunk(bid, n, total, planned)
     store.maybe_finish(bid)

@@ -7,15 +7,18 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from typer.testing import CliRunner
 
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
 from tests.conftest import MAPPINGS, ROOT
+from tests.e2e.conftest import Service
 from tests.integration.sync.conftest import (  # noqa: F401  (fixtures)
     _hs_server,
     _sf_server,
@@ -93,3 +96,24 @@ class Crmsync:
 @pytest.fixture
 def crmsync(ops_env: dict[str, str]) -> Crmsync:
     return Crmsync(ops_env)
+
+
+@pytest.fixture
+def workers(ops_env: dict[str, str], redis_url: str, tmp_path: Path) -> Iterator[Service]:
+    """Start ``crmsync worker --queues backfill`` processes with the commands' environment."""
+    broker = redis.Redis.from_url(broker_of(redis_url))
+    broker.flushdb()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRMSYNC_", "CELERY"))} | ops_env
+    svc = Service(env | {"CRMSYNC_VERIFY_MAP_ON_START": "false"}, tmp_path)
+    try:
+        yield svc
+    finally:
+        svc.stop_all()
+        broker.flushdb()
+        broker.close()
+
+
+def start_worker(svc: Service, concurrency: int = 2) -> Any:
+    return svc.start(
+        "worker", "--queues", "backfill", "-c", str(concurrency), "-n", f"bf{len(svc.procs)}@test"
+    )

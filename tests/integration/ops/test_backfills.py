@@ -5,9 +5,7 @@ nothing and counts what it would write, a cancelled backfill runs no further chu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -19,32 +17,9 @@ from tests.e2e.conftest import Service, wait_until
 from worker.ops.backfill import BackfillStore
 from worker.state.store import State
 
-from .conftest import Crmsync, broker_of
+from .conftest import Crmsync, start_worker
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def workers(ops_env: dict[str, str], redis_url: str, tmp_path: Path) -> Iterator[Service]:
-    """Start ``crmsync worker --queues backfill`` processes with the commands' environment."""
-    import os
-
-    broker = redis.Redis.from_url(broker_of(redis_url))
-    broker.flushdb()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRMSYNC_", "CELERY"))} | ops_env
-    svc = Service(env | {"CRMSYNC_VERIFY_MAP_ON_START": "false"}, tmp_path)
-    try:
-        yield svc
-    finally:
-        svc.stop_all()
-        broker.flushdb()
-        broker.close()
-
-
-def start_worker(svc: Service, concurrency: int = 2) -> Any:
-    return svc.start(
-        "worker", "--queues", "backfill", "-c", str(concurrency), "-n", f"bf{len(svc.procs)}@test"
-    )
 
 
 def hubspot_contacts(hs_box: HubSpotSandbox) -> int:
