@@ -304,7 +304,7 @@ def backfill_start(
         started = bf.start(rt.service, spec, store)
         from worker.ops.tasks import send_enumerate
 
-        send_enumerate(started.id)
+        send_enumerate(started.id, rt.settings.broker)
     typer.echo(
         f"backfill {started.id}: {started.total} records in scope" + (" (dry run)" if dry_run else ""),
         err=True,
@@ -394,10 +394,11 @@ def backfill_resume(
         enumerate_again, chunks = bf.resume(store, backfill_id)
         from worker.ops.tasks import send_chunk, send_enumerate
 
+        broker = runtime().settings.broker
         if enumerate_again:
-            send_enumerate(backfill_id)
+            send_enumerate(backfill_id, broker)
         for n in chunks:
-            send_chunk(backfill_id, n)
+            send_chunk(backfill_id, n, broker)
     typer.echo(
         f"backfill {backfill_id}: resumed {len(chunks)} chunk(s)"
         + (", and its enumeration" if enumerate_again else ""),

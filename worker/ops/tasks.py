@@ -18,12 +18,22 @@ QUEUE = "backfill"
 IN_CHUNK_RETRIES = 5
 
 
-def send_enumerate(bid: str) -> None:
-    backfill_enumerate.apply_async(args=[bid], queue=QUEUE)
+def send_enumerate(bid: str, broker: str | None = None) -> None:
+    """``broker``: the URL to send through (a command or the web app passes its current settings';
+    the app's own was fixed when ``worker.celery_app`` was first imported)."""
+    _send(backfill_enumerate, [bid], broker)
 
 
-def send_chunk(bid: str, n: int) -> None:
-    backfill_chunk.apply_async(args=[bid, n], queue=QUEUE)
+def send_chunk(bid: str, n: int, broker: str | None = None) -> None:
+    _send(backfill_chunk, [bid, n], broker)
+
+
+def _send(task: Any, args: list[Any], broker: str | None) -> None:
+    if broker is None:
+        task.apply_async(args=args, queue=QUEUE)
+        return
+    with app.connection_for_write(url=broker) as conn:
+        task.apply_async(args=args, queue=QUEUE, connection=conn)
 
 
 @app.task(name="crmsync.backfill", base=CrmSyncTask, bind=True)  # type: ignore[untyped-decorator]

@@ -32,9 +32,10 @@ from worker.cli import app
 
 
 def broker_of(redis_url: str) -> str:
-    """The Celery broker's database: the state database + 4 (db 8 → 12), never the state's own."""
-    head, _, db = redis_url.rpartition("/")
-    return f"{head}/{(int(db or 0) + 4) % 16}"
+    """The Celery broker for these tests: the test's own database. Celery's keys (``backfill``,
+    ``_kombu.*``, ``unacked``) never collide with ``crmsync:*``, and a database + 8 can be another
+    session's broker (db 4 + 8 = 12 here), whose workers would then take these tests' tasks."""
+    return redis_url
 
 
 @pytest.fixture
@@ -43,8 +44,11 @@ def ops_env(
     hs_box: HubSpotSandbox,  # noqa: F811
     redis_client: Any,
     redis_url: str,
-) -> dict[str, str]:
-    return {
+) -> Iterator[dict[str, str]]:
+    """The commands' environment; the broker database is flushed around each test."""
+    broker = redis.Redis.from_url(broker_of(redis_url))
+    broker.flushdb()
+    yield {
         "COLUMNS": "240",  # rich's tables at a wide terminal's width
         "CRMSYNC_REDIS_URL": redis_url,
         "CRMSYNC_BROKER_URL": broker_of(redis_url),
@@ -64,6 +68,8 @@ def ops_env(
         "CRMSYNC_HUBSPOT_BACKOFF_INITIAL_S": "0.01",
         "CRMSYNC_HUBSPOT_BACKOFF_MAX_S": "0.05",
     }
+    broker.flushdb()
+    broker.close()
 
 
 class Crmsync:
@@ -99,18 +105,15 @@ def crmsync(ops_env: dict[str, str]) -> Crmsync:
 
 
 @pytest.fixture
-def workers(ops_env: dict[str, str], redis_url: str, tmp_path: Path) -> Iterator[Service]:
-    """Start ``crmsync worker --queues backfill`` processes with the commands' environment."""
-    broker = redis.Redis.from_url(broker_of(redis_url))
-    broker.flushdb()
+def workers(ops_env: dict[str, str], tmp_path: Path) -> Iterator[Service]:
+    """Start ``crmsync worker --queues backfill`` processes with the commands' environment (the
+    broker is flushed around the test by ``ops_env``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRMSYNC_", "CELERY"))} | ops_env
     svc = Service(env | {"CRMSYNC_VERIFY_MAP_ON_START": "false"}, tmp_path)
     try:
         yield svc
     finally:
         svc.stop_all()
-        broker.flushdb()
-        broker.close()
 
 
 def start_worker(svc: Service, concurrency: int = 2) -> Any:
