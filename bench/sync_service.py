@@ -39,10 +39,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def service_for(sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, r: redis.Redis) -> SyncService:
     sf = SalesforceAdapter(
         SalesforceSettings(
-            auth_mode="soap",
-            username="admin@crm-sync.sandbox",
-            password=SecretStr("password"),
-            security_token=SecretStr("TOKEN"),
+            auth_mode="client_credentials",
+            domain="sandbox.my",
+            consumer_key="sandbox-consumer-key",
+            consumer_secret=SecretStr("sandbox-consumer-secret"),
             login_url=sf_box.instance_url,
             ca_bundle=sf_box.ca_path,
         )
@@ -106,7 +106,7 @@ def run(people: int, batch: int, url: str) -> None:
 
         def first_sight(b: int) -> int:
             # read the leads, look their emails up in HubSpot, create the contacts, write the ids back
-            return math.ceil(b / 300) + 2 * math.ceil(b / 100) + math.ceil(b / 200)
+            return math.ceil(b / 300) + math.ceil(b / 100) * 2 + math.ceil(b / 200)
 
         phase("first sight (create + link)", service, keys, batch, first_sight)
         for lead in leads:

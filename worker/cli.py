@@ -172,15 +172,15 @@ def mappings_verify(
         cmap = load_map(file)
     except MappingError as exc:
         raise _fail(str(exc)) from None
-    described_sf: dict[str, Any] | None = None
+    salesforce_side: dict[str, Any] = {}
     described_hs: dict[str, Any] | None = None
     try:
         if salesforce:
             from worker.crm.salesforce.adapter import SalesforceAdapter
             from worker.crm.salesforce.settings import SalesforceSettings
+            from worker.crm.salesforce.startup import read_schema
 
-            sf = SalesforceAdapter(SalesforceSettings())
-            described_sf = {obj: sf.describe_fields(obj) for obj in ("Lead", "Contact")}
+            salesforce_side = read_schema(SalesforceAdapter(SalesforceSettings())).verify_arguments()
         if hubspot:
             from worker.crm.hubspot.adapter import HubSpotAdapter
             from worker.crm.hubspot.settings import HubSpotSettings
@@ -188,7 +188,7 @@ def mappings_verify(
             described_hs = HubSpotAdapter(HubSpotSettings()).describe_properties()
     except (CrmError, ValueError) as exc:  # ValueError: pydantic settings that do not validate
         raise _fail(f"mappings verify: cannot read the CRM's schema: {exc}") from None
-    problems = verify_against_crms(cmap, salesforce=described_sf, hubspot=described_hs)
+    problems = verify_against_crms(cmap, hubspot=described_hs, **salesforce_side)
     for problem in problems:
         typer.echo(f"{file}: {problem}", err=True)
     if problems:
@@ -239,8 +239,16 @@ def explain(
         None, "--salesforce", help="Salesforce Lead/Contact JSON (REST shape)."
     ),
     hubspot: Path | None = typer.Option(None, "--hubspot", help="HubSpot contact JSON (CRM v3 shape)."),
-    base: Path | None = typer.Option(None, "--base", help="Last-synced base snapshot JSON."),
-    facts: Path | None = typer.Option(None, "--facts", help="Related facts JSON (opportunities, calls …)."),
+    base: Path | None = typer.Option(
+        None, "--base", help="Last-synced base snapshot JSON; omit for a person never synced (first sight)."
+    ),
+    facts: Path | None = typer.Option(
+        None,
+        "--facts",
+        help="Related facts JSON: opportunities, account_is_customer, account_churned, completed_calls, "
+        "meetings, converted, and new_record (optional: without it a person met for the first time is new; "
+        "false for a backfill of old records). See examples/README.md.",
+    ),
     map_file: Path | None = typer.Option(
         None, "--map", help=f"Definition map [env CRMSYNC_MAP, {DEFAULT_MAP}]."
     ),

@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.conftest import MAPPINGS
 from worker.mapping import CompiledMap, load_map
+from worker.mapping.compile import compile_text
 from worker.plan import Plan, apply_plan, plan
 from worker.records import (
     Base,
@@ -25,7 +26,13 @@ HS_ID = "5101"
 
 @cache
 def shipped(name: str) -> CompiledMap:
-    return load_map(MAPPINGS / f"{name}.yaml")
+    """A shipped map; ``name+conflict_policy`` is it with ``policies.first_sight.stage: conflict_policy``."""
+    if "+" not in name:
+        return load_map(MAPPINGS / f"{name}.yaml")
+    file, variant = name.split("+")
+    text = (MAPPINGS / f"{file}.yaml").read_text(encoding="utf-8")
+    assert text.count("stage: furthest_along") == 1
+    return compile_text(text.replace("stage: furthest_along", f"stage: {variant}"), f"{name}.yaml")
 
 
 def sf_lead(
@@ -72,8 +79,15 @@ def hs_contact(
     return hubspot_record({"id": HS_ID, "properties": properties, "updatedAt": modified})
 
 
-def base_of(cmap: CompiledMap, stage: str | None, status: str | None, **values: Any) -> Base:
-    """A base as the previous sync would have left it: both sides holding the images of the values."""
+def base_of(
+    cmap: CompiledMap, stage: str | None, status: str | None, *, only: str | None = None, **values: Any
+) -> Base:
+    """A base as the previous sync would have left it: both sides holding the images of the values.
+
+    ``only="salesforce"`` (or ``"hubspot"``): the person was synced while only that side had a record,
+    so the base knows nothing of the other side (no id, no values) — the other record, when it appears,
+    is met for the first time.
+    """
     canonical: dict[str, str | None] = {
         "stage": stage,
         "status": status,
@@ -95,7 +109,23 @@ def base_of(cmap: CompiledMap, stage: str | None, status: str | None, **values: 
         else:
             sf_values[f.id] = value
             hs_values[f.id] = value
+    if only == "salesforce":
+        return Base(canonical, sf_values, {}, salesforce_object="Lead", salesforce_id=SF_ID)
+    if only == "hubspot":
+        return Base(canonical, {}, hs_values, hubspot_id=HS_ID)
     return Base(values=canonical, salesforce_values=sf_values, hubspot_values=hs_values)
+
+
+def hubspot_reading(cmap: CompiledMap, hubspot_value: str | None, salesforce_stage: str | None) -> str | None:
+    """The stage a HubSpot lifecyclestage reads as when nothing was synced: the Salesforce side's stage
+    when the value stands for it too (HubSpot has fewer stages), else the map's primary for it."""
+    if hubspot_value is None:
+        return None
+    candidates = [s.id for s in cmap.stages.values() if s.hubspot == hubspot_value]
+    if salesforce_stage in candidates:
+        return salesforce_stage
+    assert cmap.stage_field.hs_to_canon is not None
+    return cmap.stage_field.hs_to_canon[hubspot_value]
 
 
 def facts(**raw: Any) -> Facts:

@@ -18,12 +18,13 @@ from tests.unit.journeys import (
     base_of,
     facts,
     hs_contact,
+    hubspot_reading,
     replan,
     sf_lead,
     shipped,
     written,
 )
-from worker.plan import plan
+from worker.plan import Plan, plan
 from worker.records import HubSpotRecord, SalesforceRecord
 
 
@@ -47,9 +48,11 @@ class Journey:
     no_hs_writes: bool = False
     sf_create: bool = False
     hs_create: bool = False
+    base_only: str | None = None  # the base knows only this side: the other record is newly seen
 
 
 D, S = "default", "sirius-waterfall"
+DC = "default+conflict_policy"  # policies.first_sight.stage: conflict_policy
 OPP_OPEN = {"id": "006A", "is_closed": False, "is_won": False}
 OPP_WON = {"id": "006A", "is_closed": True, "is_won": True}
 OPP_LOST = {"id": "006A", "is_closed": True, "is_won": False}
@@ -266,7 +269,7 @@ JOURNEYS = [
         None,
         "customer",
         "open",
-        facts={"account_is_customer": True, "new_record": True},
+        facts={"account_is_customer": True},  # new_record is derived: no base, a new person
         sf_writes={"Lead_Stage__c": "Customer"},
         hs_writes={"lifecyclestage": "customer"},
         rules={"new_lead_at_customer_account"},
@@ -681,7 +684,7 @@ JOURNEYS = [
         None,
         "customer",
         "customer",
-        facts={"account_is_customer": True, "new_record": True},
+        facts={"account_is_customer": True},
         sf_create=True,
         sf_writes={"Lead_Stage__c": "Customer", "Status": "Customer"},
     ),
@@ -818,14 +821,412 @@ REGRESSIONS = [
 JOURNEYS += REGRESSIONS
 
 
+FIRST_SIGHT = [
+    # Issue 13. No base: nothing is an edit; the person is where the evidence puts them furthest
+    # along (policies.first_sight). A newly created or linked record never pulls a known person back.
+    Journey(
+        "first sight: a Salesforce Customer beside a HubSpot contact still at lead stays Customer",
+        D,
+        sf_lead(stage="Customer", status="Qualified"),
+        hs_contact(stage="lead", status=None),
+        None,
+        "customer",
+        "qualified",
+        hs_writes={"lifecyclestage": "customer", "hs_lead_status": "OPEN_DEAL"},
+        no_sf_writes=True,
+        conflicts={"stage"},
+    ),
+    Journey(
+        "first sight: a Customer with a won opportunity at a customer account stays Customer, facts kept",
+        D,
+        sf_lead(stage="Customer", status="Qualified"),
+        hs_contact(stage="lead", status=None),
+        None,
+        "customer",
+        "qualified",
+        facts={"opportunities": [OPP_WON], "account_is_customer": True},
+        hs_writes={"lifecyclestage": "customer"},
+        no_sf_writes=True,
+        conflicts={"stage"},
+    ),
+    Journey(
+        "waterfall first sight: a Customer beside a HubSpot lead stays Customer / Customer",
+        S,
+        sf_lead(stage="Customer", status="Customer"),
+        hs_contact(stage="lead", status="NEW"),
+        None,
+        "customer",
+        "customer",
+        hs_writes={"lifecyclestage": "customer", "hs_lead_status": "CUSTOMER"},
+        no_sf_writes=True,
+        conflicts={"stage", "status"},
+    ),
+    Journey(
+        "first sight: a Churned Customer beside a HubSpot customer stays Churned",
+        D,
+        sf_lead(stage="Churned Customer", status="Qualified"),
+        hs_contact(stage="customer", status="OPEN_DEAL"),
+        None,
+        "churned",
+        "qualified",
+        facts={"account_churned": True, "opportunities": [OPP_WON]},
+        hs_writes={"lifecyclestage": "other"},
+        no_sf_writes=True,
+        conflicts={"stage"},
+    ),
+    Journey(
+        "first sight: a churned account found at first sight churns its Customer (the fact is state)",
+        D,
+        sf_lead(stage="Customer", status="Qualified"),
+        hs_contact(stage="customer", status="OPEN_DEAL"),
+        None,
+        "churned",
+        "qualified",
+        facts={"account_churned": True, "opportunities": [OPP_WON]},
+        sf_writes={"Lead_Stage__c": "Churned Customer"},
+        hs_writes={"lifecyclestage": "other"},
+        rules={"account_churned"},
+    ),
+    Journey(
+        "waterfall first sight: Churned / Inactive Customer beside a HubSpot customer stays churned",
+        S,
+        sf_lead(stage="Churned Customer", status="Inactive Customer"),
+        hs_contact(stage="customer", status="CUSTOMER"),
+        None,
+        "churned",
+        "inactive_customer",
+        facts={"account_churned": True},
+        hs_writes={"lifecyclestage": "other", "hs_lead_status": "INACTIVE_CUSTOMER"},
+        no_sf_writes=True,
+        conflicts={"stage", "status"},
+    ),
+    Journey(
+        "first sight: Opportunity in Salesforce beside SQL in HubSpot stays Opportunity",
+        D,
+        sf_lead(stage="Opportunity", status="Qualified"),
+        hs_contact(stage="salesqualifiedlead", status="OPEN_DEAL"),
+        None,
+        "opportunity",
+        "qualified",
+        hs_writes={"lifecyclestage": "opportunity"},
+        no_sf_writes=True,
+        conflicts={"stage"},
+    ),
+    Journey(
+        "first sight: Opportunity in HubSpot beside SQL in Salesforce is Opportunity on both",
+        D,
+        sf_lead(stage="Sales Qualified Lead", status="Qualified"),
+        hs_contact(stage="opportunity", status="OPEN_DEAL"),
+        None,
+        "opportunity",
+        "qualified",
+        sf_writes={"Lead_Stage__c": "Opportunity"},
+        no_hs_writes=True,
+        conflicts={"stage"},
+    ),
+    Journey(
+        "waterfall first sight: SAO / Opportunity Created beside a HubSpot SQL stays SAO",
+        S,
+        sf_lead(stage="SAO", status="Opportunity Created"),
+        hs_contact(stage="salesqualifiedlead", status="OPEN_DEAL"),
+        None,
+        "sao",
+        "opportunity_created",
+        hs_writes={"lifecyclestage": "opportunity"},
+        no_sf_writes=True,
+        conflicts={"stage"},
+    ),
+    Journey(
+        "first sight: SQL / Qualified beside a HubSpot MQL is SQL / Qualified on both",
+        D,
+        sf_lead(stage="Sales Qualified Lead", status="Qualified"),
+        hs_contact(stage="marketingqualifiedlead", status=None),
+        None,
+        "sql",
+        "qualified",
+        hs_writes={"lifecyclestage": "salesqualifiedlead", "hs_lead_status": "OPEN_DEAL"},
+        no_sf_writes=True,
+        conflicts={"stage"},
+    ),
+    Journey(
+        "first sight: a Qualified lead at MQL beside an MQL contact is SQL on both (crmsync explain example)",
+        D,
+        sf_lead(stage="Marketing Qualified Lead", status="Qualified"),
+        hs_contact(stage="marketingqualifiedlead", status="IN_PROGRESS"),
+        None,
+        "sql",
+        "qualified",
+        sf_writes={"Lead_Stage__c": "Sales Qualified Lead"},
+        hs_writes={"lifecyclestage": "salesqualifiedlead", "hs_lead_status": "OPEN_DEAL"},
+        rules={"implied_by_status_qualified"},
+        conflicts={"status"},
+    ),
+    Journey(
+        "first sight: a HubSpot status further along than both stages lifts the person (OPEN_DEAL ⇒ SQL)",
+        D,
+        sf_lead(stage="Marketing Qualified Lead", status="Working"),
+        hs_contact(stage="marketingqualifiedlead", status="OPEN_DEAL"),
+        None,
+        "sql",
+        "qualified",
+        sf_writes={"Lead_Stage__c": "Sales Qualified Lead", "Status": "Qualified"},
+        hs_writes={"lifecyclestage": "salesqualifiedlead"},
+        rules={"implied_by_status_qualified"},
+        conflicts={"status"},
+    ),
+    Journey(
+        "waterfall first sight: SQL beside a HubSpot MQL stays SQL",
+        S,
+        sf_lead(stage="SQL", status="Working"),
+        hs_contact(stage="marketingqualifiedlead", status="IN_PROGRESS"),
+        None,
+        "sql",
+        "working",
+        hs_writes={"lifecyclestage": "salesqualifiedlead"},
+        no_sf_writes=True,
+        conflicts={"stage"},
+    ),
+    Journey(
+        "first sight, both sides agree: nothing to write, nothing skipped, no conflict",
+        D,
+        sf_lead(stage="Marketing Qualified Lead", status="Working"),
+        hs_contact(stage="marketingqualifiedlead", status="IN_PROGRESS"),
+        None,
+        "mql",
+        "working",
+        no_sf_writes=True,
+        no_hs_writes=True,
+    ),
+    # --- a record newly created or linked for a person the worker knows ----------------------------
+    Journey(
+        "form fill: HubSpot creates a contact at lead for a known SQL; the link never demotes the lead",
+        D,
+        sf_lead(stage="Sales Qualified Lead", status="Qualified"),
+        hs_contact(stage="lead", status=None),
+        ("sql", "qualified"),
+        "sql",
+        "qualified",
+        hs_writes={"lifecyclestage": "salesqualifiedlead", "hs_lead_status": "OPEN_DEAL"},
+        no_sf_writes=True,
+        conflicts={"stage"},
+        base_only="salesforce",
+    ),
+    Journey(
+        "waterfall form fill: a new HubSpot contact (lead, NEW) for a known TSM / Meeting Set",
+        S,
+        sf_lead(stage="TSM", status="Meeting Set"),
+        hs_contact(stage="lead", status="NEW"),
+        ("tsm", "meeting_set"),
+        "tsm",
+        "meeting_set",
+        hs_writes={"lifecyclestage": "salesqualifiedlead", "hs_lead_status": "CONNECTED"},
+        no_sf_writes=True,
+        conflicts={"stage", "status"},
+        base_only="salesforce",
+    ),
+    Journey(
+        "a lead created by a rep (Lead / Open) for a known HubSpot MQL takes the person's MQL / Working",
+        D,
+        sf_lead(stage="Lead", status="Open"),
+        hs_contact(stage="marketingqualifiedlead", status="IN_PROGRESS"),
+        ("mql", "working"),
+        "mql",
+        "working",
+        sf_writes={"Lead_Stage__c": "Marketing Qualified Lead", "Status": "Working"},
+        no_hs_writes=True,
+        conflicts={"stage", "status"},
+        base_only="hubspot",
+    ),
+    Journey(
+        "a new record further along than the known person lifts them (new contact at opportunity)",
+        D,
+        sf_lead(stage="Sales Qualified Lead", status="Qualified"),
+        hs_contact(stage="opportunity", status=None),
+        ("sql", "qualified"),
+        "opportunity",
+        "qualified",
+        sf_writes={"Lead_Stage__c": "Opportunity"},
+        hs_writes={"hs_lead_status": "OPEN_DEAL"},
+        conflicts={"stage"},
+        base_only="salesforce",
+    ),
+    Journey(
+        "form fill in the same round as a rep's edit: the edit stands, the new contact follows it",
+        D,
+        sf_lead(stage="Opportunity", status="Qualified"),
+        hs_contact(stage="lead", status=None),
+        ("sql", "qualified"),
+        "opportunity",
+        "qualified",
+        hs_writes={"lifecyclestage": "opportunity", "hs_lead_status": "OPEN_DEAL"},
+        no_sf_writes=True,
+        conflicts={"stage"},
+        base_only="salesforce",
+    ),
+    # --- facts found on first sight are state -----------------------------------------------------
+    Journey(
+        "first sight: a closed-won opportunity that existed before makes an SQL a Customer",
+        D,
+        sf_lead(stage="Sales Qualified Lead", status="Qualified"),
+        hs_contact(stage="salesqualifiedlead", status="OPEN_DEAL"),
+        None,
+        "customer",
+        "qualified",
+        facts={"opportunities": [OPP_WON]},
+        sf_writes={"Lead_Stage__c": "Customer"},
+        hs_writes={"lifecyclestage": "customer"},
+        rules={"opportunity_won"},
+    ),
+    Journey(
+        "waterfall first sight: a closed-won opportunity makes Customer / Customer",
+        S,
+        sf_lead(stage="SQL", status="Working"),
+        hs_contact(stage="salesqualifiedlead", status="IN_PROGRESS"),
+        None,
+        "customer",
+        "customer",
+        facts={"opportunities": [OPP_WON]},
+        sf_writes={"Lead_Stage__c": "Customer", "Status": "Customer"},
+        hs_writes={"lifecyclestage": "customer", "hs_lead_status": "CUSTOMER"},
+        rules={"opportunity_won", "implied_by_status_customer"},
+    ),
+    Journey(
+        "first sight: an open opportunity makes an SQL an Opportunity",
+        D,
+        sf_lead(stage="Sales Qualified Lead", status="Qualified"),
+        hs_contact(stage="salesqualifiedlead", status="OPEN_DEAL"),
+        None,
+        "opportunity",
+        "qualified",
+        facts={"opportunities": [OPP_OPEN]},
+        sf_writes={"Lead_Stage__c": "Opportunity"},
+        hs_writes={"lifecyclestage": "opportunity"},
+        rules={"opportunity_created"},
+    ),
+    Journey(
+        "waterfall first sight: an open opportunity makes SAO / Opportunity Created",
+        S,
+        sf_lead(stage="SQL", status="Working"),
+        hs_contact(stage="salesqualifiedlead", status="IN_PROGRESS"),
+        None,
+        "sao",
+        "opportunity_created",
+        facts={"opportunities": [OPP_OPEN]},
+        sf_writes={"Lead_Stage__c": "SAO", "Status": "Opportunity Created"},
+        hs_writes={"lifecyclestage": "opportunity", "hs_lead_status": "OPEN_DEAL"},
+    ),
+    Journey(
+        "first sight: a converted lead is Converted, written to its Contact",
+        D,
+        sf_lead(
+            stage="Sales Qualified Lead", status="Qualified", IsConverted=True, ConvertedContactId=CONTACT_ID
+        ),
+        hs_contact(stage="salesqualifiedlead", status="OPEN_DEAL"),
+        None,
+        "sql",
+        "converted",
+        hs_writes={"salesforce_contact_id": CONTACT_ID},
+        rules={"lead_converted"},
+    ),
+    Journey(
+        "first sight: an old completed call is history, not news (Open stays Open)",
+        D,
+        sf_lead(stage="Lead", status="Open"),
+        hs_contact(stage="lead", status="OPEN"),
+        None,
+        "lead",
+        "open",
+        facts={"completed_calls": ["00T1"], "meetings": ["00U1"]},
+        no_sf_writes=True,
+        no_hs_writes=True,
+    ),
+    Journey(
+        "first sight with facts.remember-style history: a lost opportunity does not recycle an Opportunity",
+        D,
+        sf_lead(stage="Opportunity", status="Qualified"),
+        hs_contact(stage="opportunity", status="OPEN_DEAL"),
+        None,
+        "opportunity",
+        "qualified",
+        facts={"opportunities": [OPP_LOST]},
+        no_sf_writes=True,
+        no_hs_writes=True,
+    ),
+    # --- no move back on first sight, unless the policy says so (then within the transitions) -------
+    Journey(
+        "first sight: Unqualified does not move a Lead back to Disqualified (reported)",
+        D,
+        sf_lead(stage="Lead", status="Unqualified", Unqualified_Reason__c="Not a Fit"),
+        hs_contact(stage="lead", status="UNQUALIFIED", unqualified_reason="Not a Fit"),
+        None,
+        "lead",
+        "unqualified",
+        skipped={"backward_move"},
+        no_sf_writes=True,
+        no_hs_writes=True,
+    ),
+    Journey(
+        "first sight, conflict_policy: Unqualified moves a Lead to Disqualified as the transitions allow",
+        DC,
+        sf_lead(stage="Lead", status="Unqualified", Unqualified_Reason__c="Not a Fit"),
+        hs_contact(stage="lead", status="UNQUALIFIED", unqualified_reason="Not a Fit"),
+        None,
+        "disqualified",
+        "unqualified",
+        sf_writes={"Lead_Stage__c": "Disqualified"},
+        hs_writes={"lifecyclestage": "other"},
+        rules={"unqualified_disqualifies"},
+    ),
+    Journey(
+        "first sight, conflict_policy: HubSpot's lead wins over SQL (sql → lead is allowed)",
+        DC,
+        sf_lead(stage="Sales Qualified Lead", status="Working"),
+        hs_contact(stage="lead", status="IN_PROGRESS"),
+        None,
+        "lead",
+        "working",
+        sf_writes={"Lead_Stage__c": "Lead"},
+        no_hs_writes=True,
+        conflicts={"stage"},
+    ),
+    Journey(
+        "first sight, conflict_policy: HubSpot's lead cannot demote a Customer (refused, reported)",
+        DC,
+        sf_lead(stage="Customer", status="Qualified"),
+        hs_contact(stage="lead", status="OPEN_DEAL"),
+        None,
+        "customer",
+        "qualified",
+        hs_writes={"lifecyclestage": "customer"},
+        no_sf_writes=True,
+        skipped={"backward_move"},
+        conflicts={"stage"},
+    ),
+    Journey(
+        "form fill under conflict_policy: a new record's default still never demotes the known SQL",
+        DC,
+        sf_lead(stage="Sales Qualified Lead", status="Qualified"),
+        hs_contact(stage="lead", status=None),
+        ("sql", "qualified"),
+        "sql",
+        "qualified",
+        hs_writes={"lifecyclestage": "salesqualifiedlead"},
+        no_sf_writes=True,
+        conflicts={"stage"},
+        base_only="salesforce",
+    ),
+]
+JOURNEYS += FIRST_SIGHT
+
+
 def _base(j: Journey) -> Any:
     if j.base is None:
         return None
     cmap = shipped(j.map)
     if isinstance(j.base, dict):
         values = dict(j.base)
-        return base_of(cmap, values.pop("stage"), values.pop("status"), **values)
-    return base_of(cmap, *j.base)
+        return base_of(cmap, values.pop("stage"), values.pop("status"), only=j.base_only, **values)
+    return base_of(cmap, *j.base, only=j.base_only)
 
 
 @pytest.mark.parametrize("j", JOURNEYS, ids=[j.name for j in JOURNEYS])
@@ -857,12 +1258,123 @@ def test_journey(j: Journey) -> None:
         if j.hs_steps == 2:
             assert result.hubspot[0].values() == {"lifecyclestage": ""}
 
+    if j.base is None or j.base_only:
+        assert_first_sight_is_truthful(result, j.map, has_base=j.base is not None)
+
     again = replan(result, j.sf, j.hs, fx, cmap)
     assert not again.has_writes, f"second plan wrote {again.writes}"
     assert again.values["stage"] == j.stage
     assert again.values["status"] == j.status
 
 
+def assert_first_sight_is_truthful(result: Plan, map_name: str, *, has_base: bool = False) -> None:
+    """Nobody edited anything: no rule is suppressed as contradicting an edit, and a stage conflict
+    names the side whose value the merge applied (the first stage on the path after the base's)."""
+    assert "contradiction" not in {s.kind for s in result.skipped}, result.skipped
+    cmap = shipped(map_name)
+    for c in result.conflicts:
+        assert c.policy.startswith("first_sight."), c
+        if c.field == "stage" and cmap.first_sight_furthest_along:
+            path = result.stage_path
+            merged = cmap.stages[path[1] if has_base and len(path) > 1 else path[0]]
+            held = c.salesforce if c.winner == "salesforce" else c.hubspot
+            assert held == (merged.salesforce if c.winner == "salesforce" else merged.hubspot), c
+
+
 def test_there_are_at_least_forty_journeys() -> None:
     assert len(JOURNEYS) >= 40
-    assert {j.map for j in JOURNEYS} == {D, S}
+    assert {j.map.split("+")[0] for j in JOURNEYS} == {D, S}
+
+
+# --- first sight over every stage of both maps ------------------------------------------------------
+# Generated: every (Salesforce stage, HubSpot stage) pair met with no base, and every stage linked to a
+# newly created record on the other side. The expected stage is the policy's, stated independently of
+# the engine: the higher rank of what each side says (a HubSpot value several stages share reads as
+# Salesforce's stage when it stands for it, else as the map's primary), never lower than either.
+WORKING = {D: ("Working", "IN_PROGRESS"), S: ("Working", "IN_PROGRESS")}
+CREATED = {D: ("Lead", "Open"), S: ("MAL", "Prospect")}  # what the map's record_created rule defaults to
+
+
+def _pairs() -> list[tuple[str, str, str]]:
+    return [
+        (name, s.id, t.id)
+        for name in (D, S)
+        for s in shipped(name).stages.values()
+        for t in shipped(name).stages.values()
+    ]
+
+
+@pytest.mark.parametrize(("map_name", "sf_stage", "hs_stage"), _pairs(), ids="-".join)
+def test_first_sight_of_a_pair_keeps_the_furthest_stage(map_name: str, sf_stage: str, hs_stage: str) -> None:
+    cmap = shipped(map_name)
+    stages = cmap.stages
+    sf_value, hs_value = stages[sf_stage].salesforce, stages[hs_stage].hubspot
+    sf_status, hs_status = WORKING[map_name]
+    sf, hs = sf_lead(stage=sf_value, status=sf_status), hs_contact(stage=hs_value, status=hs_status)
+    read = [x for x in (sf_stage if sf_value else None, hubspot_reading(cmap, hs_value, sf_stage)) if x]
+    expected = max(read, key=lambda x: stages[x].rank)
+
+    result = plan(sf, hs, None, facts(), cmap)
+
+    assert result.values["stage"] == expected, (result.stage_path, result.skipped)
+    assert_first_sight_is_truthful(result, map_name)
+    assert {c.field for c in result.conflicts if c.field == "stage"} == (
+        {"stage"} if len(set(read)) > 1 else set()
+    )
+    sf_image, hs_image = stages[expected].salesforce, stages[expected].hubspot
+    sf_written = written(result, "salesforce").get("Lead_Stage__c")
+    hs_written = written(result, "hubspot").get("lifecyclestage")
+    assert sf_written == (sf_image if sf_image is not None and sf_image != sf_value else None)
+    assert hs_written == (hs_image if hs_image is not None and hs_image != hs_value else None)
+    assert not replan(result, sf, hs, facts(), cmap).has_writes
+
+
+def _links() -> list[tuple[str, str, str]]:
+    return [
+        (name, side, s.id)
+        for name in (D, S)
+        for side in ("hubspot", "salesforce")  # the side that is newly created and linked
+        for s in shipped(name).stages.values()
+        if (s.salesforce if side == "hubspot" else s.hubspot) is not None
+    ]
+
+
+@pytest.mark.parametrize(("map_name", "new_side", "known_stage"), _links(), ids="-".join)
+def test_a_newly_linked_record_never_pulls_the_known_person_back(
+    map_name: str, new_side: str, known_stage: str
+) -> None:
+    """HubSpot creating a contact at `lead` after a form fill, or a rep creating a lead with the
+    org's defaults, for a person the worker already syncs at ``known_stage``."""
+    cmap = shipped(map_name)
+    stages = cmap.stages
+    known = stages[known_stage]
+    status, hs_status = WORKING[map_name]
+    base = base_of(cmap, known_stage, "working", only="salesforce" if new_side == "hubspot" else "hubspot")
+    if new_side == "hubspot":
+        sf, hs = sf_lead(stage=known.salesforce, status=status), hs_contact(stage="lead", status=None)
+        new_reads = [x.id for x in stages.values() if x.hubspot == "lead"]
+    else:
+        default_stage, default_status = CREATED[map_name]
+        sf = sf_lead(stage=default_stage, status=default_status)
+        hs = hs_contact(stage=known.hubspot, status=hs_status)
+        new_reads = [x.id for x in stages.values() if x.salesforce == default_stage]
+
+    result = plan(sf, hs, base, facts(), cmap)
+
+    final = result.values["stage"]
+    assert stages[final].rank >= known.rank, (result.stage_path, result.skipped)
+    assert final == known_stage or final in new_reads
+    if known.rank > max(stages[x].rank for x in new_reads):  # the default is behind: the person stands
+        assert final == known_stage
+        known_name = "Lead_Stage__c" if new_side == "hubspot" else "lifecyclestage"
+        assert known_name not in written(result, "salesforce" if new_side == "hubspot" else "hubspot")
+    assert result.values["status"] is not None
+    assert_first_sight_is_truthful(result, map_name, has_base=True)
+    assert not replan(result, sf, hs, facts(), cmap).has_writes
+
+
+def test_first_sight_covers_every_stage_of_both_maps() -> None:
+    pairs, links = _pairs(), _links()
+    for name in (D, S):
+        assert {s for m, s, _ in pairs if m == name} == set(shipped(name).stages)
+        assert {s for m, _, s in links if m == name} == set(shipped(name).stages)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from tests.unit.journeys import CONTACT_ID, base_of, facts, hs_contact, sf_lead, shipped
+from tests.unit.journeys import CONTACT_ID, HS_ID, SF_ID, base_of, facts, hs_contact, sf_lead, shipped
 from worker.errors import InputError
-from worker.plan import plan
+from worker.plan import newly_seen, plan
 from worker.records import Base
 
 
@@ -54,7 +56,15 @@ def test_every_write_names_its_cause() -> None:
     assert result.writes
     for write in result.writes:
         for change in write.changes:
-            assert change.cause.kind in {"field", "rule", "requirement", "repair", "link", "lifecycle"}
+            assert change.cause.kind in {
+                "field",
+                "rule",
+                "requirement",
+                "repair",
+                "link",
+                "lifecycle",
+                "first_sight",
+            }
             assert change.cause.ref and change.cause.detail
 
 
@@ -91,3 +101,32 @@ def test_a_converted_lead_that_names_no_contact_stays_the_lead_in_the_base() -> 
     assert (result.new_base.salesforce_object, result.new_base.salesforce_id) == ("Lead", lead.id)
     assert result.salesforce == ()
     assert [s.kind for s in result.skipped if s.side == "salesforce"] == ["read_only"]
+
+
+def test_a_base_naming_another_hubspot_contact_meets_the_linked_one_for_the_first_time() -> None:
+    """A merge or re-link: the base's HubSpot values were another contact's, so they say nothing."""
+    cmap = shipped("default")
+    base = replace(base_of(cmap, "sql", "qualified"), salesforce_id=SF_ID, hubspot_id="4242")
+    sf, hs = sf_lead(stage="Sales Qualified Lead", status="Qualified"), hs_contact(stage="lead")
+    assert newly_seen(sf, hs, base) == (False, True)
+    result = plan(sf, hs, base, None, cmap)
+    assert result.values["stage"] == "sql"
+    assert result.salesforce == ()
+    assert result.new_base.hubspot_id == HS_ID
+
+
+def test_the_contact_of_a_converted_lead_is_not_a_new_record() -> None:
+    cmap = shipped("default")
+    base = replace(base_of(cmap, "opportunity", "converted"), salesforce_object="Lead", salesforce_id=SF_ID)
+    contact = sf_lead(stage="Opportunity", object_type="Contact", record_id=CONTACT_ID)
+    lead = sf_lead(stage="Opportunity", status="Converted", IsConverted=True, ConvertedContactId=CONTACT_ID)
+    hs = hs_contact(stage="opportunity", status="OPEN_DEAL")
+    assert newly_seen(contact, hs, base) == (False, False)
+    followed = replace(base, salesforce_object="Contact", salesforce_id=CONTACT_ID)
+    assert newly_seen(lead, hs, followed) == (False, False)
+
+
+def test_a_hand_written_base_with_canonical_values_only_knows_both_sides() -> None:
+    base = Base(values={"stage": "sql", "status": "qualified"}, salesforce_values={}, hubspot_values={})
+    assert newly_seen(sf_lead(stage="Lead"), hs_contact(stage="lead"), base) == (False, False)
+    assert newly_seen(sf_lead(stage="Lead"), hs_contact(stage="lead"), None) == (True, True)

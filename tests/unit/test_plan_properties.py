@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.journeys import HS_ID, SF_ID, replan, shipped, written
+from tests.unit.journeys import HS_ID, SF_ID, hubspot_reading, replan, shipped, written
 from worker.plan import plan
 from worker.records import Base, Facts, Opportunity, hubspot_record, salesforce_record
 
@@ -83,6 +83,13 @@ def scenario(draw: st.DrawFn) -> tuple[str, Any, Any, Base | None, Facts]:
                 "status": draw(st.sampled_from(hs_statuses)),
             }
         base = Base(values=values, salesforce_values=sf_side, hubspot_values=hs_side)
+        known = draw(st.sampled_from(["both", "both", "salesforce", "hubspot", "relinked"]))
+        if known == "salesforce":  # synced while HubSpot had no record: a HubSpot contact is newly seen
+            base = Base(values, sf_side or {"stage": None}, {}, salesforce_object="Lead", salesforce_id=SF_ID)
+        elif known == "hubspot":
+            base = Base(values, {}, hs_side or {"stage": None}, hubspot_id=HS_ID)
+        elif known == "relinked":  # the base names another HubSpot contact (merged, re-created)
+            base = Base(values, sf_side, hs_side, hubspot_id="777")
     opp_states = draw(st.lists(st.sampled_from(["open", "won", "lost"]), max_size=2))
     fx = Facts(
         opportunities=tuple(
@@ -96,7 +103,7 @@ def scenario(draw: st.DrawFn) -> tuple[str, Any, Any, Base | None, Facts]:
     return map_name, sf, hs, base, fx
 
 
-# CRMSYNC_PROPERTY_EXAMPLES=6000 for a deeper run (about a minute); CI runs the default.
+# CRMSYNC_PROPERTY_EXAMPLES=6000 for a deeper run (about 3.5 CPU-minutes); CI runs the default.
 PROPERTY_SETTINGS = settings(
     max_examples=int(os.environ.get("CRMSYNC_PROPERTY_EXAMPLES", "400")),
     deadline=None,
@@ -237,3 +244,85 @@ def test_a_stage_changed_on_one_side_only_reaches_the_other(case: tuple[str, str
     held = hs_stage if other == "hubspot" else sf_stage
     if image != held:
         assert written(result, other).get(name) == image, (result.writes, result.skipped)
+
+
+# --- first sight (policies.first_sight) ------------------------------------------------------------
+
+
+def _rank(cmap: Any, stage: str | None) -> int:
+    return cmap.stages[stage].rank if stage is not None else -1
+
+
+def _readings(cmap: Any, sf: Any, hs: Any) -> tuple[str | None, str | None]:
+    """The stage each side says, in the map's terms (None: blank, unknown, or no such record)."""
+    field = cmap.stage_field
+    sf_stage = None
+    if sf is not None and sf.object_type in field.salesforce_objects:
+        sf_stage = field.sf_to_canon.get(sf.values.get("Lead_Stage__c") or "")
+    hs_value = hs.properties.get("lifecyclestage") if hs is not None else None
+    hs_stage = hubspot_reading(cmap, hs_value, sf_stage) if hs_value in field.hs_to_canon else None
+    return sf_stage, hs_stage
+
+
+@PROPERTY_SETTINGS
+@given(scenario(), st.booleans())
+def test_on_first_sight_no_side_moves_to_a_lower_stage_unless_the_policy_allows(
+    case: Any, conflict_policy: bool
+) -> None:
+    """No base: the person ends at least as far along as either side said (furthest_along). Under
+    conflict_policy a lower stage is reached only by moves the transitions allow. Either way, the plan
+    applied and planned again writes nothing."""
+    map_name, sf, hs, _, fx = case
+    cmap = shipped(f"{map_name}+conflict_policy" if conflict_policy and map_name == "default" else map_name)
+    result = plan(sf, hs, None, fx, cmap)
+    final = result.values.get("stage")
+    sf_stage, hs_stage = _readings(cmap, sf, hs)
+    if cmap.first_sight_furthest_along:
+        assert _rank(cmap, final) >= max(_rank(cmap, sf_stage), _rank(cmap, hs_stage)), (
+            sf_stage,
+            hs_stage,
+            result.stage_path,
+            result.skipped,
+        )
+        for current, new in itertools.pairwise(result.stage_path):
+            assert not cmap.is_backward(current, new), result.stage_path
+    else:
+        for current, new in itertools.pairwise(result.stage_path):
+            if cmap.is_backward(current, new):
+                assert cmap.backward_move_allowed(current, new), result.stage_path
+    assert "contradiction" not in {s.kind for s in result.skipped}, result.skipped
+    assert not replan(result, sf, hs, fx, cmap).has_writes
+
+
+@PROPERTY_SETTINGS
+@given(scenario(), st.sampled_from(["salesforce", "hubspot"]))
+def test_a_newly_seen_record_only_ever_lifts_the_person(case: Any, new_side: str) -> None:
+    """The base knows one side, unchanged since; the other record is newly created or linked (a form
+    fill). Its stage and status may lift the person, never leave them below where they were."""
+    map_name, sf, hs, _, _ = case
+    assume(sf is not None and hs is not None)
+    cmap = shipped(map_name)
+    field, status_field = cmap.stage_field, cmap.status_field
+    if new_side == "hubspot":
+        held = {"stage": sf.values.get("Lead_Stage__c"), "status": sf.values.get("Status")}
+        canonical = {"stage": field.sf_to_canon.get(held["stage"] or ""),
+                     "status": status_field.sf_to_canon.get(held["status"] or "")}  # fmt: skip
+        base = Base(canonical, held, {}, salesforce_object="Lead", salesforce_id=sf.id)
+        blanked = hubspot_record(
+            {"id": hs.id, "properties": {**hs.properties, "lifecyclestage": None, "hs_lead_status": None}}
+        )
+        with_new, without = plan(sf, hs, base, None, cmap), plan(sf, blanked, base, None, cmap)
+    else:
+        held = {"stage": hs.properties.get("lifecyclestage"), "status": hs.properties.get("hs_lead_status")}
+        canonical = {"stage": field.hs_to_canon.get(held["stage"] or ""),
+                     "status": status_field.hs_to_canon.get(held["status"] or "")}  # fmt: skip
+        base = Base(canonical, {}, held, hubspot_id=hs.id)
+        blanked = salesforce_record({**dict(sf.values), "attributes": {"type": sf.object_type},
+                                     "Lead_Stage__c": None, "Status": None})  # fmt: skip
+        with_new, without = plan(sf, hs, base, None, cmap), plan(blanked, hs, base, None, cmap)
+    assert _rank(cmap, with_new.values.get("stage")) >= _rank(cmap, without.values.get("stage")), (
+        with_new.stage_path,
+        without.stage_path,
+    )
+    assert "contradiction" not in {s.kind for s in with_new.skipped}, with_new.skipped
+    assert not replan(with_new, sf, hs, None, cmap).has_writes

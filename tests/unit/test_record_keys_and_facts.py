@@ -11,10 +11,16 @@ from worker.sync.keys import RecordKey
 
 
 @pytest.mark.parametrize(
-    "text", ["sf:Lead:00Q5e00000AbCdE", "sf:Contact:0035e00000XyZ12AAA", "hs:contacts:1234"]
+    "text", ["sf:Lead:00Q5e00000AbCdEEAV", "sf:Contact:0035e00000XyZ12AAA", "hs:contacts:1234"]
 )
 def test_a_record_key_round_trips(text: str) -> None:
     assert str(RecordKey.parse(text)) == text
+
+
+def test_a_15_character_salesforce_id_names_the_same_record_as_its_18_character_form() -> None:
+    # the case-safe suffix per Salesforce's CASESAFEID: chunk "00Q5e" has a capital at 2 → 4 → E,
+    # "00000" → A, "AbCdE" has capitals at 0, 2, 4 → 1 + 4 + 16 = 21 → V
+    assert RecordKey.parse("sf:Lead:00Q5e00000AbCdE") == RecordKey.parse("sf:Lead:00Q5e00000AbCdEEAV")
 
 
 @pytest.mark.parametrize(
@@ -22,6 +28,7 @@ def test_a_record_key_round_trips(text: str) -> None:
     [
         "sf:Account:0015e00000AbCdE",
         "sf:Lead:short",
+        "sf:Lead:00Q5e00000AbCdEaaa",
         "sf:Lead:00Q5e00000AbCdE:extra",
         "hs:contacts:0123",
         "hs:contacts:-1",

@@ -288,8 +288,9 @@ class FirstSight(Strict):
         default=FirstSightFacts.AS_STATE,
         description="`as_state`: facts present on first sight are state — an open opportunity, a won "
         "one, a conversion and a churned account run their rules (forward only under `furthest_along`); "
-        "lost opportunities, calls and meetings are history, remembered without firing. `remember`: "
-        "every fact is remembered without firing.",
+        "lost opportunities, calls and meetings are history, remembered without firing; a customer account "
+        "makes a new person (facts.new_record not false) Customer. `remember`: every fact is remembered "
+        "without firing (a customer account only counts when facts.new_record is true).",
     )
 
 

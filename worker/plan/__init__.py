@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from worker.plan.apply import apply_plan
-from worker.plan.engine import plan
+from worker.plan.engine import newly_seen, plan
 from worker.plan.model import Cause, Conflict, FieldChange, Plan, Skip, Write
 
-__all__ = ["Cause", "Conflict", "FieldChange", "Plan", "Skip", "Write", "apply_plan", "plan"]
+__all__ = ["Cause", "Conflict", "FieldChange", "Plan", "Skip", "Write", "apply_plan", "newly_seen", "plan"]

@@ -5,7 +5,9 @@ The order of work, each step reading only what the steps before it decided:
 1. **Merge** every mapped field three ways (Salesforce, HubSpot, base) under its sync rule; a field
    changed on both sides is a conflict settled by the field's policy. Values a map does not know are
    reported and left alone. A human's backward stage move the map does not allow is held (reported, not
-   propagated, not reverted).
+   propagated, not reverted). A side met for the first time (no base, or a record newly linked to a
+   known person) has made no edit: its stage and status are evidence the map's
+   ``policies.first_sight`` weighs (by default: furthest along, never pulling a known side back).
 2. **Automation**: events (first sight, stage/status changed, and fact events read against the
    base's facts, so each fires once) run the map's rules in a fixed order, chaining through
    stage/status changes. Effects respect the transitions, the upsell policy, and edits people made
@@ -47,7 +49,19 @@ SALESFORCE_LEAD_REQUIRED = {"LastName": "[not provided]", "Company": "[not provi
 _PLACEHOLDERS = frozenset(SALESFORCE_LEAD_REQUIRED.values())  # read as blank: never synced onwards
 _HUMAN_EVENTS = ("stage_changed", "status_changed")
 _NO_BASE = Base(values={}, salesforce_values={}, hubspot_values={})
-_FIRST_SIGHT_FIELDS = (STAGE, STATUS)  # the rest merge as usual: both sides' values count, by policy
+# First sight weighs stage and status; other fields merge as usual (both sides' values, by policy).
+_FIRST_SIGHT_FIELDS = (STAGE, STATUS)
+_EVENT_FIELD = {"stage_changed": STAGE, "status_changed": STATUS}
+# Events that stand for facts read as state on first sight (lifecycle.state_events, plus the account's).
+_STATE_EVENTS = frozenset(
+    (
+        "opportunity_created",
+        "opportunity_won",
+        "lead_converted",
+        "account_churned",
+        "new_lead_at_customer_account",
+    )
+)
 
 
 def plan(
@@ -92,6 +106,9 @@ def newly_seen(
     """
     if base is None:
         return salesforce is not None, hubspot is not None
+    sf_id, hs_id = base.salesforce_id, base.hubspot_id
+    if (salesforce is None or salesforce.id == sf_id) and (hubspot is None or hubspot.id == hs_id):
+        return False, False  # the records the base names (the usual case, kept cheap)
     knows_sf = base.salesforce_id is not None or bool(base.salesforce_values)
     knows_hs = base.hubspot_id is not None or bool(base.hubspot_values)
     sf_new = salesforce is not None and (
@@ -505,21 +522,21 @@ class _Planner:
             return
         labels = self.cmap.stages if f.id == STAGE else self.cmap.statuses
         label = labels[target].label
-        new_sides = " and ".join(_SIDE_LABEL[side] for side, _ in evidence) or "the new record"
         if source is not None:
             self.human.pop(f.id, None)  # a known side's edit, lifted further by the new evidence
             self.origin[f.id] = source
-            self.causes[f.id] = Cause(
-                "first_sight",
-                f.id,
-                f"{f.id} {label} from {_SIDE_LABEL[source]}, met for the first time: {policy}",
+            detail = f"first sight: {_SIDE_LABEL[source]}'s {label} ({policy})"
+            self.causes[f.id] = Cause("first_sight", f.id, detail)
+        elif f.id not in self.causes:  # the known record's value stands against a newly seen one
+            new: Side = SF if self.sf_first else HS
+            value = sf_val if new == SF else hs_val
+            detail = (
+                f"first sight of the {_SIDE_LABEL[new]} record: its {labels[value].label} does not "
+                + (f"move {label} back" if f.id == STAGE else f"override {label}")
+                if value is not None
+                else f"first sight of the {_SIDE_LABEL[new]} record, which has no {f.id}: {label}"
             )
-        elif f.id not in self.causes:
-            self.causes[f.id] = Cause(
-                "first_sight",
-                f.id,
-                f"{new_sides} met for the first time: its {f.id} does not move {label} back",
-            )
+            self.causes[f.id] = Cause("first_sight", f.id, detail)
         if sf_val is not None and hs_val is not None and sf_val != hs_val:
             winner = SF if sf_val == target else HS if hs_val == target else None
             if winner is not None:
@@ -530,6 +547,12 @@ class _Planner:
         self, f: Field, settled: Value, evidence: list[tuple[Side, str]], sf_val: Value, hs_val: Value
     ) -> tuple[Value, Side | None, str]:
         stages = self.cmap.stages
+        base_val = self.base.values.get(STAGE)
+        if base_val is not None:
+            if settled is not None and STAGE in self.human and self.cmap.is_backward(base_val, settled):
+                evidence = []  # a person's deliberate move back this round stands against a new record
+            else:  # a new record may lift the person only by a move the map allows from the base
+                evidence = [(side, value) for side, value in evidence if not self._refused(base_val, value)]
         target, source = settled, None
         for side, value in evidence:
             if target is None or stages[value].rank > stages[target].rank:
@@ -602,21 +625,21 @@ class _Planner:
         facts = self.facts
         if not self.has_base:
             queue.append(("record_created", None))
-            # Met for the first time means new, unless the caller knows better (a backfill says False).
-            if facts.account_is_customer and facts.new_record is not False:
+            # Met for the first time means new, unless the caller knows better (a backfill says False);
+            # under facts: remember only a caller's explicit True makes the account's status news.
+            new = facts.new_record if facts.new_record is not None else cmap.first_sight_facts_as_state
+            if facts.account_is_customer and new:
                 queue.append(("new_lead_at_customer_account", None))
         for fid, event in ((STATUS, "status_changed"), (STAGE, "stage_changed")):
             value = self.target.get(fid)
             if value is not None and value != self.base.values.get(fid):
                 queue.append((event, value))
         converted = self.sf is not None and self.sf.is_converted
-        if not self.facts_known:
-            pass
-        elif self.has_base:
+        if self.facts_known and self.has_base:
             if facts is not EMPTY_FACTS or self.base.facts is not EMPTY_DIGEST or converted:
                 events = fact_events(facts, self.base.facts, converted=converted)
                 queue.extend((name, None) for name in events)
-        elif cmap.first_sight_facts_as_state and (facts is not EMPTY_FACTS or converted):
+        elif self.facts_known and cmap.first_sight_facts_as_state and (facts is not EMPTY_FACTS or converted):
             # First sight: the facts are state (an open or won opportunity, a conversion, a churned
             # account), not news; history (lost deals, calls, meetings) is remembered without firing.
             queue.extend((name, None) for name in state_events(facts, converted=converted))
@@ -700,16 +723,32 @@ class _Planner:
                 )
                 continue
             if fid == STAGE and current is not None and self.cmap.is_backward(current, value):
-                if self.forward_only:
-                    if rule.implicit and self.cmap.stages[value].kind is StageKind.FUNNEL:
-                        continue  # Qualified beside Customer: a funnel stage the person has passed
+                # A value met for the first time never moves a person back: on first sight under
+                # furthest_along, or when it came from a record newly linked to a known person.
+                new_value = (
+                    self.has_base and rule.event in _HUMAN_EVENTS and _EVENT_FIELD[rule.event] in self.origin
+                )
+                forward_only = self.forward_only or new_value
+                passed = (
+                    (not self.has_base or new_value)
+                    and (rule.implicit or rule.event in _STATE_EVENTS)
+                    and self.cmap.stages[value].kind is StageKind.FUNNEL
+                )
+                if passed and (forward_only or not self.cmap.backward_move_allowed(current, value)):
+                    continue  # on first sight, Qualified or a won deal beside Customer: a stage passed
+                if forward_only:
+                    why = (
+                        "a newly seen record's value never moves the person back"
+                        if new_value
+                        else "policies.first_sight.stage is furthest_along: nothing moves back on first sight"
+                    )
                     self.skipped.append(
                         Skip(
                             "backward_move",
                             rule.id,
                             None,
                             f"first sight: rule {rule.id} would move stage from {current} back to {value}; "
-                            "policies.first_sight.stage is furthest_along: nothing moves back on first sight",
+                            + why,
                         )
                     )
                     continue
@@ -735,6 +774,7 @@ class _Planner:
                 self.held.discard((side, fid))
                 self.suppressed.discard((side, fid))
             self.human.pop(fid, None)
+            self.origin.pop(fid, None)
             changed = True
             follow.append(("stage_changed" if fid == STAGE else "status_changed", value))
         if changed:

@@ -18,7 +18,9 @@ class Cause(NamedTuple):
 
     kind: ``field`` (a changed field syncs across), ``rule`` (an automation rule), ``requirement`` (a
     status needs a field, or Salesforce needs a field on create), ``repair`` (a side was blank or
-    behind), ``link`` (the other side's id), ``lifecycle`` (the clear step of a backward HubSpot move).
+    behind), ``link`` (the other side's id), ``lifecycle`` (the clear step of a backward HubSpot move),
+    ``first_sight`` (a value met with no base to tell an edit from an old value or a CRM default,
+    chosen by the map's ``policies.first_sight``).
     """
 
     kind: str
@@ -61,6 +63,12 @@ class Skip(NamedTuple):
 
 
 class Conflict(NamedTuple):
+    """The two sides disagreed on a field and one value was taken: ``winner`` is the side whose value
+    applied. ``policy`` is the field's conflict policy for a field changed on both sides since the last
+    sync, or ``first_sight.<how>`` when a side was met for the first time (nobody edited anything):
+    ``furthest_along``, ``known_record`` (a newly linked record's value did not override the known
+    one), ``conflict_policy`` or the field's own policy."""
+
     field: str  # map field id
     salesforce: Value
     hubspot: Value

@@ -144,7 +144,7 @@ class Locks:
         expires = time.time() + self.ttl_s
         out: list[list[Lease] | None] = []
         for names, got in zip(ordered, raw, strict=True):
-            if not got:
+            if not isinstance(got, list):  # 0: some lock of the group is held
                 out.append(None)
             else:
                 out.append([Lease(n, int(t), expires) for n, t in zip(names, got, strict=True)])

@@ -15,10 +15,21 @@ from typing import Literal
 from worker.errors import InputError
 
 Crm = Literal["sf", "hs"]
-_SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+_SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Z0-5]{3})?$")
+_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _HS_ID = re.compile(r"^[1-9][0-9]{0,18}$")
 SALESFORCE_OBJECTS = ("Lead", "Contact")
 CRM_NAMES = {"sf": "salesforce", "hs": "hubspot"}
+
+
+def case_safe_suffix(id15: str) -> str:
+    """The 3-character suffix of Salesforce's case-safe 18-character id (one character per 5-character
+    chunk, from the bitmap of its upper-case letters; the ``CASESAFEID`` formula)."""
+    out = []
+    for start in (0, 5, 10):
+        bits = sum(1 << i for i, ch in enumerate(id15[start : start + 5]) if "A" <= ch <= "Z")
+        out.append(_SUFFIX[bits])
+    return "".join(out)
 
 
 @dataclass(frozen=True, order=True)
@@ -31,6 +42,8 @@ class RecordKey:
         if self.crm == "sf":
             if self.object_type not in SALESFORCE_OBJECTS or not _SF_ID.match(self.id):
                 raise InputError(f"not a Salesforce Lead/Contact key: sf:{self.object_type}:{self.id}")
+            if len(self.id) == 15:  # one person, one key: the 18-character case-safe form
+                object.__setattr__(self, "id", self.id + case_safe_suffix(self.id))
         elif self.crm == "hs":
             if self.object_type != "contacts" or not _HS_ID.match(self.id):
                 raise InputError(f"not a HubSpot contact key: hs:{self.object_type}:{self.id}")

@@ -4,11 +4,11 @@
 One batch, in order:
 
 1. **Parse** the record keys; refuse the batch at once (``paused``) while a CRM is paused.
-2. **Resolve people** through the links (``worker.state.links``). A person missing a side (never
-   linked, or linked to one record only) has its own record pre-read for its email and stored link ids.
-3. **Lock** every person (the person id, plus for a person missing a side its own record, the partner
-   its stored ids name and ``email:<normalised email>``), so two workers never write one person and
-   never both link or create for the same human. A held lock is ``busy``: the key goes back.
+2. **Resolve people** through the links (``worker.state.links``).
+3. **Lock** every person (its id and, while it lacks a side, its own records) in one round trip, so two
+   workers never write one person; a held lock is ``busy`` and the key goes back. After the read, a
+   person missing a side also locks what it may be matched with (``email:<normalised email>`` and
+   the records its stored link ids name), so two workers never both link or create for one human.
 4. **Read** both sides fresh, in batch calls, with the fields the active map needs and the Salesforce
    facts in the same query (``worker.sync.facts``). A HubSpot id merged away is followed to the
    survivor; a record gone is a deleted side (never recreated once synced).
@@ -276,61 +276,17 @@ class SyncService:
                         key if key.crm == "hs" else None,
                     )
                 )
-        people = [*by_pid.values(), *loose]
-        self._pre_read([p for p in people if not p.complete and p.merged_into is None])
-        return people
-
-    def _pre_read(self, people: list[_Person]) -> None:
-        """Email and stored link ids of people missing a side: what their locks and matching need."""
-        if not people:
-            return
-        sf_link = self.cmap.link_sf_hubspot_id
-        for obj in ("Lead", "Contact"):
-            mine = [p for p in people if p.sf_key is not None and p.sf_key.object_type == obj]
-            if not mine:
-                continue
-            rows = self._side(
-                SF,
-                lambda obj=obj, mine=mine: self.sf.fetch(
-                    obj, [p.sf_key.id for p in mine if p.sf_key], ["Id", SF_EMAIL, sf_link]
-                ),
-            ).records
-            for p in mine:
-                row = rows.get(p.sf_key.id) if p.sf_key else None
-                if row is not None:
-                    p.email = normalise_email(row.get(SF_EMAIL))
-                    if p.hs_key is None and _hs_id(row.get(sf_link)):
-                        p.candidates.append(RecordKey.hubspot(str(row[sf_link]).strip()))
-        mine = [p for p in people if p.hs_key is not None and p.sf_key is None]
-        if mine:
-            props = [HS_EMAIL, self.cmap.link_hs_contact_id, self.cmap.link_hs_lead_id]
-            rows = self._side(
-                HS, lambda: self.hs.fetch("contacts", [p.hs_key.id for p in mine if p.hs_key], props)
-            ).records
-            for p in mine:
-                row = rows.get(p.hs_key.id) if p.hs_key else None
-                if row is None:
-                    continue
-                got = row.get("properties") or {}
-                p.email = normalise_email(got.get(HS_EMAIL))
-                for obj, prop in (
-                    ("Contact", self.cmap.link_hs_contact_id),
-                    ("Lead", self.cmap.link_hs_lead_id),
-                ):
-                    rid = str(got.get(prop) or "").strip()
-                    if _sf_id(rid):
-                        p.candidates.append(RecordKey.salesforce(obj, rid))
+        return [*by_pid.values(), *loose]
 
     # ------------------------------------------------------------------ 3. locks
     def _lock(self, people: list[_Person]) -> None:
-        """All the batch's people in one round trip; with ``lock_wait_s`` the busy ones are waited for."""
+        """All the batch's people in one round trip (each person's id and, while it lacks a side, its own
+        records); with ``lock_wait_s`` the busy ones are waited for."""
         groups: list[list[str]] = []
         for p in people:
             names = {p.pid}
-            if not p.complete:
-                names.update(str(k) for k in (p.sf_key, p.hs_key, *p.candidates) if k is not None)
-                if p.email:
-                    names.add(f"email:{p.email}")
+            if not p.complete:  # its own records too: nobody else may link them meanwhile
+                names.update(str(k) for k in (p.sf_key, p.hs_key) if k is not None)
             groups.append(sorted(names))
         got = self.state.locks.try_acquire_groups(groups)
         for p, group, leases in zip(people, groups, got, strict=True):
@@ -347,17 +303,12 @@ class SyncService:
     # ------------------------------------------------------------------ 4-5. read and link
     def _read(self, people: list[_Person], run: Run) -> None:
         loose = [p for p in people if not p.complete]
-        if loose:  # someone may have linked these between our pre-read and our lock
+        if loose:  # someone may have linked these between our link lookup and our lock
             owners = self.state.links.person_of([str(k) for p in loose for k in (p.sf_key, p.hs_key) if k])
             for p in loose:
                 for k in (p.sf_key, p.hs_key):
                     if k is not None and owners.get(str(k), p.pid) != p.pid:
                         p.settle(Disposition.BUSY, f"{k} was linked to {owners[str(k)]} meanwhile")
-        for p in loose:
-            if p.disposition is None:  # the person's own record belongs to it from now on
-                own = p.sf_key or p.hs_key
-                if own is not None and self.state.links.link(p.pid, own.side, str(own)) != p.pid:
-                    p.settle(Disposition.BUSY, f"{own} was linked meanwhile")
         live = [p for p in people if p.disposition is None]
         for p in live:
             if p.merged_into is not None:
@@ -368,7 +319,13 @@ class SyncService:
         live = [p for p in live if p.disposition is None]
         self._read_salesforce(live)
         self._read_hubspot(live)
+        self._lock_matching([p for p in live if p.disposition is None and (p.sf is None or p.hs is None)])
         self._match([p for p in live if p.disposition is None and (p.sf is None or p.hs is None)])
+        for p in loose:
+            if p.disposition is None:  # matched or not, the person's own record belongs to it now
+                own = p.sf_key or p.hs_key
+                if own is not None and self.state.links.link(p.pid, own.side, str(own)) != p.pid:
+                    p.settle(Disposition.BUSY, f"{own} was linked meanwhile")
         live = [p for p in live if p.disposition is None]
         bases = self.state.bases.get_many([p.pid for p in live])
         now_ms = int(time.time() * 1000)
@@ -376,6 +333,37 @@ class SyncService:
         for p in live:
             p.base = bases.get(p.pid)
             p.facts = with_deals(self._facts(p, now_ms, run), deals.get(p.pid, ()))
+
+    def _lock_matching(self, people: list[_Person]) -> None:
+        """People missing a side also lock what they may be matched with: their normalised email and
+        the records their stored link ids name, so two workers never link or create for one human
+        (the worker holding a person's own record is the only one that can link it)."""
+        link = self.cmap.link_sf_hubspot_id
+        groups: list[list[str]] = []
+        for p in people:
+            if p.sf is not None:
+                p.email = normalise_email(p.sf.get(SF_EMAIL))
+                if p.hs is None and _hs_id(p.sf.get(link)):
+                    p.candidates.append(RecordKey.hubspot(str(p.sf.get(link)).strip()))
+            if p.hs is not None:
+                p.email = p.email or normalise_email(p.hs.get(HS_EMAIL))
+                if p.sf is None:
+                    for obj, prop in (
+                        ("Contact", self.cmap.link_hs_contact_id),
+                        ("Lead", self.cmap.link_hs_lead_id),
+                    ):
+                        rid = str(p.hs.get(prop) or "").strip()
+                        if _sf_id(rid):
+                            p.candidates.append(RecordKey.salesforce(obj, rid))
+            held = {lease.name for lease in p.leases}
+            names = {str(k) for k in p.candidates} | ({f"email:{p.email}"} if p.email else set())
+            groups.append(sorted(names - held))
+        got = self.state.locks.try_acquire_groups(groups)
+        for p, group, leases in zip(people, groups, got, strict=True):
+            if leases is None:
+                p.settle(Disposition.BUSY, f"another worker is matching {', '.join(group)}")
+            else:
+                p.leases += leases
 
     def _read_salesforce(
         self, people: list[_Person], *, keys: Iterable[tuple[_Person, RecordKey]] = ()
@@ -385,7 +373,7 @@ class SyncService:
             mine = [(p, k) for p, k in wanted if k.object_type == obj]
             if not mine:
                 continue
-            columns = [*self.sf_fields[obj], *sf_queries.facts_columns(obj)]
+            columns = [*self.sf_fields[obj], *sf_queries.facts_columns(obj, self.sf.calls_subquery)]
             report = self._side(
                 SF,
                 lambda obj=obj, mine=mine, columns=columns: self.sf.fetch(
@@ -396,7 +384,10 @@ class SyncService:
                 row = report.records.get(k.id)
                 if row is None:
                     continue  # deleted (or merged away): the side is gone
-                p.sf_key, p.sf_row, p.sf = k, row, salesforce_record(row)
+                try:
+                    p.sf_key, p.sf_row, p.sf = k, row, salesforce_record(row)
+                except InputError as exc:
+                    self._dead_input(p, k, exc)
 
     def _read_hubspot(self, people: list[_Person]) -> None:
         mine = [p for p in people if p.hs_key is not None]
@@ -424,7 +415,10 @@ class SyncService:
                     )
                     continue
                 p.hs_key = key
-            p.hs = hubspot_record(row)
+            try:
+                p.hs = hubspot_record(row)
+            except InputError as exc:
+                self._dead_input(p, p.hs_key, exc)
 
     def _match(self, people: list[_Person]) -> None:
         """Find each person's missing partner: stored ids first, then the normalised email."""
@@ -484,11 +478,16 @@ class SyncService:
                 other = others.get(owner)
                 mine = p.sf_key if k.crm == "hs" else p.hs_key
                 theirs = other.side(SF if k.crm == "hs" else HS) if other else None
-                if theirs is not None and theirs != str(mine):
+                if theirs is not None and theirs != str(mine) and self._converted_into(theirs, mine):
+                    # the person's lead was converted into this contact: its own sync moves the link
+                    p.settle(Disposition.BUSY, f"{mine} is the contact {theirs} was converted into")
+                elif theirs is not None and theirs != str(mine):
                     p.settle(
                         Disposition.DEAD_LETTERED, f"duplicate: {k} already belongs to {owner} with {theirs}"
                     )
                     self._dead_duplicate(p, k, owner, theirs)
+                elif theirs is None and other is not None and self._join(p, owner):
+                    linked.append((p, k))  # the partner's person lacked this side: this record joins it
                 else:
                     p.settle(Disposition.BUSY, f"{k} is being linked by {owner}")
                 continue
@@ -505,6 +504,29 @@ class SyncService:
             if k.crm == "hs":
                 p.hs_key = k
         self._read_hubspot(hs_people)
+
+    def _join(self, p: _Person, owner: str) -> bool:
+        """Make ``p``'s own record part of ``owner``, a person with no record on that side (e.g. a
+        HubSpot contact below the hand-over stage, then a lead created by sales for the same email).
+        The person keeps its id and base: the record is newly seen, never a reason to demote."""
+        own = p.sf_key if p.sf is not None else p.hs_key
+        [leases] = self.state.locks.try_acquire_groups([[owner]])
+        if own is None or leases is None:
+            return False
+        p.leases += leases
+        if self.state.links.link(owner, own.side, str(own)) != owner:
+            return False
+        p.pid = owner
+        return True
+
+    def _converted_into(self, theirs: str, mine: RecordKey | None) -> bool:
+        """Whether ``theirs`` (a person's Salesforce record) is a lead converted into ``mine``."""
+        lead = RecordKey.parse(theirs)
+        if mine is None or mine.object_type != "Contact" or lead.object_type != "Lead":
+            return False
+        rows = self._side(SF, lambda: self.sf.fetch("Lead", [lead.id], ["Id", "ConvertedContactId"])).records
+        converted = str((rows.get(lead.id) or {}).get("ConvertedContactId") or "")
+        return bool(converted) and RecordKey.salesforce("Contact", converted) == mine
 
     def _salesforce_by_email(self, emails: list[str]) -> dict[str, RecordKey]:
         """A Contact with the email, else the most recently changed unconverted Lead."""
@@ -828,6 +850,13 @@ class SyncService:
     def _summary(p: _Person) -> str:
         n = sum(1 for a in p.applied if a.result.ok)
         return f"{n} write(s) applied" if n else "in agreement: nothing to write"
+
+    def _dead_input(self, p: _Person, key: RecordKey, exc: InputError) -> None:
+        """A record the core cannot read (a value of an unexpected shape): the person waits for an
+        operator instead of failing the batch or looping."""
+        detail = f"{key} cannot be read: {exc}"[:500]
+        p.settle(Disposition.DEAD_LETTERED, detail)
+        self.state.dead.put(DeadLetter(p.pid, "error", detail=detail, record_keys=(str(key),)))
 
     def _dead_duplicate(self, p: _Person, partner: RecordKey, owner: str, theirs: str) -> None:
         self.state.dead.put(

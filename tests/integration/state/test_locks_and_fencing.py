@@ -99,3 +99,8 @@ def test_put_many_refuses_only_the_stale_fences(redis_client: Any) -> None:
     assert refused == ["p1"]
     stored = bases.get_many(["p1", "p2"])
     assert stored["p1"].values["stage"] == "sql" and stored["p2"].values["stage"] == "lead"
+
+
+def test_an_empty_lock_group_is_granted(redis_client: Any) -> None:
+    empty, one = Locks(redis_client).try_acquire_groups([[], ["p1"]])
+    assert empty == [] and one is not None and [x.name for x in one] == ["p1"]

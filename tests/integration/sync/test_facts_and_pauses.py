@@ -24,9 +24,9 @@ def test_a_completed_call_moves_an_open_lead_to_contacted_on_both_sides(
 ) -> None:
     lead, cid = synced_lead(Status="Open")
     org = sf_box.org
-    org.create(
-        "Task", {"WhoId": lead, "Type": "Call", "Status": "Completed", "Subject": "Call"}, org.admin_id
-    )
+    # "Log a Call" makes a Task with TaskSubtype Call (often without a Type)
+    call = {"WhoId": lead, "TaskSubtype": "Call", "Status": "Completed", "Subject": "Call"}
+    org.create("Task", call, org.admin_id)
     outcome = service.sync_one(f"sf:Lead:{lead}", Run.new("test"))
     assert outcome.disposition is Disposition.SYNCED, outcome.detail
     assert org.get("Lead", lead)["Status"] == "Contacted"
@@ -147,3 +147,23 @@ def test_a_won_hubspot_deal_makes_a_customer_when_deal_facts_are_on(
     assert hs_box.portal.stores["contacts"].records[int(cid)].props["lifecyclestage"] == "customer"
     assert sf_box.org.get("Lead", lead)["Lead_Stage__c"] == "Customer"
     assert service.sync_one(f"hs:contacts:{cid}", Run.new("test")).writes == 0  # the deal fires once
+
+
+def test_a_sync_cut_after_its_create_resumes_without_a_second_contact(
+    sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, service: SyncService, state: State
+) -> None:
+    org = sf_box.org
+    lead = org.create("Lead", {"LastName": "Cut", "Company": "C", "Email": "cut@example.com"}, org.admin_id)
+    # the HubSpot contact is created, then Salesforce refuses the link-back for quota: the run stops there
+    sf_box.add_fault(
+        "error", path="/composite/sobjects$", method="PATCH", error_code="REQUEST_LIMIT_EXCEEDED"
+    )
+    first = service.sync_one(f"sf:Lead:{lead}", Run.new("test"))
+    assert first.disposition is Disposition.PAUSED
+    assert len(hs_box.portal.stores["contacts"].records) == 1 and state.bases.get(f"sf:Lead:{lead}") is None
+    state.pauses.resume("salesforce")
+    again = service.sync_one(f"sf:Lead:{lead}", Run.new("test"))
+    assert again.disposition is Disposition.SYNCED, again.detail
+    [contact] = hs_box.portal.stores["contacts"].records.values()
+    assert org.get("Lead", lead)["HubSpot_Contact_ID__c"] == str(contact.id)
+    assert contact.props["salesforce_lead_id"] == lead

@@ -4,6 +4,7 @@ a recycle through HubSpot's clear-then-set, conflicts, rejections, idempotent re
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -146,6 +147,7 @@ def test_a_rejected_write_is_dead_lettered_with_the_crm_code_and_the_rest_of_the
     good_lead, good_cid = synced_lead("good@example.com", Status="Working", Lead_Stage__c="Lead")
     # the portal's admin removed the SQL lifecycle option: HubSpot refuses that value (400)
     stage = hs_box.portal.stores["contacts"].properties["lifecyclestage"]
+    original = list(stage.options)
     stage.options = [o for o in stage.options if o.value != "salesqualifiedlead"]
     service.sf.update("Lead", [(bad_lead, {"Status": "Qualified"}), (good_lead, {"Status": "Meeting Set"})])
     run = Run.new("test")
@@ -164,6 +166,23 @@ def test_a_rejected_write_is_dead_lettered_with_the_crm_code_and_the_rest_of_the
     )
     assert failed.fields["lifecyclestage"] == "salesqualifiedlead" and letter.plan is not None
     assert contact_props(hs_box, bad_cid)["lifecyclestage"] == "lead"
+
+    stage.options = original  # the admin puts the option back: the person syncs and leaves the list
+    again = service.sync_one(f"sf:Lead:{bad_lead}", Run.new("test"))
+    assert again.disposition is Disposition.SYNCED, again.detail
+    assert contact_props(hs_box, bad_cid)["lifecyclestage"] == "salesqualifiedlead"
+    assert state.dead.get(f"sf:Lead:{bad_lead}") is None
+
+
+def test_giving_up_on_a_key_dead_letters_its_person(
+    service: SyncService, state: State, synced_lead: Callable[..., tuple[str, str]]
+) -> None:
+    lead, _ = synced_lead()
+    run = Run.new("test")
+    service.give_up([f"sf:Lead:{lead}", "not-a-key"], run, "gave up after 8 attempts: SERVER_UNAVAILABLE")
+    letter = state.dead.get(f"sf:Lead:{lead}")
+    assert letter is not None and letter.reason == "retries_exhausted" and "8 attempts" in letter.detail
+    assert letter.run_id == run.id and letter.record_keys == (f"sf:Lead:{lead}",)
 
 
 def test_running_a_batch_again_writes_nothing(
@@ -186,8 +205,6 @@ def test_a_key_whose_lease_expired_is_claimed_again_and_synced(
     dirty = DirtySet(redis_client, "salesforce")
     dirty.record([Event("e1", (Change("Lead", lead),))])
     dirty.claim("Lead", 10, lease_s=0.05)  # a worker claims it and dies before syncing
-    import time
-
     time.sleep(0.1)
     claim = dirty.claim("Lead", 10, lease_s=60)
     assert claim.ids == (lead,) and claim.requeued == 1
@@ -203,23 +220,22 @@ def test_two_concurrent_syncs_of_one_person_never_interleave(
     lead = sf_box.org.create(
         "Lead", {"LastName": "Twice", "Company": "C", "Email": "twice@example.com"}, sf_box.org.admin_id
     )
-    # the first sync is slowed down inside its lock (its HubSpot create takes 0.5 s)
-    hs_box.arm_fault(path_prefix="/crm/v3/objects/contacts/batch/upsert", delay_ms=500, count=1)
+    # the first sync is slowed down inside its lock (its HubSpot create takes a second)
+    hs_box.arm_fault(path_prefix="/crm/v3/objects/contacts/batch/upsert", delay_ms=1000, count=1)
     a, b = make_service(sf_box, hs_box, state), make_service(sf_box, hs_box, state)
+    key = f"sf:Lead:{lead}"
     outcomes: dict[str, Disposition] = {}
-    started = threading.Event()
 
-    def run(name: str, service: SyncService) -> None:
-        if name == "b":
-            started.wait(5)
-        outcomes[name] = service.sync_one(f"sf:Lead:{lead}", Run.new("test")).disposition
+    def first() -> None:
+        outcomes["a"] = a.sync_one(key, Run.new("test")).disposition
 
-    ta = threading.Thread(target=run, args=("a", a))
-    tb = threading.Thread(target=run, args=("b", b))
-    ta.start()
-    threading.Timer(0.25, started.set).start()
-    tb.start()
-    ta.join()
-    tb.join()
+    thread = threading.Thread(target=first)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while state.locks.holder(key) is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert state.locks.holder(key) is not None  # the first sync holds the person
+    outcomes["b"] = b.sync_one(key, Run.new("test")).disposition
+    thread.join()
     assert outcomes == {"a": Disposition.SYNCED, "b": Disposition.BUSY}
     assert len(hs_box.portal.stores["contacts"].records) == 1
