@@ -31,6 +31,7 @@ from worker.crm.salesforce.adapter import SalesforceAdapter
 from worker.crm.salesforce.cursor import Watermark, parse_sf_datetime
 from worker.state.cursors import CursorStore
 from worker.state.dirty import Change, DirtySet
+from worker.state.runtime import SeenChanges
 
 Record = dict[str, Any]
 PEOPLE = ("Lead", "Contact")
@@ -38,6 +39,8 @@ RELATED = ("Opportunity", "Task", "Event", "Account")
 _RELATED_FIELDS = {"Opportunity": ["AccountId"], "Task": ["WhoId"], "Event": ["WhoId"], "Account": []}
 _PERSON_FIELDS = {"Lead": ["IsConverted", "ConvertedContactId"], "Contact": []}
 LEAD_PREFIX, CONTACT_PREFIX = "00Q", "003"
+LOOKBACK_SLACK_S = 60  # versions are remembered a little longer than the lookback re-reads them
+OPEN_SECOND = dt.timedelta(seconds=2)  # SystemModstamp has whole seconds; plus a little clock skew
 
 
 @dataclass
@@ -61,6 +64,10 @@ def _mark(dirty: DirtySet, changes: Iterable[Change]) -> int:
     for object_type, ids in by_type.items():
         dirty.add(object_type, ids)
     return sum(len(v) for v in by_type.values())
+
+
+def _ms(modstamp: str) -> int:
+    return int(parse_sf_datetime(modstamp).timestamp() * 1000)
 
 
 def _person_of(record_id: str | None) -> Change | None:
@@ -121,11 +128,20 @@ class SalesforceCapture:
     ) -> None:
         name = object_type
         mark = self._mark_of(name)
+        seen = SeenChanges(self.cursors.redis, "salesforce", object_type)
+        horizon = dt.timedelta(seconds=self.sf.settings.lookback_seconds + LOOKBACK_SLACK_S)
         for page in self.sf.changes(object_type, mark, fields, allow_bulk=True):
             report.pages += 1
-            report.count(object_type, len(page.records))
-            if page.records:
-                report.marked += _mark(self.dirty, to_people(object_type, page.records))
+            versions = {(_ms(r["SystemModstamp"]), str(r["Id"])): r for r in page.records}
+            fresh = seen.unseen(list(versions))  # the lookback re-reads versions queued by earlier polls
+            report.count(object_type, len(fresh))
+            if fresh:
+                report.marked += _mark(self.dirty, to_people(object_type, [versions[v] for v in fresh]))
+            forget = int((page.watermark.modstamp - horizon).timestamp() * 1000)
+            # A version in a second that may still be open is not remembered: a second edit within the
+            # same second carries the same SystemModstamp and must not look already queued.
+            closed = int((self.now() - OPEN_SECOND).timestamp() * 1000)
+            seen.remember([v for v in fresh if v[0] < closed], forget_before_ms=forget)
             if page.watermark != mark:
                 self.cursors.put("salesforce", name, page.watermark.to_json())
                 mark = page.watermark

@@ -8,8 +8,9 @@ and the keys return), calls ``SyncService.sync_batch`` and settles every key by 
   Attempts are counted per key at claim time, so a person whose sync kills the worker every time is
   dead-lettered too instead of looping;
 - busy (another worker holds the person) and paused: released at once, and the attempt is taken back.
-It repeats until the set is empty, a CRM is paused or ``budget_s`` is spent (a bounded task, so a warm
-shutdown never waits long). ``waiting`` tells the dispatcher how much work there is.
+It repeats until the set is empty, a CRM is paused, a batch finishes nothing (all busy or retrying:
+no hot loop) or ``budget_s`` is spent (a bounded task, so a warm shutdown never waits long).
+``waiting`` tells the dispatcher how much work there is.
 """
 
 from __future__ import annotations
@@ -44,9 +45,12 @@ class DrainReport:
     by_disposition: dict[str, int] = field(default_factory=dict)
     dead_lettered_after_retries: int = 0
     paused: dict[str, str] = field(default_factory=dict)
+    api_calls: dict[str, int] = field(default_factory=dict)
 
     def add(self, outcome: BatchOutcome) -> None:
         self.batches += 1
+        for side, n in outcome.api_calls.items():
+            self.api_calls[side] = self.api_calls.get(side, 0) + n
         for o in outcome.keys.values():
             self.keys += 1
             self.writes += o.writes
@@ -66,6 +70,11 @@ def waiting(dirty: Callable[[str], DirtySet]) -> int:
         d.requeue_expired(object_type)
         total += d.size(object_type)
     return total
+
+
+def in_flight(dirty: Callable[[str], DirtySet]) -> int:
+    """Keys waiting or claimed (leased) right now: 0 means the daemon has nothing left to do."""
+    return sum(dirty(crm).size(o) + len(dirty(crm).leased(o)) for crm, o in DIRTY_TYPES)
 
 
 def _claim(dirty: Callable[[str], DirtySet], policy: DrainPolicy) -> list[Claim]:
@@ -101,8 +110,8 @@ def drain(
         )
         report.add(outcome)
         _settle(service, dirty, attempts, run, policy, claims, outcome, report)
-        if outcome.paused:
-            break
+        if outcome.paused or not outcome.done:
+            break  # paused, or nothing finished (all busy or retrying): the next dispatch tries again
     return report
 
 

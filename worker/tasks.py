@@ -252,5 +252,7 @@ def sync(self: CrmSyncTask, slot: int | None = None) -> dict[str, Any]:
         "keys": report.keys,
         "writes": report.writes,
         "outcomes": report.by_disposition,
+        "batches": report.batches,
+        "api_calls": report.api_calls,
         "paused": report.paused,
     }

@@ -144,3 +144,40 @@ def test_a_poll_whose_worker_process_is_killed_is_redelivered_and_counted(
         assert "poll hubspot:" not in service.log_of(worker)  # killed once, then never run again
     assert "WorkerLostError" in service.log_of(worker)
     service.stop(worker)
+
+
+def test_sigterm_mid_sync_finishes_the_batch_and_a_restart_syncs_the_rest_once(
+    service: Service, sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, redis_client: Any
+) -> None:
+    """Warm shutdown: the running batch completes (slow HubSpot writes make sure one is in flight), the
+    worker exits 0, and after a restart every lead has exactly one HubSpot contact."""
+    sf = _sf_api(sf_box)
+    beat = service.start("beat")
+    worker = service.start("worker", "-c", "1", CRMSYNC_SYNC_BATCH_SIZE="10")
+    wait_until(
+        "the first polls",
+        lambda: redis_client.exists("crmsync:cursor:salesforce:Lead", "crmsync:cursor:hubspot:contacts") == 2,
+        timeout=60,
+    )
+    hs_box.arm_fault(path_prefix="/crm/v3/objects/contacts/batch", delay_ms=1500, count=6)
+    emails = [f"shutdown{n}@example.com" for n in range(30)]
+    for email in emails:
+        sf.Lead.create({"LastName": "Shutdown", "Company": "Sigterm", "Email": email})
+    wait_until("a sync batch in flight", lambda: "Task crmsync.sync[" in service.log_of(worker), timeout=30)
+    assert service.stop(worker, signal.SIGTERM, timeout=120) == 0
+    log = service.log_of(worker)
+    assert "Warm shutdown" in log and "WorkerLostError" not in log
+
+    service.start("worker", "-c", "1")
+
+    def contacts() -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for rec in hs_box.portal.stores["contacts"].records.values():
+            email = str(rec.props.get("email", ""))
+            if email in emails:
+                counts[email] = counts.get(email, 0) + 1
+        return counts
+
+    wait_until("a contact for every lead", lambda: len(contacts()) == len(emails), timeout=90)
+    assert set(contacts().values()) == {1}
+    service.stop(beat)

@@ -86,6 +86,10 @@ def pause(crm: str) -> str:
     return f"{PREFIX}:pause:{crm}"
 
 
+def delivered(crm: str, name: str) -> str:
+    return f"{PREFIX}:delivered:{crm}:{name}"
+
+
 def attempts(task_id: str) -> str:
     return f"{PREFIX}:attempts:{task_id}"
 

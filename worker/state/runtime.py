@@ -108,3 +108,29 @@ class RunLock:
         finally:
             if acquired:
                 self._release(keys=[key], args=[token])
+
+
+class SeenChanges:
+    """Which versions of which records a poll has already queued (``"{modified ms}:{id}"`` members of one
+    sorted set per reader, scored by the modified time). A poll re-reads a lookback window for late
+    commits; without this memory every record changed in the window would be synced again on every poll.
+    Members older than the window are trimmed on each write; the key expires a day after the last one."""
+
+    def __init__(self, redis: Any, crm: str, name: str, ttl_s: int = 86_400) -> None:
+        self.redis = redis
+        self.key = keys.delivered(crm, name)
+        self.ttl_s = ttl_s
+
+    def unseen(self, members: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        if not members:
+            return []
+        scores = self.redis.zmscore(self.key, [f"{ms}:{rid}" for ms, rid in members])
+        return [m for m, score in zip(members, scores, strict=True) if score is None]
+
+    def remember(self, members: list[tuple[int, str]], *, forget_before_ms: int) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        if members:
+            pipe.zadd(self.key, {f"{ms}:{rid}": ms for ms, rid in members})
+        pipe.zremrangebyscore(self.key, "-inf", f"({forget_before_ms}")
+        pipe.expire(self.key, self.ttl_s)
+        pipe.execute()

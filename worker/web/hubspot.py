@@ -247,6 +247,7 @@ def hubspot_route(
                 label = str(e["subscriptionType"])
                 if label.startswith("object."):
                     label += f" objectTypeId={e.get('objectTypeId')}"
+                label = ascii(label)[1:-1]  # sender-chosen text: no control characters in logs
                 unknown[label] = unknown.get(label, 0) + 1
                 continue
             batch.append(Event(event_key(e), tuple(changes)))

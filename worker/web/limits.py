@@ -76,7 +76,7 @@ class RequestLimits:
             return
         deadline = time.monotonic() + self.body_timeout_s
         received = 0
-        complete = False
+        complete = length == 0 and not _chunked(scope)  # no body to wait for
         started = False
 
         async def limited_receive() -> Message:
@@ -117,10 +117,14 @@ def _content_length(scope: Scope) -> int | None:
     """The declared body length (0 when absent); None when the header is not plain digits."""
     for name, value in scope.get("headers", []):
         if name == b"content-length":
-            if not value.isdigit() or len(value) > 18:
+            if not value.isdigit():
                 return None
-            return int(value)
+            return int(value[:19])  # more digits than that is over any cap anyway
     return 0
+
+
+def _chunked(scope: Scope) -> bool:
+    return any(name == b"transfer-encoding" for name, _ in scope.get("headers", []))
 
 
 class HeaderDeadlineH11Protocol(H11Protocol):
@@ -128,6 +132,8 @@ class HeaderDeadlineH11Protocol(H11Protocol):
 
     The deadline is read from the uvicorn ``Config`` (attribute ``header_timeout_s``), which uvicorn
     hands to every worker process, so it holds with ``--workers`` too."""
+
+    _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -137,9 +143,19 @@ class HeaderDeadlineH11Protocol(H11Protocol):
         super().on_response_complete()
         self._arm_head_deadline()
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_deadline()
+        super().connection_lost(exc)
+
     def _arm_head_deadline(self) -> None:
+        self._cancel_head_deadline()
         timeout = float(getattr(self.config, "header_timeout_s", DEFAULT_HEADER_TIMEOUT_S))
-        self.loop.call_later(timeout, self._head_deadline, self.cycle)
+        self._head_timer = self.loop.call_later(timeout, self._head_deadline, self.cycle)
+
+    def _cancel_head_deadline(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
 
     def _head_deadline(self, cycle_then: Any) -> None:
         # No new request head since the timer was armed, and none in progress: close.

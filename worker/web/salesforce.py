@@ -7,8 +7,12 @@ ActionId, SessionId, EnterpriseUrl, PartnerUrl and 1-100 ``Notification {Id, sOb
 sforce_api_om_outboundmessaging_wsdl.htm; the generated workflowOutboundMessage.wsdl]. The answer
 Salesforce needs is the ``notificationsResponse`` element with ``<Ack>true</Ack>`` (xsd:boolean; one
 ack covers every notification); anything else and it re-sends, with back-off, for 24 hours [same
-page; reference §5a]. Parsing uses defusedxml with DTDs forbidden (SOAP 1.1 §3 forbids a DTD in a
-message), so entity expansion ("billion laughs") and external entities never run.
+page; reference §5a]. A message "can sometimes be delivered more than one time" and listeners should
+"check the notification IDs" [D: sforce_api_om_outboundmessaging_notifications.htm]: a notification is
+recorded once per (org, notification id, record id). A SessionId (sent when "Send Session ID" is set)
+is a live session: it is never logged nor echoed. Parsing uses defusedxml with DTDs forbidden (SOAP
+1.1 §3 forbids a DTD in a message), so entity expansion ("billion laughs") and external entities
+never run.
 
 Answers: the Ack (200) once every notification's id is recorded; a SOAP ``Fault`` with faultcode
 ``soapenv:Client`` and nothing queued for a malformed envelope or id (400), the wrong organisation
@@ -169,7 +173,8 @@ def parse_notifications(body: bytes) -> OutboundMessage:
             raise BadMessageError("sObject has no xsi:type")
         record_id = next((c.text for c in sobject if _local(c.tag) == "Id"), None)
         if object_name not in SALESFORCE_OBJECTS:
-            ignored[object_name[:80]] = ignored.get(object_name[:80], 0) + 1
+            name = ascii(object_name[:80])[1:-1]  # sender-chosen text: no control characters in logs
+            ignored[name] = ignored.get(name, 0) + 1
             continue
         id18 = salesforce_id18((record_id or "").strip(), object_name)
         key = _key("outbound", org_id[:15], note_id, id18)

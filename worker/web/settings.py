@@ -17,7 +17,7 @@ _ORG_ID = re.compile(r"00D[a-zA-Z0-9]{12}(?:[a-zA-Z0-9]{3})?")
 class WebSettings(BaseSettings):
     """What the receivers accept, and the limits every request meets before its body is read."""
 
-    model_config = SettingsConfigDict(env_prefix="CRMSYNC_WEB_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CRMSYNC_WEB_", extra="ignore", populate_by_name=True)
 
     redis_url: SecretStr = Field(
         SecretStr("redis://127.0.0.1:6379/0"),

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-import httpx
+import requests
 
 from sandbox.hubspot.models import DEFAULT_APP_ID, DEFAULT_CLIENT_SECRET
 from sandbox.hubspot.webhooks import sign_v3
@@ -33,7 +33,13 @@ def event(
 
 
 def post(
-    url: str, events: Any, *, secret: str = SECRET, ts: int | None = None, raw: bytes | None = None
+    url: str,
+    events: Any,
+    *,
+    secret: str = SECRET,
+    ts: int | None = None,
+    raw: bytes | None = None,
+    client: requests.Session | None = None,
 ) -> Any:
     body = raw if raw is not None else json.dumps(events).encode()
     stamp = str(ts if ts is not None else int(time.time() * 1000))
@@ -42,4 +48,4 @@ def post(
         "X-HubSpot-Signature-v3": sign_v3(secret, "POST", url, body, stamp),
         "X-HubSpot-Request-Timestamp": stamp,
     }
-    return httpx.post(url, content=body, headers=headers)
+    return (client or requests).post(url, data=body, headers=headers)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
+import requests
 from pydantic import SecretStr
 
 from sandbox.salesforce.ids import make_id
@@ -42,22 +42,22 @@ def outage(caplog: pytest.LogCaptureFixture) -> Iterator[str]:
 
 
 def test_healthz_is_ok_with_redis_and_names_the_receivers(live: str) -> None:
-    r = httpx.get(live + "/healthz")
+    r = requests.get(live + "/healthz")
     assert r.status_code == 200
     assert r.json() == {"status": "ok", "receivers": ["hubspot", "salesforce-outbound", "salesforce-callout"]}
 
 
 def test_healthz_is_503_without_redis(outage: str) -> None:
-    r = httpx.get(outage + "/healthz")
+    r = requests.get(outage + "/healthz")
     assert r.status_code == 503 and r.json()["status"] == "redis unavailable"
 
 
 def test_every_receiver_answers_503_without_redis(outage: str) -> None:
     hub = post(outage + "/webhooks/hubspot", [event(1, 501)])
     assert hub.status_code == 503 and "Redis" in hub.json()["error"]
-    soap = httpx.post(outage + "/webhooks/salesforce/outbound", content=envelope(), headers=XML)
+    soap = requests.post(outage + "/webhooks/salesforce/outbound", data=envelope(), headers=XML)
     assert soap.status_code == 503 and fault_of(soap)[0] == "soapenv:Server"
-    callout = httpx.post(
+    callout = requests.post(
         outage + "/webhooks/salesforce/changes",
         json={"changes": [{"object": "Lead", "id": make_id("00Q", 1)}]},
         headers={"Authorization": f"Bearer {CALLOUT}"},
@@ -68,6 +68,6 @@ def test_every_receiver_answers_503_without_redis(outage: str) -> None:
 def test_unconfigured_receivers_are_404(redis_client: Any) -> None:
     web = WebSettings(callout_secret=SecretStr(CALLOUT))
     with serve_in_thread(create_app(web, redis_client), web) as base:
-        assert httpx.post(base + "/webhooks/hubspot", content=b"[]").status_code == 404
-        assert httpx.post(base + "/webhooks/salesforce/outbound", content=b"").status_code == 404
-        assert httpx.get(base + "/healthz").json()["receivers"] == ["salesforce-callout"]
+        assert requests.post(base + "/webhooks/hubspot", data=b"[]").status_code == 404
+        assert requests.post(base + "/webhooks/salesforce/outbound", data=b"").status_code == 404
+        assert requests.get(base + "/healthz").json()["receivers"] == ["salesforce-callout"]

@@ -8,8 +8,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
+import redis
+import requests
 from pydantic import SecretStr
 
 from sandbox.hubspot.models import DEFAULT_APP_ID
@@ -29,12 +30,20 @@ def dirty(redis_client: Any) -> DirtySet:
     return DirtySet(redis_client)
 
 
-@pytest.fixture
-def receiver(dirty: DirtySet, caplog: pytest.LogCaptureFixture) -> Iterator[str]:
-    caplog.set_level("DEBUG")
+@pytest.fixture(scope="module")
+def server(redis_url: str) -> Iterator[str]:
+    """One receiver for the module (each test still starts from a flushed database)."""
+    client = redis.Redis.from_url(redis_url)
     settings = HubSpotSettings(app_secret=SecretStr(SECRET), app_id=DEFAULT_APP_ID)
-    with serve_in_thread(create_app(settings, dirty)) as base:
+    with serve_in_thread(create_app(settings, DirtySet(client))) as base:
         yield base + "/webhooks/hubspot"
+    client.close()
+
+
+@pytest.fixture
+def receiver(server: str, dirty: DirtySet, caplog: pytest.LogCaptureFixture) -> Iterator[str]:
+    caplog.set_level("DEBUG")
+    yield server
     assert "Traceback" not in caplog.text and "Exception in ASGI application" not in caplog.text
 
 
@@ -54,8 +63,8 @@ def _headers(url: str, body: bytes, stamp: str | bytes) -> dict[str, Any]:
 def test_malformed_timestamp_header_is_401_not_500(receiver: str, dirty: DirtySet, stamp: Any) -> None:
     body = json.dumps([event(1, 501)]).encode()
     if isinstance(stamp, str) and not stamp.isascii():
-        stamp = stamp.encode()  # httpx sends str headers as ASCII; send the UTF-8 bytes raw
-    r = httpx.post(receiver, content=body, headers=_headers(receiver, body, stamp))
+        stamp = stamp.encode()  # send the UTF-8 bytes raw, not a client-chosen encoding
+    r = requests.post(receiver, data=body, headers=_headers(receiver, body, stamp))
     assert r.status_code == 401, r.text
     assert "timestamp" in r.json()["error"]
     assert dirty.size("contacts") == 0

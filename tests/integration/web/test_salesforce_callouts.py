@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
+import redis
+import requests
 from pydantic import SecretStr
 
 from sandbox.salesforce.ids import make_id
@@ -36,17 +37,25 @@ def dirty(redis_client: Any) -> DirtySet:
     return DirtySet(redis_client, "salesforce")
 
 
-@pytest.fixture
-def endpoint(redis_client: Any) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def server(redis_url: str) -> Iterator[str]:
+    """One app for the module (each test still starts from a flushed database)."""
+    client = redis.Redis.from_url(redis_url)
     web = WebSettings(callout_secret=SecretStr(SECRET), max_events=5)
-    with serve_in_thread(create_app(web, redis_client), web) as base:
+    with serve_in_thread(create_app(web, client), web) as base:
         yield base + "/webhooks/salesforce/changes"
+    client.close()
+
+
+@pytest.fixture
+def endpoint(server: str, redis_client: Any) -> str:
+    return server
 
 
 def test_changes_with_the_secret_are_queued(endpoint: str, dirty: DirtySet) -> None:
     contact = make_id("003", 4)
     body = {"changes": [{"object": "Lead", "id": LEAD}, {"object": "Contact", "id": contact[:15]}]}
-    r = httpx.post(endpoint, json=body, headers=AUTH)
+    r = requests.post(endpoint, json=body, headers=AUTH)
     assert r.status_code == 200 and r.json() == {"received": 2, "queued": 2, "duplicates": 0}
     assert dirty.members("Lead") == {LEAD} and dirty.members("Contact") == {contact}  # 15 -> 18
 
@@ -64,7 +73,7 @@ def test_changes_with_the_secret_are_queued(endpoint: str, dirty: DirtySet) -> N
 def test_without_the_secret_is_401_and_nothing_queued(
     endpoint: str, dirty: DirtySet, headers: dict[str, str]
 ) -> None:
-    r = httpx.post(endpoint, json={"changes": [{"object": "Lead", "id": LEAD}]}, headers=headers)
+    r = requests.post(endpoint, json={"changes": [{"object": "Lead", "id": LEAD}]}, headers=headers)
     assert r.status_code == 401 and SECRET not in r.text
     assert dirty.size("Lead") == 0
 
@@ -82,12 +91,12 @@ def test_the_secret_is_checked_before_the_body_is_read(endpoint: str) -> None:
 
 def test_same_event_id_is_recorded_once(endpoint: str, dirty: DirtySet) -> None:
     change = {"object": "Lead", "id": LEAD, "eventId": "2026-11-30T15:00:00.000Z"}
-    assert httpx.post(endpoint, json={"changes": [change]}, headers=AUTH).json()["queued"] == 1
+    assert requests.post(endpoint, json={"changes": [change]}, headers=AUTH).json()["queued"] == 1
     dirty.pop("Lead")
-    again = httpx.post(endpoint, json={"changes": [change]}, headers=AUTH).json()
+    again = requests.post(endpoint, json={"changes": [change]}, headers=AUTH).json()
     assert again == {"received": 1, "queued": 0, "duplicates": 1}
     later = {**change, "eventId": "2026-11-30T15:05:00.000Z"}
-    assert httpx.post(endpoint, json={"changes": [later]}, headers=AUTH).json()["queued"] == 1
+    assert requests.post(endpoint, json={"changes": [later]}, headers=AUTH).json()["queued"] == 1
 
 
 @pytest.mark.parametrize(
@@ -126,13 +135,13 @@ def test_same_event_id_is_recorded_once(endpoint: str, dirty: DirtySet) -> None:
 def test_malformed_body_is_400_and_nothing_queued(
     endpoint: str, dirty: DirtySet, body: bytes, message: str
 ) -> None:
-    r = httpx.post(endpoint, content=body, headers={**AUTH, "Content-Type": "application/json"})
+    r = requests.post(endpoint, data=body, headers={**AUTH, "Content-Type": "application/json"})
     assert r.status_code == 400 and message in r.json()["error"], r.text
     assert dirty.size("Lead") == 0
 
 
 def test_more_changes_than_the_cap_is_413_and_nothing_queued(endpoint: str, dirty: DirtySet) -> None:
     changes = [{"object": "Lead", "id": make_id("00Q", i)} for i in range(1, 7)]
-    r = httpx.post(endpoint, json={"changes": changes}, headers=AUTH)
+    r = requests.post(endpoint, json={"changes": changes}, headers=AUTH)
     assert r.status_code == 413 and "at most 5" in r.json()["error"]
     assert dirty.size("Lead") == 0

@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import httpx
 import pytest
+import requests
 from pydantic import SecretStr
 
 from sandbox.salesforce.ids import make_id
@@ -25,29 +25,37 @@ from .test_salesforce_outbound_messages import ORG, XML, envelope
 pytestmark = pytest.mark.integration
 APP_SECRET = "hubspot-app-secret-7d1f0c"
 CALLOUT = "callout-secret-5b9e2a41c8d7f3061"
+SESSION = "00D5g0000000001!AQ4AQFbZsessiontokenvalue"
 WEB = WebSettings(salesforce_org_id=ORG, callout_secret=SecretStr(CALLOUT))
 HUBSPOT = HubSpotSettings(app_secret=SecretStr(APP_SECRET), app_id=1)
 
 
-def _exercise(base: str) -> list[httpx.Response]:
+def _exercise(base: str) -> list[requests.Response]:
     hook = base + "/webhooks/hubspot"
     changes = base + "/webhooks/salesforce/changes"
     lead = {"changes": [{"object": "Lead", "id": make_id("00Q", 1)}]}
+    # "Send Session ID" puts a live Salesforce session in every Outbound Message
+    with_session = envelope().replace(
+        b'<SessionId xsi:nil="true"/>', f"<SessionId>{SESSION}</SessionId>".encode()
+    )
+    assert SESSION.encode() in with_session
+    wrong_org = with_session.replace(ORG.encode(), make_id("00D", 9).encode())
     return [
         post(hook, [event(1, 501)], secret=APP_SECRET),
         post(hook, [event(2, 502)], secret=APP_SECRET[:-1]),
         post(hook, None, raw=b"[" * 10_000, secret=APP_SECRET),
         post(hook, [{"eventId": APP_SECRET, "objectId": 1, "subscriptionType": "x"}], secret=APP_SECRET),
-        httpx.post(changes, json=lead, headers={"Authorization": f"Bearer {CALLOUT}"}),
-        httpx.post(changes, json=lead, headers={"Authorization": f"Bearer {CALLOUT[:-1]}"}),
-        httpx.post(
+        requests.post(changes, json=lead, headers={"Authorization": f"Bearer {CALLOUT}"}),
+        requests.post(changes, json=lead, headers={"Authorization": f"Bearer {CALLOUT[:-1]}"}),
+        requests.post(
             changes,
             json={"changes": [{"object": "Lead", "id": CALLOUT}]},
             headers={"Authorization": f"Bearer {CALLOUT}"},
         ),
-        httpx.post(base + "/webhooks/salesforce/outbound", content=envelope(), headers=XML),
-        httpx.post(base + "/webhooks/salesforce/outbound", content=b"<x", headers=XML),
-        httpx.get(base + "/healthz"),
+        requests.post(base + "/webhooks/salesforce/outbound", data=with_session, headers=XML),
+        requests.post(base + "/webhooks/salesforce/outbound", data=with_session[:-30], headers=XML),
+        requests.post(base + "/webhooks/salesforce/outbound", data=wrong_org, headers=XML),
+        requests.get(base + "/healthz"),
     ]
 
 
@@ -63,7 +71,7 @@ def test_no_secret_in_logs_or_answers(
     assert answers[1].status_code == 401 and answers[5].status_code == 401
     text = caplog.text + "\n".join(r.text + str(r.headers) for r in answers)
     assert len(caplog.records) > 0
-    for secret in (APP_SECRET, CALLOUT):
+    for secret in (APP_SECRET, CALLOUT, SESSION):
         assert secret not in text
         assert secret[:-1] not in text  # nor the near-misses we sent
 

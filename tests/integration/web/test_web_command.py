@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 import pytest
+import requests
 from typer.testing import CliRunner
 
 from sandbox.salesforce.ids import make_id
@@ -54,9 +54,9 @@ def crmsync_web(env: dict[str, str], *args: str) -> Iterator[tuple[str, list[str
         deadline = time.monotonic() + 20
         while True:
             try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                if requests.get(base + "/healthz", timeout=1).status_code == 200:
                     break
-            except httpx.TransportError:
+            except requests.RequestException:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"crmsync web did not start: {proc.communicate()[0]}")
@@ -72,6 +72,7 @@ def crmsync_web(env: dict[str, str], *args: str) -> Iterator[tuple[str, list[str
         output.extend(out.splitlines())
 
 
+@pytest.mark.slow
 def test_two_processes_share_the_event_dedupe(redis_client: Any, redis_url: str) -> None:
     env = _env(redis_url)
     with crmsync_web(env) as (a, out_a), crmsync_web(env) as (b, out_b):
@@ -83,7 +84,7 @@ def test_two_processes_share_the_event_dedupe(redis_client: Any, redis_url: str)
         r2 = post(b + "/webhooks/hubspot", [{**first, "attemptNumber": 1}])
         assert r2.json() == {**r2.json(), "queued": 0, "duplicates": 1}
         assert redis_client.scard("crmsync:dirty:hubspot:contacts") == 0
-        health = httpx.get(b + "/healthz").json()
+        health = requests.get(b + "/healthz").json()
         assert health == {
             "status": "ok",
             "receivers": ["hubspot", "salesforce-outbound", "salesforce-callout"],
@@ -92,14 +93,17 @@ def test_two_processes_share_the_event_dedupe(redis_client: Any, redis_url: str)
         assert post(a + "/webhooks/hubspot", [first], secret="not-it").status_code == 401
         headers = {"Authorization": f"Bearer {CALLOUT_SECRET}"}
         change = {"changes": [{"object": "Lead", "id": make_id("00Q", 1)}]}
-        assert httpx.post(b + "/webhooks/salesforce/changes", json=change, headers=headers).status_code == 200
+        assert (
+            requests.post(b + "/webhooks/salesforce/changes", json=change, headers=headers).status_code == 200
+        )
         bad = {"Authorization": f"Bearer {CALLOUT_SECRET[:-1]}"}
-        assert httpx.post(b + "/webhooks/salesforce/changes", json=change, headers=bad).status_code == 401
+        assert requests.post(b + "/webhooks/salesforce/changes", json=change, headers=bad).status_code == 401
     logs = "\n".join(out_a + out_b)
     assert "POST /webhooks/hubspot" in logs  # the access log was captured
     assert SECRET not in logs and CALLOUT_SECRET not in logs
 
 
+@pytest.mark.slow
 def test_workers_keep_the_limits(redis_url: str) -> None:
     env = _env(redis_url, CRMSYNC_WEB_HEADER_TIMEOUT_S="0.5", CRMSYNC_WEB_MAX_BODY_BYTES="2048")
     with crmsync_web(env, "--workers", "2") as (base, _):

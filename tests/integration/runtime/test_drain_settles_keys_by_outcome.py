@@ -1,0 +1,96 @@
+"""The sync task's loop (``worker.drain``) over the real service, sandboxes and Redis: a synced key's
+lease is dropped; a transient failure keeps the key leased for a backoff and is dead-lettered after the
+last attempt; a person another worker holds goes straight back to the dirty set, the attempt not
+counted."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from simple_salesforce.api import Salesforce
+
+from sandbox.hubspot.server import HubSpotSandbox
+from sandbox.salesforce.server import SalesforceSandbox
+from tests.conftest import MAPPINGS
+from tests.integration.runtime.conftest import hubspot_settings, salesforce_settings
+from worker.crm.hubspot import HubSpotAdapter
+from worker.crm.salesforce import SalesforceAdapter
+from worker.drain import DrainPolicy, drain
+from worker.mapping import load_map
+from worker.state.dirty import DirtySet
+from worker.state.runtime import TaskAttempts
+from worker.state.store import State
+from worker.sync import Run, SyncService, SyncSettings
+
+pytestmark = pytest.mark.integration
+POLICY = DrainPolicy(batch_size=10, lease_s=60, max_attempts=2, backoff_s=0.3, backoff_max_s=1, budget_s=5)
+
+
+@pytest.fixture
+def state(redis_client: Any) -> State:
+    return State.connect(redis_client)
+
+
+@pytest.fixture
+def service(boxes: tuple[SalesforceSandbox, HubSpotSandbox], state: State) -> SyncService:
+    sf_box, hs_box = boxes
+    return SyncService(
+        load_map(MAPPINGS / "default.yaml"),
+        SalesforceAdapter(salesforce_settings(sf_box)),
+        HubSpotAdapter(hubspot_settings(hs_box, backoff_max_s=0.05, max_attempts=2)),
+        state,
+        SyncSettings(),
+    )
+
+
+def _dirty_lead(sf_api: Salesforce, state: State) -> str:
+    lead_id = str(
+        sf_api.Lead.create({"LastName": "Lovelace", "Company": "Engines", "Email": "ada@example.com"})["id"]
+    )
+    state.dirty("salesforce").add("Lead", [lead_id])
+    return lead_id
+
+
+def test_a_synced_key_leaves_both_the_set_and_its_lease(
+    service: SyncService, state: State, sf_api: Salesforce, redis_client: Any
+) -> None:
+    _dirty_lead(sf_api, state)
+    report = drain(service, state.dirty, TaskAttempts(redis_client), Run.new("test"), POLICY)
+    assert report.by_disposition == {"synced": 1} and report.writes > 0
+    dirty: DirtySet = state.dirty("salesforce")
+    assert dirty.size("Lead") == 0 and dirty.leased("Lead") == {}
+
+
+def test_a_transient_failure_backs_off_then_is_dead_lettered_after_the_last_attempt(
+    service: SyncService, state: State, sf_api: Salesforce, hs_box: HubSpotSandbox, redis_client: Any
+) -> None:
+    lead_id = _dirty_lead(sf_api, state)
+    hs_box.arm_fault(path_prefix="/crm/v3/objects/contacts/batch", status=503, count=1000)
+    attempts = TaskAttempts(redis_client)
+    dirty = state.dirty("salesforce")
+
+    first = drain(service, state.dirty, attempts, Run.new("test"), POLICY)
+    assert first.by_disposition == {"retry": 1}
+    assert set(dirty.leased("Lead")) == {lead_id}  # held for the backoff, not back in the set at once
+    assert dirty.size("Lead") == 0
+
+    time.sleep(POLICY.backoff_s + 0.2)
+    second = drain(service, state.dirty, attempts, Run.new("test"), POLICY)
+    assert second.dead_lettered_after_retries == 1
+    letter = state.dead.get(f"sf:Lead:{lead_id}")
+    assert letter is not None and letter.reason == "retries_exhausted" and "2 attempts" in letter.detail
+    assert dirty.size("Lead") == 0 and dirty.leased("Lead") == {}
+
+
+def test_a_person_held_by_another_worker_goes_back_at_once_without_costing_an_attempt(
+    service: SyncService, state: State, sf_api: Salesforce, redis_client: Any
+) -> None:
+    lead_id = _dirty_lead(sf_api, state)
+    held = state.locks.try_acquire(f"sf:Lead:{lead_id}")
+    assert held is not None
+    report = drain(service, state.dirty, TaskAttempts(redis_client), Run.new("test"), POLICY)
+    assert report.by_disposition.get("busy", 0) >= 1 and "synced" not in report.by_disposition
+    assert state.dirty("salesforce").members("Lead") == {lead_id}
+    assert int(redis_client.get(f"crmsync:attempts:key:sf:Lead:{lead_id}") or 0) == 0
