@@ -513,6 +513,62 @@ def _follow(store: Any, backfill_id: str, as_json: bool, every_s: float = 0.5) -
         raise typer.Exit(1)
 
 
+report_app = typer.Typer(help="Reports from the audit stream.", no_args_is_help=True)
+
+
+@report_app.command("funnel")
+def report_funnel(
+    since: str | None = typer.Option(None, "--since", help="Only moves since (2026-11-01, 30d, …)."),
+    map_file: Path | None = typer.Option(
+        None, "--map", help="The map whose stages to report (default: active)."
+    ),
+    fmt: str = typer.Option("table", "--format", help="table, json or csv."),
+    as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
+) -> None:
+    """Per stage: people who entered, moved on, went to the next stage, conversion rates and the median
+    days in the stage, from the stage history in the audit stream."""
+    import csv
+
+    from worker.mapping import load_map
+    from worker.ops.audit import parse_time
+    from worker.ops.context import runtime
+    from worker.ops.reports import funnel
+
+    fmt = "json" if as_json else fmt
+    with _operator_errors():
+        if fmt not in ("table", "json", "csv"):
+            raise InputError(f"--format must be table, json or csv, not {fmt!r}")
+        since_ms = parse_time(since) if since else None
+        rt = runtime()
+        cmap = load_map(map_file or rt.settings.map_path)
+        rows = funnel(rt.state.audit.entries(), cmap, since_ms=since_ms)
+    docs = [r.to_json() for r in rows]
+    if fmt == "json":
+        _dump({"map": cmap.name, "since_ms": since_ms, "stages": docs})
+    elif fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(docs[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(docs)
+    else:
+        table = Table("stage", "entered", "moved on", "to next", "conversion", "to next %", "median days")
+        for r in rows:
+            days = f"{r.median_days_in_stage:.1f}" if r.median_days_in_stage is not None else ""
+            table.add_row(
+                r.label,
+                str(r.entered),
+                str(r.moved_on),
+                str(r.to_next),
+                _pct(r.conversion),
+                _pct(r.next_conversion),
+                days,
+            )
+        Console(highlight=False).print(table)
+
+
+def _pct(value: float | None) -> str:
+    return f"{value:.0%}" if value is not None else ""
+
+
 COMMANDS: dict[str, Callable[..., None]] = {
     "resync": resync,
     "audit": audit,
@@ -526,3 +582,4 @@ def register(app: typer.Typer) -> None:
     for name, command in COMMANDS.items():
         app.command(name)(command)
     app.add_typer(backfill_app, name="backfill")
+    app.add_typer(report_app, name="report")
