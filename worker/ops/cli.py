@@ -565,6 +565,37 @@ def report_funnel(
         Console(highlight=False).print(table)
 
 
+def mappings_diff(
+    old: Path = typer.Argument(..., help="The map deployed now (the stored bases were synced with it)."),
+    new: Path = typer.Argument(..., help="The map about to be deployed."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """How many synced people NEW would move, per stage and status (old → new), and the values NEW does
+    not know, each with a sample — over the stored bases; nothing is written."""
+    from worker.mapping import load_map
+    from worker.ops.context import runtime
+    from worker.ops.mapdiff import diff
+
+    with _operator_errors():
+        load_map(old)  # both maps must load; the bases carry OLD's reading
+        doc = diff(runtime().state, load_map(new)).to_json()
+    if as_json:
+        _dump(doc)
+        return
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(f"{doc['people']} synced people checked against {new}", markup=False)
+    for kind in ("stage", "status"):
+        for row in doc[kind]:
+            out.print(
+                f"  {kind} {row['change']}: {row['people']} (e.g. {', '.join(row['sample'])})", markup=False
+            )
+    for side, rows in doc["unknown_values"].items():
+        for row in rows:
+            out.print(f"  {side} {row['change']} unknown to the new map: {row['people']}", markup=False)
+    if not (doc["stage"] or doc["status"] or any(doc["unknown_values"].values())):
+        out.print("  nobody would move", markup=False)
+
+
 def _pct(value: float | None) -> str:
     return f"{value:.0%}" if value is not None else ""
 
@@ -583,3 +614,6 @@ def register(app: typer.Typer) -> None:
         app.command(name)(command)
     app.add_typer(backfill_app, name="backfill")
     app.add_typer(report_app, name="report")
+    for group in app.registered_groups:
+        if group.name == "mappings" and group.typer_instance is not None:
+            group.typer_instance.command("diff")(mappings_diff)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from worker.state import keys
@@ -76,3 +77,16 @@ def broker_depths(broker: Any, queues: tuple[str, ...]) -> dict[str, int]:
     counts = pipe.execute()
     per = 1 + len(PRIORITY_STEPS)
     return {q: sum(counts[i * per : (i + 1) * per]) for i, q in enumerate(queues)}
+
+
+def based_people(redis: Any, batch: int = 1000) -> Iterator[list[str]]:
+    """Person ids with a stored base, in batches (a SCAN: constant memory, no order)."""
+    prefix = keys.base("")
+    found: list[str] = []
+    for k in redis.scan_iter(match=prefix + "*", count=batch):
+        found.append((keys.text(k) or "")[len(prefix) :])
+        if len(found) >= batch:
+            yield found
+            found = []
+    if found:
+        yield found
