@@ -5,6 +5,9 @@
 - ``GET /metrics`` — Prometheus text (``prometheus-client``), gauges read from Redis at scrape time:
   dirty-set depth, leased keys, broker queue depth, dead letters by code, cursor lag, pauses, API
   budget left, audit length, backfill progress. Any process can serve them (nothing per process).
+- ``GET /admin`` — the admin page (``worker.ops.page``; a login form sets a session cookie), with
+  ``POST /admin/login``, ``POST /admin/resync`` (a dead-lettered person) and
+  ``POST /admin/backfills/{id}/cancel`` behind it.
 - ``GET /admin/status`` — the status document (``worker.ops.status``).
 - ``POST /admin/backfills`` (JSON scope, ``worker.ops.backfill.BackfillSpec``) → 202 with the backfill;
   422 naming the problem when the scope is invalid or a CRM refuses it (nothing starts);
@@ -23,15 +26,17 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from worker.errors import ConfigError, CrmSyncError, InputError
+from worker.ops import page
 
 Handler = Callable[[Request], Awaitable[Response]]
 MAX_SCOPE_BYTES = 64 * 1024
@@ -92,6 +97,12 @@ class Ops:
             why = str(exc).splitlines()[0][:300]
         self._ready = (time.monotonic(), why)
         return why
+
+
+def _form(body: bytes) -> dict[str, str]:
+    """An urlencoded form's first value per name (no multipart dependency for three small forms)."""
+    parsed = parse_qs(body[:MAX_SCOPE_BYTES].decode("utf-8", "replace"), keep_blank_values=True)
+    return {k: v[0] for k, v in parsed.items()}
 
 
 def _authorised(request: Request, token: str) -> bool:
@@ -257,8 +268,78 @@ def admin_routes(redis_client: Any, settings: AdminSettings | None = None) -> li
             return JSONResponse({"error": "not_found", "message": f"no backfill {bid!r}"}, 404)
         return JSONResponse(found.to_json())
 
+    session = page.session_value(token)
+
+    def signed_in(request: Request) -> bool:
+        cookie = request.cookies.get(page.COOKIE, "")
+        return _authorised(request, token) or hmac.compare_digest(cookie.encode(), session.encode())
+
+    async def admin_html(request: Request) -> Response:
+        if not signed_in(request):
+            return HTMLResponse(page.login_page())
+
+        def render() -> str:
+            from worker.ops.backfill import BackfillStore
+            from worker.ops.reports import funnel
+
+            rt = ops.runtime()
+            store = BackfillStore(redis_client)
+            backfills = [b.to_json() for i in store.ids(20) if (b := store.get(i)) is not None]
+            rows = [r.to_json() for r in funnel(rt.state.audit.entries(), rt.service.cmap)]
+            return page.admin_page(ops.status(), backfills, rows, request.query_params.get("note", "")[:300])
+
+        return HTMLResponse(await run_in_threadpool(render))
+
+    async def login(request: Request) -> Response:
+        given = _form(await request.body()).get("token", "")
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return HTMLResponse(page.login_page("That token is not the admin token."), 401)
+        answer = RedirectResponse("/admin", 303)
+        secure = request.url.scheme == "https"
+        answer.set_cookie(
+            page.COOKIE, session, httponly=True, samesite="strict", secure=secure, path="/admin"
+        )
+        return answer
+
+    async def resync_form(request: Request) -> Response:
+        if not signed_in(request):
+            return HTMLResponse(page.login_page("Sign in first."), 401)
+        person = _form(await request.body()).get("person", "")
+
+        def run() -> str:
+            from worker.ops import resync as rs
+
+            rt = ops.runtime()
+            letter = rt.state.dead.get(person)
+            keys = list(letter.record_keys) if letter and letter.record_keys else [person]
+            report = rs.resync(rt.service, keys)
+            return "; ".join(f"{p.person}: {p.disposition.value} ({p.detail})" for p in report.people)
+
+        try:
+            note = await run_in_threadpool(run)
+        except InputError as exc:
+            note = f"cannot resync {person!r}: {exc}"
+        return RedirectResponse(f"/admin?{urlencode({'note': note[:300]})}", 303)
+
+    async def cancel_form(request: Request) -> Response:
+        if not signed_in(request):
+            return HTMLResponse(page.login_page("Sign in first."), 401)
+        from worker.ops import backfill as bf
+
+        bid = str(request.path_params["backfill_id"])
+        try:
+            b = await run_in_threadpool(bf.cancel, bf.BackfillStore(redis_client), bid)
+            note = f"{b.id}: {b.state}"
+        except InputError as exc:
+            note = str(exc)
+        return RedirectResponse(f"/admin?{urlencode({'note': note})}", 303)
+
     return [
         *routes,
+        Route("/admin", admin_html, methods=["GET"]),
+        Route("/admin/login", login, methods=["POST"]),
+        Route("/admin/resync", resync_form, methods=["POST"]),
+        Route("/admin/backfills/{backfill_id}/cancel", cancel_form, methods=["POST"]),
         Route("/admin/status", _guard(token, status), methods=["GET"]),
         Route("/admin/backfills", _guard(token, start_backfill), methods=["POST"]),
         Route("/admin/backfills", _guard(token, list_backfills), methods=["GET"]),
