@@ -15,6 +15,7 @@ no hot loop) or ``budget_s`` is spent (a bounded task, so a warm shutdown never 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -105,9 +106,16 @@ def drain(
         claims = _claim(dirty, policy)
         if not claims:
             break
-        outcome = service.sync_batch(
-            [record_key(c.crm, c.object_type, i) for c in claims for i in c.ids], run
-        )
+        keys = [record_key(c.crm, c.object_type, i) for c in claims for i in c.ids]
+        try:
+            outcome = service.sync_batch(keys, run)
+        except BaseException:
+            # a time limit, a shutdown or a Redis failure mid-batch: the keys go back now instead of
+            # waiting out their lease (writes are absolute, so syncing them again is harmless)
+            for claim in claims:
+                with contextlib.suppress(Exception):
+                    dirty(claim.crm).release(claim)
+            raise
         report.add(outcome)
         _settle(service, dirty, attempts, run, policy, claims, outcome, report)
         if outcome.paused or not outcome.done:
