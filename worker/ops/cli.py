@@ -565,6 +565,39 @@ def report_funnel(
         Console(highlight=False).print(table)
 
 
+@report_app.command("exceptions")
+def report_exceptions(
+    fmt: str = typer.Option("table", "--format", help="table, json or csv."),
+    as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
+) -> None:
+    """People whose state contradicts the active map now (unknown values, a status whose implied stage is
+    not set, a required field left blank, dead letters), grouped by kind, with their ids in both CRMs."""
+    import csv
+    from collections import Counter
+
+    from worker.ops.context import runtime
+    from worker.ops.reports import exceptions
+
+    fmt = "json" if as_json else fmt
+    with _operator_errors():
+        if fmt not in ("table", "json", "csv"):
+            raise InputError(f"--format must be table, json or csv, not {fmt!r}")
+        rt = runtime()
+        found = [e.to_json() for e in exceptions(rt.state, rt.service.cmap)]
+    if fmt == "json":
+        _dump({"total": len(found), "by_kind": dict(Counter(e["kind"] for e in found)), "people": found})
+    elif fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=["kind", "person", "salesforce", "hubspot", "detail"])
+        writer.writeheader()
+        writer.writerows({k: v or "" for k, v in e.items()} for e in found)
+    else:
+        table = Table("kind", "person", "Salesforce", "HubSpot", "detail")
+        for e in sorted(found, key=lambda e: (e["kind"], e["person"])):
+            table.add_row(e["kind"], e["person"], e["salesforce"] or "", e["hubspot"] or "", e["detail"])
+        Console(highlight=False).print(table)
+        Console(highlight=False).print(f"{len(found)} exception(s)")
+
+
 def mappings_diff(
     old: Path = typer.Argument(..., help="The map deployed now (the stored bases were synced with it)."),
     new: Path = typer.Argument(..., help="The map about to be deployed."),

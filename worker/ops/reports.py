@@ -17,6 +17,7 @@ from typing import Any
 
 from worker.mapping import CompiledMap
 from worker.state.audit import AuditEntry
+from worker.state.store import State
 
 
 @dataclass(frozen=True)
@@ -103,3 +104,78 @@ def funnel(
         )
         for s in order
     ]
+
+
+@dataclass(frozen=True)
+class MapException:
+    kind: str  # dead_letter | unknown_value | implied_stage_not_set | required_field_missing
+    person: str
+    salesforce: str | None
+    hubspot: str | None
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "person": self.person,
+            "salesforce": self.salesforce,
+            "hubspot": self.hubspot,
+            "detail": self.detail,
+        }
+
+
+def exceptions(state: State, cmap: CompiledMap) -> list[MapException]:
+    """People whose stored state contradicts the map now, from Redis only (the bases as last synced,
+    the dead letters): a value the map does not know, a status whose implied stage is not the stage, a
+    field a status requires left blank, a dead letter. Held backward moves are not stored, so they are
+    not listed here (``crmsync explain`` shows one for a person)."""
+    from worker.state.ops import based_people
+
+    out: list[MapException] = []
+    fields = {"stage": cmap.stage_field, "status": cmap.status_field}
+    for people in based_people(state.redis):
+        bases = state.bases.get_many(people)
+        linked = state.links.people(list(bases))
+        for pid, base in bases.items():
+            who = linked.get(pid)
+            sf, hs = (who.salesforce, who.hubspot) if who else (None, None)
+            for fid, f in fields.items():
+                sides: tuple[tuple[str, Mapping[str, Any], Mapping[str, str]], ...] = (
+                    ("salesforce", base.salesforce_values, f.sf_to_canon or {}),
+                    ("hubspot", base.hubspot_values, f.hs_to_canon or {}),
+                )
+                for side, values, known in sides:
+                    value = values.get(fid)
+                    if value not in (None, "") and str(value) not in known:
+                        out.append(MapException("unknown_value", pid, sf, hs, f"{side} {fid} {value!r}"))
+            status = cmap.statuses.get(str(base.values.get("status") or ""))
+            if status is not None:
+                stage = base.values.get("stage")
+                if status.implies_stage and stage != status.implies_stage:
+                    out.append(
+                        MapException(
+                            "implied_stage_not_set",
+                            pid,
+                            sf,
+                            hs,
+                            f"status {status.id} implies stage {status.implies_stage}, stage is {stage}",
+                        )
+                    )
+                for field_id, _default in status.requires:
+                    if base.values.get(field_id) in (None, ""):
+                        out.append(
+                            MapException(
+                                "required_field_missing",
+                                pid,
+                                sf,
+                                hs,
+                                f"status {status.id} requires {field_id}",
+                            )
+                        )
+    for letter in state.dead.newest(limit=max(1, state.dead.count())):
+        keys = dict.fromkeys(letter.record_keys)
+        sf = next((k for k in keys if k.startswith("sf:")), None)
+        hs = next((k for k in keys if k.startswith("hs:")), None)
+        code = next((w.code for w in letter.writes if w.code), None) or letter.reason
+        out.append(MapException("dead_letter", letter.person, sf, hs, f"{code}: {letter.detail[:200]}"))
+    return out
