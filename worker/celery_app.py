@@ -106,7 +106,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def make_app(settings: Settings | None = None) -> Celery:
     settings = settings or load_settings()
-    celery = Celery("crmsync", include=["worker.tasks"])
+    celery = Celery("crmsync", include=["worker.tasks", "worker.ops.tasks"])
     celery.conf.update(celery_config(settings))
     celery.conf.crmsync_settings = settings
     return celery

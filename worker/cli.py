@@ -85,6 +85,9 @@ _EXTRAS = {  # optional modules (pyproject.toml extras) → the extra that bring
     "cryptography": "sandbox",
     "jwt": "sandbox",
     "sortedcontainers": "sandbox",
+    "publicsuffixlist": "sandbox",
+    "defusedxml": "web",
+    "prometheus_client": "web",
 }
 _CRM_HINTS = {
     RetriableError: "the CRM could not be reached or is busy: check the network and the base URL, then retry",
@@ -212,6 +215,7 @@ app.add_typer(mappings_app, name="mappings")
 app.add_typer(sandbox_app, name="sandbox")
 register_runtime(app)  # crmsync worker / beat / demo (worker/runtime_cli.py)
 app.command("web")(__import__("worker.web.cli", fromlist=["web"]).web)
+__import__("worker.ops.cli", fromlist=["register"]).register(app)  # resync/audit/rollback/status (worker/ops)
 
 T = TypeVar("T")
 MAP_HELP = (

@@ -27,6 +27,7 @@ from worker.errors import QuotaExhaustedError, RetriableError
 from worker.settings import Settings
 from worker.state.cursors import CursorStore
 from worker.state.dirty import DirtySet
+from worker.state.ops import PollLog
 from worker.state.pauses import PauseStore
 from worker.state.runtime import RunLock, Slots, TaskAttempts
 from worker.state.store import State
@@ -194,7 +195,9 @@ def _poll(crm: str, task_id: str | None) -> dict[str, Any]:
             return {"crm": crm, "skipped": "another poll of this CRM is running"}
         report: PollReport = rt.capture(crm).poll()
     log.info("poll %s: %s changed, %d people marked", crm, report.seen, report.marked)
-    return {"crm": crm, "seen": report.seen, "marked": report.marked}
+    result = {"crm": crm, "seen": report.seen, "marked": report.marked}
+    PollLog(rt.redis).record(crm, result)  # for `crmsync status` (worker/ops)
+    return result
 
 
 @app.task(name="crmsync.poll_salesforce", base=CrmSyncTask, crm="salesforce", bind=True)  # type: ignore[untyped-decorator]

@@ -349,6 +349,10 @@ class ObjectStore:
         self.properties: dict[str, PropertyDef] = default_properties(spec.name)
         self.records: dict[int, Record] = {}
         self.unique: dict[str, int] = {}  # lower-cased unique value -> id
+        # other unique properties (e.g. a create handle): value -> ids, built on the first lookup by
+        # that property and kept current by every write (``_reindex``) and removal (``_forget``)
+        self._by_value: dict[str, dict[str, set[int]]] = {}
+        self._value_of: dict[str, dict[int, str]] = {}
         self.merged_into: dict[int, int] = {}
         self.index = SearchIndex()
         self.evaluator = Evaluator(self._kind)
@@ -388,8 +392,8 @@ class ObjectStore:
                 prop = self.properties.get(id_property)
                 if prop is None or not prop.has_unique_value:
                     raise ValidationError(f"{id_property} is not a unique property of {self.spec.type_id}")
-                matches = [r for r in self.records.values() if r.props.get(id_property) == raw_id]
-                rec = matches[0] if matches else None
+                ids = self._ids_with(id_property, raw_id)
+                rec = self.records[min(ids)] if ids else None
             else:
                 rid = self.unique.get(raw_id.strip().lower())
                 rec = self.records.get(rid) if rid is not None else None
@@ -500,9 +504,31 @@ class ObjectStore:
                 raise ConflictError(existing)
 
     # ---------------------------------------------------------------- writes
+    def _ids_with(self, prop: str, value: str) -> set[int]:
+        if prop not in self._by_value:
+            self._by_value[prop], self._value_of[prop] = {}, {}
+            for rec in self.records.values():
+                self._track(prop, rec)
+        return self._by_value[prop].get(value, set())
+
+    def _track(self, prop: str, rec: Record, *, gone: bool = False) -> None:
+        old = self._value_of[prop].pop(rec.id, None)
+        if old is not None:
+            self._by_value[prop][old].discard(rec.id)
+        new = None if gone else rec.props.get(prop)
+        if new is not None:
+            self._by_value[prop].setdefault(new, set()).add(rec.id)
+            self._value_of[prop][rec.id] = new
+
+    def _forget(self, rec: Record) -> None:
+        for prop in self._by_value:
+            self._track(prop, rec, gone=True)
+
     def _reindex(self, rec: Record) -> None:
         """A change becomes searchable ``index_lag_ms`` after it was made: at once for records written
         with a past timestamp older than the lag (seeded history), later for fresh writes."""
+        for prop in self._by_value:
+            self._track(prop, rec)
         lag = self.portal.settings.index_lag_ms
         visible_at = rec.updated_ms + lag
         if lag <= 0 or visible_at <= self.portal.clock.now_ms():
@@ -632,6 +658,7 @@ class ObjectStore:
         )
         if rec is None:
             return  # HubSpot adds an unknown email to a blocklist [A]; not modelled
+        self._forget(rec)
         del self.records[rec.id]
         key = self.spec.unique_property
         if key and rec.props.get(key) and self.unique.get(rec.props[key].lower()) == rec.id:
@@ -668,6 +695,7 @@ class ObjectStore:
         self._stamp(values, now, primary.created_ms)
         values["hs_object_id"] = str(primary.id)
         primary.props, primary.updated_ms = values, now
+        self._forget(other)
         del self.records[other.id]
         self.merged_into[other.id] = primary.id
         for old, new in list(self.merged_into.items()):

@@ -92,12 +92,20 @@ class AuditLog:
         pipe.execute()
 
     def entries(
-        self, *, run: str | None = None, person: str | None = None, page: int = 1000
+        self,
+        *,
+        run: str | None = None,
+        person: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        page: int = 1000,
     ) -> Iterator[AuditEntry]:
-        """Oldest first, filtered by run and/or person (a scan of the stream)."""
-        start = "-"
+        """Oldest first, filtered by run and/or person (a scan of the stream); ``since_ms`` /
+        ``until_ms`` (epoch ms, inclusive) bound the scan by the entries' stream ids."""
+        start = "-" if since_ms is None else f"{since_ms}-0"
+        end = "+" if until_ms is None else f"{until_ms}-18446744073709551615"
         while True:
-            batch = self.redis.xrange(keys.AUDIT, min=start, max="+", count=page)
+            batch = self.redis.xrange(keys.AUDIT, min=start, max=end, count=page)
             for entry_id, raw in batch:
                 e = AuditEntry.from_stream(entry_id, raw)
                 if (run is None or e.run == run) and (person is None or e.person == person):

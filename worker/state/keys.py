@@ -26,6 +26,10 @@ crmsync:delivered:{crm}:{name}           zset    change-reader delivered keys (`
 crmsync:attempts:{task id}               string  deliveries of one Celery task (TTL 1 day; ``runtime.py``)
 crmsync:slot:{queue}:{n}                 string  a sync task is queued or running in slot n (PX expiry)
 crmsync:runlock:{name}                   string  token of the one running poll of a CRM (PX expiry)
+crmsync:lastpoll:{crm}                   string  the last poll's result JSON (``ops.py``; status)
+crmsync:backfill:{id}                    hash    a backfill: ``spec``, counters, ``state`` (``ops.py``)
+crmsync:backfill:{id}:chunks             hash    chunk number → done / failed (a resumed run skips done)
+crmsync:backfills                        zset    backfill ids by start time (epoch ms)
 crmsync:redbeat:…                        various celery-redbeat's schedule and its beat lock
 crmsync:ratelimit:{portal}:…             various HubSpot shared rate limiter (``ratelimit.py``)
 crmsync:salesforce:api-usage:{org}       string  last Sforce-Limit-Info reading (``api_usage.py``)
@@ -98,6 +102,19 @@ def runlock(name: str) -> str:
 
 
 REDBEAT_PREFIX = f"{PREFIX}:redbeat:"
+BACKFILLS = f"{PREFIX}:backfills"
+
+
+def last_poll(crm: str) -> str:
+    return f"{PREFIX}:lastpoll:{crm}"
+
+
+def backfill(backfill_id: str) -> str:
+    return f"{PREFIX}:backfill:{backfill_id}"
+
+
+def backfill_chunks(backfill_id: str) -> str:
+    return f"{PREFIX}:backfill:{backfill_id}:chunks"
 
 
 def text(value: bytes | str | None) -> str | None:

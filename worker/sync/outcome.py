@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Literal
 
 from worker.crm.port import Stop
+from worker.plan.model import Plan
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,18 @@ class Disposition(StrEnum):
     RETRY = "retry"  # a transient failure or an ambiguous outcome: sync again later
     BUSY = "busy"  # another worker holds the person's lock
     PAUSED = "paused"  # a CRM is paused (quota, credentials)
+    PLANNED = "planned"  # a dry run: planned under the person's lock, nothing written or stored
 
 
-DONE = frozenset({Disposition.SYNCED, Disposition.DEAD_LETTERED, Disposition.SKIPPED, Disposition.INVALID})
+DONE = frozenset(
+    {
+        Disposition.SYNCED,
+        Disposition.DEAD_LETTERED,
+        Disposition.SKIPPED,
+        Disposition.INVALID,
+        Disposition.PLANNED,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class KeyOutcome:
     person: str | None = None
     writes: int = 0  # writes applied for the person in this run (creates, updates, moves, link-backs)
     detail: str = ""
+    plan: Plan | None = None  # what was planned for the person (None when it never got that far)
 
 
 @dataclass

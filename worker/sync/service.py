@@ -178,10 +178,12 @@ class SyncService:
         )
 
     # ------------------------------------------------------------------ entry points
-    def sync_one(self, key: str, run: Run) -> KeyOutcome:
-        return self.sync_batch([key], run).keys[key]
+    def sync_one(self, key: str, run: Run, *, dry_run: bool = False) -> KeyOutcome:
+        return self.sync_batch([key], run, dry_run=dry_run).keys[key]
 
-    def sync_batch(self, keys: Sequence[str], run: Run) -> BatchOutcome:
+    def sync_batch(self, keys: Sequence[str], run: Run, *, dry_run: bool = False) -> BatchOutcome:
+        """``dry_run``: everything up to the plan (locks, reads, linking), then ``planned``: no write,
+        no base, no audit, no dead letter (the resync command's and a backfill's ``--dry-run``)."""
         out = BatchOutcome(run)
         calls_before = self._calls()
         parsed: dict[str, RecordKey] = {}
@@ -204,6 +206,11 @@ class SyncService:
             self._read(active, run)
             active = [p for p in active if p.disposition is None]
             self._plan(active)
+            if dry_run:
+                for p in active:
+                    if p.plan is not None:
+                        p.settle(Disposition.PLANNED, f"{len(p.plan.writes)} write(s) planned")
+                active = []
             out.paused.update(
                 self._execute([p for p in active if p.disposition is None and p.plan is not None])
             )
@@ -218,7 +225,7 @@ class SyncService:
             p.settle(Disposition.SKIPPED, "nothing to sync")
             writes = sum(1 for a in p.applied if a.result.ok)
             for raw in p.keys:
-                out.add(KeyOutcome(raw, p.disposition or Disposition.RETRY, p.pid, writes, p.detail))
+                out.add(KeyOutcome(raw, p.disposition or Disposition.RETRY, p.pid, writes, p.detail, p.plan))
         out.api_calls = {side: after - calls_before[side] for side, after in self._calls().items()}
 
         adopted = [raw for p in people if p.adopted and p.disposition is Disposition.RETRY for raw in p.keys]

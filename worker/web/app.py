@@ -31,6 +31,7 @@ from starlette.routing import Route
 
 from worker.crm.hubspot.settings import HubSpotSettings
 from worker.errors import ConfigError
+from worker.ops.web import admin_routes
 from worker.state.dirty import DirtySet
 from worker.web.hubspot import hubspot_route
 from worker.web.limits import RequestLimits
@@ -58,10 +59,11 @@ def create_app(
     if web.callout_secret is not None:
         routes.append(callout_route(web.callout_secret.get_secret_value(), salesforce, web))
         names.append("salesforce-callout")
-    if not routes:
+    admin = admin_routes(redis_client)  # /readyz, /metrics, /admin/* (worker/ops/web.py)
+    if not routes and len(admin) <= 2:
         raise ConfigError(
             "no receiver configured: set CRMSYNC_HUBSPOT_APP_SECRET, CRMSYNC_WEB_SALESFORCE_ORG_ID "
-            "and/or CRMSYNC_WEB_CALLOUT_SECRET"
+            "and/or CRMSYNC_WEB_CALLOUT_SECRET (or CRMSYNC_ADMIN_TOKEN for the admin API alone)"
         )
 
     async def healthz(request: Request) -> JSONResponse:
@@ -72,6 +74,7 @@ def create_app(
         return JSONResponse({"status": "ok", "receivers": names})
 
     routes.append(Route("/healthz", healthz, methods=["GET"]))
+    routes += admin
     app = Starlette(routes=routes)
     app.add_middleware(RequestLimits, max_body_bytes=web.max_body_bytes, body_timeout_s=web.body_timeout_s)
     return app

@@ -354,6 +354,12 @@ class HubSpotAdapter:
             return WriteReport(report.results, Stop.of(exc))
         return report.merged(WriteReport(tuple(resolved), report.stopped))
 
+    def search(self, body: dict[str, Any], *, object_type: str = "contacts") -> dict[str, Any]:
+        """One raw search request (the backfill's id walk, ``worker.ops.backfill``), through the
+        limiter and the classifier like every other call."""
+        answer = self.transport.call(_search_op(object_type, body), search=True)
+        return dict(answer.body or {})
+
     def find_by_handles(self, handles: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Contacts by their create handle (``create_key_property``)."""
         return self.read_by_unique(self.settings.create_key_property, handles, ["email"])
