@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 import redis
-from starlette.testclient import TestClient
+import requests
 
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.seed import seed_org
 from sandbox.salesforce.server import SalesforceSandbox
 from tests.e2e.conftest import Service, wait_until
+from tests.integration.web.conftest import serve_in_thread
 from worker.ops.backfill import BackfillStore
 from worker.state.store import State
 from worker.sync import SyncService
@@ -28,16 +29,33 @@ TOKEN = "test-admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+class Http:
+    """The web app over real HTTP (uvicorn on a loopback port, as `crmsync web` serves it)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return requests.request(method, self.base + path, timeout=30, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", path, **kwargs)
+
+
 @pytest.fixture
-def client(
-    ops_env: dict[str, str], redis_client: Any, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TestClient]:
+def client(ops_env: dict[str, str], redis_client: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Http]:
     for k, v in ops_env.items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("CRMSYNC_ADMIN_TOKEN", TOKEN)
     app = create_app(WebSettings(), redis_client)
-    with TestClient(app) as c:
-        yield c
+    with serve_in_thread(app) as base:
+        yield Http(base)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +70,7 @@ def client(
 )
 @pytest.mark.parametrize("header", [None, "Bearer wrong-token-0123456789abcdef", f"Basic {TOKEN}", TOKEN])
 def test_admin_routes_refuse_a_missing_or_wrong_token(
-    client: TestClient, state: State, method: str, path: str, header: str | None
+    client: Http, state: State, method: str, path: str, header: str | None
 ) -> None:
     headers = {"Authorization": header} if header else {}
     answer = client.request(method, path, headers=headers, json={"object": "Lead"})
@@ -76,7 +94,7 @@ def test_admin_routes_refuse_a_missing_or_wrong_token(
     ],
 )
 def test_a_bad_scope_is_422_naming_the_problem_and_nothing_starts(
-    client: TestClient, state: State, scope: dict[str, Any], message: str
+    client: Http, state: State, scope: dict[str, Any], message: str
 ) -> None:
     answer = client.post("/admin/backfills", json=scope, headers=AUTH)
     assert answer.status_code == 422, answer.text
@@ -85,7 +103,7 @@ def test_a_bad_scope_is_422_naming_the_problem_and_nothing_starts(
 
 
 def test_a_backfill_started_over_http_reports_progress_and_completes(
-    client: TestClient, sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, workers: Service
+    client: Http, sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, workers: Service
 ) -> None:
     seed_org(sf_box.org, 150)
     start_worker(workers)
@@ -103,7 +121,7 @@ def test_a_backfill_started_over_http_reports_progress_and_completes(
     assert [b["id"] for b in client.get("/admin/backfills", headers=AUTH).json()] == [bid]
 
 
-def test_delete_cancels_a_backfill(client: TestClient, sf_box: SalesforceSandbox, state: State) -> None:
+def test_delete_cancels_a_backfill(client: Http, sf_box: SalesforceSandbox, state: State) -> None:
     seed_org(sf_box.org, 50)
     bid = client.post("/admin/backfills", json={"object": "Lead"}, headers=AUTH).json()["id"]
     answer = client.delete(f"/admin/backfills/{bid}", headers=AUTH)
@@ -113,7 +131,7 @@ def test_delete_cancels_a_backfill(client: TestClient, sf_box: SalesforceSandbox
 
 
 def test_status_groups_dead_letters_by_code_and_counts_the_queues(
-    client: TestClient,
+    client: Http,
     hs_box: HubSpotSandbox,
     service: SyncService,
     state: State,
@@ -148,12 +166,12 @@ def service_run() -> Any:
 
 
 def test_readyz_checks_redis_and_the_map_against_both_crms(
-    client: TestClient, ops_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    client: Http, ops_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert client.get("/readyz").json() == {"status": "ready"}
     assert client.get("/healthz").status_code == 200
     monkeypatch.setenv("CRMSYNC_ADMIN_TOKEN", TOKEN)
     down = create_app(WebSettings(), redis.Redis(port=1, socket_connect_timeout=0.2))
-    with TestClient(down) as c:
-        answer = c.get("/readyz")
+    with serve_in_thread(down) as base:
+        answer = Http(base).get("/readyz")
     assert answer.status_code == 503 and answer.json()["status"] == "not ready"
