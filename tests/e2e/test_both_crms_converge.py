@@ -252,11 +252,6 @@ def test_4_a_completed_call_sets_contacted_and_a_booked_meeting_sets_meeting_set
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the sync service does not surface a status blocked by its requirement (no default reason in "
-    "the default map) as a dead letter yet; the write is held, nothing half-written",
-)
 def test_4_unqualified_without_a_reason_is_dead_lettered_naming_the_requirement(
     sf_api: Salesforce, hs_api: Any, state: Any
 ) -> None:

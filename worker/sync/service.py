@@ -882,11 +882,14 @@ class SyncService:
         for p in ready:
             if not any(p is h for h in held):
                 p.settle(Disposition.RETRY, p.detail)
-        self._store(held)
+        self._store(held, run)
 
-    def _store(self, people: list[_Person]) -> None:
+    def _store(self, people: list[_Person], run: Run) -> None:
         """The new bases (with the ids of records just created), fenced by each person's lock token;
-        a conversion moves the person's Salesforce link to the Contact."""
+        a conversion moves the person's Salesforce link to the Contact. A person whose plan holds a
+        status back because a field it requires is blank (``blocked``: the CRM's validation rule would
+        refuse the write) is dead-lettered naming the requirement, so an operator sees it; the rest of
+        the plan is applied and stored as usual."""
         bases: dict[str, Base] = {}
         for p in people:
             assert p.plan is not None
@@ -909,6 +912,20 @@ class SyncService:
                 p.settle(
                     Disposition.RETRY, "the person's lock expired mid-sync: base not stored (stale fence)"
                 )
+            elif p.plan is not None and (blocked := [s for s in p.plan.skipped if s.kind == "blocked"]):
+                detail = "; ".join(s.detail for s in blocked)[:1000]
+                self.state.dead.put(
+                    DeadLetter(
+                        p.pid,
+                        "blocked",
+                        plan=plan_to_json(p.plan, self.cmap),
+                        run_id=run.id,
+                        run_kind=run.kind,
+                        detail=detail,
+                        record_keys=tuple(str(k) for k in (p.sf_key, p.hs_key) if k),
+                    )
+                )
+                p.settle(Disposition.DEAD_LETTERED, f"blocked: {detail}"[:500])
             else:
                 # a letter may be filed under a record's own key, from before it joined this person
                 synced += dict.fromkeys([p.pid, *p.keys, *(str(k) for k in (p.sf_key, p.hs_key) if k)])
