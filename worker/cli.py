@@ -170,15 +170,15 @@ def mappings_verify(
         cmap = load_map(file)
     except MappingError as exc:
         raise _fail(str(exc)) from None
-    described_sf: dict[str, Any] | None = None
+    salesforce_side: dict[str, Any] = {}
     described_hs: dict[str, Any] | None = None
     try:
         if salesforce:
             from worker.crm.salesforce.adapter import SalesforceAdapter
             from worker.crm.salesforce.settings import SalesforceSettings
+            from worker.crm.salesforce.startup import read_schema
 
-            sf = SalesforceAdapter(SalesforceSettings())
-            described_sf = {obj: sf.describe_fields(obj) for obj in ("Lead", "Contact")}
+            salesforce_side = read_schema(SalesforceAdapter(SalesforceSettings())).verify_arguments()
         if hubspot:
             from worker.crm.hubspot.adapter import HubSpotAdapter
             from worker.crm.hubspot.settings import HubSpotSettings
@@ -186,7 +186,7 @@ def mappings_verify(
             described_hs = HubSpotAdapter(HubSpotSettings()).describe_properties()
     except (CrmError, ValueError) as exc:  # ValueError: pydantic settings that do not validate
         raise _fail(f"mappings verify: cannot read the CRM's schema: {exc}") from None
-    problems = verify_against_crms(cmap, salesforce=described_sf, hubspot=described_hs)
+    problems = verify_against_crms(cmap, hubspot=described_hs, **salesforce_side)
     for problem in problems:
         typer.echo(f"{file}: {problem}", err=True)
     if problems:

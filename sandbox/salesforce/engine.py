@@ -23,6 +23,7 @@ from sandbox.salesforce.schema import SCHEMA, FieldDef, ObjectDef
 
 Getter = Callable[[Record], Any]
 _MISSING = object()
+MAX_OFFSET = 2000  # soql_sosl sforce_api_calls_soql_select_offset.htm
 
 
 def _filter_type(name: str, kind: str) -> err.InvalidField:
@@ -68,7 +69,7 @@ def record_json(
 class Path:
     """A resolved field path: ``Email`` or ``ConvertedAccount.Type`` (one or more parent hops)."""
 
-    def __init__(self, org: Org, obj: ObjectDef, text: str) -> None:
+    def __init__(self, org: Org, obj: ObjectDef, text: str, user: str | None = None) -> None:
         self.text = text
         parts = text.split(".")
         if len(parts) > 1 and parts[0].lower() == obj.name.lower():
@@ -79,7 +80,7 @@ class Path:
             if current is None:
                 raise _no_column(obj, text)
             ref = current.relationship(rel)
-            if ref is None:
+            if ref is None or org.access(user, current.name, ref.name) == "none":
                 raise err.InvalidField(f"Didn't understand relationship '{rel}' in field path. {_REL_HINT}")
             self.hops.append(ref)
             current = SCHEMA[ref.reference_to[0]] if len(ref.reference_to) == 1 else None
@@ -91,7 +92,7 @@ class Path:
                 raise _no_column(obj, text)
         else:
             leaf = current.field_ci(parts[-1])
-            if leaf is None:
+            if leaf is None or org.access(user, current.name, leaf.name) == "none":  # hidden by FLS
                 raise _no_column(current, text)
             self.leaf = leaf
 
@@ -163,17 +164,19 @@ def _ci(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-def compile_condition(org: Org, obj: ObjectDef, cond: soql.Condition) -> Callable[[Record], bool]:
+def compile_condition(
+    org: Org, obj: ObjectDef, cond: soql.Condition, user: str | None = None
+) -> Callable[[Record], bool]:
     now = org.now_ms()
     if isinstance(cond, soql.BoolOp):
-        parts = [compile_condition(org, obj, c) for c in cond.items]
+        parts = [compile_condition(org, obj, c, user) for c in cond.items]
         if cond.op == "AND":
             return lambda r: all(p(r) for p in parts)
         return lambda r: any(p(r) for p in parts)
     if isinstance(cond, soql.Not):
-        inner = compile_condition(org, obj, cond.item)
+        inner = compile_condition(org, obj, cond.item, user)
         return lambda r: not inner(r)
-    path = Path(org, obj, cond.field)
+    path = Path(org, obj, cond.field, user)
     f = path.leaf
     get = path.get
     case_insensitive = f.type not in {"id", "reference"}
@@ -302,7 +305,8 @@ def _sort_key(path: Path, descending: bool, nulls_last: bool | None) -> Callable
 class Compiled:
     """A query validated against the schema, ready to select ids and shape records."""
 
-    def __init__(self, org: Org, q: soql.Query, version: str) -> None:
+    def __init__(self, org: Org, q: soql.Query, version: str, user: str | None = None) -> None:
+        """``user``: whose field-level security applies (a hidden field is INVALID_FIELD)."""
         self.org = org
         self.q = q
         self.version = version
@@ -317,9 +321,11 @@ class Compiled:
         self.obj = obj
         if not q.fields and not q.count and not q.subqueries:
             raise err.MalformedQuery("unexpected token: 'FROM'")
-        self.paths = [Path(org, obj, name) for name in q.fields]
-        self.pred = compile_condition(org, obj, q.where) if q.where is not None else None
-        self.order = [(Path(org, obj, o.field), o) for o in q.order_by]
+        if q.offset is not None and q.offset > MAX_OFFSET:
+            raise err.NumberOutsideValidRange(f"Maximum SOQL offset allowed is {MAX_OFFSET}")
+        self.paths = [Path(org, obj, name, user) for name in q.fields]
+        self.pred = compile_condition(org, obj, q.where, user) if q.where is not None else None
+        self.order = [(Path(org, obj, o.field, user), o) for o in q.order_by]
         self.children: list[tuple[str, ObjectDef, str, Compiled]] = []
         for sub in q.subqueries:
             rel = next((k for k in obj.child_relationships if k.lower() == sub.object.lower()), None)
@@ -337,7 +343,7 @@ class Compiled:
                 offset=sub.offset,
                 text=sub.text,
             )
-            self.children.append((rel, SCHEMA[child_name], fk, Compiled(org, child_q, version)))
+            self.children.append((rel, SCHEMA[child_name], fk, Compiled(org, child_q, version, user)))
 
     def _ordered_by_index(self) -> bool:
         names = [(p.text.lower(), o.descending) for p, o in self.order]
@@ -459,7 +465,7 @@ def run_query(
     session: Session | None = None,
 ) -> dict[str, Any]:
     q = soql.parse(text)
-    compiled = Compiled(org, q, version)
+    compiled = Compiled(org, q, version, session.user_id if session is not None else None)
     with org.lock:
         ids = compiled.select_ids(include_deleted)
     if q.count:

@@ -157,12 +157,22 @@ class JsonParserError(SalesforceApiError):
 
 
 class InvalidCrossReferenceKey(SalesforceApiError):
-    """UNVERIFIED: the code a collection update gets for an id that names no record."""
+    """A well-formed id that names no record: in a lookup field ("invalid cross reference id"), or as
+    the record to update in a collection (UNVERIFIED there); "Owner ID: owner cannot be blank" for a
+    null OwnerId (CumulusCI#3400)."""
 
     error_code = "INVALID_CROSS_REFERENCE_KEY"
 
-    def __init__(self) -> None:
-        super().__init__("invalid cross reference id", [])
+    def __init__(self, message: str = "invalid cross reference id", fields: list[str] | None = None) -> None:
+        super().__init__(message, fields if fields is not None else [])
+
+
+class NumberOutsideValidRange(SalesforceApiError):
+    """OFFSET over 2,000 (soql_sosl sforce_api_calls_soql_select_offset.htm: "Requesting an offset
+    greater than 2,000 results in a NUMBER_OUTSIDE_VALID_RANGE error"); message as Apex reports it
+    ("Maximum SOQL offset allowed is 2000", UNVERIFIED for REST)."""
+
+    error_code = "NUMBER_OUTSIDE_VALID_RANGE"
 
 
 class AllOrNoneRolledBack(SalesforceApiError):
@@ -233,3 +243,59 @@ class InvalidQueryFilterOperator(SalesforceApiError):
     (restforce/restforce#557, a captured production answer)."""
 
     error_code = "INVALID_QUERY_FILTER_OPERATOR"
+
+
+class Gone(SalesforceApiError):
+    """410 for a retired API version (api_rest_eol.htm: "REST API returns the 410:GONE error code");
+    errorCode GONE from restforce/restforce#941; the message is UNVERIFIED."""
+
+    status = 410
+    error_code = "GONE"
+
+    def __init__(self, version: str) -> None:
+        super().__init__(f"API version {version} is retired and no longer available")
+
+
+class UnsupportedApiVersion(SalesforceApiError):
+    """SOAP fault for a retired or unknown version (api_eol_soap.htm: 500:UNSUPPORTED_API_VERSION)."""
+
+    status = 500
+    error_code = "UNSUPPORTED_API_VERSION"
+
+
+class InvalidOperation(SalesforceApiError):
+    """SOAP ``login()`` at API 65.0+ (forcedotcom/wsc#363)."""
+
+    status = 500
+    error_code = "INVALID_OPERATION"
+
+
+class BadControlRequest(SalesforceApiError):
+    """A ``/_sandbox`` control request that cannot be carried out (ours; not a Salesforce code)."""
+
+    error_code = "BAD_CONTROL_REQUEST"
+
+
+class QueryTooComplicated(SalesforceApiError):
+    """``QUERY_TOO_COMPLICATED`` (salesforce_app_limits_platform_soslsoql.htm names it for statements
+    too complex to expand); the threshold and message used here are UNVERIFIED."""
+
+    error_code = "QUERY_TOO_COMPLICATED"
+
+
+class CannotInsertUpdateActivateEntity(SalesforceApiError):
+    """An Apex trigger threw while saving (see ``automation.py``)."""
+
+    error_code = "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [])
+
+
+class CannotExecuteFlowTrigger(SalesforceApiError):
+    """A record-triggered flow or process faulted while saving (restforce#624)."""
+
+    error_code = "CANNOT_EXECUTE_FLOW_TRIGGER"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [])

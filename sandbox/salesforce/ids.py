@@ -23,10 +23,15 @@ KEY_PREFIXES: dict[str, str] = {
     "Task": "00T",
     "Event": "00U",
     "User": "005",
+    "Group": "00G",  # queues are Groups of Type Queue
+    "RecordType": "012",
     "OpportunityContactRole": "00K",
 }
 PREFIX_TO_OBJECT = {prefix: name for name, prefix in KEY_PREFIXES.items()}
 ORG_PREFIX = "00D"
+# The master record type every object has (lwc getPicklistValues docs: "If there isn't a default record
+# type, this value is the master record type, which is 012000000000000AAA").
+MASTER_RECORD_TYPE_ID = "012000000000000AAA"
 LOCATOR_PREFIX = "01g"
 BULK_JOB_PREFIX = "750"
 POD = "5g"  # the "instance" characters; real ids carry the pod that created them

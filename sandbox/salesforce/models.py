@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.salesforce import errors as err
-from sandbox.salesforce import soql
+from sandbox.salesforce import soql, versions
+from sandbox.salesforce.automation import NOW, TODAY, Automation
 from sandbox.salesforce.ids import (
     KEY_PREFIXES,
     LOCATOR_PREFIX,
+    MASTER_RECORD_TYPE_ID,
     ORG_PREFIX,
     PREFIX_TO_OBJECT,
     is_valid_id,
@@ -54,6 +56,12 @@ CURSOR_IDLE_SECONDS = 15 * 60  # query locators expire after 15 minutes of inact
 CURSORS_PER_USER = 10
 GET_UPDATED_MAX_IDS = 600_000  # resources-getupdated: more gives EXCEEDED_ID_LIMIT
 GET_UPDATED_MAX_DAYS = 30
+# getDeleted: "Results are returned for no more than 15 days previous to the day the call is executed
+# (or earlier if an administrator has purged the Recycle Bin)" (api_rest resources_getdeleted.htm).
+DELETED_RETENTION_DAYS = 15
+# "The specified startDate must chronologically precede the specified endDate value by more than one
+# minute" (SOAP getDeleted rules, 264.0 copy); applied to getUpdated too (inferred, UNVERIFIED).
+REPLICATION_MIN_WINDOW_MS = 60_000
 
 
 def format_datetime(ms: int | None) -> str | None:
@@ -86,9 +94,17 @@ class QueryCursor:
     user_id: str = ""
 
 
+RULE_KINDS = frozenset({"error", "slow", "drop", "drop_after", "expire_session", "lock_records"})
+FAULT_MAX_DELAY = 120.0
+
+
 @dataclass
 class FaultRule:
-    """A switchable fault. ``kind``: error | slow | drop | drop_after | expire_session | lock_records."""
+    """A switchable fault. ``kind``: error | slow | drop | drop_after | expire_session | lock_records.
+
+    Validated when made (``ValueError``): a rule that could not run (unknown kind or error code, a path
+    that is not a regular expression, a count or delay of the wrong type) is refused up front rather
+    than breaking every later request that reaches it."""
 
     kind: str
     path: str = ""
@@ -98,10 +114,35 @@ class FaultRule:
     delay: float = 0.0
     record_ids: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, str) or self.kind not in RULE_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(sorted(RULE_KINDS))}")
+        if not isinstance(self.path, str) or not isinstance(self.method, str):
+            raise ValueError("path and method must be strings")
+        try:
+            self._regex = re.compile(self.path) if self.path else None
+        except re.error as exc:
+            raise ValueError(f"path is not a regular expression: {exc}") from None
+        if isinstance(self.times, bool) or not isinstance(self.times, int) or self.times < 1:
+            raise ValueError("times must be a whole number of at least 1")
+        if (
+            isinstance(self.delay, bool)
+            or not isinstance(self.delay, int | float)
+            or not 0 <= self.delay <= FAULT_MAX_DELAY
+        ):
+            raise ValueError(f"delay must be a number of seconds from 0 to {FAULT_MAX_DELAY:g}")
+        if self.kind == "error" and self.error_code not in FAULT_ERRORS:
+            raise ValueError(f"error_code must be one of {', '.join(sorted(FAULT_ERRORS))}")
+        if not isinstance(self.record_ids, list) or not all(isinstance(i, str) for i in self.record_ids):
+            raise ValueError("record_ids must be a list of record ids")
+
     def matches(self, method: str, path: str) -> bool:
         return (not self.method or self.method.upper() == method.upper()) and (
-            not self.path or re.search(self.path, path) is not None
+            self._regex is None or self._regex.search(path) is not None
         )
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
 
 FAULT_ERRORS: dict[str, Callable[[], err.SalesforceApiError]] = {
@@ -165,6 +206,7 @@ class Store:
         # unique, and a set per value costs ~200 bytes: that matters at 1,000,000 leads).
         self.by_value: dict[str, dict[Any, str | set[str]]] = {f: {} for f in self.indexed}
         self.deleted_log: list[tuple[int, str]] = []  # (deletedDate ms, id)
+        self.earliest_deleted_available: int | None = None  # set once entries are purged
 
     @staticmethod
     def _key(value: Any) -> Any:
@@ -229,6 +271,16 @@ class Org:
         self.assignment_rule_owner: str | None = None  # active lead assignment rule: assigns to this user
         self.locators_bound_to_session = True
         self.bulk_job_polls = 0  # Bulk 2.0 jobs report InProgress for this many polls
+        self.latest_api_version = versions.LATEST  # the org's release: newer versions answer 404
+        # SOAP login() is disabled by default in orgs created from Summer '26 (help article 005132110);
+        # on here, as in the older orgs most customers have.
+        self.soap_login_enabled = True
+        # Record types: per type, the values each restricted picklist allows; the default per object.
+        self.automations: list[Automation] = []  # flows and triggers that run on save
+        self.record_type_values: dict[str, dict[str, frozenset[str]]] = {}
+        self.default_record_type: dict[str, str] = {}
+        # Field-level security per user: (object, field) -> "none" (hidden) or "read"; "edit" otherwise.
+        self.field_access: dict[str, dict[tuple[str, str], str]] = {}
         self.login_count = 0
         self.connected_apps: dict[str, dict[str, Any]] = {}
         self.passwords: dict[str, tuple[str, str]] = {}  # username -> (password, security token)
@@ -246,6 +298,10 @@ class Org:
             owner=None,
         )
         self.admin_id = admin
+        # A lead queue, as most orgs route web leads to one (OwnerId 00G…).
+        self.lead_queue_id = self.create_raw(
+            "Group", {"Name": "Inbound Leads", "DeveloperName": "Inbound_Leads", "Type": "Queue"}, None
+        )
         self.passwords["admin@crm-sync.sandbox"] = ("password", "TOKEN")
         self.connected_apps["sandbox-consumer-key"] = {
             "secret": "sandbox-consumer-secret",
@@ -326,6 +382,120 @@ class Org:
                     return True
         return False
 
+    # -- field-level security ------------------------------------------------------------------
+    def access(self, user_id: str | None, obj_name: str, field_name: str) -> str:
+        """``edit``, ``read`` or ``none`` (hidden) for this user, from their profile and permission sets.
+
+        What a hidden field does (sources): absent from describe ("If a user lacks read access to a
+        field, it won't appear in the object description", help.people.ai on Salesforce FLS); in SOQL the
+        same ``INVALID_FIELD`` "No such column" as a field that does not exist (salesforcedictionary.com
+        INVALID_FIELD entry); in a REST write "No such column 'X' on sobject of type Y" (help.wegive.com).
+        A read-only field is ``createable``/``updateable`` false in describe and a write answers
+        ``INVALID_FIELD_FOR_INSERT_UPDATE`` "Unable to create/update fields: X. Please check the security
+        settings of this field and verify that it is read/write for your profile or permission set."
+        with ``fields`` (verbb/formie#1981)."""
+        if field_name == "RecordTypeId" and not self.record_types_of(obj_name):
+            return "none"  # the field exists only on objects the org gave record types
+        if user_id is None:
+            return "edit"
+        return self.field_access.get(user_id, {}).get((obj_name, field_name), "edit")
+
+    # -- record types ----------------------------------------------------------------------------
+    def record_types_of(self, obj_name: str) -> list[Record]:
+        """The object's active record types (``RecordType`` rows; the master type is not a row)."""
+        return [
+            r
+            for r in self.stores["RecordType"].records.values()
+            if r.get("SobjectType") == obj_name and r.get("IsActive")
+        ]
+
+    def add_record_type(
+        self,
+        obj_name: str,
+        developer_name: str,
+        values: dict[str, list[str]],
+        *,
+        label: str | None = None,
+        default: bool = False,
+    ) -> str:
+        """A record type whose restricted picklists allow only ``values[field]`` (fields not named
+        allow every value). Returns its id (012…)."""
+        obj = self.object_def(obj_name)
+        if "RecordTypeId" not in obj.fields:
+            raise ValueError(f"{obj.name} has no record types in this sandbox (Lead has)")
+        allowed: dict[str, frozenset[str]] = {}
+        for name, wanted in values.items():
+            f = obj.field_ci(name)
+            if f is None or f.type != "picklist" or not isinstance(wanted, list):
+                raise ValueError(f"{name!r} is not a picklist of {obj.name}, or its values are not a list")
+            unknown = set(wanted) - f.picklist_values()
+            if unknown:
+                raise ValueError(f"{f.name} has no values {sorted(unknown)}")
+            allowed[f.name] = frozenset(wanted)
+        rt_id = self.create_raw(
+            "RecordType",
+            {
+                "Name": label or developer_name.replace("_", " "),
+                "DeveloperName": developer_name,
+                "SobjectType": obj.name,
+                "IsActive": True,
+            },
+            None,
+        )
+        with self.lock:
+            self.record_type_values[rt_id] = allowed
+            if default or obj.name not in self.default_record_type:
+                self.default_record_type[obj.name] = rt_id
+        return rt_id
+
+    def allowed_values(self, obj: ObjectDef, record_type_id: str | None, field_name: str) -> set[str]:
+        """The values a picklist allows for records of this type (all active ones for the master)."""
+        f = obj.fields[field_name]
+        per_type = self.record_type_values.get(record_type_id or "", {}).get(f.name)
+        return set(per_type) if per_type is not None else f.picklist_values()
+
+    def default_value(self, obj: ObjectDef, record_type_id: str | None, field_name: str) -> str | None:
+        """A picklist's default for records of this type: each record type picks its own default among
+        the values it allows (here: the picklist's default if allowed, else the first allowed value)."""
+        allowed = self.allowed_values(obj, record_type_id, field_name)
+        values = [v for v in obj.fields[field_name].picklist if v.active and v.value in allowed]
+        default = next((v.value for v in values if v.default), None)
+        return default or (values[0].value if values else None)
+
+    def record_type_infos(self, obj_name: str, version: str) -> list[dict[str, Any]]:
+        """describe's ``recordTypeInfos`` (api_rest resources_sobject_describe.htm): each type, then the
+        master (012000000000000AAA). ``available``/``defaultRecordTypeMapping`` are per user on a real
+        org; here every type is available and the master is available only when there are no others
+        (UNVERIFIED)."""
+        custom = sorted(self.record_types_of(obj_name), key=lambda r: r["Id"])
+        default = self.default_record_type.get(obj_name)
+
+        def info(rt_id: str, name: str, developer: str, master: bool) -> dict[str, Any]:
+            return {
+                "active": True,
+                "available": not master or not custom,
+                "defaultRecordTypeMapping": rt_id == default if not master else not custom,
+                "developerName": developer,
+                "master": master,
+                "name": name,
+                "recordTypeId": rt_id,
+                "urls": {"layout": f"/services/data/v{version}/sobjects/{obj_name}/describe/layouts/{rt_id}"},
+            }
+
+        out = [info(r["Id"], r["Name"], r["DeveloperName"], False) for r in custom]
+        out.append(info(MASTER_RECORD_TYPE_ID, "Master", "Master", True))
+        return out
+
+    def set_access(self, user_id: str, obj_name: str, field_name: str, access: str) -> None:
+        obj = self.object_def(obj_name)
+        f = obj.field_ci(field_name)
+        if f is None or access not in {"none", "read", "edit"}:
+            raise ValueError(f"no field {field_name!r} on {obj.name}, or access not none/read/edit")
+        if f.name == "Id":
+            raise ValueError("Id is always readable")
+        with self.lock:
+            self.field_access.setdefault(user_id, {})[(obj.name, f.name)] = access
+
     # -- schema helpers ------------------------------------------------------------------------
     def object_def(self, name: str) -> ObjectDef:
         for obj in SCHEMA.values():
@@ -393,6 +563,10 @@ class Org:
         if t == "reference":
             if not is_valid_id(value) or (PREFIX_TO_OBJECT.get(value[:3]) not in f.reference_to):
                 raise err.MalformedId(f"{f.display_label}: id value of incorrect type: {value}", [f.name])
+            target = self.find(value)
+            if target is None or target.get("IsDeleted"):
+                # A well-formed id of the right type that names no record (inferred for deleted ones).
+                raise err.InvalidCrossReferenceKey(f"{f.display_label}: invalid cross reference id", [f.name])
             return to_18(value)
         if f.length and len(value) > f.length:
             raise err.StringTooLong(
@@ -414,17 +588,20 @@ class Org:
             if f is not None and f.type in {"boolean", "currency", "double", "int", "date", "datetime"}:
                 self._coerce(obj, f, value)
 
-    def _apply_fields(self, obj: ObjectDef, base: Record, values: dict[str, Any], creating: bool) -> Record:
+    def _apply_fields(
+        self, obj: ObjectDef, base: Record, values: dict[str, Any], creating: bool, user_id: str | None
+    ) -> Record:
         rec = dict(base)
         blocked: list[str] = []
         for key, value in values.items():
             if key == "attributes" or (key.lower() == "id" and not creating):
                 continue
             f = obj.field_ci(key)
-            if f is None:
+            access = self.access(user_id, obj.name, f.name) if f is not None else "none"
+            if f is None or access == "none":
                 # REST body without ``fields`` (restforce spec/fixtures/sobject/write_error_response.json)
                 raise err.InvalidField(f"No such column '{key}' on sobject of type {obj.name}")
-            if not (f.createable if creating else f.updateable):
+            if access == "read" or not (f.createable if creating else f.updateable):
                 blocked.append(f.name)
                 continue
             rec[f.name] = self._coerce(obj, f, value)
@@ -449,9 +626,20 @@ class Org:
             rec["IsClosed"] = closed
 
     def _validate(self, obj: ObjectDef, rec: Record, old: Record | None, *, allow_duplicates: bool) -> None:
-        missing = [f.name for f in obj.fields.values() if f.required and rec.get(f.name) in (None, "")]
+        if "OwnerId" in obj.fields and not rec.get("OwnerId"):
+            raise err.InvalidCrossReferenceKey("Owner ID: owner cannot be blank", ["OwnerId"])
+        # Required fields, and fields that must hold a value though they are defaulted on create (Lead
+        # Status): nulling one on update is REQUIRED_FIELD_MISSING "Required fields are missing: [X]"
+        # (message form as in SalesforceFoundation/NPSP#2664; for Status on update: inferred).
+        missing = [
+            f.name
+            for f in obj.fields.values()
+            if (f.required or (not f.nillable and f.type != "boolean" and f.updateable and not f.system))
+            and rec.get(f.name) in (None, "")
+        ]
         if missing:
             raise err.RequiredFieldMissing(f"Required fields are missing: [{', '.join(missing)}]", missing)
+        self._check_record_type(obj, rec, old)
         if obj.name != "Lead":
             return
         if old is not None and old.get("IsConverted") and not self.converted_leads_editable:
@@ -475,6 +663,58 @@ class Org:
             ]
             if dupes:
                 raise self._duplicates_error(dupes[:3])
+
+    def add_automation(self, **spec: Any) -> Automation:
+        """A flow or trigger that runs when a record is saved (``automation.Automation``)."""
+        auto = Automation(**spec)
+        obj = self.object_def(auto.object)
+        names = [auto.field, *auto.set]
+        missing = [n for n in names if obj.field_ci(n) is None]
+        if missing:
+            raise ValueError(f"{obj.name} has no fields {missing}")
+        auto.object = obj.name
+        with self.lock:
+            self.automations.append(auto)
+        return auto
+
+    def _automate(self, obj: ObjectDef, rec: Record, old: Record | None) -> None:
+        """Run the org's automation on a record being saved (one pass, in the order added)."""
+        for auto in list(self.automations):
+            if auto.object != obj.name or not auto.fires(rec, old):
+                continue
+            auto.runs += 1
+            if auto.kind != "update":
+                raise auto.refusal()
+            now = self.now_ms()
+            today = dt.datetime.fromtimestamp(now / 1000, dt.UTC).date().isoformat()
+            for name, value in auto.set.items():
+                f = obj.field_ci(name)
+                assert f is not None
+                rec[f.name] = now if value == NOW else today if value == TODAY else value
+            self._derive(obj, rec)
+
+    def _check_record_type(self, obj: ObjectDef, rec: Record, old: Record | None) -> None:
+        """A record type of another object or an inactive one: INVALID_CROSS_REFERENCE_KEY "Record Type
+        ID: this ID value isn't valid for the user" (message from memory, UNVERIFIED). A restricted
+        picklist value the record's type does not allow, when written or when the type changes:
+        INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST "bad value for restricted picklist field" (inferred: the
+        same answer as a value the picklist lacks)."""
+        rt_id = rec.get("RecordTypeId")
+        if not rt_id:
+            return
+        rt = self.stores["RecordType"].records.get(rt_id)
+        if rt is None or rt.get("SobjectType") != obj.name or not rt.get("IsActive"):
+            raise err.InvalidCrossReferenceKey(
+                f"Record Type ID: this ID value isn't valid for the user: {rt_id}", ["RecordTypeId"]
+            )
+        for name, allowed in self.record_type_values.get(rt_id, {}).items():
+            value = rec.get(name)
+            changed = old is None or old.get(name) != value or old.get("RecordTypeId") != rt_id
+            if value is not None and changed and obj.fields[name].restricted and value not in allowed:
+                f = obj.fields[name]
+                raise err.InvalidOrNullForRestrictedPicklist(
+                    f"{f.display_label}: bad value for restricted picklist field: {value}", [f.name]
+                )
 
     def _duplicates_error(self, ids: list[str]) -> err.DuplicatesDetected:
         message = "Use one of these records?"
@@ -551,8 +791,14 @@ class Org:
                 base[f.name] = False
         if "OwnerId" in obj.fields:
             base["OwnerId"] = user_id
-        rec = self._apply_fields(obj, base, values, creating=True)
+        if obj.name in self.default_record_type and self.record_types_of(obj.name):
+            base["RecordTypeId"] = self.default_record_type[obj.name]
+        rec = self._apply_fields(obj, base, values, creating=True, user_id=user_id)
+        for name in self.record_type_values.get(rec.get("RecordTypeId") or "", {}):
+            if name not in values and not any(k.lower() == name.lower() for k in values):
+                rec[name] = self.default_value(obj, rec["RecordTypeId"], name)
         self._derive(obj, rec)
+        self._automate(obj, rec, None)
         self._validate(obj, rec, None, allow_duplicates=allow_duplicates)
         self.assign(obj, rec, auto_assign)
         return rec
@@ -572,6 +818,7 @@ class Org:
         *,
         allow_duplicates: bool = False,
         auto_assign: bool = False,
+        user_id: str | None = None,
     ) -> Record:
         obj = self.object_def(obj_name)
         old = self.get(obj.name, record_id)
@@ -579,8 +826,9 @@ class Org:
             raise err.CannotUpdateConvertedLead()
         if self.take_record_lock(old["Id"]):
             raise err.UnableToLockRow(old["Id"])
-        rec = self._apply_fields(obj, old, values, creating=False)
+        rec = self._apply_fields(obj, old, values, creating=False, user_id=user_id)
         self._derive(obj, rec)
+        self._automate(obj, rec, old)
         self._validate(obj, rec, old, allow_duplicates=allow_duplicates)
         self.assign(obj, rec, auto_assign)
         return rec
@@ -633,7 +881,12 @@ class Org:
         auto_assign: bool = False,
     ) -> None:
         rec = self.prepare_update(
-            obj_name, record_id, values, allow_duplicates=allow_duplicates, auto_assign=auto_assign
+            obj_name,
+            record_id,
+            values,
+            allow_duplicates=allow_duplicates,
+            auto_assign=auto_assign,
+            user_id=user_id,
         )
         self.commit(obj_name, rec, user_id)
 
@@ -692,7 +945,11 @@ class Org:
         """
         obj = self.object_def(obj_name)
         f = obj.field_ci(ext_field)
-        if f is None or not (f.external_id or f.name == "Id"):
+        if (
+            f is None
+            or not (f.external_id or f.name == "Id")
+            or self.access(user_id, obj.name, f.name) == "none"
+        ):
             raise err.NotFound(f"Provided external ID field does not exist or is not accessible: {ext_field}")
         if f.name == "Id":
             matches = [to_18(ext_value)] if self.find(ext_value) else []
@@ -753,7 +1010,12 @@ class Org:
         body = {k: v for k, v in values.items() if k.lower() != f.name.lower()}
         if matches:
             return self.prepare_update(
-                obj.name, matches[0], body, allow_duplicates=allow_duplicates, auto_assign=auto_assign
+                obj.name,
+                matches[0],
+                body,
+                allow_duplicates=allow_duplicates,
+                auto_assign=auto_assign,
+                user_id=user_id,
             )
         return self.prepare_create(
             obj.name,
@@ -848,7 +1110,7 @@ class Org:
         store = self.stores[obj.name]
         with self.lock:
             old = self.get(obj.name, record_id)
-            rec = self._apply_fields(obj, old, values, creating=False)
+            rec = self._apply_fields(obj, old, values, creating=False, user_id=None)
             self._derive(obj, rec)
             when = self.now_ms() - int(seconds_ago * 1000) // 1000 * 1000
             rec["LastModifiedDate"] = rec["SystemModstamp"] = when
@@ -865,8 +1127,11 @@ class Org:
         now = self.now_ms()
         if start_ms < now - GET_UPDATED_MAX_DAYS * 86_400_000:
             raise err.InvalidReplicationDate("startDate cannot be more than 30 days ago")
-        if end_ms <= start_ms:
-            raise err.InvalidReplicationDate("EndDate must chronologically follow the StartDate")
+        if end_ms - start_ms <= REPLICATION_MIN_WINDOW_MS:
+            # message UNVERIFIED
+            raise err.InvalidReplicationDate(
+                "EndDate must chronologically follow the StartDate by more than a minute"
+            )
         # Seconds are truncated to the minute (resources-getupdated: 12:30:15 -> 12:30:00).
         return start_ms // 60_000 * 60_000, end_ms // 60_000 * 60_000
 
@@ -891,13 +1156,26 @@ class Org:
     def deleted_records(self, obj_name: str, start: str, end: str) -> tuple[list[tuple[str, int]], int, int]:
         store = self.store(obj_name)
         lo, hi = self._replication_window(start, end)
+        self.purge_delete_log(store)
         out = [
             (rid, when)
             for when, rid in store.deleted_log
             if lo <= when < hi and store.records[rid]["IsDeleted"]
         ]
-        earliest = self.created_ms  # nothing is ever purged from the sandbox's delete log
-        return out, earliest, self._latest_covered(hi)
+        return out, store.earliest_deleted_available or self.created_ms, self._latest_covered(hi)
+
+    def purge_delete_log(self, store: Store) -> None:
+        """Entries older than the retention leave the delete log; ``earliestDateAvailable`` becomes the
+        deletion time of the last one purged ("the timestamp … of the last physically deleted object",
+        api sforce_api_calls_getdeleted_getdeletedresult.htm). The records stay visible to queryAll
+        here (on a real org they are physically gone: not modelled)."""
+        cutoff = self.now_ms() - DELETED_RETENTION_DAYS * 86_400_000
+        with self.lock:
+            keep = [(when, rid) for when, rid in store.deleted_log if when >= cutoff]
+            purged = [when for when, _ in store.deleted_log if when < cutoff]
+            if purged:
+                store.earliest_deleted_available = max(store.earliest_deleted_available or 0, *purged)
+                store.deleted_log = keep
 
     # -- queries -------------------------------------------------------------------------------
     def open_cursor(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import re
@@ -18,20 +19,27 @@ from html import escape
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from sandbox.salesforce import control, soql
 from sandbox.salesforce import errors as err
-from sandbox.salesforce import soql
+from sandbox.salesforce import versions as api_versions
 from sandbox.salesforce.engine import Compiled, page, parse_batch_size, record_json, run_query
-from sandbox.salesforce.ids import BULK_JOB_PREFIX, PREFIX_TO_OBJECT, is_valid_id, make_id, to_18
+from sandbox.salesforce.ids import (
+    BULK_JOB_PREFIX,
+    MASTER_RECORD_TYPE_ID,
+    PREFIX_TO_OBJECT,
+    is_valid_id,
+    make_id,
+    to_18,
+)
 from sandbox.salesforce.models import (
     COLLECTION_MAX,
-    FAULT_ERRORS,
     Backend,
     FaultRule,
     Org,
     Session,
     format_datetime,
 )
-from sandbox.salesforce.schema import SCHEMA, describe_global_entry, describe_object
+from sandbox.salesforce.schema import SCHEMA, FieldDef, ObjectDef, describe_global_entry, describe_object
 from sandbox.salesforce.seed import seed_org
 
 JSON_TYPE = "application/json;charset=UTF-8"
@@ -74,7 +82,7 @@ class Ctx:
     def json(self) -> Any:
         try:
             return json.loads(self.body or b"null")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # incl. bytes that are not UTF-8, deep nesting
             raise err.JsonParserError(f"Unexpected character: was expecting JSON ({exc})") from exc
 
     def arg(self, name: str) -> str | None:
@@ -108,10 +116,10 @@ def _save_ok(record_id: str, **extra: Any) -> dict[str, Any]:
 
 # -- REST: discovery, describe, limits ----------------------------------------------------------
 def versions(ctx: Ctx) -> Reply:
-    """``GET /services/data``: no auth, no Sforce-Limit-Info (api_rest resources_versions.htm)."""
-    return Reply(
-        200, [{"label": f"v{v}", "url": f"/services/data/v{v}.0", "version": f"{v}.0"} for v in range(50, 67)]
-    )
+    """``GET /services/data``: no auth, no Sforce-Limit-Info, 31.0 to the org's release (dome_versions.htm).
+
+    Sources in ``versions.py``."""
+    return Reply(200, api_versions.listing(ctx.backend.default_org.latest_api_version))
 
 
 def resources(ctx: Ctx) -> Reply:
@@ -159,7 +167,77 @@ def describe(ctx: Ctx) -> Reply:
     """``GET /sobjects/X/describe`` with picklist values and ``restrictedPicklist``.
 
     Source: api_rest resources_sobject_describe.htm."""
-    return Reply(200, describe_object(ctx.the_org().object_def(ctx.params["obj"]), ctx.version))
+    org = ctx.the_org()
+    obj = org.object_def(ctx.params["obj"])
+    user = ctx.session.user_id if ctx.session is not None else None
+    return Reply(
+        200,
+        describe_object(
+            obj,
+            ctx.version,
+            lambda name: org.access(user, obj.name, name),
+            org.record_type_infos(obj.name, ctx.version),
+        ),
+    )
+
+
+def _picklist_values(ctx: Ctx, obj: ObjectDef, record_type_id: str, f: FieldDef) -> dict[str, Any]:
+    org = ctx.the_org()
+    allowed = org.allowed_values(obj, record_type_id, f.name)
+    base = f"/services/data/v{ctx.version}/ui-api/object-info/{obj.name}/picklist-values"
+    url = f"{base}/{record_type_id}/{f.name}"
+    default = org.default_value(obj, record_type_id, f.name)
+
+    def item(value: str) -> dict[str, Any]:
+        return {"attributes": None, "label": value, "validFor": [], "value": value}
+
+    return {
+        "controllerValues": {},
+        "defaultValue": item(default) if default is not None and any(v.default for v in f.picklist) else None,
+        "eTag": _etag([record_type_id, f.name, *sorted(allowed)]),
+        "url": url,
+        "values": [item(v.value) for v in f.picklist if v.active and v.value in allowed],
+    }
+
+
+def _etag(parts: Any) -> str:
+    """A stable eTag for a UI API answer (its format on a real org is opaque)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _record_type_for(ctx: Ctx, obj: ObjectDef) -> str:
+    """The path's record type id: the master or one of the object's types (else 404, UNVERIFIED)."""
+    rt_id = ctx.params["id"]
+    if rt_id in {MASTER_RECORD_TYPE_ID, MASTER_RECORD_TYPE_ID[:15]}:
+        return MASTER_RECORD_TYPE_ID
+    for rt in ctx.the_org().record_types_of(obj.name):
+        if rt_id in {rt["Id"], rt["Id"][:15]}:
+            return str(rt["Id"])
+    raise err.NotFound()
+
+
+def picklist_values_collection(ctx: Ctx) -> Reply:
+    """UI API ``GET /ui-api/object-info/{obj}/picklist-values/{recordTypeId}`` (uiapi
+    ui_api_resources_picklist_values_collection.htm, API 42.0+): every picklist field the caller can see,
+    with the values the record type allows (Picklist Values Collection: ``picklistFieldValues``)."""
+    org = ctx.the_org()
+    obj = org.object_def(ctx.params["obj"])
+    rt_id = _record_type_for(ctx, obj)
+    fields = [f for f in _readable_fields(ctx, obj, None) if f.type == "picklist"]
+    values = {f.name: _picklist_values(ctx, obj, rt_id, f) for f in fields}
+    return Reply(200, {"eTag": _etag(json.dumps(values, sort_keys=True)), "picklistFieldValues": values})
+
+
+def picklist_values(ctx: Ctx) -> Reply:
+    """UI API ``GET /ui-api/object-info/{obj}/picklist-values/{recordTypeId}/{field}`` (uiapi
+    ui_api_resources_picklist_values.htm, API 41.0+): one field's values for the record type."""
+    org = ctx.the_org()
+    obj = org.object_def(ctx.params["obj"])
+    rt_id = _record_type_for(ctx, obj)
+    (f,) = _readable_fields(ctx, obj, [ctx.params["field"]])
+    if f.type != "picklist":
+        raise err.NotFound()  # UNVERIFIED: the answer for a field that is not a picklist
+    return Reply(200, _picklist_values(ctx, obj, rt_id, f))
 
 
 # -- REST: records ------------------------------------------------------------------------------
@@ -168,15 +246,25 @@ def get_record(ctx: Ctx) -> Reply:
     org = ctx.the_org()
     obj = org.object_def(ctx.params["obj"])
     rec = org.get(obj.name, ctx.params["id"])
-    fields = None
-    if wanted := ctx.arg("fields"):
-        fields = []
-        for name in wanted.split(","):
-            f = obj.field_ci(name.strip())
-            if f is None:
-                raise err.InvalidField(f"No such column '{name.strip()}' on sobject of type {obj.name}")
-            fields.append(f)
+    wanted = ctx.arg("fields")
+    fields = _readable_fields(ctx, obj, wanted.split(",") if wanted else None)
     return Reply(200, record_json(ctx.version, obj, rec, fields))
+
+
+def _readable_fields(ctx: Ctx, obj: ObjectDef, names: list[str] | None) -> list[FieldDef]:
+    """The fields named (all when ``names`` is None) that the caller may read; a named field that is
+    missing or hidden by field-level security is INVALID_FIELD (``Org.access``)."""
+    org = ctx.the_org()
+    user = ctx.session.user_id if ctx.session is not None else None
+    if names is None:
+        return [f for f in obj.fields.values() if org.access(user, obj.name, f.name) != "none"]
+    fields = []
+    for name in names:
+        f = obj.field_ci(name.strip())
+        if f is None or org.access(user, obj.name, f.name) == "none":
+            raise err.InvalidField(f"No such column '{name.strip()}' on sobject of type {obj.name}")
+        fields.append(f)
+    return fields
 
 
 def get_by_external_id(ctx: Ctx) -> Reply:
@@ -184,7 +272,7 @@ def get_by_external_id(ctx: Ctx) -> Reply:
     org = ctx.the_org()
     obj = org.object_def(ctx.params["obj"])
     f = obj.field_ci(ctx.params["field"])
-    if f is None or not f.external_id:
+    if f is None or not f.external_id or org.access(ctx.user_id, obj.name, f.name) == "none":
         raise err.NotFound(
             f"Provided external ID field does not exist or is not accessible: {ctx.params['field']}"
         )
@@ -195,7 +283,9 @@ def get_by_external_id(ctx: Ctx) -> Reply:
         raise err.NotFound()
     if len(matches) > 1:
         raise err.MultipleChoices([f"/services/data/v{ctx.version}/sobjects/{obj.name}/{i}" for i in matches])
-    return Reply(200, record_json(ctx.version, obj, store.records[matches[0]]))
+    return Reply(
+        200, record_json(ctx.version, obj, store.records[matches[0]], _readable_fields(ctx, obj, None))
+    )
 
 
 def create_record(ctx: Ctx) -> Reply:
@@ -380,6 +470,7 @@ def _collection_write(ctx: Ctx, creating: bool) -> Reply:
                             values,
                             allow_duplicates=ctx.allow_duplicates,
                             auto_assign=ctx.auto_assign,
+                            user_id=ctx.user_id,
                         )
                     except err.NotFound as exc:
                         raise err.InvalidCrossReferenceKey() from exc
@@ -431,7 +522,7 @@ def collection_upsert(ctx: Ctx) -> Reply:
     org = ctx.the_org()
     obj = org.object_def(ctx.params["obj"])
     key = obj.field_ci(ctx.params["field"])
-    if key is None or not key.external_id:
+    if key is None or not key.external_id or org.access(ctx.user_id, obj.name, key.name) == "none":
         raise err.NotFound(
             f"Provided external ID field does not exist or is not accessible: {ctx.params['field']}"
         )
@@ -505,12 +596,7 @@ def collection_retrieve(ctx: Ctx) -> Reply:
         raise err.RequiredFieldMissing(
             "At least 1 Id is required." if not ids else "The fields parameter is required."
         )
-    fields = []
-    for n in names:
-        f = obj.field_ci(n)
-        if f is None:
-            raise err.InvalidField(f"No such column '{n}' on sobject of type {obj.name}")
-        fields.append(f)
+    fields = _readable_fields(ctx, obj, names)
     out: list[Any] = []
     for i in ids:
         try:
@@ -585,7 +671,7 @@ def bulk_create(ctx: Ctx) -> Reply:
             "Bulk API 2.0 query doesn't support aggregate functions, OFFSET or parent-to-child subqueries",
             extra={},
         )
-    compiled = Compiled(org, q, ctx.version)
+    compiled = Compiled(org, q, ctx.version, ctx.user_id)
     with org.lock:
         ids = compiled.select_ids(body["operation"] == "queryAll")
         org.cursor_counter += 1
@@ -751,6 +837,20 @@ def soap(ctx: Ctx) -> Reply:
     op = _local(body[0].tag) if body is not None and len(body) else ""
     org = ctx.backend.default_org
     if op == "login":
+        if float(ctx.version) > api_versions.SOAP_LOGIN_LAST:
+            return soap_fault(
+                "INVALID_OPERATION",
+                f"The SOAP Login operation is not available in the API version specified ({ctx.version}). "
+                "Refer to the documentation for supported versions.",
+                "UnexpectedErrorFault",  # fault element type UNVERIFIED (wsc#363 shows only the ApiFault)
+            )
+        if not org.soap_login_enabled:  # message as quoted in OpenFn/adaptors#1715
+            return soap_fault(
+                "INVALID_OPERATION",
+                "SOAP API login() is disabled by default in this org. Contact the org administrator "
+                "to enable SOAP API login().",
+                "UnexpectedErrorFault",
+            )
         username = _find_text(root, "username") or ""
         password = _find_text(root, "password") or ""
         user_id = org.check_password(username, password, token_optional=False)
@@ -850,7 +950,8 @@ def oauth_token(ctx: Ctx) -> Reply:
     (help.salesforce.com remoteaccess_oauth_*_flow; reference §1b). Client credentials and JWT issue no
     refresh token (UNVERIFIED, widely known)."""
     org = ctx.backend.default_org
-    form = {k: v[0] for k, v in parse_qs(ctx.body.decode(), keep_blank_values=True).items()}
+    # A body that is not UTF-8 form data matches no client or user (UNVERIFIED: what a real org says)
+    form = {k: v[0] for k, v in parse_qs(ctx.body.decode(errors="replace"), keep_blank_values=True).items()}
     grant = form.get("grant_type", "")
     user_id: str | None = None
     if grant == "password":
@@ -866,7 +967,11 @@ def oauth_token(ctx: Ctx) -> Reply:
         header = ctx.headers.get("authorization", "")
         key, secret = "", ""
         if header.lower().startswith("basic "):
-            key, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+            try:
+                decoded = base64.b64decode(header[6:], validate=True).decode()
+            except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
+                return _oauth_error("invalid_client_id", "client identifier invalid")
+            key, _, secret = decoded.partition(":")
         else:
             key, secret = form.get("client_id", ""), form.get("client_secret", "")
         app = org.connected_apps.get(key)
@@ -925,59 +1030,123 @@ def control_reset(ctx: Ctx) -> Reply:
 
 def control_seed(ctx: Ctx) -> Reply:
     """Control surface: deterministic seed data ``{count, seed}``."""
-    body = ctx.json() or {}
-    made = seed_org(ctx.backend.default_org, int(body.get("count", 0)), int(body.get("seed", 0)))
-    return Reply(200, made)
+    count, seed = control.seed_args(ctx.json())
+    return Reply(200, seed_org(ctx.backend.default_org, count, seed))
 
 
 def control_faults(ctx: Ctx) -> Reply:
-    """Control surface: list, add (``FaultRule`` fields) or clear injected faults."""
+    """Control surface: list, add (``FaultRule`` fields, validated) or clear injected faults."""
     org = ctx.backend.default_org
     if ctx.method == "DELETE":
         org.faults.clear()
         return Reply(200, {"ok": True})
     if ctx.method == "GET":
-        return Reply(200, [rule.__dict__ for rule in org.faults])
-    body = ctx.json()
-    rule = FaultRule(**body)
-    if rule.kind == "error" and rule.error_code not in FAULT_ERRORS:
-        raise err.SalesforceApiError(f"unknown fault error_code {rule.error_code}")
+        return Reply(200, [rule.as_json() for rule in org.faults])
+    body = control.object_body(ctx.json(), "fault")
+    try:
+        rule = FaultRule(**body)
+    except TypeError:
+        known = ", ".join(FaultRule.__dataclass_fields__)
+        raise control.bad(f"fault: unknown or missing keys (known: {known}; kind is required)") from None
+    except ValueError as exc:
+        raise control.bad(f"fault: {exc}") from None
     org.faults.append(rule)
-    return Reply(201, rule.__dict__)
+    return Reply(201, rule.as_json())
 
 
 def control_settings(ctx: Ctx) -> Reply:
-    """Control surface: read or change the org switches and limits.
+    """Control surface: read or change the org switches and limits (keys and types in ``control.py``).
 
     Keys: api_max, api_used, session_seconds, validation_rule_active, duplicate_rule,
     converted_leads_editable, clock_offset_ms, outbound_url, assignment_rule_owner (a User id: the
-    active lead assignment rule's owner, run unless ``Sforce-Auto-Assign: FALSE``)."""
+    active lead assignment rule's owner, run unless ``Sforce-Auto-Assign: FALSE``), bulk_job_polls,
+    locators_bound_to_session, latest_api_version, soap_login_enabled."""
     org = ctx.backend.default_org
-    keys = (
-        "locators_bound_to_session",
-        "api_max",
-        "api_used",
-        "session_seconds",
-        "validation_rule_active",
-        "duplicate_rule",
-        "converted_leads_editable",
-        "clock_offset_ms",
-        "outbound_url",
-        "assignment_rule_owner",
-        "bulk_job_polls",
-    )
     if ctx.method == "POST":
-        for key, value in (ctx.json() or {}).items():
-            if key not in keys:
-                raise err.SalesforceApiError(f"unknown setting {key}")
-            setattr(org, key, value)
+        for key, value in control.settings_changes(ctx.json()).items():
+            setattr(org, key, float(value) if key == "latest_api_version" else value)
         if org.outbound_url and org.outbound is None:
             from sandbox.salesforce.outbound import OutboundSender
 
             org.outbound = OutboundSender(org, ctx.base_url)
     return Reply(
-        200, {k: getattr(org, k) for k in keys} | {"login_count": org.login_count, "org_id": org.org_id}
+        200,
+        {k: getattr(org, k) for k in control.SETTINGS}
+        | {"login_count": org.login_count, "org_id": org.org_id},
     )
+
+
+def control_field_security(ctx: Ctx) -> Reply:
+    """Control surface: a user's field-level security, ``{user?, object, field, access}`` (none|read|edit)."""
+    org = ctx.backend.default_org
+    if ctx.method == "POST":
+        user, obj, name, access = control.field_security_args(ctx.json())
+        user_id = org.admin_id if user is None else (org.user_by_username(user) or user)
+        if org.stores["User"].records.get(user_id) is None:
+            raise control.bad(f"field_security: no user {user!r}")
+        try:
+            org.set_access(user_id, obj, name, access)
+        except (ValueError, err.SalesforceApiError) as exc:
+            raise control.bad(f"field_security: {exc}") from None
+    listing = [
+        {"user": user_id, "object": obj, "field": name, "access": access}
+        for user_id, fields in org.field_access.items()
+        for (obj, name), access in sorted(fields.items())
+    ]
+    return Reply(200, listing)
+
+
+def control_record_types(ctx: Ctx) -> Reply:
+    """Control surface: add a record type ``{object, developer_name, label?, values: {field: [..]},
+    default?}``; GET lists them with their allowed values."""
+    org = ctx.backend.default_org
+    if ctx.method == "POST":
+        body = control.object_body(ctx.json(), "record_types")
+        obj, developer = body.get("object"), body.get("developer_name")
+        values, label, default = body.get("values", {}), body.get("label"), body.get("default", False)
+        if not isinstance(obj, str) or not isinstance(developer, str) or not isinstance(values, dict):
+            raise control.bad("record_types: object and developer_name must be names, values an object")
+        if (label is not None and not isinstance(label, str)) or not isinstance(default, bool):
+            raise control.bad("record_types: label must be a string and default true or false")
+        try:
+            rt_id = org.add_record_type(obj, developer, values, label=label, default=default)
+        except (ValueError, err.SalesforceApiError) as exc:
+            raise control.bad(f"record_types: {exc}") from None
+        return Reply(201, {"id": rt_id})
+    return Reply(
+        200,
+        [
+            {
+                "id": rt_id,
+                "object": org.stores["RecordType"].records[rt_id]["SobjectType"],
+                "values": {k: sorted(v) for k, v in values.items()},
+                "default": rt_id in org.default_record_type.values(),
+            }
+            for rt_id, values in org.record_type_values.items()
+        ],
+    )
+
+
+def control_automations(ctx: Ctx) -> Reply:
+    """Control surface: flows and triggers that run on save (``automation.Automation`` fields:
+    name, object, kind update|validation|trigger_error|flow_error, field, value?, on?, set?, message?);
+    DELETE removes them all."""
+    org = ctx.backend.default_org
+    if ctx.method == "DELETE":
+        org.automations.clear()
+        return Reply(200, {"ok": True})
+    if ctx.method == "POST":
+        body = control.object_body(ctx.json(), "automation")
+        try:
+            auto = org.add_automation(**body)
+        except TypeError:
+            raise control.bad(
+                "automation: unknown or missing keys (name, object, kind, field required)"
+            ) from None
+        except (ValueError, err.SalesforceApiError) as exc:
+            raise control.bad(f"automation: {exc}") from None
+        return Reply(201, auto.as_json())
+    return Reply(200, [a.as_json() for a in org.automations])
 
 
 def control_expire_sessions(ctx: Ctx) -> Reply:
@@ -987,9 +1156,8 @@ def control_expire_sessions(ctx: Ctx) -> Reply:
 
 def control_late_commit(ctx: Ctx) -> Reply:
     """Control surface: commit a change with a SystemModstamp older than rows already read."""
-    body = ctx.json()
-    org = ctx.backend.default_org
-    org.late_commit(body["object"], body["id"], body.get("values", {}), float(body.get("seconds_ago", 60)))
+    obj, record_id, values, seconds_ago = control.late_commit_args(ctx.json())
+    ctx.backend.default_org.late_commit(obj, record_id, values, seconds_ago)
     return Reply(200, {"ok": True})
 
 

@@ -10,6 +10,7 @@ SiriusDecisions waterfall labels) are this project's sandbox org.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,6 +177,11 @@ TASK_STATUS = _pv(
     "Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred", default="Not Started"
 )
 TASK_TYPE = _pv("Call", "Email", "Meeting", "Other")
+# Task.TaskSubtype (object reference sforce_api_objects_task.htm): a restricted picklist set when the task
+# is made ("Log a Call" → Call, an email → Email, …) and not updateable afterwards. The UI's Log a Call
+# leaves ``Type`` empty unless the org's layout asks for it. Value list from the object reference as
+# remembered (Task, Email, ListEmail, Cadence, Call, LinkedIn); UNVERIFIED against the stored copy.
+TASK_SUBTYPE = _pv("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn")
 CLOSED_TASK_STATUSES = frozenset({"Completed"})
 
 
@@ -210,13 +216,15 @@ def _system_fields() -> list[FieldDef]:
     ]
 
 
-def _owner() -> FieldDef:
+def _owner(queues: bool = False) -> FieldDef:
+    """OwnerId: a User, or for objects that can sit in a queue (Lead, Case) a queue, a Group whose ids
+    start 00G (object reference: Lead OwnerId "Refers To Group, User")."""
     return FieldDef(
         "OwnerId",
         "reference",
         "Owner ID",
         18,
-        reference_to=("User",),
+        reference_to=("Group", "User") if queues else ("User",),
         relationship_name="Owner",
         nillable=False,
     )
@@ -262,6 +270,26 @@ def _ref(name: str, to: str, rel: str, label: str = "", **kw: Any) -> FieldDef:
 _NOT_WRITABLE: dict[str, Any] = {"createable": False, "updateable": False}
 
 SCHEMA: dict[str, ObjectDef] = {
+    "Group": _obj(
+        "Group",
+        "Groups",
+        [
+            FieldDef("Name", "string", "Name", 40, required=True, nillable=False),
+            FieldDef("DeveloperName", "string", "Developer Name", 80),
+            FieldDef("Type", "picklist", "Type", 40, picklist=_pv("Queue", "Regular"), restricted=True),
+        ],
+    ),
+    "RecordType": _obj(
+        "RecordType",
+        "RecordTypes",
+        [
+            FieldDef("Name", "string", "Record Type Name", 80, required=True, nillable=False),
+            FieldDef("DeveloperName", "string", "Record Type Name", 80, required=True, nillable=False),
+            FieldDef("SobjectType", "string", "SObject Type Name", 40, required=True, nillable=False),
+            FieldDef("IsActive", "boolean", "Active", nillable=False),
+            FieldDef("Description", "string", "Description", 255),
+        ],
+    ),
     "User": _obj(
         "User",
         "Users",
@@ -368,7 +396,9 @@ SCHEMA: dict[str, ObjectDef] = {
                 label="Converted Opportunity ID",
                 **_NOT_WRITABLE,
             ),
-            _owner(),
+            _owner(queues=True),
+            # Present only while the org defines Lead record types (``Org.access`` hides it otherwise).
+            _ref("RecordTypeId", "RecordType", "RecordType", label="Record Type ID"),
         ],
         {"Tasks": ("Task", "WhoId"), "Events": ("Event", "WhoId")},
     ),
@@ -421,6 +451,15 @@ SCHEMA: dict[str, ObjectDef] = {
         [
             *_activity_fields(),
             FieldDef("Status", "picklist", "Status", 40, picklist=TASK_STATUS, required=True, nillable=False),
+            FieldDef(
+                "TaskSubtype",
+                "picklist",
+                "Task Subtype",
+                40,
+                picklist=TASK_SUBTYPE,
+                restricted=True,
+                updateable=False,
+            ),
             FieldDef("ActivityDate", "date", "Due Date Only"),
             FieldDef("IsClosed", "boolean", "Closed", nillable=False, calculated=True, **_NOT_WRITABLE),
             FieldDef("CompletedDateTime", "datetime", "Completed Date/Time", **_NOT_WRITABLE),
@@ -500,8 +539,24 @@ def describe_field(f: FieldDef) -> dict[str, Any]:
     }
 
 
-def describe_object(obj: ObjectDef, version: str) -> dict[str, Any]:
+def describe_object(
+    obj: ObjectDef,
+    version: str,
+    access: Callable[[str], str] | None = None,
+    record_types: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """``access(field) -> edit|read|none`` applies the caller's field-level security: hidden fields
+    are left out, read-only ones are neither createable nor updateable (``Org.access`` for sources)."""
     base = f"/services/data/v{version}/sobjects/{obj.name}"
+    fields = []
+    for f in obj.fields.values():
+        level = access(f.name) if access is not None else "edit"
+        if level == "none":
+            continue
+        described = describe_field(f)
+        if level == "read":
+            described["createable"] = described["updateable"] = False
+        fields.append(described)
     return {
         "activateable": False,
         "childRelationships": [
@@ -517,12 +572,13 @@ def describe_object(obj: ObjectDef, version: str) -> dict[str, Any]:
         "createable": True,
         "custom": False,
         "deletable": True,
-        "fields": [describe_field(f) for f in obj.fields.values()],
+        "fields": fields,
         "keyPrefix": obj.key_prefix,
         "label": obj.name,
         "labelPlural": obj.label_plural,
         "name": obj.name,
         "queryable": True,
+        "recordTypeInfos": record_types if record_types is not None else [],
         "replicateable": True,
         "retrieveable": True,
         "searchable": True,
@@ -540,6 +596,6 @@ def describe_object(obj: ObjectDef, version: str) -> dict[str, Any]:
 
 def describe_global_entry(obj: ObjectDef, version: str) -> dict[str, Any]:
     entry = describe_object(obj, version)
-    for key in ("fields", "childRelationships"):
+    for key in ("fields", "childRelationships", "recordTypeInfos"):
         entry.pop(key)
     return entry

@@ -119,10 +119,11 @@ def seed_org(org: Org, count: int, seed: int = 0) -> dict[str, int]:
         if roll < 0.10:
             org.create_raw(
                 "Task",
-                {
+                {  # "Log a Call": TaskSubtype Call; Type is often left empty (every other one here)
                     "WhoId": lead,
                     "Subject": "Call",
-                    "Type": "Call",
+                    "TaskSubtype": "Call",
+                    "Type": "Call" if made["Task"] % 2 == 0 else None,
                     "Status": rng.choice(["Completed", "Not Started"]),
                 },
                 owner,

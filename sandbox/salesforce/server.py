@@ -28,6 +28,7 @@ import uvicorn
 
 from sandbox.salesforce import errors as err
 from sandbox.salesforce import responses as resp
+from sandbox.salesforce import versions
 from sandbox.salesforce.models import FAULT_ERRORS, Backend, Org
 from sandbox.salesforce.routes import allowed_methods, match
 from sandbox.salesforce.seed import seed_org
@@ -40,6 +41,11 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 FAULT_KINDS = ("error", "slow", "drop", "drop_after", "expire_session")
+# "In each REST call, the maximum length for the combined URI and headers is 16,384 bytes … If the URI
+# itself exceeds this limit, the request returns a 414 URI Too Long error" (help.salesforce.com
+# article 000386264). The body of that answer is UNVERIFIED (a front-end page, not a JSON error array).
+MAX_URI_BYTES = 16_384
+URI_TOO_LONG = "<html><body><h1>414 Request-URI Too Long</h1></body></html>"
 
 
 class DroppedConnectionError(Exception):
@@ -70,10 +76,17 @@ class SalesforceApp:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        # Header values are ISO-8859-1 on the wire (RFC 9110 §5.5): a byte that is not UTF-8 is just a
+        # character that matches no session or option, never a crash.
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         method = scope["method"]
         path = scope["path"]
-        reply, drop = await self.handle(method, path, scope.get("query_string", b"").decode(), headers, body)
+        raw_target = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
+        if len(raw_target) > MAX_URI_BYTES:
+            reply, drop = resp.Reply(414, URI_TOO_LONG, content_type="text/html;charset=UTF-8"), False
+        else:
+            query_string = scope.get("query_string", b"").decode("latin-1")
+            reply, drop = await self.handle(method, path, query_string, headers, body)
         payload = reply.encode()
         out_headers = [
             (b"content-type", reply.content_type.encode()),
@@ -122,13 +135,13 @@ class SalesforceApp:
         soap = path.startswith("/services/Soap/")
         try:
             fault = None
+            if "v" in params:
+                self._check_version(params["v"], soap)
             if route.rest:
                 auth = headers.get("authorization", "")
                 token = auth[7:] if auth[:7].lower() == "bearer " else ""
                 org, ctx.session = self.backend.org_for_token(token)
                 ctx.org = org
-                if float(params.get("v", "59.0")) < 20.0:
-                    raise err.NotFound()
                 org.count_api_call()
                 fault = org.take_fault(method, path, FAULT_KINDS)
             elif soap:  # SOAP calls take the same injected faults (answered as SOAP faults below)
@@ -151,9 +164,30 @@ class SalesforceApp:
                 reply = resp.soap_fault(exc.error_code, exc.message, "UnexpectedErrorFault")
             else:
                 reply = resp.Reply(exc.status, exc.rest_body())
+        except Exception:  # a sandbox bug: answer as Salesforce answers its own faults, keep serving
+            failure = err.ServerError("An unexpected error occurred. Please include this ErrorId")
+            reply = resp.Reply(500, failure.rest_body())
         if org is not None:
             reply.headers["Sforce-Limit-Info"] = org.limit_info()
         return reply, drop_after
+
+    def _check_version(self, text: str, soap: bool) -> None:
+        """Retired versions: REST 410 GONE, SOAP UNSUPPORTED_API_VERSION; versions newer than the org's
+        release: REST 404 NOT_FOUND, SOAP UNSUPPORTED_API_VERSION (sources in ``versions.py``). Checked
+        before the session (UNVERIFIED: the order on a real org)."""
+        version = versions.parse(text)
+        latest = self.backend.default_org.latest_api_version
+        if version is not None and versions.is_retired(version):
+            if soap:
+                raise err.UnsupportedApiVersion(
+                    f"The API version that was specified ({text}) is below the minimum supported "
+                    f"({versions.OLDEST_SUPPORTED}). Change the version number and run the request again."
+                )
+            raise err.Gone(text)
+        if version is None or versions.is_unreleased(version, latest):
+            if soap:
+                raise err.UnsupportedApiVersion("Invalid Api version specified on URL")
+            raise err.NotFound()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -269,6 +303,21 @@ class SalesforceSandbox:
         from sandbox.salesforce.models import FaultRule
 
         self.org.faults.append(FaultRule(kind=kind, **options))
+
+    def set_field_access(self, obj: str, field: str, access: str, user_id: str | None = None) -> None:
+        """Field-level security for ``user_id`` (default: the admin, the connected app's run-as user):
+        ``none`` hides the field, ``read`` makes it read-only, ``edit`` restores it."""
+        self.org.set_access(user_id or self.org.admin_id, obj, field, access)
+
+    def add_record_type(
+        self, obj: str, developer_name: str, values: dict[str, list[str]], *, default: bool = False
+    ) -> str:
+        """A record type whose restricted picklists allow only ``values[field]``; returns its id."""
+        return self.org.add_record_type(obj, developer_name, values, default=default)
+
+    def add_automation(self, **spec: Any) -> Any:
+        """A flow or trigger that runs on save (``sandbox.salesforce.automation.Automation``)."""
+        return self.org.add_automation(**spec)
 
     def clear_faults(self) -> None:
         self.org.faults.clear()

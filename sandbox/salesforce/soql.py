@@ -21,7 +21,20 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.salesforce.errors import MalformedQuery
+from sandbox.salesforce.errors import MalformedQuery, QueryTooComplicated
+
+# "Maximum length of SOQL statements: By default, 100,000 characters" (salesforce_app_limits_cheatsheet
+# platform_soslsoql); the MALFORMED_QUERY wording follows the older 20,000-character answer quoted in
+# an Illuminated Cloud issue ("SOQL statements can not be longer than 20000 character").
+MAX_SOQL_LENGTH = 100_000
+# Nesting of parentheses/NOT in WHERE: beyond this the sandbox answers QUERY_TOO_COMPLICATED (a
+# documented code; the threshold is UNVERIFIED and chosen to keep the parser's recursion bounded).
+MAX_CONDITION_DEPTH = 100
+# LAST_N_DAYS:n and friends take a Java int (UNVERIFIED); larger n is MALFORMED_QUERY here, and the
+# covered range is clamped to the dates Salesforce stores (1700-01-01 to 4000-12-31, UNVERIFIED).
+MAX_DATE_LITERAL_N = 2**31 - 1
+EARLIEST_DATE = dt.datetime(1700, 1, 1, tzinfo=dt.UTC)
+LATEST_DATE = dt.datetime(4001, 1, 1, tzinfo=dt.UTC)
 
 _TOKEN_RE = re.compile(
     r"""
@@ -180,6 +193,7 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
 
     def peek(self, offset: int = 0) -> Token | None:
         j = self.i + offset
@@ -305,16 +319,24 @@ class _Parser:
         return first
 
     def unary(self) -> Condition:
-        if self.kw("NOT"):
-            self.i += 1
-            return Not(self.unary())
-        tok = self.peek()
-        if tok is not None and tok.text == "(":
-            self.i += 1
-            inner = self.condition()
-            self.expect_punct(")")
-            return inner
-        return self.comparison()
+        self.depth += 1
+        try:
+            if self.depth > MAX_CONDITION_DEPTH:
+                raise QueryTooComplicated(
+                    f"Query is too complicated: conditions nested more than {MAX_CONDITION_DEPTH} deep"
+                )
+            if self.kw("NOT"):
+                self.i += 1
+                return Not(self.unary())
+            tok = self.peek()
+            if tok is not None and tok.text == "(":
+                self.i += 1
+                inner = self.condition()
+                self.expect_punct(")")
+                return inner
+            return self.comparison()
+        finally:
+            self.depth -= 1
 
     def comparison(self) -> Comparison:
         fld = self.name()
@@ -366,14 +388,17 @@ class _Parser:
             name, _, n = upper.partition(":")
             if name in {"TODAY", "YESTERDAY", "TOMORROW"} and not n:
                 return Literal("dateliteral", DateLiteral(name))
-            if name in {"LAST_N_DAYS", "N_DAYS_AGO", "NEXT_N_DAYS"} and n:
-                return Literal("dateliteral", DateLiteral(name, int(n)))
+            if name in {"LAST_N_DAYS", "N_DAYS_AGO", "NEXT_N_DAYS"} and n and len(n) <= 10:
+                if int(n) <= MAX_DATE_LITERAL_N:
+                    return Literal("dateliteral", DateLiteral(name, int(n)))
         raise self.error(tok)
 
 
 def parse(text: str) -> Query:
     if not text or not text.strip():
         raise MalformedQuery("unexpected token: '<EOF>'")
+    if len(text) > MAX_SOQL_LENGTH:
+        raise MalformedQuery(f"SOQL statements cannot be longer than {MAX_SOQL_LENGTH} characters")
     return _Parser(text.strip()).query()
 
 
@@ -396,17 +421,23 @@ def resolve_date_literal(lit: DateLiteral, now_ms: int) -> tuple[int, int]:
     today = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
-    day = dt.timedelta(days=1)
+
+    def shift(days: int) -> dt.datetime:
+        try:
+            return min(max(today + dt.timedelta(days=days), EARLIEST_DATE), LATEST_DATE)
+        except OverflowError:
+            return EARLIEST_DATE if days < 0 else LATEST_DATE
+
     if lit.name == "TODAY":
-        start, end = today, today + day
+        start, end = today, shift(1)
     elif lit.name == "YESTERDAY":
-        start, end = today - day, today
+        start, end = shift(-1), today
     elif lit.name == "TOMORROW":
-        start, end = today + day, today + 2 * day
+        start, end = shift(1), shift(2)
     elif lit.name == "LAST_N_DAYS":
-        start, end = today - lit.n * day, today + day
+        start, end = shift(-lit.n), shift(1)
     elif lit.name == "NEXT_N_DAYS":
-        start, end = today + day, today + (lit.n + 1) * day
+        start, end = shift(1), shift(lit.n + 1)
     else:  # N_DAYS_AGO
-        start, end = today - lit.n * day, today - (lit.n - 1) * day
+        start, end = shift(-lit.n), shift(-(lit.n - 1))
     return int(start.timestamp() * 1000), int(end.timestamp() * 1000)

@@ -86,3 +86,17 @@ def test_a_customer_account_makes_a_new_person_customer_as_the_policy_and_new_re
     cmap = compile_text(DEFAULT_TEXT.replace("facts: as_state", f"facts: {policy}"), "m.yaml")
     fx = facts(account_is_customer=True, **({} if new_record is None else {"new_record": new_record}))
     assert plan(sf_lead(stage="Lead", status="Open"), None, None, fx, cmap).values["stage"] == stage
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"), [({}, None), ({"new_record": None}, None), ({"new_record": False}, False)]
+)
+def test_facts_new_record_is_optional_and_round_trips(raw: dict[str, object], parsed: bool | None) -> None:
+    from worker.errors import InputError
+    from worker.records import facts_from_json, facts_to_json
+
+    facts = facts_from_json({"account_is_customer": True, **raw})
+    assert facts.new_record is parsed
+    assert facts_from_json(facts_to_json(facts)) == facts
+    with pytest.raises(InputError, match="new_record"):
+        facts_from_json({"new_record": "yes"})

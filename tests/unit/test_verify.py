@@ -73,3 +73,22 @@ def test_missing_fields_options_and_link_properties_are_caught() -> None:
     )
     # The waterfall's custom statuses must exist as hs_lead_status options in the portal.
     assert any("HubSpot hs_lead_status has no option 'OPPORTUNITY_LOST'" in p for p in problems)
+
+
+def test_fields_the_connected_user_cannot_update_or_create_are_named() -> None:
+    from worker.mapping.verify import Writable
+
+    lead_fields = frozenset(LEAD)
+    writable = {
+        "Lead": Writable(createable=lead_fields - {"Lead_Stage__c"}, updateable=lead_fields - {"Status"}),
+        "Contact": Writable(createable=frozenset(CONTACT), updateable=frozenset(CONTACT)),
+    }
+    problems = verify_against_crms(
+        shipped("default"), salesforce={"Lead": LEAD, "Contact": CONTACT}, salesforce_writable=writable
+    )
+    assert problems == [
+        "stage: the connected Salesforce user cannot set Lead.Lead_Stage__c when creating Leads "
+        "(field-level security); grant Edit on it",
+        "status: the connected Salesforce user cannot update Lead.Status (read-only by field-level "
+        "security); grant Edit on it",
+    ]

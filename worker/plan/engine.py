@@ -106,6 +106,9 @@ def newly_seen(
     """
     if base is None:
         return salesforce is not None, hubspot is not None
+    sf_id, hs_id = base.salesforce_id, base.hubspot_id
+    if (salesforce is None or salesforce.id == sf_id) and (hubspot is None or hubspot.id == hs_id):
+        return False, False  # the records the base names (the usual case, kept cheap)
     knows_sf = base.salesforce_id is not None or bool(base.salesforce_values)
     knows_hs = base.hubspot_id is not None or bool(base.hubspot_values)
     sf_new = salesforce is not None and (

@@ -296,7 +296,7 @@ class SyncService:
     # ------------------------------------------------------------------ 4-5. read and link
     def _read(self, people: list[_Person], run: Run) -> None:
         loose = [p for p in people if not p.complete]
-        if loose:  # someone may have linked these between our pre-read and our lock
+        if loose:  # someone may have linked these between our link lookup and our lock
             owners = self.state.links.person_of([str(k) for p in loose for k in (p.sf_key, p.hs_key) if k])
             for p in loose:
                 for k in (p.sf_key, p.hs_key):
@@ -366,7 +366,7 @@ class SyncService:
             mine = [(p, k) for p, k in wanted if k.object_type == obj]
             if not mine:
                 continue
-            columns = [*self.sf_fields[obj], *sf_queries.facts_columns(obj)]
+            columns = [*self.sf_fields[obj], *sf_queries.facts_columns(obj, self.sf.calls_subquery)]
             report = self._side(
                 SF,
                 lambda obj=obj, mine=mine, columns=columns: self.sf.fetch(
@@ -479,6 +479,8 @@ class SyncService:
                         Disposition.DEAD_LETTERED, f"duplicate: {k} already belongs to {owner} with {theirs}"
                     )
                     self._dead_duplicate(p, k, owner, theirs)
+                elif theirs is None and other is not None and self._join(p, owner):
+                    linked.append((p, k))  # the partner's person lacked this side: this record joins it
                 else:
                     p.settle(Disposition.BUSY, f"{k} is being linked by {owner}")
                 continue
@@ -495,6 +497,20 @@ class SyncService:
             if k.crm == "hs":
                 p.hs_key = k
         self._read_hubspot(hs_people)
+
+    def _join(self, p: _Person, owner: str) -> bool:
+        """Make ``p``'s own record part of ``owner``, a person with no record on that side (e.g. a
+        HubSpot contact below the hand-over stage, then a lead created by sales for the same email).
+        The person keeps its id and base: the record is newly seen, never a reason to demote."""
+        own = p.sf_key if p.sf is not None else p.hs_key
+        [leases] = self.state.locks.try_acquire_groups([[owner]])
+        if own is None or leases is None:
+            return False
+        p.leases += leases
+        if self.state.links.link(owner, own.side, str(own)) != owner:
+            return False
+        p.pid = owner
+        return True
 
     def _converted_into(self, theirs: str, mine: RecordKey | None) -> bool:
         """Whether ``theirs`` (a person's Salesforce record) is a lead converted into ``mine``."""

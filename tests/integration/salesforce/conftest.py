@@ -1,5 +1,6 @@
 """Fixtures: one HTTPS Salesforce sandbox per test session (reset before each test), a real
-simple-salesforce client logged in through SOAP, and the worker's adapter."""
+simple-salesforce client logged in through SOAP (API 59.0, where login() is still offered), and the
+worker's adapter logged in by OAuth client credentials (its default)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def sf_settings(sf_sandbox: SalesforceSandbox) -> Callable[..., SalesforceSettin
 
     def make(**overrides: Any) -> SalesforceSettings:
         values: dict[str, Any] = {
-            "auth_mode": "soap",
+            "auth_mode": "client_credentials",  # the documented default; soap is legacy
+            "domain": "sandbox.my",  # client credentials need a My Domain (sent to the sandbox)
             "username": USERNAME,
             "password": PASSWORD,
             "security_token": TOKEN,

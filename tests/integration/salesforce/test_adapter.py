@@ -90,8 +90,12 @@ def test_related_facts_for_leads_and_contacts(
 ) -> None:
     org, admin = sf_sandbox.org, sf_sandbox.org.admin_id
     lead = org.create("Lead", {"LastName": "Call", "Company": "Acme"}, admin)
-    org.create("Task", {"WhoId": lead, "Type": "Call", "Status": "Completed", "Subject": "Call"}, admin)
-    org.create("Task", {"WhoId": lead, "Type": "Email", "Status": "Completed", "Subject": "Mail"}, admin)
+    org.create(
+        "Task", {"WhoId": lead, "TaskSubtype": "Call", "Status": "Completed", "Subject": "Call"}, admin
+    )
+    org.create(
+        "Task", {"WhoId": lead, "TaskSubtype": "Email", "Status": "Completed", "Subject": "Mail"}, admin
+    )
     org.create("Event", {"WhoId": lead, "Subject": "Demo", "StartDateTime": "2026-12-01T10:00:00Z"}, admin)
     converted = org.create("Lead", {"LastName": "Won", "Company": "Globex"}, admin)
     result = org.convert_lead(converted, "Converted", admin)
@@ -101,7 +105,9 @@ def test_related_facts_for_leads_and_contacts(
     facts = sf_adapter.related_facts("Lead", [lead, converted])
     assert sf_adapter.calls == 2  # login + one query for both leads
     plain = facts.records[lead]
-    assert [t["Type"] for t in plain["Tasks"]["records"]] == ["Call"]
+    assert [t["Subject"] if "Subject" in t else t["TaskSubtype"] for t in plain["Tasks"]["records"]] == [
+        "Call"
+    ]
     assert plain["Events"]["totalSize"] == 1 and plain["IsConverted"] is False
     won = facts.records[converted]
     assert won["ConvertedOpportunity"]["IsWon"] is True and won["ConvertedAccount"]["Type"] == "Customer"
@@ -321,7 +327,7 @@ def test_large_change_reads_switch_to_bulk_2(sf_sandbox: SalesforceSandbox, sf_s
 def test_changes_with_facts_in_the_same_query(sf_sandbox: SalesforceSandbox, sf_settings: Settings) -> None:
     org, admin = sf_sandbox.org, sf_sandbox.org.admin_id
     lead = org.create("Lead", {"LastName": "Call", "Company": "Acme"}, admin)
-    org.create("Task", {"WhoId": lead, "Type": "Call", "Status": "Completed"}, admin)
+    org.create("Task", {"WhoId": lead, "TaskSubtype": "Call", "Status": "Completed"}, admin)
     adapter = SalesforceAdapter(sf_settings(lookback_seconds=0))
     rows = [r for p in adapter.changes("Lead", Watermark(), ["Status"], with_facts=True) for r in p.records]
     assert rows[0]["Tasks"]["records"][0]["Status"] == "Completed" and rows[0]["ConvertedAccount"] is None
@@ -386,12 +392,21 @@ def test_jwt_bearer_mode(sf_sandbox: SalesforceSandbox, sf_settings: Settings, m
     assert pem not in repr(adapter.settings)
 
 
-def test_bad_credentials_are_fatal_without_leaking_them(sf_settings: Settings) -> None:
-    adapter = SalesforceAdapter(sf_settings(password="Wr0ng-pw-123"))
+@pytest.mark.parametrize(
+    ("overrides", "secret", "code"),
+    [
+        ({"auth_mode": "soap", "password": "Wr0ng-pw-123"}, "Wr0ng-pw-123", "INVALID_LOGIN"),
+        ({"consumer_secret": "Wr0ng-secret-123"}, "Wr0ng-secret-123", "invalid_client"),
+    ],
+)
+def test_bad_credentials_are_fatal_without_leaking_them(
+    sf_settings: Settings, overrides: dict[str, str], secret: str, code: str
+) -> None:
+    adapter = SalesforceAdapter(sf_settings(**overrides))
     with pytest.raises(FatalError) as info:
         list(adapter.query("SELECT Id FROM Lead"))
-    assert info.value.code == "INVALID_LOGIN"
-    assert "Wr0ng-pw-123" not in str(info.value) and info.value.__cause__ is None
+    assert info.value.code == code
+    assert secret not in str(info.value) and info.value.__cause__ is None
 
 
 def test_convert_leads_over_soap(

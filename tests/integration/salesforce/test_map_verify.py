@@ -38,13 +38,12 @@ def test_a_value_the_org_lacks_is_reported(sf_adapter: SalesforceAdapter) -> Non
 
 
 def test_crmsync_mappings_verify_against_the_sandbox(sf_sandbox: object, tmp_path: Path) -> None:
-    from tests.integration.salesforce.conftest import PASSWORD, TOKEN, USERNAME
+    from tests.integration.salesforce.conftest import CONSUMER_KEY, CONSUMER_SECRET
 
-    env = {
-        "CRMSYNC_SALESFORCE_AUTH_MODE": "soap",
-        "CRMSYNC_SALESFORCE_USERNAME": USERNAME,
-        "CRMSYNC_SALESFORCE_PASSWORD": PASSWORD,
-        "CRMSYNC_SALESFORCE_SECURITY_TOKEN": TOKEN,
+    env = {  # the default auth mode: OAuth client credentials against the org's My Domain
+        "CRMSYNC_SALESFORCE_CONSUMER_KEY": CONSUMER_KEY,
+        "CRMSYNC_SALESFORCE_CONSUMER_SECRET": CONSUMER_SECRET,
+        "CRMSYNC_SALESFORCE_DOMAIN": "sandbox.my",
         "CRMSYNC_SALESFORCE_LOGIN_URL": sf_sandbox.instance_url,  # type: ignore[attr-defined]
         "CRMSYNC_SALESFORCE_CA_BUNDLE": str(sf_sandbox.ca_path),  # type: ignore[attr-defined]
     }
@@ -61,11 +60,11 @@ def test_crmsync_mappings_verify_against_the_sandbox(sf_sandbox: object, tmp_pat
     bad = CliRunner().invoke(app, ["mappings", "verify", str(renamed), "--no-hubspot"], env=env)
     assert bad.exit_code == 2
     assert "status 'contacted': Salesforce Lead.Status has no value 'Called'" in bad.output
-    assert PASSWORD not in bad.output and TOKEN not in bad.output
+    assert CONSUMER_SECRET not in bad.output
 
     wrong = CliRunner().invoke(
         app, ["mappings", "verify", str(MAPPINGS / "default.yaml"), "--no-hubspot"],
-        env={**env, "CRMSYNC_SALESFORCE_PASSWORD": "s3cret-wrong"},
+        env={**env, "CRMSYNC_SALESFORCE_CONSUMER_SECRET": "s3cret-wrong"},
     )  # fmt: skip
     assert wrong.exit_code == 2
     assert "cannot read the CRM's schema" in wrong.output

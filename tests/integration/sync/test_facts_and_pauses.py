@@ -24,9 +24,9 @@ def test_a_completed_call_moves_an_open_lead_to_contacted_on_both_sides(
 ) -> None:
     lead, cid = synced_lead(Status="Open")
     org = sf_box.org
-    org.create(
-        "Task", {"WhoId": lead, "Type": "Call", "Status": "Completed", "Subject": "Call"}, org.admin_id
-    )
+    # "Log a Call" makes a Task with TaskSubtype Call (often without a Type)
+    call = {"WhoId": lead, "TaskSubtype": "Call", "Status": "Completed", "Subject": "Call"}
+    org.create("Task", call, org.admin_id)
     outcome = service.sync_one(f"sf:Lead:{lead}", Run.new("test"))
     assert outcome.disposition is Disposition.SYNCED, outcome.detail
     assert org.get("Lead", lead)["Status"] == "Contacted"

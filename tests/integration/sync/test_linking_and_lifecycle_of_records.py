@@ -190,3 +190,21 @@ def test_records_met_together_for_the_first_time_take_the_stage_furthest_along(
     assert outcome.disposition is Disposition.SYNCED, outcome.detail
     assert sf_box.org.get("Lead", lead)["Lead_Stage__c"] == "Sales Qualified Lead"  # lifted
     assert contacts(hs_box)[int(cid or 0)]["lifecyclestage"] == "salesqualifiedlead"  # never demoted
+
+
+def test_a_lead_created_for_a_contact_synced_alone_joins_that_person(
+    sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, service: SyncService, state: State
+) -> None:
+    cid = service.hs.create({"h": {"email": "nurture@example.com", "lifecyclestage": "lead"}})["h"].id or ""
+    alone = service.sync_one(f"hs:contacts:{cid}", Run.new("test"))  # below hand-over: no lead made
+    assert alone.disposition is Disposition.SYNCED and leads(sf_box) == []
+    lead = sf_box.org.create(
+        "Lead", {"LastName": "N", "Company": "C", "Email": "nurture@example.com"}, sf_box.org.admin_id
+    )
+    outcome = service.sync_one(f"sf:Lead:{lead}", Run.new("test"))
+    assert outcome.disposition is Disposition.SYNCED, outcome.detail
+    assert outcome.person == f"hs:contacts:{cid}"
+    person = state.links.person(f"hs:contacts:{cid}")
+    assert person is not None and person.salesforce == f"sf:Lead:{lead}"
+    assert list(contacts(hs_box)) == [int(cid)] and contacts(hs_box)[int(cid)]["salesforce_lead_id"] == lead
+    assert sf_box.org.get("Lead", lead)["HubSpot_Contact_ID__c"] == cid

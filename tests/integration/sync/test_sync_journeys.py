@@ -4,6 +4,7 @@ a recycle through HubSpot's clear-then-set, conflicts, rejections, idempotent re
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -204,8 +205,6 @@ def test_a_key_whose_lease_expired_is_claimed_again_and_synced(
     dirty = DirtySet(redis_client, "salesforce")
     dirty.record([Event("e1", (Change("Lead", lead),))])
     dirty.claim("Lead", 10, lease_s=0.05)  # a worker claims it and dies before syncing
-    import time
-
     time.sleep(0.1)
     claim = dirty.claim("Lead", 10, lease_s=60)
     assert claim.ids == (lead,) and claim.requeued == 1
@@ -221,23 +220,22 @@ def test_two_concurrent_syncs_of_one_person_never_interleave(
     lead = sf_box.org.create(
         "Lead", {"LastName": "Twice", "Company": "C", "Email": "twice@example.com"}, sf_box.org.admin_id
     )
-    # the first sync is slowed down inside its lock (its HubSpot create takes 0.5 s)
-    hs_box.arm_fault(path_prefix="/crm/v3/objects/contacts/batch/upsert", delay_ms=500, count=1)
+    # the first sync is slowed down inside its lock (its HubSpot create takes a second)
+    hs_box.arm_fault(path_prefix="/crm/v3/objects/contacts/batch/upsert", delay_ms=1000, count=1)
     a, b = make_service(sf_box, hs_box, state), make_service(sf_box, hs_box, state)
+    key = f"sf:Lead:{lead}"
     outcomes: dict[str, Disposition] = {}
-    started = threading.Event()
 
-    def run(name: str, service: SyncService) -> None:
-        if name == "b":
-            started.wait(5)
-        outcomes[name] = service.sync_one(f"sf:Lead:{lead}", Run.new("test")).disposition
+    def first() -> None:
+        outcomes["a"] = a.sync_one(key, Run.new("test")).disposition
 
-    ta = threading.Thread(target=run, args=("a", a))
-    tb = threading.Thread(target=run, args=("b", b))
-    ta.start()
-    threading.Timer(0.25, started.set).start()
-    tb.start()
-    ta.join()
-    tb.join()
+    thread = threading.Thread(target=first)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while state.locks.holder(key) is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert state.locks.holder(key) is not None  # the first sync holds the person
+    outcomes["b"] = b.sync_one(key, Run.new("test")).disposition
+    thread.join()
     assert outcomes == {"a": Disposition.SYNCED, "b": Disposition.BUSY}
     assert len(hs_box.portal.stores["contacts"].records) == 1

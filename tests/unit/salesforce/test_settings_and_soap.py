@@ -48,3 +48,17 @@ def test_parse_fault() -> None:
         b"</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>"
     )
     assert parse_fault(body) == ("INVALID_SESSION_ID", "INVALID_SESSION_ID: bad")
+
+
+def test_client_credentials_is_the_default_auth_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AUTH_MODE", "USERNAME", "PASSWORD", "SECURITY_TOKEN"):
+        monkeypatch.delenv(f"CRMSYNC_SALESFORCE_{name}", raising=False)
+    settings = SalesforceSettings(consumer_key="k", consumer_secret="s", domain="acme.my")
+    assert settings.auth_mode.value == "client_credentials"
+    with pytest.raises(ConfigError, match="CRMSYNC_SALESFORCE_DOMAIN"):
+        SalesforceSettings(consumer_key="k", consumer_secret="s")
+
+
+def test_an_api_version_must_be_a_release_number() -> None:
+    with pytest.raises(ValueError, match="api_version"):
+        SalesforceSettings(consumer_key="k", consumer_secret="s", domain="acme.my", api_version="v59.0")

@@ -281,6 +281,10 @@ class HubSpotAdapter:
         for op in moves:
             if set(op.values) != {"lifecyclestage"} or not op.values["lifecyclestage"]:
                 raise ValueError(f"move_back {op.key!r} must set lifecyclestage and nothing else")
+        for group in (updates, moves):
+            ids = [(op.record_id or "").strip() for op in group]
+            if len(set(ids)) != len(ids):
+                raise ValueError("one update (and one move) per record per apply() call: merge their values")
         for group in (creates, updates, moves):
             if not group:
                 continue

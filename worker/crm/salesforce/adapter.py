@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
@@ -65,10 +66,12 @@ from worker.errors import (
     RetriableError,
     SessionExpiredError,
 )
+from worker.mapping.verify import Writable
 
 T = TypeVar("T")
 Record = dict[str, Any]
 GET_UPDATED_MAX_AGE = dt.timedelta(days=30) - dt.timedelta(minutes=5)
+REPLICATION_MIN_WINDOW = dt.timedelta(minutes=2)  # start must precede end by more than a minute
 MAX_QUERY_RESTARTS = 3
 
 
@@ -86,10 +89,15 @@ class ChangePage:
 
 @dataclass(frozen=True)
 class DeletedRecords:
-    """``sobjects/X/deleted``: ``records`` are ``{"id", "deletedDate"}``; resume from ``latest_covered``."""
+    """``sobjects/X/deleted``: ``records`` are ``{"id", "deletedDate"}``; resume from ``latest_covered``.
+
+    ``gap``: deletions in part of the window asked for can no longer be listed (the cursor is older
+    than the 30-day bound, or the delete log has been purged past it: ``earliestDateAvailable`` is
+    later than the start). The caller must re-read what it knows (``missing_ids``) to find them."""
 
     records: list[dict[str, str]]
     latest_covered: dt.datetime
+    gap: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,7 @@ class SalesforceAdapter:
         self._count_lock = threading.Lock()
         self.calls = 0  # HTTP requests made (logins included)
         self._describe_cache: dict[str, dict[str, str]] = {}
+        self.calls_subquery = queries.calls_subquery(settings.call_task_field, settings.call_task_values)
 
     def __repr__(self) -> str:
         return f"SalesforceAdapter({self.connection!r})"
@@ -190,6 +199,12 @@ class SalesforceAdapter:
     ) -> Generator[dict[str, Any], None, None]:
         """Each raw query result page (``totalSize``/``done``/``records``), following locators."""
         headers = self._query_headers()
+        size = queries.query_param_bytes(soql)
+        if size > queries.MAX_QUERY_PARAM_BYTES:
+            raise FatalError(
+                f"query too long for a GET URL ({size} bytes encoded; Salesforce answers 414 past 16,384)",
+                code="URI_TOO_LONG",
+            )
         page: dict[str, Any] = self._call(
             lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers)
         )
@@ -230,7 +245,7 @@ class SalesforceAdapter:
         """
         wanted = ["Id", "SystemModstamp", *fields]
         if with_facts:
-            wanted += queries.facts_columns(object_type)
+            wanted += queries.facts_columns(object_type, self.calls_subquery)
         start = poll_start(
             mark, lookback if lookback is not None else dt.timedelta(seconds=self.settings.lookback_seconds)
         )
@@ -288,12 +303,46 @@ class SalesforceAdapter:
             pending = rows
         yield ChangePage(pending or [], best)
 
+    def check_api_version(self) -> None:
+        """``ConfigError`` when the org does not serve the configured API version (see
+        ``Connection.check_api_version``); part of the start-up check."""
+        self.connection.check_api_version()
+
     def describe_fields(self, object_type: str) -> dict[str, frozenset[str] | None]:
         """Field API name → active picklist values (None for a field that is not a picklist): what
-        a definition map is checked against before anything runs (``worker.mapping.verify``)."""
+        a definition map is checked against before anything runs (``worker.mapping.verify``). Fields
+        hidden from the connected user by field-level security are not in describe, so not here."""
+        return self.describe_schema(object_type)[0]
+
+    def record_type_picklists(self, object_type: str) -> dict[str, dict[str, frozenset[str]]]:
+        """Per active record type the user can use (by name; the master type left out), the values
+        each picklist allows: describe's ``recordTypeInfos`` (api_rest resources_sobject_describe.htm),
+        then the UI API picklist values of each type (``/ui-api/object-info/{object}/picklist-values/
+        {recordTypeId}``, uiapi ui_api_resources_picklist_values_collection.htm). One describe plus one
+        call per record type; an object without record types costs the describe only."""
+        name = queries.name(object_type)
+        described = self._call(lambda sf: getattr(sf, name).describe())
+        out: dict[str, dict[str, frozenset[str]]] = {}
+        for info in described.get("recordTypeInfos", []):
+            if info.get("master") or not info.get("active", True) or not info.get("available", True):
+                continue
+            path = f"ui-api/object-info/{name}/picklist-values/{info['recordTypeId']}"
+            answer = self._call(lambda sf, path=path: sf.restful(path))  # type: ignore[misc]
+            out[str(info["name"])] = {
+                field: frozenset(str(v["value"]) for v in picklist.get("values", []))
+                for field, picklist in answer.get("picklistFieldValues", {}).items()
+            }
+        return out
+
+    def describe_schema(self, object_type: str) -> tuple[dict[str, frozenset[str] | None], Writable]:
+        """One describe: the fields the connected user can see (with picklist values, as
+        ``describe_fields``) and what they may create/update (``createable``/``updateable`` carry
+        field-level security; api_rest resources_sobject_describe.htm)."""
         name = queries.name(object_type)
         described = self._call(lambda sf: getattr(sf, name).describe())
         out: dict[str, frozenset[str] | None] = {}
+        createable: set[str] = set()
+        updateable: set[str] = set()
         for f in described["fields"]:
             if f.get("type") in {"picklist", "multipicklist"}:
                 out[f["name"]] = frozenset(
@@ -301,23 +350,50 @@ class SalesforceAdapter:
                 )
             else:
                 out[f["name"]] = None
-        return out
+            if f.get("createable"):
+                createable.add(f["name"])
+            if f.get("updateable"):
+                updateable.add(f["name"])
+        return out, Writable(frozenset(createable), frozenset(updateable))
 
     def deleted_since(
         self, object_type: str, start: dt.datetime, end: dt.datetime | None = None
     ) -> DeletedRecords:
-        """``sobjects/X/deleted`` over [start, end]; start is clamped to the 30-day window."""
+        """``sobjects/X/deleted`` over [start, end], never an invalid window (api_rest
+        resources_getdeleted.htm, SOAP getDeleted rules): the start is kept within the 30-day bound,
+        the window is widened to more than a minute, and a start the org can no longer serve
+        (older than the bound, before ``earliestDateAvailable``, or refused with
+        INVALID_REPLICATION_DATE) comes back as ``gap=True`` with what could be listed."""
         now = dt.datetime.now(dt.UTC)
-        end = end or now
-        start = max(start.astimezone(dt.UTC), now - GET_UPDATED_MAX_AGE).replace(microsecond=0)
-        if end <= start:
-            end = start + dt.timedelta(seconds=1)
+        end = (end or now).astimezone(dt.UTC).replace(microsecond=0)
+        asked = start.astimezone(dt.UTC)
+        oldest = now - GET_UPDATED_MAX_AGE
+        start = max(asked, oldest).replace(microsecond=0)
+        gap = asked < oldest
+        start = min(start, end - REPLICATION_MIN_WINDOW)
         name = queries.name(object_type)
-        result = self._call(lambda sf: getattr(sf, name).deleted(start, end.replace(microsecond=0)))
+        try:
+            result = self._call(lambda sf: getattr(sf, name).deleted(start, end))
+        except FatalError as exc:
+            if exc.code != "INVALID_REPLICATION_DATE":
+                raise
+            return DeletedRecords([], end.replace(second=0), gap=True)
+        earliest = result.get("earliestDateAvailable")
+        if earliest and parse_sf_datetime(earliest) > asked:
+            gap = True
         return DeletedRecords(
             [dict(r) for r in result.get("deletedRecords", [])],
             parse_sf_datetime(result["latestDateCovered"]),
+            gap=gap,
         )
+
+    def missing_ids(self, object_type: str, ids: Sequence[str]) -> list[str]:
+        """The ids (of records the caller knows) that no longer exist: the full re-read that recovers
+        deletions ``deleted_since`` can no longer list (``gap``). Malformed ids count as missing."""
+        invalid: dict[str, CrmError] = {}
+        found = {r["Id"] for r in self.read_by_ids(object_type, ids, ["Id"], invalid=invalid)}
+        found15 = {i[:15] for i in found}
+        return [i for i in dict.fromkeys(ids) if i not in found and i[:15] not in found15]
 
     def read_by_ids(
         self,
@@ -334,8 +410,12 @@ class SalesforceAdapter:
         ``invalid`` as RecordRejectedError MALFORMED_ID."""
         wanted = list(dict.fromkeys(["Id", *fields]))
         out: list[Record] = []
-        for chunk in _chunks(self._valid_ids(ids, invalid), self.settings.id_chunk_size):
-            out.extend(self.query(queries.select(wanted, object_type, "Id IN {}", [chunk])))
+
+        def build(chunk: list[str]) -> str:
+            return queries.select(wanted, object_type, "Id IN {}", [chunk])
+
+        for _, soql in _fitting(self._valid_ids(ids, invalid), self.settings.id_chunk_size, build):
+            out.extend(self.query(soql))
         return out
 
     @staticmethod
@@ -357,8 +437,9 @@ class SalesforceAdapter:
         """
         facts = RelatedFacts()
         unique = self._valid_ids(ids, None)
-        for chunk in _chunks(unique, self.settings.id_chunk_size):
-            for rec in self.query(queries.facts_query(object_type, chunk)):
+        build = partial(queries.facts_query, object_type, calls=self.calls_subquery)
+        for chunk, facts_soql in _fitting(unique, self.settings.id_chunk_size, build):
+            for rec in self.query(facts_soql):
                 facts.records[rec["Id"]] = rec
             if object_type == "Contact":
                 soql = queries.select(
@@ -714,6 +795,23 @@ class SalesforceAdapter:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _fitting(
+    items: list[str], size: int, build: Callable[[list[str]], str]
+) -> Iterator[tuple[list[str], str]]:
+    """Chunks of at most ``size`` ids, each with its query ``build(chunk)``; a chunk whose query would
+    not fit a GET URL (``queries.MAX_QUERY_PARAM_BYTES``) is halved until it does."""
+    for chunk in _chunks(items, size):
+        pending = [chunk]
+        while pending:
+            part = pending.pop(0)
+            soql = build(part)
+            if len(part) == 1 or queries.query_param_bytes(soql) <= queries.MAX_QUERY_PARAM_BYTES:
+                yield part, soql
+            else:
+                half = len(part) // 2
+                pending[:0] = [part[:half], part[half:]]
 
 
 def _count_soql(object_type: str, where: str, args: Sequence[Any]) -> str:

@@ -38,6 +38,8 @@ RETRIABLE_CODES = frozenset(
 RECORD_CODES = frozenset(
     {
         "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+        "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY",  # an Apex trigger threw on this record
+        "CANNOT_EXECUTE_FLOW_TRIGGER",  # a record-triggered flow faulted on this record
         "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
         "CANNOT_UPDATE_CONVERTED_LEAD",
         "DUPLICATES_DETECTED",

@@ -9,6 +9,7 @@ token was handed out.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -19,8 +20,10 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.login import SalesforceLogin
 
 from worker.crm.salesforce.classify import classify
-from worker.crm.salesforce.settings import AuthMode, SalesforceSettings
-from worker.errors import FatalError
+from worker.crm.salesforce.settings import SOAP_LEGACY_WARNING, AuthMode, SalesforceSettings
+from worker.errors import ConfigError, FatalError
+
+log = logging.getLogger(__name__)
 
 
 class SalesforceHTTPAdapter(HTTPAdapter):
@@ -100,6 +103,7 @@ class Connection:
         common: dict[str, Any] = {"session": self.http, "domain": s.domain, "sf_version": s.api_version}
         try:
             if mode is AuthMode.SOAP:
+                log.warning(SOAP_LEGACY_WARNING)
                 token, instance = SalesforceLogin(
                     username=s.username,
                     password=_secret(s.password),
@@ -159,6 +163,24 @@ class Connection:
             self._client = None
             self._token = None
         self._ensure()
+
+    def check_api_version(self) -> None:
+        """Refuse to start on an API version the org does not serve: ``GET /services/data/`` (no
+        authentication; api_rest dome_versions.htm) lists every available version. A retired one would
+        answer every call 410 GONE and an unreleased one 404 (api_rest_eol.htm), failing each poll."""
+        url = f"{self.instance_url}/services/data/"
+        try:
+            response = self.http.get(url, headers={"Accept": "application/json"})
+            response.raise_for_status()
+            offered = [str(item["version"]) for item in response.json()]
+        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+            raise classify(exc) from None
+        if self.settings.api_version not in offered:
+            span = f"{offered[0]}-{offered[-1]}" if offered else "none"
+            raise ConfigError(
+                f"Salesforce API version {self.settings.api_version} is not served by this org "
+                f"(available: {span}); set CRMSYNC_SALESFORCE_API_VERSION"
+            )
 
     @property
     def org_key(self) -> str | None:

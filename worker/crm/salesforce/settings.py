@@ -12,17 +12,33 @@ from worker.errors import ConfigError
 
 
 class AuthMode(StrEnum):
+    """How the worker logs in. The OAuth 2.0 server-to-server flows are the supported path:
+    ``client_credentials`` (the default) and ``jwt``. ``soap`` is legacy: Salesforce does not offer SOAP
+    ``login()`` from API 65.0 and retires it for every version in Summer '27 (help.salesforce.com
+    article 005132110; api_eol_soap.htm), and new orgs have it disabled by default."""
+
     SESSION = "session"  # session id + instance URL (cannot be refreshed)
-    SOAP = "soap"  # username + password + security token, SOAP login
+    SOAP = "soap"  # LEGACY: username + password + security token, SOAP login() (warns)
     OAUTH_PASSWORD = "oauth_password"  # OAuth username-password flow (connected app)
     CLIENT_CREDENTIALS = "client_credentials"  # OAuth client credentials (needs a My Domain)
     JWT = "jwt"  # OAuth JWT bearer (connected app certificate)
 
 
+SOAP_LOGIN_LAST_VERSION = 64.0
+SOAP_LEGACY_WARNING = (
+    "Salesforce auth mode 'soap' uses SOAP login(), which Salesforce does not offer from API 65.0 and "
+    "retires for every version in Summer '27; switch CRMSYNC_SALESFORCE_AUTH_MODE to client_credentials "
+    "or jwt"
+)
+
+
 class SalesforceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRMSYNC_SALESFORCE_", extra="ignore")
 
-    auth_mode: AuthMode = Field(AuthMode.SOAP, description="How to authenticate.")
+    auth_mode: AuthMode = Field(
+        AuthMode.CLIENT_CREDENTIALS,
+        description="How to authenticate: client_credentials (default) or jwt; soap is legacy.",
+    )
     instance_url: str | None = Field(
         None, description="https://<my-domain>.my.salesforce.com (session mode)."
     )
@@ -43,7 +59,9 @@ class SalesforceSettings(BaseSettings):
         "for the local sandbox only, e.g. https://127.0.0.1:8443.",
     )
     ca_bundle: Path | None = Field(None, description="CA certificate to trust (the sandbox's ca.pem).")
-    api_version: str = "59.0"
+    api_version: str = Field(
+        "59.0", pattern=r"^\d{2}\.0$", description="REST/SOAP API version, e.g. 59.0 (31.0 and later)."
+    )
     timeout_seconds: float = 60.0
     max_api_share: float = Field(
         0.5, gt=0, le=1, description="Largest share of the org's daily API allocation this worker may use."
@@ -67,6 +85,16 @@ class SalesforceSettings(BaseSettings):
         False,
         description="Sforce-Auto-Assign on writes: False keeps the org's assignment rules from "
         "re-assigning lead owners on every sync write.",
+    )
+    call_task_field: str = Field(
+        "TaskSubtype",
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        description="Task field that marks a call: 'Log a Call' sets TaskSubtype = Call (often no Type).",
+    )
+    call_task_values: list[str] = Field(
+        default_factory=lambda: ["Call"],
+        min_length=1,
+        description="Values of CALL_TASK_FIELD that are calls.",
     )
     bulk_poll_seconds: float = Field(1.0, ge=0, description="First wait between Bulk 2.0 job polls.")
     retry_attempts: int = Field(5, ge=1)
@@ -94,7 +122,15 @@ class SalesforceSettings(BaseSettings):
             missing.append("private_key or private_key_file")
         if missing:
             raise ConfigError(f"Salesforce auth mode {self.auth_mode.value} needs: {', '.join(missing)}")
+        if self.auth_mode is AuthMode.SOAP and float(self.api_version) > SOAP_LOGIN_LAST_VERSION:
+            raise ConfigError(
+                f"Salesforce SOAP login() is not available at API {self.api_version} (65.0 and later); "
+                "use auth mode client_credentials or jwt"
+            )
         if self.auth_mode is AuthMode.CLIENT_CREDENTIALS and self.domain in {"login", "test"}:
             # simple-salesforce only takes this flow for a My Domain (reference §1b)
-            raise ConfigError("Salesforce client credentials need domain='<my-domain>.my', not login/test")
+            raise ConfigError(
+                "Salesforce client credentials need CRMSYNC_SALESFORCE_DOMAIN='<my-domain>.my' "
+                "(your org's My Domain), not login/test"
+            )
         return self
