@@ -64,7 +64,7 @@ def main() -> None:
                         "occurredAt": int(time.time() * 1000),
                         "subscriptionType": "contact.propertyChange",
                         "attemptNumber": 0,
-                        "objectId": event_id % 50_000,
+                        "objectId": event_id % 50_000 + 1,  # HubSpot ids are positive
                         "changeSource": "CRM_UI",
                         "sourceId": "userId:1",
                     }

@@ -26,6 +26,7 @@ mappings_app = typer.Typer(help="Check, show and describe definition maps.", no_
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(sandbox_app, name="sandbox")
 register_runtime(app)  # crmsync worker / beat / demo (worker/runtime_cli.py)
+app.command("web")(__import__("worker.web.cli", fromlist=["web"]).web)
 
 T = TypeVar("T")
 DEFAULT_MAP = "mappings/default.yaml"

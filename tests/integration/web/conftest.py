@@ -1,4 +1,5 @@
-"""Serve ASGI apps on a loopback port in a background thread (real HTTP for receiver tests)."""
+"""Serve ASGI apps on a loopback port in a background thread (real HTTP for receiver tests), with the
+same uvicorn configuration ``crmsync web`` uses (``worker.web.limits.uvicorn_config``)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,19 @@ from typing import Any
 
 import uvicorn
 
+from worker.web.limits import uvicorn_config
+from worker.web.settings import WebSettings
+
 
 @contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
+def serve_in_thread(app: Any, settings: WebSettings | None = None) -> Iterator[str]:
+    config = uvicorn_config(app, settings or WebSettings(), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("server did not start")
         time.sleep(0.01)
     host, port = server.servers[0].sockets[0].getsockname()[:2]
