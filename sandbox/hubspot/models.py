@@ -212,6 +212,13 @@ class Record:
     archived: bool = False
     archived_ms: int | None = None
     history: dict[str, list[tuple[str, int, str, str]]] | None = None
+    # who created it: the source of the values it was created with, until a change records history
+    # (kept as one tuple rather than per-property lists, so a million seeded records stay small)
+    created_by: tuple[str, str] = ("CRM_UI", "")
+
+    def initial_history(self, name: str) -> list[tuple[str, int, str, str]]:
+        value = self.props.get(name)
+        return [(value, self.created_ms, *self.created_by)] if value else []
 
     def doc(self) -> Doc:
         return Doc(self.id, self.props, self.created_ms, self.updated_ms, self.archived, self.archived_ms)
@@ -489,11 +496,14 @@ class ObjectStore:
 
     # ---------------------------------------------------------------- writes
     def _reindex(self, rec: Record) -> None:
+        """A change becomes searchable ``index_lag_ms`` after it was made: at once for records written
+        with a past timestamp older than the lag (seeded history), later for fresh writes."""
         lag = self.portal.settings.index_lag_ms
-        if lag <= 0:
+        visible_at = rec.updated_ms + lag
+        if lag <= 0 or visible_at <= self.portal.clock.now_ms():
             self.index.put_now(rec.doc())
         else:
-            self.index.enqueue(self.portal.clock.now_ms() + lag, rec.id, rec.doc())
+            self.index.enqueue(visible_at, rec.id, rec.doc())
 
     def _stamp(self, props: dict[str, str], now: int, created: int) -> None:
         props["hs_object_id"] = str(props.get("hs_object_id") or "")
@@ -529,11 +539,7 @@ class ObjectStore:
             props=values,
             created_ms=created,
             updated_ms=created if created_ms is not None else now,
-            history={
-                k: [(v, created, actor.change_source, actor.source_id)]
-                for k, v in values.items()
-                if k in self.properties
-            },
+            created_by=(actor.change_source, actor.source_id),
         )
         self.records[rid] = rec
         key = self.spec.unique_property
@@ -573,9 +579,7 @@ class ObjectStore:
         if not changed:
             return rec
         if rec.history is None:
-            rec.history = {
-                k: [(v, rec.created_ms, "CRM_UI", "")] for k, v in rec.props.items() if k in self.properties
-            }
+            rec.history = {k: rec.initial_history(k) for k in rec.props if k in self.properties}
         values = dict(rec.props)  # copy-on-write: the search index may still hold the old dict
         key = self.spec.unique_property
         for k, v in changed.items():

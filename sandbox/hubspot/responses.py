@@ -127,10 +127,8 @@ def record_json(
                 continue
             if rec.history is not None and n in rec.history:
                 entries = rec.history[n]
-            elif rec.props.get(n):
-                entries = [(rec.props[n], rec.created_ms, "CRM_UI", "")]
             else:
-                entries = []
+                entries = rec.initial_history(n)
             hist[n] = [
                 {"value": v, "timestamp": iso(ts), "sourceType": st, "sourceId": sid}
                 for v, ts, st, sid in entries
