@@ -58,6 +58,7 @@ SETTINGS: dict[str, tuple[Check, str]] = {
         "a release number such as 66.0 (31.0 or later)",
     ),
     "soap_login_enabled": (_bool, "true or false"),
+    "query_timeout_rows": (lambda v: v is None or _int(0, 10**9)(v), "a whole number of rows or null"),
 }
 
 

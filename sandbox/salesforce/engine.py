@@ -468,6 +468,8 @@ def run_query(
     compiled = Compiled(org, q, version, session.user_id if session is not None else None)
     with org.lock:
         ids = compiled.select_ids(include_deleted)
+    if org.query_timeout_rows is not None and len(ids) > org.query_timeout_rows:
+        raise err.QueryTimeout()
     if q.count:
         return {"totalSize": len(ids), "done": True, "records": []}
     cursor = org.open_cursor(q, ids, batch_size, include_deleted, session)

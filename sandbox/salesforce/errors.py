@@ -299,3 +299,20 @@ class CannotExecuteFlowTrigger(SalesforceApiError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, [])
+
+
+class InvalidTypeForOperation(SalesforceApiError):
+    """A write to an object the API only reads (Organization, RecordType)."""
+
+    error_code = "INVALID_TYPE_FOR_OPERATION"
+
+
+class QueryTimeout(SalesforceApiError):
+    """A query that ran too long: ``QUERY_TIMEOUT`` "Your query request was running for too long."
+    (sfdecoded QUERY_TIMEOUT page; Bulk API docs: queries over the 2-minute limit fail with
+    QUERY_TIMEOUT). Status 400 UNVERIFIED."""
+
+    error_code = "QUERY_TIMEOUT"
+
+    def __init__(self) -> None:
+        super().__init__("Your query request was running for too long.")

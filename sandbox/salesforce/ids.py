@@ -25,6 +25,7 @@ KEY_PREFIXES: dict[str, str] = {
     "User": "005",
     "Group": "00G",  # queues are Groups of Type Queue
     "RecordType": "012",
+    "Organization": "00D",
     "OpportunityContactRole": "00K",
 }
 PREFIX_TO_OBJECT = {prefix: name for name, prefix in KEY_PREFIXES.items()}

@@ -36,6 +36,7 @@ from sandbox.salesforce.schema import (
     CLOSED_TASK_STATUSES,
     INDEXED_FIELDS,
     OPPORTUNITY_STAGES,
+    READ_ONLY_OBJECTS,
     SCHEMA,
     FieldDef,
     ObjectDef,
@@ -266,11 +267,17 @@ class Org:
         self.session_seconds = 7200.0  # userInfo.sessionSecondsValid default
         # Org switches (each one an org setting on a real org).
         self.validation_rule_active = True
-        self.duplicate_rule = "off"  # off | block | allow_with_header (Sforce-Duplicate-Rule-Header)
+        # off | block | allow_with_header. Real orgs ship the standard rules active (allow_with_header:
+        # "Allow" + alert, which blocks API saves without allowSave); off here so seeding and the other
+        # suites can make duplicates on purpose (set it to model a real org).
+        self.duplicate_rule = "off"
         self.converted_leads_editable = False  # "View and Edit Converted Leads" permission
         self.assignment_rule_owner: str | None = None  # active lead assignment rule: assigns to this user
         self.locators_bound_to_session = True
         self.bulk_job_polls = 0  # Bulk 2.0 jobs report InProgress for this many polls
+        # A query matching more rows than this times out (QUERY_TIMEOUT), as a non-selective query over
+        # a large object does on a real org (the real threshold is time, not rows: inferred model).
+        self.query_timeout_rows: int | None = None
         self.latest_api_version = versions.LATEST  # the org's release: newer versions answer 404
         # SOAP login() is disabled by default in orgs created from Summer '26 (help article 005132110);
         # on here, as in the older orgs most customers have.
@@ -298,6 +305,19 @@ class Org:
             owner=None,
         )
         self.admin_id = admin
+        organization = self.create_raw(
+            "Organization",
+            {
+                "Name": "CRM Sync Sandbox",
+                "InstanceName": "CS42",
+                "IsSandbox": True,
+                "OrganizationType": "Enterprise Edition",
+                "LanguageLocaleKey": "en_US",
+                "TimeZoneSidKey": "Etc/UTC",
+            },
+            None,
+        )
+        assert organization == self.org_id, "the Organization row carries the org id"
         # A lead queue, as most orgs route web leads to one (OwnerId 00G…).
         self.lead_queue_id = self.create_raw(
             "Group", {"Name": "Inbound Leads", "DeveloperName": "Inbound_Leads", "Type": "Queue"}, None
@@ -641,6 +661,7 @@ class Org:
             raise err.RequiredFieldMissing(f"Required fields are missing: [{', '.join(missing)}]", missing)
         self._check_record_type(obj, rec, old)
         if obj.name != "Lead":
+            self._check_duplicates(obj, rec, old, allow_duplicates=allow_duplicates)
             return
         if old is not None and old.get("IsConverted") and not self.converted_leads_editable:
             raise err.CannotUpdateConvertedLead()
@@ -651,18 +672,68 @@ class Org:
             and not rec.get("Unqualified_Reason__c")
         ):
             raise err.FieldCustomValidationException(UNQUALIFIED_MESSAGE, ["Unqualified_Reason__c"])
-        email = rec.get("Email")
-        email_changed = old is None or (old.get("Email") or "").lower() != (email or "").lower()
-        if self.duplicate_rule != "off" and email and email_changed:
-            if self.duplicate_rule == "allow_with_header" and allow_duplicates:
-                return
-            dupes = [
-                i
-                for i in self.stores["Lead"].lookup("Email", email)
-                if i != rec.get("Id") and not self.stores["Lead"].records[i]["IsDeleted"]
-            ]
-            if dupes:
-                raise self._duplicates_error(dupes[:3])
+        self._check_duplicates(obj, rec, old, allow_duplicates=allow_duplicates)
+
+    def _check_duplicates(
+        self, obj: ObjectDef, rec: Record, old: Record | None, *, allow_duplicates: bool
+    ) -> None:
+        """The standard duplicate rules, active in new orgs ("It's activated by default", help
+        duplicate_rules_standard_account_rule.htm): Leads are matched against Leads and Contacts,
+        Contacts against Contacts, on Email or on first name + last name + company (the Contact's
+        account name). The standard rules' action is Allow with an alert; through the API an alert
+        still blocks the save unless ``Sforce-Duplicate-Rule-Header: allowSave=true`` is sent
+        (SalesforceFoundation/NPSP#2475: "Duplicate rules set to allow save are still blocked in DML
+        operations unless … AllowSave is specifically set"). ``duplicate_rule``: off | block |
+        allow_with_header. UNVERIFIED: exact instead of fuzzy name matching; the match rule names."""
+        if self.duplicate_rule == "off" or obj.name not in {"Lead", "Contact"}:
+            return
+        if self.duplicate_rule == "allow_with_header" and allow_duplicates:
+            return
+        keys = ("Email", "FirstName", "LastName", "Company", "AccountId")
+        if old is not None and all(old.get(k) == rec.get(k) for k in keys):
+            return  # nothing the matching rules look at changed
+        matches: dict[str, list[str]] = {}
+        for entity in ("Lead", "Contact") if obj.name == "Lead" else ("Contact",):
+            found = self._matching(entity, rec, obj.name)
+            if found:
+                matches[entity] = found[:3]
+        if matches:
+            raise self._duplicates_error(obj.name, matches)
+
+    def _matching(self, entity: str, rec: Record, source: str) -> list[str]:
+        store = self.stores[entity]
+        email = (rec.get("Email") or "").lower()
+        company = rec.get("Company") if source == "Lead" else self._account_name(rec.get("AccountId"))
+        name = ((rec.get("FirstName") or "").lower(), (rec.get("LastName") or "").lower())
+        out: list[str] = []
+        candidates = store.lookup("Email", rec["Email"]) if email else set()
+        if all(name) and company:
+            candidates |= store.lookup("LastName", rec["LastName"])
+        for rid in sorted(candidates):
+            other = store.records[rid]
+            if (
+                rid == rec.get("Id")
+                or other.get("IsDeleted")
+                or (entity == "Lead" and other.get("IsConverted"))
+            ):
+                continue
+            other_company = (
+                other.get("Company") if entity == "Lead" else self._account_name(other.get("AccountId"))
+            )
+            same_email = bool(email) and (other.get("Email") or "").lower() == email
+            same_name = (
+                all(name)
+                and bool(company)
+                and ((other.get("FirstName") or "").lower(), (other.get("LastName") or "").lower()) == name
+                and (other_company or "").lower() == str(company).lower()
+            )
+            if same_email or same_name:
+                out.append(rid)
+        return out
+
+    def _account_name(self, account_id: Any) -> str | None:
+        account = self.stores["Account"].records.get(account_id) if account_id else None
+        return account.get("Name") if account else None
 
     def add_automation(self, **spec: Any) -> Automation:
         """A flow or trigger that runs when a record is saved (``automation.Automation``)."""
@@ -716,16 +787,18 @@ class Org:
                     f"{f.display_label}: bad value for restricted picklist field: {value}", [f.name]
                 )
 
-    def _duplicates_error(self, ids: list[str]) -> err.DuplicatesDetected:
+    def _duplicates_error(self, obj_name: str, matches: dict[str, list[str]]) -> err.DuplicatesDetected:
+        """DUPLICATES_DETECTED with the ``duplicateResut`` (sic, as Salesforce spells it) the REST API
+        puts on a single-record save; collections results carry only statusCode/message/fields."""
         message = "Use one of these records?"
         result = {
             "allowSave": self.duplicate_rule == "allow_with_header",
-            "duplicateRule": "Standard_Lead_Duplicate_Rule",
-            "duplicateRuleEntityType": "Lead",
+            "duplicateRule": f"Standard_{obj_name}_Duplicate_Rule",
+            "duplicateRuleEntityType": obj_name,
             "errorMessage": message,
             "matchResults": [
                 {
-                    "entityType": "Lead",
+                    "entityType": entity,
                     "errors": [],
                     "matchEngine": "FuzzyMatchEngine",
                     "matchRecords": [
@@ -735,18 +808,19 @@ class Org:
                             "matchConfidence": 100.0,
                             "record": {
                                 "attributes": {
-                                    "type": "Lead",
-                                    "url": f"/services/data/v59.0/sobjects/Lead/{i}",
+                                    "type": entity,
+                                    "url": f"/services/data/v59.0/sobjects/{entity}/{i}",
                                 },
                                 "Id": i,
                             },
                         }
                         for i in ids
                     ],
-                    "rule": "Standard_Lead_Match_Rule_v1_0",
+                    "rule": f"Standard_{entity}_Match_Rule_v1_0",
                     "size": len(ids),
                     "success": True,
                 }
+                for entity, ids in matches.items()
             ],
         }
         return err.DuplicatesDetected(message, extra={"duplicateResut": result})
@@ -779,6 +853,8 @@ class Org:
         auto_assign: bool = False,
     ) -> Record:
         obj = self.object_def(obj_name)
+        if obj.name in READ_ONLY_OBJECTS:  # code and message from memory, UNVERIFIED
+            raise err.InvalidTypeForOperation(f"entity type cannot be inserted: {obj.name}")
         if any(k.lower() == "id" for k in values):
             raise err.InvalidFieldForInsertUpdate("cannot specify Id in an insert call", ["Id"])
         base: Record = {name: None for name in obj.fields}
@@ -821,6 +897,8 @@ class Org:
         user_id: str | None = None,
     ) -> Record:
         obj = self.object_def(obj_name)
+        if obj.name in READ_ONLY_OBJECTS:  # UNVERIFIED, as for inserts
+            raise err.InvalidTypeForOperation(f"entity type cannot be updated: {obj.name}")
         old = self.get(obj.name, record_id)
         if obj.name == "Lead" and old.get("IsConverted") and not self.converted_leads_editable:
             raise err.CannotUpdateConvertedLead()

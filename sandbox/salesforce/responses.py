@@ -177,6 +177,7 @@ def describe(ctx: Ctx) -> Reply:
             ctx.version,
             lambda name: org.access(user, obj.name, name),
             org.record_type_infos(obj.name, ctx.version),
+            ctx.base_url,
         ),
     )
 

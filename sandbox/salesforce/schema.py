@@ -279,6 +279,38 @@ SCHEMA: dict[str, ObjectDef] = {
             FieldDef("Type", "picklist", "Type", 40, picklist=_pv("Queue", "Regular"), restricted=True),
         ],
     ),
+    # The org itself (object reference sforce_api_objects_organization.htm): one read-only row whose Id
+    # is the org id; integrations read it for the org id and whether this is a sandbox.
+    "Organization": _obj(
+        "Organization",
+        "Organizations",
+        [
+            FieldDef("Name", "string", "Name", 80, **_NOT_WRITABLE),
+            FieldDef("Division", "string", "Division", 80, **_NOT_WRITABLE),
+            FieldDef("InstanceName", "string", "Instance Name", 5, **_NOT_WRITABLE),
+            FieldDef("IsSandbox", "boolean", "Is Sandbox", nillable=False, **_NOT_WRITABLE),
+            FieldDef(
+                "OrganizationType",
+                "picklist",
+                "Edition",
+                40,
+                picklist=_pv(
+                    "Developer Edition",
+                    "Enterprise Edition",
+                    "Professional Edition",
+                    "Unlimited Edition",
+                    "Team Edition",
+                    "Personal Edition",
+                    "Base Edition",
+                ),
+                **_NOT_WRITABLE,
+            ),
+            FieldDef("TrialExpirationDate", "datetime", "Trial Expiration Date", **_NOT_WRITABLE),
+            FieldDef("LanguageLocaleKey", "string", "Language", 40, **_NOT_WRITABLE),
+            FieldDef("TimeZoneSidKey", "string", "Time Zone", 40, **_NOT_WRITABLE),
+            FieldDef("NamespacePrefix", "string", "Namespace Prefix", 15, **_NOT_WRITABLE),
+        ],
+    ),
     "RecordType": _obj(
         "RecordType",
         "RecordTypes",
@@ -481,8 +513,8 @@ SCHEMA: dict[str, ObjectDef] = {
 
 # Fields kept in a value -> ids index (lookups the worker filters on with = / IN).
 INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
-    "Lead": ("ConvertedContactId", "ConvertedAccountId", "HubSpot_Contact_ID__c", "Email"),
-    "Contact": ("AccountId", "HubSpot_Contact_ID__c", "Email"),
+    "Lead": ("ConvertedContactId", "ConvertedAccountId", "HubSpot_Contact_ID__c", "Email", "LastName"),
+    "Contact": ("AccountId", "HubSpot_Contact_ID__c", "Email", "LastName"),
     "Opportunity": ("AccountId", "ContactId"),
     "OpportunityContactRole": ("ContactId", "OpportunityId"),
     "Task": ("WhoId",),
@@ -492,31 +524,60 @@ INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def describe_field(f: FieldDef) -> dict[str, Any]:
-    """One entry of describe ``fields`` (the subset of keys clients read; others default)."""
+READ_ONLY_OBJECTS = frozenset({"Organization", "RecordType"})  # not createable/updateable over the API
+COMPOUND_PARTS = {"FirstName": "Name", "LastName": "Name", "Salutation": "Name"}
+FEED_OBJECTS = frozenset({"Lead", "Contact", "Account", "Opportunity", "User", "Group"})
+MERGEABLE_OBJECTS = frozenset({"Lead", "Contact", "Account"})
+
+
+def describe_field(f: FieldDef, obj_name: str = "") -> dict[str, Any]:
+    """One entry of describe ``fields``, with every key a real describe carries (the key set of a
+    real field describe, e.g. one kept in a public repository's fixture: aggregatable …
+    writeRequiresMasterRead). Values a sandbox field cannot have (formulas, masks, help text) are
+    null/false, as on a plain standard field."""
+    numeric = f.type in {"currency", "double", "percent"}
     return {
         "aggregatable": f.type not in {"textarea"},
+        "aiPredictionField": False,
         "autoNumber": False,
         "byteLength": f.length * 3,
         "calculated": f.calculated,
+        "calculatedFormula": None,
+        "cascadeDelete": False,
         "caseSensitive": False,
+        "compoundFieldName": COMPOUND_PARTS.get(f.name) if obj_name in {"Lead", "Contact", "User"} else None,
         "controllerName": None,
         "createable": f.createable,
         "custom": f.custom,
         "defaultValue": None,
+        "defaultValueFormula": None,
         "defaultedOnCreate": f.system or f.name in {"OwnerId", "IsConverted", "Status"},
         "dependentPicklist": False,
+        "deprecatedAndHidden": False,
+        "digits": 9 if f.type == "int" else 0,
+        "displayLocationInDecimal": False,
+        "encrypted": False,
         "externalId": f.external_id,
+        "extraTypeInfo": "plaintextarea" if f.type == "textarea" else None,
         "filterable": True,
+        "filteredLookupInfo": None,
+        "formulaTreatNullNumberAsZero": False,
         "groupable": f.type not in {"datetime", "currency", "double"},
+        "highScaleNumber": False,
+        "htmlFormatted": False,
         "idLookup": f.name == "Id" or f.external_id or f.type == "email",
+        "inlineHelpText": None,
         "label": f.display_label,
         "length": f.length
         if f.type not in {"boolean", "date", "datetime", "currency", "double", "int"}
         else 0,
+        "mask": None,
+        "maskType": None,
         "name": f.name,
         "nameField": f.name == "Name",
+        "namePointing": len(f.reference_to) > 1,
         "nillable": f.nillable,
+        "permissionable": f.nillable and not f.system and not f.calculated,
         "picklistValues": [
             {
                 "active": v.active,
@@ -528,14 +589,22 @@ def describe_field(f: FieldDef) -> dict[str, Any]:
             for v in f.picklist
         ],
         "polymorphicForeignKey": len(f.reference_to) > 1,
+        "precision": 18 if numeric else 0,
+        "queryByDistance": False,
+        "referenceTargetField": None,
         "referenceTo": list(f.reference_to),
         "relationshipName": f.relationship_name,
+        "relationshipOrder": None,
+        "restrictedDelete": False,
         "restrictedPicklist": f.restricted,
+        "scale": 2 if numeric else 0,
+        "searchPrefilterable": False,
         "soapType": SOAP_TYPES.get(f.type, "xsd:string"),
         "sortable": f.type != "textarea",
         "type": f.type,
         "unique": False,
         "updateable": f.updateable,
+        "writeRequiresMasterRead": False,
     }
 
 
@@ -544,6 +613,7 @@ def describe_object(
     version: str,
     access: Callable[[str], str] | None = None,
     record_types: list[dict[str, Any]] | None = None,
+    instance_url: str = "",
 ) -> dict[str, Any]:
     """``access(field) -> edit|read|none`` applies the caller's field-level security: hidden fields
     are left out, read-only ones are neither createable nor updateable (``Org.access`` for sources)."""
@@ -553,49 +623,101 @@ def describe_object(
         level = access(f.name) if access is not None else "edit"
         if level == "none":
             continue
-        described = describe_field(f)
+        described = describe_field(f, obj.name)
         if level == "read":
             described["createable"] = described["updateable"] = False
         fields.append(described)
+    writable = obj.name not in READ_ONLY_OBJECTS
+    ui = instance_url.rstrip("/")
     return {
+        "actionOverrides": [],
         "activateable": False,
+        "associateEntityType": None,
+        "associateParentEntity": None,
         "childRelationships": [
             {
                 "cascadeDelete": False,
                 "childSObject": child,
                 "deprecatedAndHidden": False,
                 "field": fk,
+                "junctionIdListNames": [],
+                "junctionReferenceTo": [],
                 "relationshipName": name,
+                "restrictedDelete": False,
             }
             for name, (child, fk) in obj.child_relationships.items()
         ],
-        "createable": True,
+        "compactLayoutable": writable,
+        "createable": writable,
         "custom": False,
-        "deletable": True,
+        "customSetting": False,
+        "deepCloneable": False,
+        "defaultImplementation": None,
+        "deletable": writable,
+        "deprecatedAndHidden": False,
+        "extendedBy": None,
+        "extendsInterfaces": None,
+        "feedEnabled": obj.name in FEED_OBJECTS,
         "fields": fields,
+        "hasSubtypes": False,
+        "implementedBy": None,
+        "implementsInterfaces": None,
+        "isInterface": False,
+        "isSubtype": False,
         "keyPrefix": obj.key_prefix,
         "label": obj.name,
         "labelPlural": obj.label_plural,
+        "layoutable": writable,
+        "listviewable": None,
+        "lookupLayoutable": None,
+        "mergeable": obj.name in MERGEABLE_OBJECTS,
+        "mruEnabled": writable,
         "name": obj.name,
+        "namedLayoutInfos": [],
+        "networkScopeFieldName": None,
         "queryable": True,
         "recordTypeInfos": record_types if record_types is not None else [],
-        "replicateable": True,
+        "replicateable": writable,
         "retrieveable": True,
-        "searchable": True,
-        "triggerable": True,
-        "undeletable": True,
-        "updateable": True,
+        "searchLayoutable": writable,
+        "searchable": writable,
+        "sobjectDescribeOption": "FULL",
+        "supportedScopes": [
+            {"label": f"All {obj.label_plural.lower()}", "name": "everything"},
+            {"label": f"My {obj.label_plural.lower()}", "name": "mine"},
+        ],
+        "triggerable": writable,
+        "undeletable": writable,
+        "updateable": writable,
         "urls": {
             "compactLayouts": f"{base}/describe/compactLayouts",
             "rowTemplate": f"{base}/{{ID}}",
+            "approvalLayouts": f"{base}/describe/approvalLayouts",
+            "uiDetailTemplate": f"{ui}/{{ID}}",
+            "uiEditTemplate": f"{ui}/{{ID}}/e",
+            "defaultValues": f"{base}/defaultValues?recordTypeId&fields",
+            "listviews": f"{base}/listviews",
             "describe": f"{base}/describe",
+            "uiNewRecord": f"{ui}/{obj.key_prefix}/e",
+            "quickActions": f"{base}/quickActions",
+            "layouts": f"{base}/describe/layouts",
             "sobject": base,
         },
     }
 
 
+GLOBAL_ENTRY_KEYS = (
+    "activateable", "associateEntityType", "associateParentEntity", "createable", "custom", "customSetting",
+    "deepCloneable", "deletable", "deprecatedAndHidden", "feedEnabled", "hasSubtypes", "isInterface",
+    "isSubtype", "keyPrefix", "label", "labelPlural", "layoutable", "mergeable", "mruEnabled", "name",
+    "queryable", "replicateable", "retrieveable", "searchable", "triggerable", "undeletable", "updateable",
+)  # fmt: skip
+
+
 def describe_global_entry(obj: ObjectDef, version: str) -> dict[str, Any]:
-    entry = describe_object(obj, version)
-    for key in ("fields", "childRelationships", "recordTypeInfos"):
-        entry.pop(key)
+    """One ``sobjects`` entry of the global describe: the object-level flags, and ``urls`` with
+    rowTemplate, defaultValues, describe and sobject (api_rest resources_describeGlobal.htm example)."""
+    full = describe_object(obj, version)
+    entry = {k: full[k] for k in GLOBAL_ENTRY_KEYS}
+    entry["urls"] = {k: full["urls"][k] for k in ("rowTemplate", "defaultValues", "describe", "sobject")}
     return entry

@@ -37,7 +37,12 @@ from worker.crm.port import (
     with_op,
 )
 from worker.crm.salesforce import queries
-from worker.crm.salesforce.classify import classify, classify_code, classify_save_errors
+from worker.crm.salesforce.classify import (
+    DuplicatesDetectedError,
+    classify,
+    classify_code,
+    classify_save_errors,
+)
 from worker.crm.salesforce.connection import Connection, build_http
 from worker.crm.salesforce.cursor import (
     Watermark,
@@ -98,6 +103,18 @@ class DeletedRecords:
     records: list[dict[str, str]]
     latest_covered: dt.datetime
     gap: bool = False
+
+
+@dataclass(frozen=True)
+class OrgInfo:
+    """The org a worker is connected to (``Organization``): id (00D…), name, instance, sandbox or
+    production, edition."""
+
+    id: str
+    name: str
+    instance: str
+    sandbox: bool
+    edition: str
 
 
 @dataclass(frozen=True)
@@ -206,7 +223,8 @@ class SalesforceAdapter:
                 code="URI_TOO_LONG",
             )
         page: dict[str, Any] = self._call(
-            lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers)
+            lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers),
+            only=_not_query_timeout,  # the same heavy query would time out again: the caller narrows
         )
         yield page
         while not page.get("done", True):
@@ -252,8 +270,14 @@ class SalesforceAdapter:
         current = mark
         scanned: Watermark | None = None  # position of the last row handed out, in query order
         restarts = 0
+        span: dt.timedelta | None = None  # set once a query timed out: read in windows this wide
+        window_end: dt.datetime | None = None
         while True:
-            where, args = after_condition(scanned or start)
+            after = scanned or start
+            where, args = after_condition(after)
+            if span is not None:
+                window_end = after.modstamp + span
+                where, args = f"{where} AND SystemModstamp < {{}}", [*args, window_end]
             soql = queries.select(wanted, object_type, where, args, tail="ORDER BY SystemModstamp, Id")
             pages = self.query_pages(soql)
             try:
@@ -265,6 +289,7 @@ class SalesforceAdapter:
                     yield ChangePage(records, current)
                     if (
                         allow_bulk
+                        and span is None
                         and not page.get("done", True)
                         and page["totalSize"] > self.settings.bulk_threshold
                     ):
@@ -273,8 +298,20 @@ class SalesforceAdapter:
                             object_type, fields, scanned or start, current, with_facts
                         )
                         return
-                return
+                if window_end is None:
+                    return
+                # The window is read: continue after it, in a window twice as wide.
+                scanned = max(scanned or start, Watermark(window_end, ""))
+                current = max(current, scanned)
+                yield ChangePage([], current)
+                if window_end >= dt.datetime.now(dt.UTC):
+                    return
+                assert span is not None
+                span *= 2
             except CrmError as exc:
+                if exc.code == "QUERY_TIMEOUT":
+                    span = _narrower(span, after.modstamp)
+                    continue
                 # A query locator dies with its session (re-login mid-pagination) or when the user's
                 # 10-cursor limit evicts it; the compound cursor lets the scan resume exactly there.
                 if restarts == MAX_QUERY_RESTARTS or not _locator_lost(exc):
@@ -302,6 +339,23 @@ class SalesforceAdapter:
                 yield ChangePage(pending, mark)
             pending = rows
         yield ChangePage(pending or [], best)
+
+    def organization(self) -> OrgInfo:
+        """The connected org (object reference, Organization: one row, its Id the org id): what the
+        start-up check logs and what keys shared API-usage readings."""
+        rows = list(
+            self.query("SELECT Id, Name, InstanceName, IsSandbox, OrganizationType FROM Organization LIMIT 1")
+        )
+        if not rows:
+            raise FatalError("Salesforce returned no Organization row", code="NO_ORGANIZATION")
+        row = rows[0]
+        return OrgInfo(
+            id=str(row["Id"]),
+            name=str(row.get("Name") or ""),
+            instance=str(row.get("InstanceName") or ""),
+            sandbox=bool(row.get("IsSandbox")),
+            edition=str(row.get("OrganizationType") or ""),
+        )
 
     def check_api_version(self) -> None:
         """``ConfigError`` when the org does not serve the configured API version (see
@@ -729,7 +783,65 @@ class SalesforceAdapter:
             else WriteResult(keys[i], Outcome.NOT_APPLIED, error=not_attempted(stop), op=ops[i])
             for i, r in enumerate(results)
         ]
-        return WriteReport(tuple(out), stop)
+        return WriteReport(tuple(self._name_duplicates(out)), stop)
+
+    def _name_duplicates(self, results: list[WriteResult]) -> list[WriteResult]:
+        """Give each create refused with DUPLICATES_DETECTED the records it duplicates.
+
+        sObject Collections answer a duplicate with statusCode/message only (no ``duplicateResut``; the
+        collections create docs' example), so the matches are read back the way the standard matching
+        rules find them (help: standard duplicate rules): Leads and Contacts with the same email, and
+        Leads with the same first name, last name and company. One query per object for the whole
+        write; a lookup that fails leaves the refusals as they were."""
+        dupes = [
+            (i, r)
+            for i, r in enumerate(results)
+            if r.code == "DUPLICATES_DETECTED" and r.op is not None and r.op.kind == "create"
+        ]
+        if not dupes:
+            return results
+        wanted = [r.op.values for _, r in dupes if r.op is not None]
+        emails = sorted({str(v["Email"]).lower() for v in wanted if v.get("Email")})
+        last_names = sorted({str(v["LastName"]) for v in wanted if v.get("LastName") and v.get("Company")})
+        try:
+            leads = self._duplicate_candidates("Lead", emails, last_names)
+            contacts = self._duplicate_candidates("Contact", emails, [])
+        except CrmError:
+            return results
+        out = list(results)
+        for i, r in dupes:
+            assert r.op is not None and r.error is not None
+            values = r.op.values
+            matches = tuple(
+                row["Id"]
+                for row in [*leads, *contacts]
+                if _same(row.get("Email"), values.get("Email"))
+                or (
+                    row.get("attributes", {}).get("type") == "Lead"
+                    and all(_same(row.get(k), values.get(k)) for k in ("FirstName", "LastName", "Company"))
+                )
+            )
+            error = DuplicatesDetectedError(str(r.error), matches, status=r.error.status)
+            out[i] = replace(r, error=error)
+        return out
+
+    def _duplicate_candidates(
+        self, object_type: str, emails: list[str], last_names: list[str]
+    ) -> list[Record]:
+        if not emails and not last_names:
+            return []
+        fields = ["Id", "Email", "FirstName", "LastName"] + (["Company"] if object_type == "Lead" else [])
+        conditions, args = [], []
+        if emails:
+            conditions.append("Email IN {}")
+            args.append(emails)
+        if last_names:
+            conditions.append("LastName IN {}")
+            args.append(last_names)
+        where = " OR ".join(conditions)
+        if object_type == "Lead":
+            where = f"({where}) AND IsConverted = false"
+        return list(self.query(queries.select(fields, object_type, where, args)))
 
     def _write_batch(
         self,
@@ -790,6 +902,29 @@ class SalesforceAdapter:
             if not retry:
                 return
             pending = retry
+
+
+def _not_query_timeout(exc: CrmError) -> bool:
+    return exc.code != "QUERY_TIMEOUT"
+
+
+def _narrower(span: dt.timedelta | None, since: dt.datetime) -> dt.timedelta:
+    """The next window after a QUERY_TIMEOUT: half the one that timed out (the first: half the time
+    from ``since`` to now). Salesforce's answer to a heavy query is a narrower one (sfdecoded
+    QUERY_TIMEOUT: "add indexed field filters"; SystemModstamp is indexed); a one-second window that
+    still times out cannot be narrowed and is raised."""
+    if span is None:
+        span = max(dt.datetime.now(dt.UTC) - since, dt.timedelta(seconds=2))
+    if span <= dt.timedelta(seconds=1):
+        raise FatalError(
+            "Salesforce timed out on a one-second SystemModstamp window; nothing narrower to try",
+            code="QUERY_TIMEOUT",
+        )
+    return max(span / 2, dt.timedelta(seconds=1))
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(a) and bool(b) and str(a).lower() == str(b).lower()
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -9,6 +9,8 @@ the parsed body in ``.content`` (reference §0.5):
   resets over a rolling 24 h: stop, don't spin; airbytehq/airbyte#8690). Other REQUEST_LIMIT_EXCEEDED
   messages (concurrent long-running requests) are Retriable after a pause (salto-io/salto#3056).
 - UNABLE_TO_LOCK_ROW (400) → Retriable (jsforce/jsforce#1018: "Retry is still your best bet").
+- QUERY_TIMEOUT → Retriable, but query reads do not re-send the same query: ``changes`` narrows its
+  SystemModstamp window instead (adapter ``_narrower``).
 - 429 / 5xx / timeouts / connection resets → Retriable.
 - Record-level DML errors (validation, picklist, converted lead, duplicates, missing fields, deleted or
   unknown record, 300 multiple external-id matches) → RecordRejectedError, never retried.
@@ -131,3 +133,14 @@ def classify_save_errors(errors: list[Mapping[str, Any]]) -> CrmError:
     if isinstance(err, FatalError):  # an unlisted per-record code is still about this record
         return RecordRejectedError(message, code=code, status=400)
     return err
+
+
+class DuplicatesDetectedError(RecordRejectedError):
+    """A save refused by the org's duplicate rules (``DUPLICATES_DETECTED``), with the ids of the
+    records it matches (``matches``: Lead and Contact ids), so a create can link to the existing record
+    where the map allows, or be dead-lettered naming the match."""
+
+    def __init__(self, message: str, matches: tuple[str, ...], *, status: int | None = None) -> None:
+        self.matches = matches
+        named = f"; matches: {', '.join(matches)}" if matches else "; no match found by email or name"
+        super().__init__(message + named, code="DUPLICATES_DETECTED", status=status)

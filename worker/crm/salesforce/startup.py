@@ -54,10 +54,19 @@ def read_schema(adapter: SalesforceAdapter) -> SalesforceSchema:
 def check_salesforce(adapter: SalesforceAdapter, cmap: CompiledMap) -> list[str]:
     """Raise ``ConfigError`` when the worker cannot work with this org and map; return the warnings.
 
-    Called by the runtime before the first poll. Checks: the API version is served
-    (``check_api_version``), every field the map syncs is visible to the connected user, every field
-    the worker writes is updateable (and createable on Leads when the map creates them)."""
+    Called by the runtime before the first poll. Logs which org it is (``organization``). Checks: the
+    API version is served (``check_api_version``), every field the map syncs is visible to the
+    connected user, every field the worker writes is updateable (and createable on Leads when the map
+    creates them)."""
     adapter.check_api_version()
+    org = adapter.organization()
+    log.info(
+        "Salesforce org %s (%s, %s, instance %s)",
+        org.id,
+        org.name,
+        "sandbox" if org.sandbox else "production",
+        org.instance,
+    )
     schema = read_schema(adapter)
     fatal = salesforce_field_problems(cmap, schema.values, schema.writable)
     if fatal:
