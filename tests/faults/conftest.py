@@ -238,6 +238,14 @@ def assert_converged(
     return unaudited
 
 
+UNAUDITED_GAP = (
+    "known gap (issue 12): the audit is appended when a run commits, so a create that landed but whose "
+    "run did not commit (its worker killed, or its answer lost and the read-back failing too) is never "
+    "audited: the next sync finds the record by its create key and links it without a write. Needs an "
+    "intent record written before the batch is sent and audited when a later sync finds it applied"
+)
+
+
 def rabbitmq_url(tag: str) -> Iterator[str]:
     """A vhost of its own on the machine's RabbitMQ (127.0.0.1:5672, guest/guest), deleted afterwards;
     skips locally and fails in CI when RabbitMQ is not there."""
