@@ -190,9 +190,7 @@ def assert_converged(
     *,
     timeout: float = SETTLE_S,
     dead_letters_allowed: bool = False,
-    tolerate_unaudited_creates: bool = False,
-) -> list[tuple[str, str]]:
-    """Returns the creates the audit does not name (always empty unless tolerated)."""
+) -> None:
     try:
         wait_linked(sf_box, hs_box, work, timeout)
     except pytest.fail.Exception as exc:
@@ -217,8 +215,7 @@ def assert_converged(
         for email in work.contacts
         if ("salesforce", leads[email][0]["Id"]) not in created
     ]
-    if not tolerate_unaudited_creates:
-        assert not unaudited, f"creates with no audit entry: {unaudited}"
+    assert not unaudited, f"creates with no audit entry: {unaudited}"
     letters = DeadLetterStore(state).newest(1000)
     if not dead_letters_allowed:
         assert not letters, [(d.person, d.reason) for d in letters]
@@ -235,15 +232,6 @@ def assert_converged(
     )
     wait_until("the re-check to drain", lambda: settled(state), timeout=timeout, every=0.5)
     assert AuditLog(state).length() == before, "syncing converged people again wrote something"
-    return unaudited
-
-
-UNAUDITED_GAP = (
-    "known gap (issue 12): the audit is appended when a run commits, so a create that landed but whose "
-    "run did not commit (its worker killed, or its answer lost and the read-back failing too) is never "
-    "audited: the next sync finds the record by its create key and links it without a write. Needs an "
-    "intent record written before the batch is sent and audited when a later sync finds it applied"
-)
 
 
 def rabbitmq_url(tag: str) -> Iterator[str]:

@@ -20,7 +20,7 @@ from sandbox.hubspot.limits import TIERS, RateLimitTier
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
 from tests.e2e.conftest import Service, wait_until
-from tests.faults.conftest import UNAUDITED_GAP, Workload, assert_converged, sf_api
+from tests.faults.conftest import Workload, assert_converged, sf_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 EVERY = 20  # one failing call in EVERY: 5 %
@@ -97,9 +97,7 @@ def test_both_crms_converge_while_one_call_in_twenty_fails_and_429s_burst(
         time.sleep(12)
         hs_box.configure(tier=TIERS["unlimited"])
         time.sleep(10)  # faults keep firing while the daemon works and polls
-        unaudited = assert_converged(sf_box, hs_box, redis_client, work, tolerate_unaudited_creates=True)
+        assert_converged(sf_box, hs_box, redis_client, work)
         assert not any(f.get("drop_after") for f in hs_box.backend.faults), "no create answer was lost"
     # a fault is re-armed only after the previous one fired: at least two fired on each side
     assert inj.armed["hubspot"] >= 3 and inj.armed["salesforce"] >= 3, inj.armed
-    if unaudited:
-        pytest.xfail(f"{len(unaudited)} create(s) not in the audit: {UNAUDITED_GAP}")
