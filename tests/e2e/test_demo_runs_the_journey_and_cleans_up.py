@@ -43,7 +43,7 @@ def test_the_demo_syncs_every_step_and_leaves_nothing_behind() -> None:
     assert "lifecyclestage 'marketingqualifiedlead' → 'salesqualifiedlead'" in out
     assert "(move_back; field stage: changed on Salesforce)" in out  # the recycle's clear-then-set
     assert "Lead_Stage__c 'Opportunity' → 'Customer'" in out and "rule opportunity_won" in out
-    assert "phone '222' → '111'" in out  # newest wins: Salesforce edited last
+    assert "phone '222' → '111'" in out and "salesforce wins (newest_wins)" in out  # the conflict, explained
     assert "stopped worker and beat" in out
 
     redis_port = int(re.search(r"127\.0\.0\.1:(\d+)", out.split("redis:", 1)[1]).group(1))  # type: ignore[union-attr]

@@ -86,7 +86,7 @@ def test_the_map_path_comes_from_crmsync_map(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_crm_credentials_are_only_needed_when_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CRMSYNC_SALESFORCE_USERNAME", raising=False)
+    monkeypatch.delenv("CRMSYNC_SALESFORCE_CONSUMER_KEY", raising=False)
     settings = load_settings()
-    with pytest.raises(ConfigError, match="needs: "):
+    with pytest.raises(ConfigError, match="needs: consumer_key"):
         _ = settings.salesforce_settings

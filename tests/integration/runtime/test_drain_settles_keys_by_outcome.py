@@ -94,3 +94,22 @@ def test_a_person_held_by_another_worker_goes_back_at_once_without_costing_an_at
     assert report.by_disposition.get("busy", 0) >= 1 and "synced" not in report.by_disposition
     assert state.dirty("salesforce").members("Lead") == {lead_id}
     assert int(redis_client.get(f"crmsync:attempts:key:sf:Lead:{lead_id}") or 0) == 0
+
+
+class _Interrupted:
+    """Stands in for the service when the task's soft time limit fires mid-batch."""
+
+    def sync_batch(self, keys: list[str], run: Run) -> None:
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        raise SoftTimeLimitExceeded()
+
+
+def test_a_batch_interrupted_mid_sync_returns_its_keys_at_once(state: State, redis_client: Any) -> None:
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    state.dirty("salesforce").add("Lead", ["00Q5g0000000001EAA", "00Q5g0000000002EAA"])
+    with pytest.raises(SoftTimeLimitExceeded):
+        drain(_Interrupted(), state.dirty, TaskAttempts(redis_client), Run.new("test"), POLICY)  # type: ignore[arg-type]
+    dirty = state.dirty("salesforce")
+    assert dirty.size("Lead") == 2 and dirty.leased("Lead") == {}

@@ -47,10 +47,10 @@ def hs_box(_hs_server: HubSpotSandbox) -> HubSpotSandbox:
 
 def sf_settings(box: SalesforceSandbox, **overrides: Any) -> SalesforceSettings:
     values: dict[str, Any] = {
-        "auth_mode": "soap",
-        "username": "admin@crm-sync.sandbox",
-        "password": SecretStr("password"),
-        "security_token": SecretStr("TOKEN"),
+        "auth_mode": "client_credentials",
+        "domain": "sandbox.my",  # client credentials need a My Domain (sent to the sandbox)
+        "consumer_key": "sandbox-consumer-key",
+        "consumer_secret": SecretStr("sandbox-consumer-secret"),
         "login_url": box.instance_url,
         "ca_bundle": box.ca_path,
         "retry_initial_wait": 0.01,
