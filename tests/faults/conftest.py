@@ -33,7 +33,7 @@ from worker.state.audit import AuditLog
 from worker.state.deadletters import DeadLetterStore
 from worker.state.dirty import Change, DirtySet, Event
 
-ADMIN = "admin@crm-sync.sandbox"
+CONSUMER_KEY = "sandbox-consumer-key"  # the sandbox's connected app (client credentials, as the demo)
 #: settings that make redelivery happen within a test: a killed task's keys come back after the lease,
 #: its message after the visibility timeout (Redis broker), its slot after the same.
 FAST_RECOVERY = {
@@ -75,21 +75,15 @@ def faults(
     tmp_path: Path,
     run_secrets: Secrets,
 ) -> Iterator[Service]:
-    """The e2e service with secrets of its own (a fresh Salesforce password and security token, the
-    HubSpot token, Salesforce session ids issued during the run), scanned for in every process log and
-    in the test's captured output when the test ends (``test_no_secret_in_any_output``)."""
+    """The e2e service with secrets of its own (a fresh Salesforce connected-app secret, the HubSpot
+    token, Salesforce session ids issued during the run), scanned for in every process log and
+    process log when the test ends: a leak fails the test naming the log and the secret's kind."""
     with running(sf_box, hs_box, redis_url, tmp_path) as svc:
-        password, token = secrets.token_urlsafe(18), secrets.token_hex(12)
-        sf_box.org.passwords[ADMIN] = (password, token)
-        svc.env.update(
-            {
-                "CRMSYNC_SALESFORCE_PASSWORD": password,
-                "CRMSYNC_SALESFORCE_SECURITY_TOKEN": token,
-                **FAST_RECOVERY,
-            }
-        )
+        consumer_secret = secrets.token_urlsafe(24)
+        sf_box.org.connected_apps[CONSUMER_KEY]["secret"] = consumer_secret
+        svc.env.update({"CRMSYNC_SALESFORCE_CONSUMER_SECRET": consumer_secret, **FAST_RECOVERY})
         run_secrets.values.update(
-            {"salesforce password": password, "salesforce token": token, "hubspot token": hs_box.token}
+            {"salesforce consumer secret": consumer_secret, "hubspot token": hs_box.token}
         )
         yield svc
         for session_id in list(sf_box.org.sessions):

@@ -1,7 +1,7 @@
 """Promise: nothing lost and nothing spinning when Salesforce stops serving us for long.
 
 Salesforce's daily API allocation runs out mid-run, or its sessions expire and the re-login is refused
-for good (the password changed). That CRM's work pauses with a clear reason in
+for good (the connected app's secret was rotated). That CRM's work pauses with a clear reason in
 ``crmsync:pause:salesforce`` (its TTL is the resume time), polls answer ``paused`` without a call,
 the people waiting stay in the dirty set (never dead-lettered), and once the allocation or the password
 is restored the daemon resumes on its own and converges."""
@@ -16,7 +16,7 @@ import pytest
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
 from tests.e2e.conftest import Service, wait_until
-from tests.faults.conftest import ADMIN, Workload, assert_converged, sf_api
+from tests.faults.conftest import CONSUMER_KEY, Workload, assert_converged, sf_api
 from worker.state.deadletters import DeadLetterStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -33,12 +33,13 @@ def _exhaust(box: SalesforceSandbox) -> Any:
 
 
 def _lock_out(box: SalesforceSandbox) -> Any:
-    good = box.org.passwords[ADMIN]
-    box.org.passwords[ADMIN] = ("changed-by-an-admin", "")
+    app = box.org.connected_apps[CONSUMER_KEY]
+    good = app["secret"]
+    app["secret"] = "rotated-by-an-admin"
     box.org.sessions.clear()
 
     def restore() -> None:
-        box.org.passwords[ADMIN] = good
+        app["secret"] = good
 
     return restore
 
