@@ -12,6 +12,7 @@ from typing import Any
 
 from sandbox.salesforce import errors as err
 from sandbox.salesforce import versions
+from sandbox.salesforce.schema import SCHEMA
 
 Check = Callable[[Any], bool]
 
@@ -58,6 +59,19 @@ SETTINGS: dict[str, tuple[Check, str]] = {
         "a release number such as 66.0 (31.0 or later)",
     ),
     "soap_login_enabled": (_bool, "true or false"),
+    "lead_field_mapping": (
+        lambda v: (
+            isinstance(v, dict)
+            and all(
+                isinstance(k, str)
+                and isinstance(t, str)
+                and SCHEMA["Lead"].field_ci(k) is not None
+                and SCHEMA["Contact"].field_ci(t) is not None
+                for k, t in v.items()
+            )
+        ),
+        "an object of Lead field -> Contact field names",
+    ),
     "query_timeout_rows": (lambda v: v is None or _int(0, 10**9)(v), "a whole number of rows or null"),
 }
 

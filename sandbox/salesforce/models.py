@@ -44,6 +44,8 @@ from sandbox.salesforce.schema import (
 
 Record = dict[str, Any]  # stored sparse: a field that is null is absent (read with .get)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Standard Lead fields conversion always carries to the Contact (the standard mapping).
+STANDARD_CONVERTED_FIELDS = ("FirstName", "LastName", "Email", "Phone", "Title", "LeadSource")
 UNQUALIFIED_MESSAGE = "Unqualified Reason is required when Lead Status is Unqualified."
 
 # Declared once: query batching (api_rest headers_queryoptions.htm: default 2000, min 200, max 2000).
@@ -272,6 +274,12 @@ class Org:
         # suites can make duplicates on purpose (set it to model a real org).
         self.duplicate_rule = "off"
         self.converted_leads_editable = False  # "View and Edit Converted Leads" permission
+        # Lead custom fields the org mapped onto the Contact for conversion (Setup > Lead > Map Lead
+        # Fields); unmapped custom fields do not reach the Contact.
+        self.lead_field_mapping: dict[str, str] = {
+            "Lead_Stage__c": "Lead_Stage__c",
+            "HubSpot_Contact_ID__c": "HubSpot_Contact_ID__c",
+        }
         self.assignment_rule_owner: str | None = None  # active lead assignment rule: assigns to this user
         self.locators_bound_to_session = True
         self.bulk_job_polls = 0  # Bulk 2.0 jobs report InProgress for this many polls
@@ -700,10 +708,11 @@ class Org:
         if matches:
             raise self._duplicates_error(obj.name, matches)
 
-    def _matching(self, entity: str, rec: Record, source: str) -> list[str]:
+    def _matching(self, entity: str, rec: Record, source: str, company: str | None = None) -> list[str]:
         store = self.stores[entity]
         email = (rec.get("Email") or "").lower()
-        company = rec.get("Company") if source == "Lead" else self._account_name(rec.get("AccountId"))
+        if company is None:
+            company = rec.get("Company") if source == "Lead" else self._account_name(rec.get("AccountId"))
         name = ((rec.get("FirstName") or "").lower(), (rec.get("LastName") or "").lower())
         out: list[str] = []
         candidates = store.lookup("Email", rec["Email"]) if email else set()
@@ -1115,8 +1124,11 @@ class Org:
         do_not_create_opportunity: bool = False,
     ) -> dict[str, Any]:
         """SOAP ``convertLead`` (api sforce_api_calls_convertlead.htm): Account, Contact, optional
-        Opportunity (with a primary OpportunityContactRole), then the lead takes the converted status.
-        UNVERIFIED: which lead fields map onto the new records beyond name/email/phone/company/title.
+        Opportunity (with a primary OpportunityContactRole), then the lead takes the converted status
+        (which must be a converted one). Standard fields reach the Contact; custom fields only where
+        the org mapped them (``lead_field_mapping``). Duplicate rules run on the new Contact (and refuse
+        the conversion with DUPLICATES_DETECTED unless the rule is off). UNVERIFIED: the exact
+        standard mapping beyond name/email/phone/title/source.
         """
         lead = self.get("Lead", lead_id)
         if lead["IsConverted"]:
@@ -1124,26 +1136,21 @@ class Org:
         statuses = {v.value for v in SCHEMA["Lead"].fields["Status"].picklist if v.converted}
         if converted_status not in statuses:
             raise err.InvalidStatus(f"invalid convertedStatus: {converted_status}", [])
+        contact_values: Record = {k: lead.get(k) for k in STANDARD_CONVERTED_FIELDS}
+        for lead_field, contact_field in self.lead_field_mapping.items():
+            contact_values[contact_field] = lead.get(lead_field)
+        if contact_id is None:
+            # Duplicate rules run on the records conversion creates (checked before anything is
+            # saved: conversion is one transaction, help "Duplicate rules and lead conversion" UNVERIFIED).
+            probe = {**contact_values, "Id": None}
+            found = self._matching("Contact", probe, "Contact", company=lead.get("Company"))
+            if found and self.duplicate_rule != "off":  # no DuplicateRuleHeader on convertLead here
+                raise self._duplicates_error("Contact", {"Contact": found[:3]})
         if account_id is None:
             account_id = self.create("Account", {"Name": lead["Company"]}, user_id)
         if contact_id is None:
             contact_id = self.create(
-                "Contact",
-                {
-                    k: lead.get(k)
-                    for k in (
-                        "FirstName",
-                        "LastName",
-                        "Email",
-                        "Phone",
-                        "Title",
-                        "LeadSource",
-                        "Lead_Stage__c",
-                        "HubSpot_Contact_ID__c",
-                    )
-                }
-                | {"AccountId": account_id},
-                user_id,
+                "Contact", contact_values | {"AccountId": account_id}, user_id, allow_duplicates=True
             )
         opp_id = None
         if not do_not_create_opportunity:

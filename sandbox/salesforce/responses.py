@@ -19,7 +19,7 @@ from html import escape
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from sandbox.salesforce import control, soql
+from sandbox.salesforce import control, ingest, soql
 from sandbox.salesforce import errors as err
 from sandbox.salesforce import versions as api_versions
 from sandbox.salesforce.engine import Compiled, page, parse_batch_size, record_json, run_query
@@ -731,6 +731,106 @@ def bulk_delete(ctx: Ctx) -> Reply:
     _job(ctx)
     org_jobs(ctx.the_org()).pop(ctx.params["id"], None)
     return Reply(204)
+
+
+def ingest_create(ctx: Ctx) -> Reply:
+    """Bulk 2.0 ingest job create (bulk_api_2_0 create_job.htm): state ``Open`` until closed."""
+    org = ctx.the_org()
+    body = ctx.json()
+    if not isinstance(body, dict) or body.get("operation") not in ingest.OPERATIONS:
+        raise err.SalesforceApiError(
+            "Invalid request: operation must be insert, update, upsert or delete", extra={}
+        )
+    obj = org.object_def(str(body.get("object") or ""))
+    key = body.get("externalIdFieldName")
+    if body["operation"] == "upsert":
+        f = obj.field_ci(str(key or ""))
+        if f is None or not (f.external_id or f.name == "Id"):
+            raise err.SalesforceApiError(f"Invalid external ID field: {key}", extra={})  # text UNVERIFIED
+        key = f.name
+    with org.lock:
+        org.cursor_counter += 1
+        job_id = make_id(BULK_JOB_PREFIX, org.cursor_counter)
+    info = {
+        "id": job_id,
+        "operation": body["operation"],
+        "object": obj.name,
+        "createdById": ctx.user_id,
+        "createdDate": format_datetime(org.now_ms()),
+        "systemModstamp": format_datetime(org.now_ms()),
+        "state": "Open",
+        "externalIdFieldName": key,
+        "concurrencyMode": "Parallel",
+        "contentType": "CSV",
+        "apiVersion": float(ctx.version),
+        "contentUrl": f"services/data/v{ctx.version}/jobs/ingest/{job_id}/batches",
+        "lineEnding": body.get("lineEnding", "LF"),
+        "columnDelimiter": body.get("columnDelimiter", "COMMA"),
+    }
+    org_jobs(org)[job_id] = {"info": info, "data": "", "polls": 0, "ingest": True, "unprocessed": []}
+    return Reply(200, info)
+
+
+def _ingest_job(ctx: Ctx) -> dict[str, Any]:
+    job = _job(ctx)
+    if not job.get("ingest"):
+        raise err.NotFound("The requested resource does not exist")
+    return job
+
+
+def ingest_upload(ctx: Ctx) -> Reply:
+    """``PUT /jobs/ingest/{id}/batches`` CSV → 201 while the job is Open (upload_job_data.htm)."""
+    job = _ingest_job(ctx)
+    if job["info"]["state"] != "Open":
+        raise err.SalesforceApiError("Job is not in Open state", extra={})  # text UNVERIFIED
+    if len(job["data"]) + len(ctx.body) > ingest.MAX_UPLOAD_BYTES:
+        raise err.SalesforceApiError("Job data exceeds the 100 MB limit", extra={})
+    text = ctx.body.decode("utf-8", errors="replace")
+    if job["data"]:  # a later upload repeats the header row; keep one
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+    job["data"] += text if text.endswith("\n") or not text else text + "\n"
+    return Reply(201)
+
+
+def ingest_state(ctx: Ctx) -> Reply:
+    """``PATCH /jobs/ingest/{id}`` ``{"state": "UploadComplete" | "Aborted"}`` (close_job.htm)."""
+    job = _ingest_job(ctx)
+    body = ctx.json()
+    state = body.get("state") if isinstance(body, dict) else None
+    info = job["info"]
+    if state == "UploadComplete" and info["state"] == "Open":
+        info["state"] = "UploadComplete"
+        ingest.process(ctx.the_org(), job, ctx.user_id)
+    elif state == "Aborted" and info["state"] in {"Open", "UploadComplete", "InProgress"}:
+        info["state"] = "Aborted"
+        job["unprocessed"] = None  # every uploaded row
+    else:
+        raise err.SalesforceApiError(f"Cannot change state from {info['state']} to {state}", extra={})
+    return Reply(200, info)
+
+
+def ingest_get(ctx: Ctx) -> Reply:
+    """Bulk 2.0 ingest job info (get_job_info.htm); InProgress for ``bulk_job_polls`` polls."""
+    job = _ingest_job(ctx)
+    info = job["info"]
+    job["polls"] += 1
+    if info["state"] in {"UploadComplete", "InProgress"}:
+        info["state"] = "InProgress" if job["polls"] <= ctx.the_org().bulk_job_polls else "JobComplete"
+    return Reply(200, {**info, "retries": 0, "totalProcessingTime": 0})
+
+
+def ingest_results(ctx: Ctx) -> Reply:
+    """``GET /jobs/ingest/{id}/successfulResults|failedResults|unprocessedrecords`` as CSV (get_job_*);
+    results of a job still running → 400 (UNVERIFIED code/text)."""
+    job = _ingest_job(ctx)
+    kind = ctx.path.rstrip("/").rsplit("/", 1)[1]
+    kind = "unprocessedrecords" if kind.lower() == "unprocessedrecords" else kind
+    if job["info"]["state"] not in {"JobComplete", "Aborted", "Failed"}:
+        raise err.SalesforceApiError("Job is not complete", extra={})
+    if kind != "unprocessedrecords" and job["info"]["state"] == "Aborted":
+        job.setdefault("success", [])
+        job.setdefault("failed", [])
+    return Reply(200, ingest.results_csv(job, kind), content_type="text/csv")
 
 
 def _csv_value(f: Any, value: Any) -> str:

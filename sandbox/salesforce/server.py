@@ -355,7 +355,9 @@ def serve(host: str, port: int, seed: int) -> None:
         f"CA certificate: {sandbox.ca_path}  (REQUESTS_CA_BUNDLE / CRMSYNC_SALESFORCE_CA_BUNDLE)", flush=True
     )
     print(
-        "login: admin@crm-sync.sandbox / password + token TOKEN; OAuth client sandbox-consumer-key",
+        "login: OAuth client credentials sandbox-consumer-key / sandbox-consumer-secret "
+        "(CRMSYNC_SALESFORCE_DOMAIN=sandbox.my); "
+        "legacy SOAP: admin@crm-sync.sandbox / password + token TOKEN",
         flush=True,
     )
     config = uvicorn.Config(

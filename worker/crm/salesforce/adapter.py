@@ -764,19 +764,28 @@ class SalesforceAdapter:
         size = self.settings.write_batch_size
         stop: Stop | None = None
         for op, indexes in requests_:
+            if stop is not None:
+                break
+            if op.idempotent and len(indexes) > self.settings.bulk_write_threshold:
+                stop = _marked(
+                    partial(self._bulk_upsert, op, items, keys, indexes, results),
+                    indexes,
+                    items,
+                    keys,
+                    results,
+                )
+                continue
             for start in range(0, len(indexes), size):
                 if stop is not None:
                     break
                 batch = indexes[start : start + size]
-                try:
-                    self._write_batch(op, items, keys, batch, headers, results)
-                except CrmError as exc:
-                    stop = Stop.of(exc)
-                    for i in batch:
-                        if results[i] is None:
-                            results[i] = WriteResult(
-                                keys[i], failure_outcome(exc), items[i].get("id"), error=exc
-                            )
+                stop = _marked(
+                    partial(self._write_batch, op, items, keys, batch, headers, results),
+                    batch,
+                    items,
+                    keys,
+                    results,
+                )
         out = [
             with_op(r, ops[i])
             if r is not None
@@ -843,6 +852,101 @@ class SalesforceAdapter:
             where = f"({where}) AND IsConverted = false"
         return list(self.query(queries.select(fields, object_type, where, args)))
 
+    def _bulk_upsert(
+        self,
+        op: _WriteOp,
+        items: list[Record],
+        keys: list[str],
+        indexes: list[int],
+        results: list[WriteResult | None],
+    ) -> None:
+        """A large idempotent write as one Bulk API 2.0 upsert job per object (api_asynch
+        bulk_api_2_0: create job, upload CSV, close, poll, then successful/failed/unprocessed results),
+        every step through ``_call``. Results are matched back by the key column (the docs: "the order
+        of records in the response is not guaranteed"): APPLIED with ``sf__Id``/``sf__Created``,
+        REJECTED with the code of ``sf__Error``, NOT_APPLIED for unprocessed rows, UNKNOWN for a row
+        missing from every result. A failure before the job is closed sent nothing (the caller marks
+        the rows by the failure); after it, the rows may be saved and are resolved by ``reconcile``."""
+        by_object: dict[str, list[int]] = {}
+        for i in indexes:
+            by_object.setdefault(str(items[i]["attributes"]["type"]), []).append(i)
+        for object_type, mine in by_object.items():
+            key = "Id" if op.path == "composite/sobjects" else op.path.rsplit("/", 1)[1]
+            self._bulk_upsert_one(object_type, key, items, keys, mine, results)
+
+    def _bulk_upsert_one(
+        self,
+        object_type: str,
+        key: str,
+        items: list[Record],
+        keys: list[str],
+        indexes: list[int],
+        results: list[WriteResult | None],
+    ) -> None:
+        name = queries.name(object_type)
+        columns = list(
+            dict.fromkeys(("Id" if k == "id" else k) for i in indexes for k in items[i] if k != "attributes")
+        )
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        handles: dict[str, int] = {}
+        for i in indexes:
+            row = {("Id" if k == "id" else k): v for k, v in items[i].items() if k != "attributes"}
+            writer.writerow([_bulk_cell(row[c]) if c in row else "" for c in columns])  # "": left as is
+            handles[str(row.get(key))[:15] if key == "Id" else str(row.get(key))] = i
+
+        def bulk(sf: Salesforce) -> _Bulk2Client:
+            handler = SFBulk2Handler(sf.session_id, sf.bulk2_url, session=sf.session)
+            return _Bulk2Client(name, sf.bulk2_url, handler.headers, sf.session)
+
+        job = self._call(lambda sf: bulk(sf).create_job(Operation.upsert, external_id_field=key))
+        job_id = str(job["id"])
+        data = buf.getvalue()
+        self._call(lambda sf: bulk(sf).upload_job_data(job_id, data), only=_not_applied)
+        self._call(lambda sf: bulk(sf).close_job(job_id), only=_not_applied)
+        wait = self.settings.bulk_poll_seconds
+        while True:
+            state = self._call(lambda sf: bulk(sf).get_job(job_id, False)).get("state")
+            if state in {"JobComplete", "Failed", "Aborted"}:
+                break
+            self.policy.sleep(wait)
+            wait = min(max(wait * 2, 0.01), 30.0)
+
+        def rows(kind: str) -> list[dict[str, str]]:
+            text = self._call(lambda sf: bulk(sf).get_ingest_results(job_id, kind))
+            return list(csv.DictReader(io.StringIO(str(text))))
+
+        def index_of(row: Mapping[str, str]) -> int | None:
+            value = str(row.get(key, ""))
+            return handles.get(value[:15] if key == "Id" else value)
+
+        for row in rows("successfulResults"):
+            if (hit := index_of(row)) is not None:
+                results[hit] = WriteResult(
+                    keys[hit],
+                    Outcome.APPLIED,
+                    row.get("sf__Id") or None,
+                    created=row.get("sf__Created") == "true",
+                )
+        for row in rows("failedResults"):
+            if (hit := index_of(row)) is not None:
+                code, _, rest = str(row.get("sf__Error", "")).partition(":")
+                message = rest.rsplit(":", 1)[0] if rest.endswith("--") else rest
+                error = classify_code(code or None, message, 400)
+                if isinstance(error, FatalError):
+                    error = RecordRejectedError(message, code=code or None, status=400)
+                results[hit] = from_error(keys[hit], error, record_id=items[hit].get("id"))
+        for row in rows("unprocessedrecords"):
+            if (hit := index_of(row)) is not None:
+                results[hit] = WriteResult(keys[hit], Outcome.NOT_APPLIED, error=not_attempted(None))
+        missing = RetriableError(
+            f"Bulk 2.0 job {job_id} ({state}) reported nothing for this row", code="MISSING_RESULT"
+        )
+        for i in indexes:
+            if results[i] is None:
+                results[i] = WriteResult(keys[i], Outcome.UNKNOWN, items[i].get("id"), error=missing)
+
     def _write_batch(
         self,
         op: _WriteOp,
@@ -902,6 +1006,34 @@ class SalesforceAdapter:
             if not retry:
                 return
             pending = retry
+
+
+def _marked(
+    send: Callable[[], None],
+    indexes: list[int],
+    items: list[Record],
+    keys: list[str],
+    results: list[WriteResult | None],
+) -> Stop | None:
+    """Run one send; when a failure stops the write, its records without a result get the failure's
+    outcome (UNKNOWN when the server may have committed, NOT_APPLIED when it proves it did not)."""
+    try:
+        send()
+    except CrmError as exc:
+        for i in indexes:
+            if results[i] is None:
+                results[i] = WriteResult(keys[i], failure_outcome(exc), items[i].get("id"), error=exc)
+        return Stop.of(exc)
+    return None
+
+
+def _bulk_cell(value: Any) -> str:
+    """A Bulk 2.0 CSV cell: ``#N/A`` sets null (an empty cell would leave the field as it is)."""
+    if value is None:
+        return "#N/A"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _not_query_timeout(exc: CrmError) -> bool:

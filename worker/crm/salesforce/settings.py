@@ -96,6 +96,12 @@ class SalesforceSettings(BaseSettings):
         min_length=1,
         description="Values of CALL_TASK_FIELD that are calls.",
     )
+    bulk_write_threshold: int = Field(
+        10_000,
+        ge=1,
+        description="Upserts (keyed creates, updates) of one object in one write above this many go "
+        "through a Bulk API 2.0 ingest job instead of 200-record collections.",
+    )
     bulk_poll_seconds: float = Field(1.0, ge=0, description="First wait between Bulk 2.0 job polls.")
     retry_attempts: int = Field(5, ge=1)
     retry_initial_wait: float = Field(0.5, ge=0)
