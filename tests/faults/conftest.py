@@ -76,7 +76,7 @@ def faults(
     run_secrets: Secrets,
 ) -> Iterator[Service]:
     """The e2e service with secrets of its own (a fresh Salesforce connected-app secret, the HubSpot
-    token, Salesforce session ids issued during the run), scanned for in every process log and
+    token, Salesforce session ids issued during the run), scanned for in every
     process log when the test ends: a leak fails the test naming the log and the secret's kind."""
     with running(sf_box, hs_box, redis_url, tmp_path) as svc:
         consumer_secret = secrets.token_urlsafe(24)
