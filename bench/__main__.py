@@ -8,8 +8,8 @@ their docstrings publish) against a throw-away ``redis-server`` on a free loopba
 - per CRM adapter: records/s and API calls per record against the batch minimum (ratio; ≤ 1.1 wanted);
 - the sync service: people/s and calls per person against the batch minimum;
 - HubSpot: the share of the 10-second rate ceiling sustained (≥ 90 %) and the count of 429 answers;
-- the daemon: change-to-write latency p50/p95 on the poll path against its target (the webhook path is
-  not wired into a bench yet: reported as not measured);
+- the daemon: change-to-write latency p50/p95 on the poll path and on the webhook path (``crmsync web``
+  receiving the sandboxes' webhooks and Outbound Messages) against their targets;
 - the receivers: webhook answer p50/p95 against HubSpot's 5 s timeout;
 - peak RSS of every benchmark process (``wait4``), and the machine (cores, load) it ran on.
 
@@ -62,6 +62,11 @@ class Script:
     full: list[str]
     read: Callable[[str], list[Row]]
     redis_arg: str | None = None  # a --flag taking the Redis URL (else CRMSYNC_BENCH_REDIS_URL)
+    label: str = ""  # the name in the table (default: the script's)
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.removesuffix(".py")
 
 
 def find(pattern: str, text: str) -> re.Match[str] | None:
@@ -177,21 +182,20 @@ def read_sync_runtime(out: str) -> list[Row]:
     if m:
         rows.append(Row("daemon", "initial sync of linked people", f"{num(m[2]):,.0f} people/s"))
     for m in re.finditer(
-        rf"^\s+(salesforce|hubspot)\s+change to other side written \(poll path\): p50 {NUM}s p95 {NUM}s; "
-        rf"target p95 <= {NUM}s: {NUM} of the limit",
+        rf"^\s+(salesforce|hubspot)\s+change to other side written \((poll|webhook) path\): "
+        rf"p50 {NUM}s p95 {NUM}s; target p95 <= {NUM}s: {NUM} of the limit",
         out,
         re.MULTILINE,
     ):
         rows.append(
             Row(
                 "daemon",
-                f"{m[1]} change -> write, poll path p50/p95",
-                f"{num(m[2]):.2f} s / {num(m[3]):.2f} s",
-                f"p95 <= {num(m[4]):g} s",
-                f"{num(m[5]):.2f}",
+                f"{m[1]} change -> write, {m[2]} path p50/p95",
+                f"{num(m[3]):.2f} s / {num(m[4]):.2f} s",
+                f"p95 <= {num(m[5]):g} s",
+                f"{num(m[6]):.2f}",
             )
         )
-    rows.append(Row("daemon", "change -> write, webhook path", "not measured (no bench drives it yet)"))
     m = find(rf"batch minimum {NUM} .*?: {NUM}x", out)
     if m:
         rows.append(
@@ -248,6 +252,13 @@ SCRIPTS = [
         ["--people", "1000", "--seconds", "15", "--rate", "5", "--poll", "2"],
         [],
         read_sync_runtime,
+    ),
+    Script(
+        "sync_runtime.py",
+        ["--people", "1000", "--seconds", "15", "--rate", "5", "--webhooks"],
+        ["--webhooks"],
+        read_sync_runtime,
+        label="sync_runtime --webhooks",
     ),
     Script("hubspot_webhooks.py", ["--requests", "100"], [], read_web),
     Script("backfill.py", [], [], read_backfill),
@@ -308,21 +319,17 @@ def main(argv: list[str] | None = None) -> int:
         for script in SCRIPTS:
             if not (BENCH / script.name).exists() or (args.only and script.name not in args.only):
                 continue
-            print(f"running {script.name} …", file=sys.stderr, flush=True)
+            print(f"running {script.title} …", file=sys.stderr, flush=True)
             out, wall, rss, status = run(script, args.full, redis_url)
             if args.raw:
                 print(out)
             found = script.read(out)
             if status != 0 or not found:
-                missing.append(f"{script.name} (exit {status})")
-                rows.append(Row(script.name.removesuffix(".py"), "figures", "missing", "", ""))
+                missing.append(f"{script.title} (exit {status})")
+                rows.append(Row(script.title, "figures", "missing", "", ""))
                 print(out[-3000:], file=sys.stderr)
             rows.extend(found)
-            rows.append(
-                Row(
-                    script.name.removesuffix(".py"), "process peak RSS / wall", f"{rss:.0f} MB / {wall:.1f} s"
-                )
-            )
+            rows.append(Row(script.title, "process peak RSS / wall", f"{rss:.0f} MB / {wall:.1f} s"))
     print(table(rows))
     load = os.getloadavg()
     print(
