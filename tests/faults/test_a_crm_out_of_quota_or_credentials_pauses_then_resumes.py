@@ -45,7 +45,9 @@ def _lock_out(box: SalesforceSandbox) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("cut", "reason"), [(_exhaust, "REQUEST_LIMIT_EXCEEDED"), (_lock_out, "INVALID")], ids=["quota", "auth"]
+    ("cut", "reason"),
+    [(_exhaust, ("REQUEST_LIMIT_EXCEEDED", "API_SHARE_EXHAUSTED")), (_lock_out, ("authentication failed",))],
+    ids=["quota", "auth"],
 )
 def test_salesforce_work_pauses_with_its_reason_and_resumes_when_restored(
     faults: Service,
