@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +45,21 @@ def redis_client(redis_url: str) -> Iterator[object]:
     yield client
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(scope="module")
+def sf_box() -> Iterator[Any]:
+    """The Salesforce sandbox over HTTPS on an ephemeral port, for a module (e2e and fault tests)."""
+    from sandbox.salesforce.server import SalesforceSandbox
+
+    with SalesforceSandbox() as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+def hs_box() -> Iterator[Any]:
+    """The HubSpot sandbox over HTTP on an ephemeral port, for a module (e2e and fault tests)."""
+    from sandbox.hubspot.server import HubSpotSandbox
+
+    with HubSpotSandbox() as box:
+        yield box

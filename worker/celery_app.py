@@ -7,6 +7,7 @@ Why each setting (the README's "Operations" section states the same):
   its own attempt counter in Redis (``worker.tasks.CrmSyncTask``) and gives up after ``max_attempts``.
 - ``broker_transport_options.visibility_timeout`` > ``task_time_limit``: Redis redelivers a message
   that is unacknowledged for that long, so a running task must always finish (or be killed) first.
+  The sweep that redelivers runs every 10 s (kombu's default throttle makes it every 100 s).
 - ``worker_prefetch_multiplier = 1``: a worker process reserves one message at a time, so a long sync
   batch never holds others hostage, and reserved messages do not age towards the visibility timeout.
 - Queues ``signals`` (polls, dispatch), ``sync`` (people) and ``backfill``: run backfills on their own
@@ -73,7 +74,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.broker,
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout},
+        "broker_transport_options": {
+            "visibility_timeout": settings.visibility_timeout,
+            # kombu sweeps unacknowledged messages every interval x throttle (10 x 10 s by default): a
+            # killed worker's message would come back up to 100 s after its visibility timeout
+            "unacked_restore_interval": 10,
+            "unacked_restore_throttle": 1,
+        },
         "result_backend": None,
         "task_ignore_result": True,
         "task_serializer": "json",

@@ -39,7 +39,10 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float = 30.0, every
 
 
 def broker_url(redis_url: str) -> str:
-    """The test's second database (db + 8) as the Celery broker, so broker keys never mix with state."""
+    """The test's second database (db + 8) as the Celery broker, so broker keys never mix with state;
+    ``CRMSYNC_TEST_BROKER_URL`` names another one (a machine shared by several test sessions)."""
+    if os.environ.get("CRMSYNC_TEST_BROKER_URL"):
+        return os.environ["CRMSYNC_TEST_BROKER_URL"]
     head, _, db = redis_url.rpartition("/")
     return f"{head}/{(int(db or 0) + 8) % 16}"
 
@@ -85,18 +88,6 @@ class Service:
         for proc, log in self.procs:
             print(f"----- {log.name} -----\n{log.read_text(errors='replace')[-6000:]}")
             self.stop(proc)
-
-
-@pytest.fixture(scope="module")
-def sf_box() -> Iterator[SalesforceSandbox]:
-    with SalesforceSandbox() as box:
-        yield box
-
-
-@pytest.fixture(scope="module")
-def hs_box() -> Iterator[HubSpotSandbox]:
-    with HubSpotSandbox() as box:
-        yield box
 
 
 @contextmanager

@@ -22,6 +22,7 @@ crmsync:dead:index                       zset    person id scored by last dead-l
 crmsync:audit                            stream  one entry per field written, JSON in field ``e`` (MAXLEN ~)
 crmsync:cursor:{crm}:{name}              string  a change reader's cursor JSON
 crmsync:pause:{crm}                      string  reason a CRM's work is paused (TTL = until it resumes)
+crmsync:intent:{person id}               hash    run id → JSON of the creates that run is sending (TTL)
 crmsync:delivered:{crm}:{name}           zset    change-reader delivered keys (``delivered.py``)
 crmsync:attempts:{task id}               string  deliveries of one Celery task (TTL 1 day; ``runtime.py``)
 crmsync:slot:{queue}:{n}                 string  a sync task is queued or running in slot n (PX expiry)
@@ -95,6 +96,10 @@ def attempts(task_id: str) -> str:
 
 def slot(queue: str, n: int) -> str:
     return f"{PREFIX}:slot:{queue}:{n}"
+
+
+def intent(person_id: str) -> str:
+    return f"{PREFIX}:intent:{person_id}"
 
 
 def runlock(name: str) -> str:

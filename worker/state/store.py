@@ -10,6 +10,7 @@ from worker.state.bases import BaseStore
 from worker.state.cursors import CursorStore
 from worker.state.deadletters import DeadLetterStore
 from worker.state.dirty import DirtySet
+from worker.state.intents import IntentStore
 from worker.state.links import LinkStore
 from worker.state.locks import Locks
 from worker.state.pauses import PauseStore
@@ -25,6 +26,7 @@ class State:
     audit: AuditLog
     cursors: CursorStore
     pauses: PauseStore
+    intents: IntentStore
 
     @classmethod
     def connect(cls, redis: Any, *, lock_ttl_s: float = 120.0, audit_max_len: int = 1_000_000) -> State:
@@ -37,6 +39,7 @@ class State:
             audit=AuditLog(redis, max_len=audit_max_len),
             cursors=CursorStore(redis),
             pauses=PauseStore(redis),
+            intents=IntentStore(redis),
         )
 
     def dirty(self, crm: str) -> DirtySet:

@@ -62,6 +62,7 @@ from worker.records import (
 )
 from worker.state.audit import AuditEntry
 from worker.state.deadletters import DeadLetter, FailedWrite
+from worker.state.intents import CreateIntent
 from worker.state.locks import Lease, LockBusyError
 from worker.state.store import State
 from worker.sync.facts import HUBSPOT_DEAL_PROPERTIES, hubspot_deal, salesforce_facts, with_deals
@@ -212,7 +213,7 @@ class SyncService:
                         p.settle(Disposition.PLANNED, f"{len(p.plan.writes)} write(s) planned")
                 active = []
             out.paused.update(
-                self._execute([p for p in active if p.disposition is None and p.plan is not None])
+                self._execute([p for p in active if p.disposition is None and p.plan is not None], run)
             )
             self._commit([p for p in active if p.disposition is None], run)
         except _SideStoppedError as stopped:
@@ -651,7 +652,7 @@ class SyncService:
                 )
 
     # ------------------------------------------------------------------ 7. write
-    def _execute(self, people: list[_Person]) -> dict[Side, Stop]:
+    def _execute(self, people: list[_Person], run: Run) -> dict[Side, Stop]:
         """Run the batch's writes in three phases; returns what stopped a side's writes, if anything."""
         stops: dict[Side, Stop] = {}
         creates: dict[Side, list[tuple[_Person, WriteOp, Write]]] = {SF: [], HS: []}
@@ -664,7 +665,7 @@ class SyncService:
                     key = p.hs.id if w.side == SF and p.hs is not None else str(p.sf_key)
                     creates[w.side].append((p, WriteOp(key, "create", w.object_type, w.values()), w))
         for side in (SF, HS):
-            if (stop := self._apply(side, "create", creates[side])) is not None:
+            if (stop := self._apply(side, "create", creates[side], run)) is not None:
                 stops[side] = stop
         self._adopt_duplicates(people)
         for p in people:
@@ -698,10 +699,10 @@ class SyncService:
                 moves.append(move)
         for side in (SF, HS):
             if (
-                stop := self._apply(side, "update", [u for u in updates[side] if not u[0].failed])
+                stop := self._apply(side, "update", [u for u in updates[side] if not u[0].failed], run)
             ) is not None:
                 stops[side] = stop
-        if (stop := self._apply(HS, "move_back", [m for m in moves if not m[0].failed])) is not None:
+        if (stop := self._apply(HS, "move_back", [m for m in moves if not m[0].failed], run)) is not None:
             stops[HS] = stop
         return stops
 
@@ -808,7 +809,7 @@ class SyncService:
         return sf.object_type, sf.id
 
     def _apply(
-        self, side: Side, role: str, items: Sequence[tuple[_Person, WriteOp, Write | None]]
+        self, side: Side, role: str, items: Sequence[tuple[_Person, WriteOp, Write | None]], run: Run
     ) -> Stop | None:
         held = {id(p) for p in self._held([p for p, _, _ in items])}
         items = [item for item in items if id(item[0]) in held]
@@ -816,6 +817,25 @@ class SyncService:
             return None
         port = self.sf if side == SF else self.hs
         ops = [op for _, op, _ in items]
+        if role == "create":
+            self.state.intents.put(
+                {
+                    p.pid: [
+                        CreateIntent(
+                            run.id,
+                            run.kind,
+                            side,
+                            op.object_type,
+                            op.key,
+                            dict(op.values),
+                            {n: self._cause_text(p, side, write, n) for n in op.values},
+                        )
+                        for q, op, write in items
+                        if q is p
+                    ]
+                    for p, _, _ in items
+                }
+            )
         report: WriteReport = port.apply(ops)
         if report.in_state(Outcome.UNKNOWN):
             report = port.reconcile(report)
@@ -877,7 +897,9 @@ class SyncService:
                     f"{a.side} {a.result.state.value}: {a.result.code or a.result.message}" for a in bad
                 )
                 p.settle(Disposition.PAUSED if paused else Disposition.RETRY, detail[:500])
-        self.state.audit.append(audit)
+        recovered, drop = self._recovered(people, run)
+        self.state.audit.append(recovered + audit)
+        self.state.intents.clear(drop)
         held = self._held(ready)
         for p in ready:
             if not any(p is h for h in held):
@@ -949,12 +971,7 @@ class SyncService:
             current = (p.sf.values if p.sf else {}) if a.side == SF else (p.hs.properties if p.hs else {})
             record = a.result.id or a.op.record_id or ""
             for name, value in a.op.values.items():
-                cause = causes.get(name)
-                if cause is None:
-                    text = "link|created|the id of the record just created"
-                else:
-                    text = f"{cause.kind}|{cause.ref}|{cause.detail}"
-                    text += conflicts.get(self.field_ids.get((a.side, name), ""), "")
+                text = self._cause_text(p, a.side, a.write, name, causes, conflicts)
                 before = None if a.role == "create" else current.get(name)
                 entries.append(
                     AuditEntry(
@@ -972,6 +989,78 @@ class SyncService:
                     )
                 )
         return entries
+
+    def _cause_text(
+        self,
+        p: _Person,
+        side: Side,
+        write: Write | None,
+        name: str,
+        causes: Mapping[str, Any] | None = None,
+        conflicts: Mapping[str, str] | None = None,
+    ) -> str:
+        """The audit's cause for one field of a write: the plan's cause and the conflict it settled."""
+        if causes is None:
+            causes = {c.field: c.cause for c in write.changes} if write is not None else {}
+        if conflicts is None:
+            assert p.plan is not None
+            conflicts = {
+                c.field: f"; conflict: Salesforce {c.salesforce!r} vs HubSpot {c.hubspot!r}, {c.winner} wins "
+                f"({c.policy})"
+                for c in p.plan.conflicts
+            }
+        cause = causes.get(name)
+        if cause is None:
+            return "link|created|the id of the record just created"
+        return f"{cause.kind}|{cause.ref}|{cause.detail}" + conflicts.get(
+            self.field_ids.get((side, name), ""), ""
+        )
+
+    def _recovered(self, people: list[_Person], run: Run) -> tuple[list[AuditEntry], dict[str, list[str]]]:
+        """Audit entries for creates earlier runs sent but never committed, found applied now (the
+        record on that side carries the create's key), and the intents to drop: every earlier run's,
+        and this run's unless one of its creates is still of unknown outcome."""
+        entries: list[AuditEntry] = []
+        drop: dict[str, list[str]] = {}
+        found = self.state.intents.get_many([p.pid for p in people])
+        for p in people:
+            unknown = any(a.role == "create" and a.result.state is Outcome.UNKNOWN for a in p.applied)
+            runs = drop.setdefault(p.pid, [] if unknown else [run.id])
+            for intent in found.get(p.pid, []):
+                if intent.run == run.id:
+                    continue
+                if intent.run not in runs:
+                    runs.append(intent.run)
+                record = self._carrying_key(p, intent.side, intent.key)
+                if record is None:
+                    continue  # that create never landed (this run planned it again)
+                entries += [
+                    AuditEntry(
+                        intent.run,
+                        intent.run_kind,
+                        p.pid,
+                        intent.side,
+                        intent.object_type,
+                        record,
+                        name,
+                        None,
+                        value,
+                        f"{intent.causes.get(name, '')}; audited by run {run.id}: its own run did not finish",
+                        "create",
+                    )
+                    for name, value in intent.values.items()
+                ]
+        return entries, drop
+
+    def _carrying_key(self, p: _Person, side: str, key: str) -> str | None:
+        """The id of the person's record on ``side`` when it carries the create key ``key``."""
+        if side == HS and p.hs is not None:
+            if str(p.hs.properties.get(self.hs.settings.create_key_property) or "") == key:
+                return p.hs.id
+        if side == SF and p.sf is not None and p.sf_row is not None:
+            if str(p.sf_row.get(self.cmap.link_sf_hubspot_id) or "") == key:
+                return p.sf.id
+        return None
 
     @staticmethod
     def _summary(p: _Person) -> str:

@@ -1,0 +1,265 @@
+"""Fault injection over the running system: the e2e harness (``tests/e2e/conftest.py``: both sandboxes
+over HTTP(S), a real redis-server, ``crmsync worker`` / ``crmsync beat`` processes) plus a workload,
+a convergence check every fault test ends with, and a secret scan of everything the runs printed.
+
+Convergence means, for every person the workload made:
+- exactly one record per side (no duplicate creates), linked both ways through the ids in the CRMs;
+- nothing left in the dirty sets or their leases, and no dead letter (or, where a test expects one, a
+  dead letter with the CRM's reason);
+- the audit names a create for every record the sync created, and an entry for every person;
+- a fixed point: every record marked dirty once more syncs to no write at all (the map's plan for
+  the final pair is empty, so both CRMs hold what the map dictates).
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from simple_salesforce.api import Salesforce
+
+from sandbox.hubspot.server import HubSpotSandbox
+from sandbox.salesforce.server import SalesforceSandbox
+from tests.conftest import IN_CI, require_service
+from tests.e2e.conftest import Service, running, wait_until
+from worker.state.audit import AuditLog
+from worker.state.deadletters import DeadLetterStore
+from worker.state.dirty import Change, DirtySet, Event
+
+CONSUMER_KEY = "sandbox-consumer-key"  # the sandbox's connected app (client credentials, as the demo)
+#: settings that make redelivery happen within a test: a killed task's keys come back after the lease,
+#: its message after the visibility timeout (Redis broker), its slot after the same.
+FAST_RECOVERY = {
+    "CRMSYNC_SYNC_LEASE_SECONDS": "8",
+    "CRMSYNC_VISIBILITY_TIMEOUT": "20",
+    "CRMSYNC_TASK_TIME_LIMIT": "15",
+    "CRMSYNC_TASK_SOFT_TIME_LIMIT": "12",
+    "CRMSYNC_SYNC_DRAIN_SECONDS": "8",
+    "CRMSYNC_SYNC_LOCK_TTL_S": "10",
+    "CRMSYNC_SYNC_BATCH_SIZE": "10",
+    "CRMSYNC_RETRY_BACKOFF_SECONDS": "0.5",
+    "CRMSYNC_RETRY_BACKOFF_MAX_SECONDS": "4",
+    "CRMSYNC_MAX_ATTEMPTS": "8",
+}
+SETTLE_S = 150.0
+
+
+@dataclass
+class Secrets:
+    """Every secret the fault runs are configured with; none may appear in anything they print."""
+
+    values: dict[str, str] = field(default_factory=dict)
+
+    def found_in(self, text: str) -> list[str]:
+        return [name for name, value in self.values.items() if value and value in text]
+
+
+@pytest.fixture(scope="module")
+def run_secrets() -> Secrets:
+    return Secrets()
+
+
+@pytest.fixture
+def faults(
+    sf_box: SalesforceSandbox,
+    hs_box: HubSpotSandbox,
+    redis_client: Any,
+    redis_url: str,
+    tmp_path: Path,
+    run_secrets: Secrets,
+) -> Iterator[Service]:
+    """The e2e service with secrets of its own (a fresh Salesforce connected-app secret, the HubSpot
+    token, Salesforce session ids issued during the run), scanned for in every
+    process log when the test ends: a leak fails the test naming the log and the secret's kind."""
+    with running(sf_box, hs_box, redis_url, tmp_path) as svc:
+        consumer_secret = secrets.token_urlsafe(24)
+        sf_box.org.connected_apps[CONSUMER_KEY]["secret"] = consumer_secret
+        svc.env.update({"CRMSYNC_SALESFORCE_CONSUMER_SECRET": consumer_secret, **FAST_RECOVERY})
+        run_secrets.values.update(
+            {"salesforce consumer secret": consumer_secret, "hubspot token": hs_box.token}
+        )
+        yield svc
+        for session_id in list(sf_box.org.sessions):
+            run_secrets.values[f"salesforce session {session_id[:6]}…"] = session_id
+        for _, log in svc.procs:
+            text = log.read_text(errors="replace")
+            leaked = run_secrets.found_in(text)
+            assert not leaked, f"{log.name} contains {leaked}"
+
+
+def sf_api(box: SalesforceSandbox) -> Salesforce:
+    return Salesforce(instance_url=box.instance_url, session_id=box.new_session_id(), session=box.session())
+
+
+@dataclass
+class Workload:
+    """People made through the CRMs' public APIs: leads in Salesforce (each must get one HubSpot contact)
+    and MQL contacts in HubSpot (each must get one Salesforce lead)."""
+
+    sf: Salesforce
+    hs: Any
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    leads: dict[str, str] = field(default_factory=dict)  # email -> lead id
+    contacts: dict[str, str] = field(default_factory=dict)  # email -> contact id
+
+    def make(self, leads: int, contacts: int = 0) -> None:
+        for n in range(leads):
+            email = f"lead{n}.{self.tag}@example.com"
+            self.leads[email] = self.sf.Lead.create(
+                {"LastName": f"Lead{n}", "Company": "Faults", "Email": email, "Status": "Working"}
+            )["id"]
+        for n in range(contacts):
+            email = f"contact{n}.{self.tag}@example.com"
+            self.contacts[email] = self.hs.crm.contacts.basic_api.create(
+                {
+                    "properties": {
+                        "email": email,
+                        "lastname": f"Contact{n}",
+                        "lifecyclestage": "marketingqualifiedlead",
+                    }
+                }
+            ).id
+
+    @property
+    def emails(self) -> set[str]:
+        return set(self.leads) | set(self.contacts)
+
+
+def hs_contacts(box: HubSpotSandbox, emails: set[str]) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    with box.backend.lock:
+        for rec in box.portal.stores["contacts"].records.values():
+            email = str(rec.props.get("email") or "")
+            if email in emails:
+                found.setdefault(email, []).append(rec)
+    return found
+
+
+def sf_leads(box: SalesforceSandbox, emails: set[str]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    with box.org.lock:
+        for rec in box.org.stores["Lead"].records.values():
+            email = str(rec.get("Email") or "")
+            if email in emails:
+                found.setdefault(email, []).append(dict(rec))
+    return found
+
+
+def settled(state: Any) -> bool:
+    """Nothing waiting or leased in any dirty set."""
+    dirty_sf, dirty_hs = DirtySet(state, "salesforce"), DirtySet(state, "hubspot")
+    pending = dirty_sf.size("Lead") + dirty_sf.size("Contact") + dirty_hs.size("contacts")
+    leased = len(dirty_sf.leased("Lead")) + len(dirty_sf.leased("Contact")) + len(dirty_hs.leased("contacts"))
+    return pending == 0 and leased == 0
+
+
+def wait_linked(sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, work: Workload, timeout: float) -> None:
+    def linked() -> bool:
+        contacts, leads = hs_contacts(hs_box, work.emails), sf_leads(sf_box, work.emails)
+        for email in work.emails:
+            if not contacts.get(email) or not leads.get(email):
+                return False
+            lead, contact = leads[email][0], contacts[email][0]
+            if lead.get("HubSpot_Contact_ID__c") != str(contact.id):
+                return False
+            if contact.props.get("salesforce_lead_id") != lead["Id"]:
+                return False
+        return True
+
+    wait_until("every person linked in both CRMs", linked, timeout=timeout, every=1.0)
+
+
+def assert_converged(
+    sf_box: SalesforceSandbox,
+    hs_box: HubSpotSandbox,
+    state: Any,
+    work: Workload,
+    *,
+    timeout: float = SETTLE_S,
+    dead_letters_allowed: bool = False,
+) -> None:
+    try:
+        wait_linked(sf_box, hs_box, work, timeout)
+    except pytest.fail.Exception as exc:
+        letters = [
+            (d.person, d.reason, d.detail, [(w.code, w.message) for w in d.writes])
+            for d in DeadLetterStore(state).newest(5)
+        ]
+        raise AssertionError(f"{exc}; dead letters: {letters}") from None
+    wait_until("the dirty sets to drain", lambda: settled(state), timeout=timeout, every=0.5)
+    contacts, leads = hs_contacts(hs_box, work.emails), sf_leads(sf_box, work.emails)
+    dupes = {e: (len(leads.get(e, [])), len(contacts.get(e, []))) for e in work.emails}
+    assert all(v == (1, 1) for v in dupes.values()), {e: v for e, v in dupes.items() if v != (1, 1)}
+
+    audit = list(AuditLog(state).entries())
+    created = {(e.side, e.record) for e in audit if e.op == "create"}
+    unaudited = [
+        ("hubspot", str(contacts[email][0].id))
+        for email in work.leads
+        if ("hubspot", str(contacts[email][0].id)) not in created
+    ] + [
+        ("salesforce", leads[email][0]["Id"])
+        for email in work.contacts
+        if ("salesforce", leads[email][0]["Id"]) not in created
+    ]
+    assert not unaudited, f"creates with no audit entry: {unaudited}"
+    letters = DeadLetterStore(state).newest(1000)
+    if not dead_letters_allowed:
+        assert not letters, [(d.person, d.reason) for d in letters]
+    for letter in letters:
+        assert letter.reason, letter
+
+    # the fixed point: each record synced once more writes nothing
+    before = AuditLog(state).length()
+    DirtySet(state, "salesforce").record(
+        [Event(f"recheck:{uuid.uuid4().hex}", [Change("Lead", i) for i in work.leads.values()])]
+    )
+    DirtySet(state, "hubspot").record(
+        [Event(f"recheck:{uuid.uuid4().hex}", [Change("contacts", i) for i in work.contacts.values()])]
+    )
+    wait_until("the re-check to drain", lambda: settled(state), timeout=timeout, every=0.5)
+    assert AuditLog(state).length() == before, "syncing converged people again wrote something"
+
+
+def rabbitmq_url(tag: str) -> Iterator[str]:
+    """A vhost of its own on the machine's RabbitMQ (127.0.0.1:5672, guest/guest), deleted afterwards;
+    skips locally and fails in CI when RabbitMQ is not there."""
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
+    except OSError as exc:
+        require_service("RabbitMQ on 127.0.0.1:5672", str(exc))
+    vhost = f"crmsync-faults-{tag}"
+    made = False
+    try:
+        subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            ["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        made = True
+    except (OSError, subprocess.SubprocessError):
+        if IN_CI:
+            raise
+        vhost = ""  # no rabbitmqctl here: the default vhost (shared; queues are drained by the test)
+    try:
+        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    finally:
+        if made:
+            subprocess.run(
+                ["rabbitmqctl", "delete_vhost", vhost], check=False, capture_output=True, timeout=60
+            )
+
+
+def state_client(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
