@@ -6,14 +6,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 from simple_salesforce.api import Salesforce
 
 from sandbox.hubspot.limits import TIERS
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
-from worker.crm.hubspot import HubSpotAdapter, HubSpotSettings
-from worker.crm.salesforce import SalesforceAdapter, SalesforceSettings
+from tests.integration.sync.conftest import hs_settings, sf_settings
+from worker.crm.hubspot import HubSpotAdapter
+from worker.crm.salesforce import SalesforceAdapter
 
 
 @pytest.fixture(scope="module")
@@ -38,30 +38,9 @@ def boxes(sf_box: SalesforceSandbox, hs_box: HubSpotSandbox) -> tuple[Salesforce
     return sf_box, hs_box
 
 
-def salesforce_settings(box: SalesforceSandbox, **overrides: Any) -> SalesforceSettings:
-    fields: dict[str, Any] = {
-        "auth_mode": "client_credentials",
-        "domain": "sandbox.my",  # client credentials need a My Domain (sent to the sandbox)
-        "consumer_key": "sandbox-consumer-key",
-        "consumer_secret": SecretStr("sandbox-consumer-secret"),
-        "login_url": box.instance_url,
-        "ca_bundle": box.ca_path,
-        "retry_initial_wait": 0.01,
-    }
-    fields.update(overrides)
-    return SalesforceSettings(**fields)
-
-
-def hubspot_settings(box: HubSpotSandbox, **overrides: Any) -> HubSpotSettings:
-    fields: dict[str, Any] = {
-        "base_url": box.base_url,
-        "access_token": SecretStr(box.token),
-        "index_lag_margin_s": 0.0,
-        "lookback_s": 0.0,
-        "backoff_initial_s": 0.01,
-    }
-    fields.update(overrides)
-    return HubSpotSettings(**fields)
+# one way to point the adapters at the sandboxes (short retry waits), shared with the sync tests
+salesforce_settings = sf_settings
+hubspot_settings = hs_settings
 
 
 @pytest.fixture
