@@ -347,6 +347,39 @@ def mappings_show(file: str = typer.Argument(..., metavar="MAP", help=MAP_ARGUME
     for f in cmap.fields:
         fields.add_row(f.id, f.salesforce or "—", f.hubspot or "—", f.sync.value, f.conflict.value)
     console.print(fields)
+    policies = _table("Policies", ("policy", "value"))
+    for name, value in _policies(cmap):
+        policies.add_row(name, value)
+    console.print(policies)
+
+
+def _policies(cmap: Any) -> list[tuple[str, str]]:
+    """The map's policies as (name, value) rows: conflicts, first sight, upsells, inclusion, links."""
+    by_rank = {s.rank: s.id for s in cmap.stages.values()}
+
+    def inclusion(create: bool, min_rank: int | None) -> str:
+        if not create:
+            return "no creates"
+        if min_rank is None:
+            return "create"
+        return f"create, from stage {by_rank.get(min_rank, min_rank)} on"
+
+    return [
+        *(
+            (f"{f.id}: sync, conflict", f"{f.sync.value}, {f.conflict.value}")
+            for f in (cmap.stage_field, cmap.status_field)
+        ),
+        ("first_sight.stage", "furthest_along" if cmap.first_sight_furthest_along else "conflict_policy"),
+        ("first_sight.facts", "as_state" if cmap.first_sight_facts_as_state else "remember"),
+        ("lost_opportunity_demotes_customer", str(cmap.lost_opportunity_demotes_customer).lower()),
+        ("inclusion.hubspot_to_salesforce", inclusion(cmap.hs_to_sf_create, cmap.hs_to_sf_min_rank)),
+        ("inclusion.salesforce_to_hubspot", inclusion(cmap.sf_to_hs_create, cmap.sf_to_hs_min_rank)),
+        (
+            "links",
+            f"Salesforce {cmap.link_sf_hubspot_id}; "
+            f"HubSpot {cmap.link_hs_lead_id}, {cmap.link_hs_contact_id}",
+        ),
+    ]
 
 
 def _condition_text(c: Any) -> str:

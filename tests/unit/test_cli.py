@@ -54,6 +54,41 @@ def test_mappings_show_prints_tables() -> None:
     assert "TSM" in result.output
 
 
+def test_mappings_show_prints_the_policies_as_the_map_sets_them(tmp_path: Path) -> None:
+    text = (MAPPINGS / "default.yaml").read_text()
+    for a, b in (
+        ("lost_opportunity_demotes_customer: false", "lost_opportunity_demotes_customer: true"),
+        ("stage: furthest_along     # or", "stage: conflict_policy     # or"),
+        ("facts: as_state           # open", "facts: remember           # open"),
+    ):
+        assert a in text
+        text = text.replace(a, b)
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(text)
+    shown = {}
+    for path in (MAPPINGS / "default.yaml", changed):
+        result = runner.invoke(app, ["mappings", "show", str(path)], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        shown[path] = {
+            cells[0]: cells[1]
+            for line in result.output.split("Policies", 1)[1].splitlines()
+            if len(cells := [c.strip() for c in line.split("│")[1:-1]]) == 2
+        }
+    assert shown[MAPPINGS / "default.yaml"] | {"links": ""} == {
+        "stage: sync, conflict": "two_way, hubspot_wins",
+        "status: sync, conflict": "two_way, salesforce_wins",
+        "first_sight.stage": "furthest_along",
+        "first_sight.facts": "as_state",
+        "lost_opportunity_demotes_customer": "false",
+        "inclusion.hubspot_to_salesforce": "create, from stage mql on",
+        "inclusion.salesforce_to_hubspot": "create",
+        "links": "",
+    }
+    mine = shown[changed]
+    assert (mine["first_sight.stage"], mine["first_sight.facts"]) == ("conflict_policy", "remember")
+    assert mine["lost_opportunity_demotes_customer"] == "true"
+
+
 def test_mappings_schema_is_json_schema() -> None:
     result = runner.invoke(app, ["mappings", "schema"])
     schema = json.loads(result.output)
