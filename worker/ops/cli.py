@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -596,6 +596,134 @@ def report_exceptions(
             table.add_row(e["kind"], e["person"], e["salesforce"] or "", e["hubspot"] or "", e["detail"])
         Console(highlight=False).print(table)
         Console(highlight=False).print(f"{len(found)} exception(s)")
+
+
+@report_app.command("sla")
+def report_sla(
+    since: str | None = typer.Option(
+        None, "--since", help="Only entries into the stage since (2026-11-01, 30d)."
+    ),
+    threshold: str = typer.Option("24h", "--threshold", help="List people waiting longer (90m, 48h, 2d)."),
+    stage: str = typer.Option("mql", "--stage", help="The map's stage whose entry starts the clock."),
+    open_status: list[str] = typer.Option(
+        [], "--open-status", help="A status that is not a touch (repeat; default: as the map defines)."
+    ),
+    map_file: Path | None = typer.Option(
+        None, "--map", help="The map to read the history with (default: active)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    as_csv: bool = typer.Option(False, "--csv", help="The per-owner rows as CSV."),
+) -> None:
+    """Time from entering MQL to sales' first touch (the status leaving its open value, a call or a
+    meeting), median and 90th percentile per owner, and the people still waiting past the threshold
+    with their ids in both CRMs — from the audit stream; owners are read from the CRMs."""
+    import csv
+    import time
+
+    from worker.mapping import load_map
+    from worker.ops import sla
+    from worker.ops.audit import parse_time
+    from worker.ops.context import runtime
+    from worker.ops.owners import NO_OWNER, read_owners
+
+    with _operator_errors():
+        if as_json and as_csv:
+            raise InputError("--json and --csv: choose one")
+        try:
+            since_ms = parse_time(since) if since else None
+        except InputError as exc:
+            raise InputError(f"--since: {exc}") from None
+        threshold_s = sla.parse_duration(threshold)
+        rt = runtime()
+        cmap = load_map(map_file or rt.settings.map_path)
+        unknown = [s for s in open_status if s not in cmap.statuses]
+        if unknown:
+            raise InputError(
+                f"--open-status: no status {', '.join(map(repr, unknown))} in map {cmap.name} "
+                f"(statuses: {', '.join(cmap.statuses)})"
+            )
+        opened = frozenset(open_status) if open_status else sla.open_statuses(cmap)
+        now_ms = int(time.time() * 1000)
+        found = sla.episodes(
+            rt.state.audit.entries(),
+            cmap,
+            stage=stage,
+            opened=opened,
+            since_ms=since_ms,
+            bases=rt.state.bases.get_many,
+        )
+        people = rt.state.links.people(sorted({ep.person for ep in found}))
+        owners = read_owners(people, cmap, rt.salesforce, rt.hubspot) if people else {}
+    rows = sla.by_owner(found, owners, now_ms=now_ms, threshold_s=threshold_s)
+    late = sla.overdue(found, now_ms=now_ms, threshold_s=threshold_s)
+    waiting: list[dict[str, Any]] = [
+        {
+            "person": ep.person,
+            "salesforce": people[ep.person].salesforce if ep.person in people else None,
+            "hubspot": people[ep.person].hubspot if ep.person in people else None,
+            "owner": owners.get(ep.person, NO_OWNER),
+            "entered": sla.iso(ep.entered_ms),
+            "waiting_hours": round(ep.wait_s(now_ms) / 3600, 1),
+        }
+        for ep in late
+    ]
+    docs = [r.to_json() for r in rows]
+    if as_json:
+        _dump(
+            {
+                "map": cmap.name,
+                "stage": stage,
+                "open_statuses": sorted(opened),
+                "since": sla.iso(since_ms) if since_ms is not None else None,
+                "threshold_hours": round(threshold_s / 3600, 3),
+                "now": sla.iso(now_ms),
+                "owners": docs,
+                "waiting": waiting,
+            }
+        )
+        return
+    if as_csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(docs[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in d.items()} for d in docs)
+        return
+    out = Console(highlight=False)
+    hours = f"{threshold_s / 3600:g}h"
+
+    def text(key: str) -> Callable[[dict[str, Any]], str]:
+        return lambda d: "" if d[key] is None else str(d[key])
+
+    def hours_of(key: str) -> Callable[[dict[str, Any]], str]:
+        return lambda d: _hours(d[key])
+
+    title = f"{cmap.stages[stage].label} → first sales touch (open: {', '.join(sorted(opened))})"
+    owner_columns = [("owner", text("owner")), ("entered", text("entered")), ("touched", text("touched"))]
+    owner_columns += [("median", hours_of("median_hours")), ("p90", hours_of("p90_hours"))]
+    owner_columns += [("waiting", text("waiting")), (f"over {hours}", text("waiting_past_threshold"))]
+    owner_columns += [("moved on untouched", text("left_untouched"))]
+    out.print(_doc_table(title, owner_columns, docs))
+    if waiting:
+        person_columns = [("person", text("person")), ("Salesforce", text("salesforce"))]
+        person_columns += [("HubSpot", text("hubspot")), ("owner", text("owner"))]
+        person_columns += [("entered", text("entered")), ("waiting", hours_of("waiting_hours"))]
+        out.print(_doc_table(f"Waiting more than {hours}", person_columns, waiting))
+    else:
+        out.print(f"nobody has waited more than {hours}")
+
+
+def _doc_table(
+    title: str, columns: Sequence[tuple[str, Callable[[dict[str, Any]], str]]], docs: Iterable[dict[str, Any]]
+) -> Table:
+    table = Table(*(name for name, _ in columns), title=title, title_justify="left")
+    for d in docs:
+        table.add_row(*(cell(d) for _, cell in columns))
+    return table
+
+
+def _hours(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value / 24:.1f}d" if value >= 48 else f"{value:.1f}h"
 
 
 def mappings_diff(
