@@ -727,33 +727,54 @@ def _hours(value: float | None) -> str:
 
 
 def mappings_diff(
-    old: Path = typer.Argument(..., help="The map deployed now (the stored bases were synced with it)."),
-    new: Path = typer.Argument(..., help="The map about to be deployed."),
+    old: str = typer.Argument(..., help="The map deployed now (the stored bases were synced with it)."),
+    new: str = typer.Argument(..., help="The map about to be deployed."),
+    live: bool = typer.Option(
+        False, "--live", help="Read the current records from both CRMs instead of the stored bases."
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
 ) -> None:
-    """How many synced people NEW would move, per stage and status (old → new), and the values NEW does
-    not know, each with a sample — over the stored bases; nothing is written."""
+    """How many synced people NEW would move per stage, status and rule, the writes its next sync would
+    make, and the values it does not know, each with a sample; nothing is written."""
     from worker.mapping import load_map
+    from worker.maps import resolve_map
+    from worker.ops import mapdiff as md
     from worker.ops.context import runtime
-    from worker.ops.mapdiff import diff
 
     with _operator_errors():
-        load_map(old)  # both maps must load; the bases carry OLD's reading
-        doc = diff(runtime().state, load_map(new)).to_json()
+        old_map, new_map = load_map(resolve_map(old)), load_map(resolve_map(new))
+        rt = runtime()
+        subjects = (
+            md.live_subjects(rt.state, rt.salesforce, rt.hubspot, old_map, new_map)
+            if live
+            else md.stored_subjects(rt.state, old_map, new_map)
+        )
+        found = md.diff(subjects, old_map, new_map, source="live" if live else "stored")
+    doc = found.to_json()
     if as_json:
         _dump(doc)
         return
     out = Console(highlight=False, soft_wrap=True)
-    out.print(f"{doc['people']} synced people checked against {new}", markup=False)
-    for kind in ("stage", "status"):
+    read = "read from both CRMs" if live else "as last synced"
+    out.print(f"{doc['people']} synced people ({read}) checked against {new}", markup=False)
+    for kind, what in (
+        ("stage", "stage"),
+        ("status", "status"),
+        ("rules", "rule"),
+        ("writes", "next sync writes"),
+    ):
         for row in doc[kind]:
             out.print(
-                f"  {kind} {row['change']}: {row['people']} (e.g. {', '.join(row['sample'])})", markup=False
+                f"  {what} {row['change']}: {row['people']} (e.g. {', '.join(row['sample'])})", markup=False
             )
     for side, rows in doc["unknown_values"].items():
         for row in rows:
-            out.print(f"  {side} {row['change']} unknown to the new map: {row['people']}", markup=False)
-    if not (doc["stage"] or doc["status"] or any(doc["unknown_values"].values())):
+            out.print(
+                f"  {side} {row['change']} unknown to the new map: {row['people']} "
+                f"(e.g. {', '.join(row['sample'])})",
+                markup=False,
+            )
+    if found.empty:
         out.print("  nobody would move", markup=False)
 
 

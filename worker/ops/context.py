@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from worker.errors import InputError
 from worker.settings import Settings, load_settings
+from worker.sync.keys import RecordKey
 
 if TYPE_CHECKING:
     from worker.tasks import Runtime
@@ -17,3 +19,14 @@ def runtime(settings: Settings | None = None) -> Runtime:
     from worker.tasks import Runtime
 
     return Runtime(settings or load_settings())
+
+
+def record_key(text: str | None) -> RecordKey | None:
+    """A stored record key (``sf:Lead:00Q…``, ``hs:contacts:123``) parsed, or None when blank or
+    malformed (a person's hash written by hand): a report skips that side instead of failing."""
+    if not text:
+        return None
+    try:
+        return RecordKey.parse(text)
+    except InputError:
+        return None

@@ -12,10 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from worker.crm.salesforce import queries
-from worker.errors import InputError
 from worker.mapping import CompiledMap
+from worker.ops.context import record_key
 from worker.state.links import Person
-from worker.sync.keys import RecordKey
 
 NO_OWNER = "—"
 _CHUNK = 200
@@ -37,10 +36,10 @@ def read_owners(
     by_object: dict[str, dict[str, str]] = defaultdict(dict)  # object → record id → person
     hs_ids: dict[str, str] = {}
     for pid, who in people.items():
-        key = _key(who.salesforce)
+        key = record_key(who.salesforce)
         if key is not None:
             by_object[key.object_type][key.id] = pid
-        elif (hs := _key(who.hubspot)) is not None:
+        elif (hs := record_key(who.hubspot)) is not None:
             hs_ids[hs.id] = pid
     owner_of: dict[str, str] = {}
     for obj, ids in by_object.items():
@@ -57,15 +56,6 @@ def read_owners(
             if value:
                 out[hs_ids[cid]] = f"HubSpot owner {value}"
     return out
-
-
-def _key(text: str | None) -> RecordKey | None:
-    if not text:
-        return None
-    try:
-        return RecordKey.parse(text)
-    except InputError:
-        return None
 
 
 def _user_names(salesforce: Any, ids: Sequence[str]) -> dict[str, str]:
