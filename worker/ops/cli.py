@@ -611,6 +611,9 @@ def report_sla(
     map_file: Path | None = typer.Option(
         None, "--map", help="The map to read the history with (default: active)."
     ),
+    with_owners: bool = typer.Option(
+        True, "--owners/--no-owners", help="Read each person's owner from the CRMs (else one group)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
     as_csv: bool = typer.Option(False, "--csv", help="The per-owner rows as CSV."),
 ) -> None:
@@ -653,7 +656,14 @@ def report_sla(
             bases=rt.state.bases.get_many,
         )
         people = rt.state.links.people(sorted({ep.person for ep in found}))
-        owners = read_owners(people, cmap, rt.salesforce, rt.hubspot) if people else {}
+        owners: dict[str, str] = {}
+        if people and with_owners:
+            s = rt.settings
+            sf, hs = (
+                (rt.salesforce if s.salesforce_enabled else None),
+                (rt.hubspot if s.hubspot_enabled else None),
+            )
+            owners = read_owners(people, cmap, sf, hs)
     rows = sla.by_owner(found, owners, now_ms=now_ms, threshold_s=threshold_s)
     late = sla.overdue(found, now_ms=now_ms, threshold_s=threshold_s)
     waiting: list[dict[str, Any]] = [

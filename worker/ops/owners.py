@@ -31,15 +31,16 @@ def owner_fields(cmap: CompiledMap) -> tuple[str, str]:
 def read_owners(
     people: Mapping[str, Person], cmap: CompiledMap, salesforce: Any, hubspot: Any
 ) -> dict[str, str]:
-    """person id → owner label; people whose records name no owner are absent."""
+    """person id → owner label; people whose records name no owner are absent. A CRM passed as None
+    (disabled in the settings) is not read."""
     sf_field, hs_field = owner_fields(cmap)
     by_object: dict[str, dict[str, str]] = defaultdict(dict)  # object → record id → person
     hs_ids: dict[str, str] = {}
     for pid, who in people.items():
-        key = record_key(who.salesforce)
+        key = record_key(who.salesforce) if salesforce is not None else None
         if key is not None:
             by_object[key.object_type][key.id] = pid
-        elif (hs := record_key(who.hubspot)) is not None:
+        elif hubspot is not None and (hs := record_key(who.hubspot)) is not None:
             hs_ids[hs.id] = pid
     owner_of: dict[str, str] = {}
     for obj, ids in by_object.items():

@@ -196,3 +196,12 @@ def test_table_and_csv(crmsync: Crmsync, journey: Journey) -> None:
 def test_bad_input_exits_2_naming_it(crmsync: Crmsync, args: list[str], message: str) -> None:
     result = crmsync("report", "sla", *args)
     assert result.exit_code == 2 and message in result.stderr and result.stdout == ""
+
+
+def test_no_owners_needs_no_crm(crmsync: Crmsync, journey: Journey) -> None:
+    crmsync.env = {
+        k: v for k, v in crmsync.env.items() if not k.startswith(("CRMSYNC_SALESFORCE", "CRMSYNC_HUBSPOT"))
+    }
+    code, doc = crmsync.json("report", "sla", "--no-owners")
+    assert code == 0
+    assert [r["owner"] for r in doc["owners"]] == ["—", "all"] and rows(doc)["all"]["p90_hours"] == 8.4
