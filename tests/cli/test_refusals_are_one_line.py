@@ -116,7 +116,7 @@ def test_show_prints_brackets_from_the_map_as_written_and_fits_the_terminal(tmp_
 
 COMMANDS = [
     [], ["explain"], ["version"], ["mappings"], ["mappings", "check"], ["mappings", "show"],
-    ["mappings", "verify"], ["mappings", "schema"],
+    ["mappings", "verify"], ["mappings", "schema"], ["mappings", "diff"], ["report", "sla"],
     ["sandbox"], ["sandbox", "salesforce"], ["sandbox", "hubspot"],
 ]  # fmt: skip
 
