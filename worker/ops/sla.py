@@ -106,7 +106,11 @@ def episodes(
         "hubspot": status.hs_to_canon or {},
     }
     touch_rules = {r.id: r.event for r in cmap.rules if r.event in TOUCH_EVENTS}
-    entries = sorted(entries, key=lambda e: (e.at_ms, e.entry_id))
+    fields = (cmap.stage_field, status)
+    lifecycle = {name for f in fields for name in (f.salesforce, f.hubspot) if name}
+    # only stage and status writes and rules' writes matter: the rest (names, emails) is not kept
+    wanted = (e for e in entries if e.field in lifecycle or e.cause.startswith("rule|"))
+    entries = sorted(wanted, key=lambda e: (e.at_ms, e.entry_id))
     history: dict[str, _History] = defaultdict(_History)
     for e in entries:
         h = history[e.person]
