@@ -143,4 +143,5 @@ def _project_log_lines(loglevel: Any = None, **_: Any) -> None:
     loggers get the ``CRMSYNC_LOG_FORMAT`` lines (``worker.logs``) at the command's ``--loglevel``."""
     from worker.logs import configure
 
-    configure(level=loglevel)
+    # the real stderr, as Celery's own handler uses: Celery later redirects sys.stderr to a logger
+    configure(level=loglevel, stream=sys.__stderr__)
