@@ -105,14 +105,12 @@ class _Applied:
 @dataclass
 class _Marks:
     """One batch's bookkeeping for the metrics: each key's first-seen mark (taken from the dirty set's
-    marks at the start), the adapters' retry counts before the batch, and who has been counted."""
+    marks at the start), whether it is a dry run, and who has been counted."""
 
     of: dict[str, SeenKey]  # record key → its mark's (crm, object type, id)
-    retries_before: dict[tuple[str, str], int]
     dry_run: bool = False
     seen: dict[SeenKey, int] = field(default_factory=dict)
     counted: set[int] = field(default_factory=set)  # id() of people already counted
-    retries_counted: bool = False
 
 
 @dataclass
@@ -222,9 +220,7 @@ class SyncService:
             for raw in parsed:
                 out.add(KeyOutcome(raw, Disposition.PAUSED, detail=detail))
             return out
-        marks = _Marks(
-            {raw: (k.side, k.object_type, k.id) for raw, k in parsed.items()}, self._retries(), dry_run
-        )
+        marks = _Marks({raw: (k.side, k.object_type, k.id) for raw, k in parsed.items()}, dry_run)
         marks.seen = take_first_seen(self.state.redis, list(marks.of.values()))
         people: list[_Person] = []
         try:
@@ -1149,14 +1145,10 @@ class SyncService:
         return {SF: self.sf.calls, HS: self.hs.transport.stats.calls}
 
     # ------------------------------------------------------------------ metrics and logs
-    def _retries(self) -> dict[tuple[str, str], int]:
-        counts: dict[tuple[str, str], int] = {(SF, r): n for r, n in dict(self.sf.retries).items()}
-        counts.update({(HS, reason): n for reason, n in dict(self.hs.transport.stats.retries).items()})
-        return counts
-
     def _tally(self, people: Sequence[_Person], marks: _Marks) -> Tally:
         """The writes, rejections and change-to-write latencies of ``people`` not counted yet, and the
-        retries the adapters made since the batch began (``worker.state.metrics``)."""
+        retries the adapters made since they were last taken (this batch's, and any poll's made by
+        this process in between) (``worker.state.metrics``)."""
         tally = Tally()
         for p in people:
             if id(p) in marks.counted:
@@ -1172,10 +1164,9 @@ class SyncService:
             if seen:
                 for side, at in first_at.items():
                     tally.observe_latency(side, at - min(seen) / 1000)
-        if not marks.retries_counted:
-            marks.retries_counted = True
-            for (crm, reason), n in self._retries().items():
-                tally.inc("retries", crm, reason, n=n - marks.retries_before.get((crm, reason), 0))
+        for side, port in ((SF, self.sf), (HS, self.hs.transport)):
+            for reason, n in port.take_retries().items():
+                tally.inc("retries", side, reason, n=n)
         return tally
 
     def _count(self, people: Sequence[_Person], marks: _Marks) -> None:

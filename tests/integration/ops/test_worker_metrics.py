@@ -158,3 +158,35 @@ def test_changes_seen_counts_each_event_once_and_keeps_the_first_mark(
     assert state.redis.zscore(keys.dirty_seen("hubspot", "contacts"), "101") == first
     after = scrape()
     assert moved(after, before, "crmsync_changes_seen_total", crm="hubspot") == 3
+
+
+def test_a_person_not_finished_keeps_its_mark_and_is_timed_from_it_when_written(
+    scrape: Callable[[], Samples],
+    sf_box: SalesforceSandbox,
+    service: SyncService,
+    state: State,
+    synced_lead: Callable[..., tuple[str, str]],
+) -> None:
+    lead, _ = synced_lead()
+    key, seen = f"sf:Lead:{lead}", keys.dirty_seen("salesforce", "Lead")
+    sf_box.org.update("Lead", lead, {"Status": "Qualified"}, sf_box.org.admin_id)
+    state.dirty("salesforce").add("Lead", [lead])
+    mark = state.redis.zscore(seen, lead)
+    before = scrape()
+
+    planned = service.sync_one(key, Run.new("test"), dry_run=True)
+    assert planned.disposition is Disposition.PLANNED and state.redis.zscore(seen, lead) == mark
+    person = state.links.person_of([key])[key]
+    [held] = state.locks.try_acquire_groups([[person]])  # another worker holds the person
+    assert held is not None
+    busy = service.sync_one(key, Run.new("test"))
+    assert busy.disposition is Disposition.BUSY and state.redis.zscore(seen, lead) == mark
+    state.locks.release_all(held)
+    time.sleep(0.3)
+    done = service.sync_one(key, Run.new("test"))
+    after = scrape()
+
+    assert done.disposition is Disposition.SYNCED and state.redis.zscore(seen, lead) is None
+    assert moved(after, before, "crmsync_change_to_write_seconds_count", crm="hubspot") == 1
+    assert moved(after, before, "crmsync_change_to_write_seconds_sum", crm="hubspot") >= 0.3
+    assert moved(after, before, "crmsync_writes_total", crm="hubspot", op="update") == 1  # not before

@@ -144,6 +144,12 @@ class HubSpotTransport:
         with self._lock:
             self.stats.retries[error_reason(exc)] += 1
 
+    def take_retries(self) -> dict[str, int]:
+        """The retries counted since the last take (by reason), and start counting afresh."""
+        with self._lock:
+            taken, self.stats.retries = dict(self.stats.retries), Counter()
+        return taken
+
     def _once(self, op: Op, search: bool, state: _CallState) -> Answer:
         if self.limiter is not None:
             try:

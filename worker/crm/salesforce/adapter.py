@@ -183,6 +183,13 @@ class SalesforceAdapter:
         with self._count_lock:
             self.retries[error_reason(exc)] += n
 
+    def take_retries(self) -> dict[str, int]:
+        """The retries counted since the last take (by reason), and start counting afresh: each retry
+        is handed to the metrics once, whichever thread or poll made it."""
+        with self._count_lock:
+            taken, self.retries = dict(self.retries), Counter()
+        return taken
+
     def _client(self) -> tuple[Salesforce, str]:
         sf, token = self.connection.client()
         key = self.connection.org_key
