@@ -214,7 +214,7 @@ class SyncService:
                 parsed[raw] = RecordKey.parse(raw)
             except InputError as exc:
                 out.add(KeyOutcome(raw, Disposition.INVALID, detail=str(exc)))
-        paused = {crm: why for crm in (SF, HS) if (why := self.state.pauses.paused(crm)) is not None}
+        paused = self.state.pauses.paused_many((SF, HS))  # one round trip (the marks below take another)
         if paused:
             detail = "; ".join(f"{crm} paused: {why}" for crm, why in paused.items())
             for raw in parsed:
