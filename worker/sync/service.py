@@ -31,6 +31,12 @@ One batch, in order:
    lock's token); every applied write goes to the audit stream with its cause; a rejected write puts
    the person in the dead letters (the rest of the batch goes on); a CRM that ran out of quota is
    paused for everyone.
+
+Metrics and logs are counted here, once, from the adapters' outcomes: the batch takes its keys'
+first-seen marks (``worker.state.dirty``) at the start, and its writes, rejections, change-to-write
+latencies and the adapters' retries ride on the commit's audit pipeline (``worker.state.metrics``);
+marks of people not finished are given back. Every line logged in a batch carries the run id, and
+each person's outcome line its person (``worker.logs``).
 """
 
 from __future__ import annotations
