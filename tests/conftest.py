@@ -63,3 +63,24 @@ def hs_box() -> Iterator[Any]:
 
     with HubSpotSandbox() as box:
         yield box
+
+
+@pytest.fixture
+def project_loggers() -> Iterator[None]:
+    """The project's loggers (``worker.logs.PROJECT_LOGGERS``) and the root put back as they were, for
+    tests that configure the log lines."""
+    import logging
+
+    from worker.logs import PROJECT_LOGGERS
+
+    saved = {
+        name: (lg.handlers[:], lg.level, lg.propagate)
+        for name in (*PROJECT_LOGGERS, "")
+        for lg in [logging.getLogger(name)]
+    }
+    yield
+    for name, (handlers, level, propagate) in saved.items():
+        lg = logging.getLogger(name)
+        lg.handlers[:] = handlers
+        lg.setLevel(level)
+        lg.propagate = propagate

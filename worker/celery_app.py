@@ -26,7 +26,7 @@ import sys
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import after_setup_logger, worker_init
 from kombu.entity import Queue
 
 from worker.errors import ConfigError, MappingError
@@ -135,3 +135,13 @@ def _refuse_a_map_that_does_not_fit(**_: Any) -> None:
     except (ConfigError, MappingError) as exc:
         print(str(exc), file=sys.stderr, flush=True)
         os._exit(EXIT_REFUSED)  # SystemExit here would be caught and logged by Celery as a crash
+
+
+@after_setup_logger.connect  # type: ignore[untyped-decorator]
+def _project_log_lines(loglevel: Any = None, **_: Any) -> None:
+    """Once Celery has set up its own logging (worker and beat, before the pool forks): the project's
+    loggers get the ``CRMSYNC_LOG_FORMAT`` lines (``worker.logs``) at the command's ``--loglevel``."""
+    from worker.logs import configure
+
+    # the real stderr, as Celery's own handler uses: Celery later redirects sys.stderr to a logger
+    configure(level=loglevel, stream=sys.__stderr__)

@@ -45,6 +45,14 @@ class CrmError(CrmSyncError):
         super().__init__(message)
 
 
+def error_reason(exc: BaseException) -> str:
+    """A short, bounded label for a failure (metrics): the CRM's code, else its HTTP status, else the
+    exception's class."""
+    code = getattr(exc, "code", None)
+    status = getattr(exc, "status", None)
+    return str(code) if code else (f"HTTP_{status}" if status else type(exc).__name__)
+
+
 class RetriableError(CrmError):
     """Worth trying again after ``wait_seconds`` (429, 5xx, lock contention, timeouts, resets)."""
 

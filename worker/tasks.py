@@ -24,6 +24,7 @@ from worker.capture import HubSpotCapture, PollReport, SalesforceCapture
 from worker.celery_app import app
 from worker.drain import DrainPolicy, drain, waiting
 from worker.errors import QuotaExhaustedError, RetriableError
+from worker.logs import bound
 from worker.settings import Settings
 from worker.state.cursors import CursorStore
 from worker.state.dirty import DirtySet
@@ -247,8 +248,14 @@ class SyncTask(CrmSyncTask):
 def sync(self: CrmSyncTask, slot: int | None = None) -> dict[str, Any]:
     """Drain the dirty set through the sync service for a bounded time (``worker.drain``)."""
     rt = runtime()
+    run = Run.new("live")
+    with bound(run_id=run.id):
+        return _sync(rt, run, slot)
+
+
+def _sync(rt: Runtime, run: Run, slot: int | None) -> dict[str, Any]:
     try:
-        report = drain(rt.service, rt.dirty, rt.attempts, Run.new("live"), rt.drain_policy)
+        report = drain(rt.service, rt.dirty, rt.attempts, run, rt.drain_policy)
     finally:
         if slot is not None:
             rt.slots.free(slot)

@@ -6,6 +6,7 @@ settings (nothing ran), 3 unfinished (busy, paused, transient: run it again)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,6 +42,14 @@ def _operator_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_UNFINISHED) from None
 
 
+def _command_logs() -> None:
+    """The command's own log lines (``worker.logs``: run id, person, secrets redacted) on stderr,
+    warnings and errors only unless ``CRMSYNC_LOG_LEVEL`` says otherwise: the report is on stdout."""
+    from worker.logs import configure
+
+    configure(level=os.environ.get("CRMSYNC_LOG_LEVEL", "WARNING").upper(), propagate=True)
+
+
 def _dump(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
 
@@ -58,6 +67,7 @@ def resync(
     its reasons and what was written. Exit 1 when a CRM refused a write (its message is printed)."""
     from worker.ops.context import runtime
 
+    _command_logs()
     if code is not None and not failed:
         typer.echo("error: --code needs --failed", err=True)
         raise typer.Exit(EXIT_INVALID)
@@ -289,6 +299,8 @@ def backfill_start(
     then enqueue it and follow its progress (Ctrl-C stops following, not the backfill)."""
     from worker.ops import backfill as bf
     from worker.ops.context import runtime
+
+    _command_logs()
 
     with _operator_errors():
         doc: dict[str, Any] = {"crm": crm, "object": obj, "since": since, "where": where}

@@ -9,6 +9,7 @@ from typing import Any
 
 from worker.celery_app import app
 from worker.errors import RetriableError
+from worker.logs import bound
 from worker.ops import backfill as bf
 from worker.sync import Disposition
 from worker.tasks import CrmSyncTask, runtime
@@ -38,6 +39,11 @@ def _send(task: Any, args: list[Any], broker: str | None) -> None:
 
 @app.task(name="crmsync.backfill", base=CrmSyncTask, bind=True)  # type: ignore[untyped-decorator]
 def backfill_enumerate(self: CrmSyncTask, bid: str) -> dict[str, Any]:
+    with bound(run_id=bid):  # the backfill's run id (``Backfill.run``) on every line
+        return _enumerate(bid)
+
+
+def _enumerate(bid: str) -> dict[str, Any]:
     rt = runtime()
     store = bf.BackfillStore(rt.redis)
     bf.enumerate_scope(rt.service, store, bid, lambda n: send_chunk(bid, n))
@@ -48,6 +54,11 @@ def backfill_enumerate(self: CrmSyncTask, bid: str) -> dict[str, Any]:
 def backfill_chunk(self: CrmSyncTask, bid: str, n: int) -> dict[str, Any]:
     """Sync one chunk; keys answered busy/retry are tried again a few times, then dead-lettered (an
     operator resyncs them); a paused CRM retries the whole chunk later (nothing counted twice)."""
+    with bound(run_id=bid):
+        return _chunk(bid, n)
+
+
+def _chunk(bid: str, n: int) -> dict[str, Any]:
     rt = runtime()
     store = bf.BackfillStore(rt.redis)
     got = store.spec_and_state(bid)

@@ -2,9 +2,10 @@
 
 - ``GET /readyz`` — 200 when Redis answers and the active map fits both CRMs (``worker.startup``'s
   check, which reaches both; cached for ``CRMSYNC_ADMIN_READY_CACHE_S``), else 503 naming what failed.
-- ``GET /metrics`` — Prometheus text (``prometheus-client``), gauges read from Redis at scrape time:
-  dirty-set depth, leased keys, broker queue depth, dead letters by code, cursor lag, pauses, API
-  budget left, audit length, backfill progress. Any process can serve them (nothing per process).
+- ``GET /metrics`` — Prometheus text (``prometheus-client``), read from Redis at scrape time: gauges
+  (dirty-set depth, leased keys, broker queue depth, dead letters by code, cursor lag, pauses, API
+  budget left, audit length, backfill progress) and the workers' counters and change-to-write
+  histogram (``worker.state.metrics``). Any process can serve them (nothing per process).
 - ``GET /admin`` — the admin page (``worker.ops.page``; a login form sets a session cookie), with
   ``POST /admin/login``, ``POST /admin/resync`` (a dead-lettered person) and
   ``POST /admin/backfills/{id}/cancel`` behind it.
@@ -196,11 +197,15 @@ def admin_routes(redis_client: Any, settings: AdminSettings | None = None) -> li
     async def metrics(request: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+        from worker.state import metrics as worker_metrics
+
         status = await run_in_threadpool(ops.status)
+        counted = await run_in_threadpool(worker_metrics.read, redis_client)
 
         class Snapshot:
             def collect(self) -> Iterator[Any]:
-                return metric_families(status)
+                yield from metric_families(status)
+                yield from worker_metrics.families(counted)
 
         registry = CollectorRegistry(auto_describe=False)
         registry.register(Snapshot())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,10 +78,14 @@ class AuditLog:
         self.redis = redis
         self.max_len = max_len
 
-    def append(self, entries: Sequence[AuditEntry]) -> None:
-        if not entries:
+    def append(self, entries: Sequence[AuditEntry], *, also: Callable[[Any], None] | None = None) -> None:
+        """Append ``entries`` in one pipeline; ``also`` may queue more commands on it (the batch's
+        metrics), so they cost no round trip of their own."""
+        if not entries and also is None:
             return
         pipe = self.redis.pipeline(transaction=False)
+        if also is not None:
+            also(pipe)
         for e in entries:
             pipe.xadd(
                 keys.AUDIT,

@@ -9,28 +9,36 @@ Redis layout (one family per CRM; all keys in ``worker.state.keys``):
   A worker killed between claim and finish loses nothing: its ids return when the lease expires. An
   id changed again while leased is simply in the set again; the next claim takes it (the per-person
   lock keeps the two syncs apart);
+- ``crmsync:dirty-seen:{crm}:{object_type}`` — a ZSET of ids marked dirty, scored by when they were first
+  marked (epoch ms; ``ZADD NX`` keeps the first mark). The sync service takes the scores of the keys
+  it syncs (``take_first_seen``) for the change-to-write latency and gives back those it did not
+  finish (``restore_first_seen``, keeping the earlier mark). Marking also counts the changes seen
+  (``crmsync:metrics``, ``worker.state.metrics``);
 - ``crmsync:event:{crm}:{event_key}`` — a marker kept ``event_ttl_s`` (2 days: both CRMs retry a
   delivery for 24 hours) so a re-delivered event is recorded once. ``event_key`` is chosen by the
   caller (the HubSpot receiver uses a hash of the event's identifying fields, not ``eventId`` alone,
   which HubSpot does not guarantee unique).
-One Lua script marks each event and adds its ids atomically, so concurrent receivers cannot double-count.
+One Lua script marks each event and adds its ids (with their first-seen marks) atomically, so
+concurrent receivers cannot double-count.
 Every key the script touches is passed in ``KEYS`` (so Redis Cluster can route it); the TTL and the ids
 are ``ARGV``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from worker.state import keys
 
-# KEYS: per event, its marker key then one dirty-set key per object id.
-# ARGV[1]: marker TTL in seconds; then per event: the number of ids n, then the n ids.
+# KEYS[1]: the metrics hash; then per event: its marker key, then per object id its dirty-set key and
+# its first-seen zset key. ARGV[1]: marker TTL in seconds, ARGV[2]: now (epoch ms), ARGV[3]: the
+# metrics field counting changes seen; then per event: the number of ids n, then the n ids.
 _RECORD = """
-local ttl = ARGV[1]
-local k, a, added = 1, 2, 0
+local ttl, now = ARGV[1], ARGV[2]
+local k, a, added = 2, 4, 0
 while a <= #ARGV do
   local n = tonumber(ARGV[a])
   a = a + 1
@@ -39,12 +47,14 @@ while a <= #ARGV do
   for j = 1, n do
     if fresh then
       redis.call('SADD', KEYS[k], ARGV[a])
+      redis.call('ZADD', KEYS[k + 1], 'NX', now, ARGV[a])
       added = added + 1
     end
-    k = k + 1
+    k = k + 2
     a = a + 1
   end
 end
+if added > 0 then redis.call('HINCRBY', KEYS[1], ARGV[3], added) end
 return added
 """
 
@@ -90,6 +100,10 @@ for i = 4, #ARGV do
 end
 return n
 """
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)
@@ -138,22 +152,25 @@ class DirtySet:
     def _lease_key(self, object_type: str) -> str:
         return keys.dirty_lease(self.crm, object_type)
 
+    def _seen_key(self, object_type: str) -> str:
+        return keys.dirty_seen(self.crm, object_type)
+
     def _event_key(self, key: str) -> str:
         return keys.event(self.crm, key)
 
     def record(self, events: Iterable[Event]) -> int:
         """Add the changes of each event whose key is new; returns how many changes were added."""
-        keys: list[str] = []
-        args: list[str] = [str(self.event_ttl_s)]
+        keys_: list[str] = [keys.METRICS]
+        args: list[str] = [str(self.event_ttl_s), str(_now_ms()), f"changes_seen|{self.crm}"]
         for ev in events:
-            keys.append(self._event_key(ev.key))
+            keys_.append(self._event_key(ev.key))
             args.append(str(len(ev.changes)))
             for c in ev.changes:
-                keys.append(self._set_key(c.object_type))
+                keys_ += [self._set_key(c.object_type), self._seen_key(c.object_type)]
                 args.append(c.object_id)
-        if not keys:
+        if len(keys_) == 1:
             return 0
-        return int(self._record(keys=keys, args=args))
+        return int(self._record(keys=keys_, args=args))
 
     def claim(self, object_type: str, count: int = 100, *, lease_s: float = 300.0) -> Claim:
         """Lease up to ``count`` ids for ``lease_s`` (longer than the sync of a batch can take: a task's
@@ -207,9 +224,16 @@ class DirtySet:
         return sorted(v.decode() if isinstance(v, bytes) else str(v) for v in raw)
 
     def add(self, object_type: str, ids: Iterable[str]) -> None:
+        """Mark ids dirty (a poll's changes), noting when each was first marked and counting them as
+        changes seen: one round trip."""
         values = list(ids)
         if values:
-            self.redis.sadd(self._set_key(object_type), *values)
+            now = _now_ms()
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.sadd(self._set_key(object_type), *values)
+            pipe.zadd(self._seen_key(object_type), dict.fromkeys(values, now), nx=True)
+            pipe.hincrby(keys.METRICS, f"changes_seen|{self.crm}", len(values))
+            pipe.execute()
 
     def members(self, object_type: str) -> set[str]:
         return {
@@ -219,3 +243,34 @@ class DirtySet:
 
     def size(self, object_type: str) -> int:
         return int(self.redis.scard(self._set_key(object_type)))
+
+
+SeenKey = tuple[str, str, str]  # (crm, object type, id)
+
+
+def take_first_seen(redis: Any, wanted: Sequence[SeenKey]) -> dict[SeenKey, int]:
+    """When each of ``wanted`` was first marked dirty (epoch ms; absent when it was not), removing the
+    marks in the same transaction, so a change arriving during the sync is timed from its own mark."""
+    if not wanted:
+        return {}
+    by_zset: dict[str, list[SeenKey]] = {}
+    for item in dict.fromkeys(wanted):
+        by_zset.setdefault(keys.dirty_seen(item[0], item[1]), []).append(item)
+    pipe = redis.pipeline(transaction=True)
+    for zset, items in by_zset.items():
+        pipe.zmscore(zset, [i[2] for i in items])
+        pipe.zrem(zset, *[i[2] for i in items])
+    answers = pipe.execute()
+    out: dict[SeenKey, int] = {}
+    for (_, items), scores in zip(by_zset.items(), answers[0::2], strict=True):
+        for item, score in zip(items, scores, strict=True):
+            if score is not None:
+                out[item] = int(score)
+    return out
+
+
+def restore_first_seen(pipe: Any, marks: dict[SeenKey, int]) -> None:
+    """Give back marks taken by ``take_first_seen`` (keys not finished: they are synced again later),
+    keeping an earlier mark if one is there (``ZADD LT``). Queued on the caller's pipeline."""
+    for (crm, object_type, record_id), ms in marks.items():
+        pipe.zadd(keys.dirty_seen(crm, object_type), {record_id: ms}, lt=True)

@@ -10,6 +10,9 @@ key                                      type    holds
 =======================================  ======  ==========================================================
 crmsync:dirty:{crm}:{object}             set     ids changed and waiting for a sync
 crmsync:dirty-lease:{crm}:{object}       zset    ids claimed by a worker, scored by lease expiry (epoch ms)
+crmsync:dirty-seen:{crm}:{object}        zset    ids marked dirty, scored by when first marked (epoch ms),
+                                                 taken by the sync (change-to-write latency)
+crmsync:metrics                          hash    the workers' counters and latency buckets (``metrics.py``)
 crmsync:event:{crm}:{event key}          string  webhook dedupe marker (TTL)
 crmsync:link:{record key}                string  person id the record belongs to
 crmsync:person:{person id}               hash    ``salesforce`` / ``hubspot``: the person's record keys
@@ -48,6 +51,13 @@ def dirty(crm: str, object_type: str) -> str:
 
 def dirty_lease(crm: str, object_type: str) -> str:
     return f"{PREFIX}:dirty-lease:{crm}:{object_type}"
+
+
+def dirty_seen(crm: str, object_type: str) -> str:
+    return f"{PREFIX}:dirty-seen:{crm}:{object_type}"
+
+
+METRICS = f"{PREFIX}:metrics"
 
 
 def event(crm: str, event_key: str) -> str:

@@ -3,6 +3,7 @@ until the pause expires, instead of spinning. ``crmsync:pause:{crm}`` holds the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from worker.state import keys
@@ -18,6 +19,11 @@ class PauseStore:
     def paused(self, crm: str) -> str | None:
         """The reason the CRM is paused, or None."""
         return keys.text(self.redis.get(keys.pause(crm)))
+
+    def paused_many(self, crms: Sequence[str]) -> dict[str, str]:
+        """The paused CRMs among ``crms`` with their reasons (one round trip)."""
+        reasons = self.redis.mget([keys.pause(crm) for crm in crms])
+        return {crm: keys.text(raw) or "" for crm, raw in zip(crms, reasons, strict=True) if raw is not None}
 
     def remaining_s(self, crm: str) -> float:
         ms = int(self.redis.pttl(keys.pause(crm)))

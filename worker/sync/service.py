@@ -31,10 +31,17 @@ One batch, in order:
    lock's token); every applied write goes to the audit stream with its cause; a rejected write puts
    the person in the dead letters (the rest of the batch goes on); a CRM that ran out of quota is
    paused for everyone.
+
+Metrics and logs are counted here, once, from the adapters' outcomes: the batch takes its keys'
+first-seen marks (``worker.state.dirty``) at the start, and its writes, rejections, change-to-write
+latencies and the adapters' retries ride on the commit's audit pipeline (``worker.state.metrics``);
+marks of people not finished are given back. Every line logged in a batch carries the run id, and
+each person's outcome line its person (``worker.logs``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,6 +54,7 @@ from worker.crm.salesforce import SalesforceAdapter
 from worker.crm.salesforce import queries as sf_queries
 from worker.crm.salesforce.classify import DuplicatesDetectedError
 from worker.errors import CrmError, InputError
+from worker.logs import bound
 from worker.mapping import CompiledMap
 from worker.plan import Plan, Write, plan
 from worker.plan.render import plan_to_json
@@ -62,12 +70,14 @@ from worker.records import (
 )
 from worker.state.audit import AuditEntry
 from worker.state.deadletters import DeadLetter, FailedWrite
+from worker.state.dirty import SeenKey, restore_first_seen, take_first_seen
 from worker.state.intents import CreateIntent
 from worker.state.locks import Lease, LockBusyError
+from worker.state.metrics import Tally
 from worker.state.store import State
 from worker.sync.facts import HUBSPOT_DEAL_PROPERTIES, hubspot_deal, salesforce_facts, with_deals
 from worker.sync.keys import RecordKey
-from worker.sync.outcome import BatchOutcome, Disposition, KeyOutcome, Run
+from worker.sync.outcome import DONE, BatchOutcome, Disposition, KeyOutcome, Run
 from worker.sync.settings import SyncSettings
 
 log = logging.getLogger(__name__)
@@ -95,6 +105,18 @@ class _Applied:
     op: WriteOp
     write: Write | None
     result: WriteResult
+    at: float = 0.0  # when the CRM's answer came back (epoch seconds)
+
+
+@dataclass
+class _Marks:
+    """One batch's bookkeeping for the metrics: each key's first-seen mark (taken from the dirty set's
+    marks at the start), whether it is a dry run, and who has been counted."""
+
+    of: dict[str, SeenKey]  # record key → its mark's (crm, object type, id)
+    dry_run: bool = False
+    seen: dict[SeenKey, int] = field(default_factory=dict)
+    counted: set[int] = field(default_factory=set)  # id() of people already counted
 
 
 @dataclass
@@ -184,7 +206,12 @@ class SyncService:
 
     def sync_batch(self, keys: Sequence[str], run: Run, *, dry_run: bool = False) -> BatchOutcome:
         """``dry_run``: everything up to the plan (locks, reads, linking), then ``planned``: no write,
-        no base, no audit, no dead letter (the resync command's and a backfill's ``--dry-run``)."""
+        no base, no audit, no dead letter (the resync command's and a backfill's ``--dry-run``).
+        Every line logged meanwhile carries ``run.id`` (``worker.logs``)."""
+        with bound(run_id=run.id):
+            return self._sync_batch(keys, run, dry_run=dry_run)
+
+    def _sync_batch(self, keys: Sequence[str], run: Run, *, dry_run: bool) -> BatchOutcome:
         out = BatchOutcome(run)
         calls_before = self._calls()
         parsed: dict[str, RecordKey] = {}
@@ -193,12 +220,14 @@ class SyncService:
                 parsed[raw] = RecordKey.parse(raw)
             except InputError as exc:
                 out.add(KeyOutcome(raw, Disposition.INVALID, detail=str(exc)))
-        paused = {crm: why for crm in (SF, HS) if (why := self.state.pauses.paused(crm)) is not None}
+        paused = self.state.pauses.paused_many((SF, HS))  # one round trip (the marks below take another)
         if paused:
             detail = "; ".join(f"{crm} paused: {why}" for crm, why in paused.items())
             for raw in parsed:
                 out.add(KeyOutcome(raw, Disposition.PAUSED, detail=detail))
             return out
+        marks = _Marks({raw: (k.side, k.object_type, k.id) for raw, k in parsed.items()}, dry_run)
+        marks.seen = take_first_seen(self.state.redis, list(marks.of.values()))
         people: list[_Person] = []
         try:
             people = self._people(parsed)
@@ -215,15 +244,22 @@ class SyncService:
             out.paused.update(
                 self._execute([p for p in active if p.disposition is None and p.plan is not None], run)
             )
-            self._commit([p for p in active if p.disposition is None], run)
+            self._commit([p for p in active if p.disposition is None], run, marks)
         except _SideStoppedError as stopped:
             out.paused[stopped.side] = stopped.stop
             for p in people:
                 p.settle(self._stop_disposition(stopped.stop), f"{stopped.side} stopped: {stopped.stop}")
+        except BaseException:
+            with contextlib.suppress(Exception):  # what happened is counted, the marks given back
+                self._count(people, marks)
+            raise
         finally:
             self.state.locks.release_all([lease for p in people for lease in p.leases])
         for p in people:
             p.settle(Disposition.SKIPPED, "nothing to sync")
+        self._count(people, marks)
+        for p in people:
+            self._log_outcome(p, run)
             writes = sum(1 for a in p.applied if a.result.ok)
             for raw in p.keys:
                 out.add(KeyOutcome(raw, p.disposition or Disposition.RETRY, p.pid, writes, p.detail, p.plan))
@@ -839,9 +875,10 @@ class SyncService:
         report: WriteReport = port.apply(ops)
         if report.in_state(Outcome.UNKNOWN):
             report = port.reconcile(report)
+        at = time.time()
         for p, op, write in items:
             result = report[op.key]
-            p.applied.append(_Applied(side, role, op, write, result))
+            p.applied.append(_Applied(side, role, op, write, result, at))
             if not result.ok:
                 p.failed = True
         if report.stopped is not None:
@@ -864,7 +901,7 @@ class SyncService:
         return held
 
     # ------------------------------------------------------------------ 8. commit
-    def _commit(self, people: list[_Person], run: Run) -> None:
+    def _commit(self, people: list[_Person], run: Run, marks: _Marks) -> None:
         audit: list[AuditEntry] = []
         ready: list[_Person] = []
         for p in people:
@@ -898,7 +935,9 @@ class SyncService:
                 )
                 p.settle(Disposition.PAUSED if paused else Disposition.RETRY, detail[:500])
         recovered, drop = self._recovered(people, run)
-        self.state.audit.append(recovered + audit)
+        # the batch's counters ride on the audit's pipeline (every CRM call of the batch is made)
+        self.state.audit.append(recovered + audit, also=lambda pipe: self._tally(people, marks).into(pipe))
+        marks.counted = {id(p) for p in people}
         self.state.intents.clear(drop)
         held = self._held(ready)
         for p in ready:
@@ -1110,6 +1149,62 @@ class SyncService:
 
     def _calls(self) -> dict[str, int]:
         return {SF: self.sf.calls, HS: self.hs.transport.stats.calls}
+
+    # ------------------------------------------------------------------ metrics and logs
+    def _tally(self, people: Sequence[_Person], marks: _Marks) -> Tally:
+        """The writes, rejections and change-to-write latencies of ``people`` not counted yet, and the
+        retries the adapters made since they were last taken (this batch's, and any poll's made by
+        this process in between) (``worker.state.metrics``)."""
+        tally = Tally()
+        for p in people:
+            if id(p) in marks.counted:
+                continue
+            first_at: dict[str, float] = {}
+            for a in p.applied:
+                if a.result.ok:
+                    tally.inc("writes", a.side, a.role)
+                    first_at[a.side] = min(first_at.get(a.side, a.at), a.at)
+                elif a.result.state is Outcome.REJECTED:
+                    tally.inc("rejected", a.side, a.result.code)
+            seen = [marks.seen[m] for raw in p.keys if (m := marks.of.get(raw)) in marks.seen]
+            if seen:
+                for side, at in first_at.items():
+                    tally.observe_latency(side, at - min(seen) / 1000)
+        for side, port in ((SF, self.sf), (HS, self.hs.transport)):
+            for reason, n in port.take_retries().items():
+                tally.inc("retries", side, reason, n=n)
+        return tally
+
+    def _count(self, people: Sequence[_Person], marks: _Marks) -> None:
+        """What the commit's pipeline did not count, and the first-seen marks of keys not finished
+        (nothing written, and to be synced again: busy, paused, retry, a dry run) given back: one
+        pipeline, sent only when there is something to send."""
+        tally = self._tally(people, marks)
+        marks.counted.update(id(p) for p in people)
+        back: dict[SeenKey, int] = {}
+        for p in people:
+            if marks.dry_run or (p.disposition not in DONE and not any(a.result.ok for a in p.applied)):
+                back.update({m: marks.seen[m] for raw in p.keys if (m := marks.of.get(raw)) in marks.seen})
+        if tally or back:
+            pipe = self.state.redis.pipeline(transaction=False)
+            tally.into(pipe)
+            restore_first_seen(pipe, back)
+            pipe.execute()
+
+    @staticmethod
+    def _log_outcome(p: _Person, run: Run) -> None:
+        """One line per person that was written to or needs an operator (the rest at DEBUG)."""
+        writes = sum(1 for a in p.applied if a.result.ok)
+        level = (
+            logging.WARNING
+            if p.disposition is Disposition.DEAD_LETTERED
+            else logging.INFO
+            if writes
+            else logging.DEBUG
+        )
+        if log.isEnabledFor(level):
+            with bound(person=p.pid):
+                log.log(level, "%s: %s (%s run)", p.disposition, p.detail, run.kind)
 
 
 def _failed(a: _Applied) -> FailedWrite:

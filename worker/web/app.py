@@ -93,6 +93,10 @@ def redis_client(url: str) -> redis.Redis:
 
 
 def app_from_env() -> Starlette:
-    """The app as configured by the environment (uvicorn's ``--factory`` entry point)."""
+    """The app as configured by the environment (uvicorn's ``--factory`` entry point); the project's
+    log lines as ``CRMSYNC_LOG_FORMAT`` says (``worker.logs``), in every uvicorn worker process."""
+    from worker.logs import configure
+
+    configure()
     web = WebSettings()
     return create_app(web, redis_client(web.redis_url.get_secret_value()), HubSpotSettings())

@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hubspot import HubSpot
@@ -26,7 +27,7 @@ from urllib3.util.retry import Retry
 from worker.crm.hubspot.classify import classify
 from worker.crm.hubspot.retry import RetryPolicy
 from worker.crm.hubspot.settings import HubSpotSettings
-from worker.errors import ConfigError, FatalError, RetriableError, SessionExpiredError
+from worker.errors import ConfigError, FatalError, RetriableError, SessionExpiredError, error_reason
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class CallStats:
     throttled: int = 0
     retried: int = 0
     refreshes: int = 0
+    retries: Counter[str] = field(default_factory=Counter)  # retried calls by reason (metrics)
 
 
 @dataclass
@@ -136,7 +138,17 @@ class HubSpotTransport:
         """One logical call: retried per the policy, with at most one token refresh. A 401 on the attempt
         after a successful refresh means the new token is refused too: that is FatalError, not a loop."""
         state = _CallState()
-        return self.policy.run(lambda: self._once(op, search, state))
+        return self.policy.run(lambda: self._once(op, search, state), on_retry=self._note_retry)
+
+    def _note_retry(self, exc: BaseException) -> None:
+        with self._lock:
+            self.stats.retries[error_reason(exc)] += 1
+
+    def take_retries(self) -> dict[str, int]:
+        """The retries counted since the last take (by reason), and start counting afresh."""
+        with self._lock:
+            taken, self.stats.retries = dict(self.stats.retries), Counter()
+        return taken
 
     def _once(self, op: Op, search: bool, state: _CallState) -> Answer:
         if self.limiter is not None:

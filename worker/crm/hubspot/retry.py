@@ -40,11 +40,19 @@ class RetryPolicy:
 
         return wait
 
-    def run(self, fn: Callable[[], T]) -> T:
+    def run(self, fn: Callable[[], T], on_retry: Callable[[BaseException], None] | None = None) -> T:
+        """``fn`` retried per the policy; ``on_retry`` is told each failure about to be retried."""
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            if on_retry is not None and exc is not None:
+                on_retry(exc)
+
         retrying = Retrying(
             retry=retry_if_exception_type(RetriableError),
             wait=self._wait(),
             stop=stop_after_attempt(self.max_attempts),
             reraise=True,
+            before_sleep=before_sleep,
         )
         return retrying(fn)

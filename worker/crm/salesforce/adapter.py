@@ -13,6 +13,7 @@ import io
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -70,6 +71,7 @@ from worker.errors import (
     RecordRejectedError,
     RetriableError,
     SessionExpiredError,
+    error_reason,
 )
 from worker.mapping.verify import Writable
 
@@ -164,6 +166,7 @@ class SalesforceAdapter:
         self.policy = RetryPolicy.from_settings(settings, sleep)
         self._count_lock = threading.Lock()
         self.calls = 0  # HTTP requests made (logins included)
+        self.retries: Counter[str] = Counter()  # calls and per-record re-sends retried, by reason
         self._describe_cache: dict[str, dict[str, str]] = {}
         self.calls_subquery = queries.calls_subquery(settings.call_task_field, settings.call_task_values)
 
@@ -175,6 +178,17 @@ class SalesforceAdapter:
         with self._count_lock:
             self.calls += 1
         self.budget.observe(parse_limit_info(response.headers.get("Sforce-Limit-Info")))
+
+    def _note_retry(self, exc: BaseException, n: int = 1) -> None:
+        with self._count_lock:
+            self.retries[error_reason(exc)] += n
+
+    def take_retries(self) -> dict[str, int]:
+        """The retries counted since the last take (by reason), and start counting afresh: each retry
+        is handed to the metrics once, whichever thread or poll made it."""
+        with self._count_lock:
+            taken, self.retries = dict(self.retries), Counter()
+        return taken
 
     def _client(self) -> tuple[Salesforce, str]:
         sf, token = self.connection.client()
@@ -203,7 +217,7 @@ class SalesforceAdapter:
     def _call(self, fn: Callable[[Salesforce], T], *, only: Callable[[CrmError], bool] | None = None) -> T:
         """Run ``fn`` with the share check, classification, one re-login and the retry policy
         (``only`` narrows which RetriableErrors are retried)."""
-        for attempt in self.policy.retrying(only):
+        for attempt in self.policy.retrying(only, on_retry=self._note_retry):
             with attempt:
                 return self._once(fn)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
@@ -1006,6 +1020,7 @@ class SalesforceAdapter:
                 results[i] = from_error(keys[i], error, record_id=res.get("id") or items[i].get("id"))
                 if isinstance(error, RetriableError) and attempt + 1 < self.policy.attempts:
                     retry.append(i)
+                    self._note_retry(error)
             if not retry:
                 return
             pending = retry

@@ -48,8 +48,13 @@ class RetryPolicy:
             return min(exc.wait_seconds, self.max_wait)
         return self.backoff(state.attempt_number)
 
-    def retrying(self, only: Callable[[CrmError], bool] | None = None) -> Retrying:
-        """Retry RetriableError (and, when ``only`` is given, only those it accepts)."""
+    def retrying(
+        self,
+        only: Callable[[CrmError], bool] | None = None,
+        on_retry: Callable[[BaseException], None] | None = None,
+    ) -> Retrying:
+        """Retry RetriableError (and, when ``only`` is given, only those it accepts); ``on_retry`` is
+        told each failure that is about to be retried."""
 
         def wanted(exc: BaseException) -> bool:
             return isinstance(exc, RetriableError) and (only is None or only(exc))
@@ -60,4 +65,17 @@ class RetryPolicy:
             wait=self._wait,
             sleep=self.sleep,
             reraise=True,
+            before_sleep=_notify(on_retry),
         )
+
+
+def _notify(on_retry: Callable[[BaseException], None] | None) -> Callable[[RetryCallState], None] | None:
+    if on_retry is None:
+        return None
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if exc is not None:
+            on_retry(exc)
+
+    return before_sleep
