@@ -29,7 +29,8 @@ crmsync:slot:{queue}:{n}                 string  a sync task is queued or runnin
 crmsync:runlock:{name}                   string  token of the one running poll of a CRM (PX expiry)
 crmsync:lastpoll:{crm}                   string  the last poll's result JSON (``ops.py``; status)
 crmsync:backfill:{id}                    hash    a backfill: ``spec``, counters, ``state`` (``ops.py``)
-crmsync:backfill:{id}:chunks             hash    chunk number → done / failed (a resumed run skips done)
+crmsync:backfill:{id}:chunks             hash    ``k:n`` a chunk's keys, ``r:n`` its result, ``p:n`` planned
+crmsync:backfill:{id}:people             hash    person → the chunk that syncs it (multi-target scopes)
 crmsync:backfills                        zset    backfill ids by start time (epoch ms)
 crmsync:redbeat:…                        various celery-redbeat's schedule and its beat lock
 crmsync:ratelimit:{portal}:…             various HubSpot shared rate limiter (``ratelimit.py``)
@@ -120,6 +121,10 @@ def backfill(backfill_id: str) -> str:
 
 def backfill_chunks(backfill_id: str) -> str:
     return f"{PREFIX}:backfill:{backfill_id}:chunks"
+
+
+def backfill_people(backfill_id: str) -> str:
+    return f"{PREFIX}:backfill:{backfill_id}:people"
 
 
 def text(value: bytes | str | None) -> str | None:
