@@ -19,7 +19,8 @@ crmsync:lock:{name}                      string  fencing token of the holder (PX
 crmsync:fence                            string  last fencing token issued for any lock (INCR)
 crmsync:dead:entries                     hash    person id → dead-letter JSON
 crmsync:dead:index                       zset    person id scored by last dead-letter time (epoch ms)
-crmsync:audit                            stream  one entry per field written, JSON in field ``e`` (MAXLEN ~)
+crmsync:audit                            stream  one entry per field written, JSON in field ``e`` (retention)
+crmsync:audit:holds                      hash    holder → ``expiry ms|oldest entry id`` the trimmer keeps
 crmsync:cursor:{crm}:{name}              string  a change reader's cursor JSON
 crmsync:pause:{crm}                      string  reason a CRM's work is paused (TTL = until it resumes)
 crmsync:intent:{person id}               hash    run id → JSON of the creates that run is sending (TTL)
@@ -77,6 +78,7 @@ FENCE = f"{PREFIX}:fence"
 DEAD_ENTRIES = f"{PREFIX}:dead:entries"
 DEAD_INDEX = f"{PREFIX}:dead:index"
 AUDIT = f"{PREFIX}:audit"
+AUDIT_HOLDS = f"{PREFIX}:audit:holds"
 
 
 def cursor(crm: str, name: str) -> str:

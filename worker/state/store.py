@@ -29,14 +29,21 @@ class State:
     intents: IntentStore
 
     @classmethod
-    def connect(cls, redis: Any, *, lock_ttl_s: float = 120.0, audit_max_len: int = 1_000_000) -> State:
+    def connect(
+        cls,
+        redis: Any,
+        *,
+        lock_ttl_s: float = 120.0,
+        audit_max_len: int = 1_000_000,
+        audit_max_age_ms: int = 0,
+    ) -> State:
         return cls(
             redis=redis,
             links=LinkStore(redis),
             bases=BaseStore(redis),
             locks=Locks(redis, ttl_s=lock_ttl_s),
             dead=DeadLetterStore(redis),
-            audit=AuditLog(redis, max_len=audit_max_len),
+            audit=AuditLog(redis, max_len=audit_max_len, max_age_ms=audit_max_age_ms),
             cursors=CursorStore(redis),
             pauses=PauseStore(redis),
             intents=IntentStore(redis),
