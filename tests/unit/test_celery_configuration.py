@@ -104,3 +104,10 @@ def test_the_audit_retention_settings_reach_the_worker_s_audit_stream(
     monkeypatch.setenv("CRMSYNC_AUDIT_MAX_ENTRIES", "0")
     with pytest.raises(ConfigError, match="CRMSYNC_AUDIT_MAX_ENTRIES"):
         load_settings()
+
+
+def test_beat_sends_the_backfill_watch_to_the_backfill_workers() -> None:
+    conf = celery_config(Settings(backfill_watch_seconds=7))
+    watch = conf["beat_schedule"]["backfill-watch"]
+    assert (watch["task"], watch["schedule"]) == ("crmsync.backfill_watch", 7)
+    assert {ROUTES[t]["queue"] for t in ("crmsync.backfill_watch", "crmsync.backfill_chunk")} == {"backfill"}

@@ -257,6 +257,7 @@ class Backfill:
     by_disposition: dict[str, int] = field(default_factory=dict)
     planned: dict[str, dict[str, int]] = field(default_factory=dict)  # dry run: per rule / per field
     detail: str = ""
+    resumed: int = 0  # pieces of work re-sent after their worker died (``backfill_watch``)
 
     @property
     def run(self) -> Run:
@@ -292,6 +293,7 @@ class Backfill:
             "created_ms": self.created_ms,
             "finished_ms": self.finished_ms or None,
             "detail": self.detail,
+            "resumed": self.resumed,
         }
 
 
@@ -306,6 +308,10 @@ class ChunkResult:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def dead_lettered(cls, people: int) -> ChunkResult:
+        return cls(people, 0, people, {Disposition.DEAD_LETTERED.value: people}, {}, {})
 
 
 class BackfillStore:
@@ -354,6 +360,7 @@ class BackfillStore:
             int(raw.get("chunks") or 0),
             raw.get("enumerated") == "1",
             detail=raw.get("detail", ""),
+            resumed=int(raw.get("resumed") or 0),
         )
         rules: Counter[str] = Counter()
         fields: Counter[str] = Counter()
@@ -425,6 +432,15 @@ class BackfillStore:
     def chunk_done(self, bid: str, n: int) -> bool:
         return bool(self.redis.hexists(keys.backfill_chunks(bid), f"r:{n}"))
 
+    def mark_sent(self, bid: str, n: int) -> None:
+        """Chunks are numbered and sent in order: everything up to ``n`` is on the broker."""
+        self.redis.hset(keys.backfill(bid), "sent", n)
+
+    def unsent_chunks(self, bid: str) -> list[int]:
+        """Pending chunks an enumerator stored but did not send (it died in between)."""
+        sent = int(keys.text(self.redis.hget(keys.backfill(bid), "sent")) or -1)
+        return [n for n in self.pending_chunks(bid) if n > sent]
+
     def pending_chunks(self, bid: str) -> list[int]:
         b = self.redis.hgetall(keys.backfill_chunks(bid))
         names = {keys.text(k) or "" for k in b}
@@ -463,7 +479,8 @@ class BackfillStore:
         pipe = self.redis.pipeline(transaction=True)
         if state in ("done", "canceled", "failed"):
             mapping["finished"] = int(time.time() * 1000)
-            pipe.delete(keys.backfill_people(bid))  # the claims matter only while chunks run
+            # the claims and leases matter only while chunks run
+            pipe.delete(keys.backfill_people(bid), keys.backfill_leases(bid))
         pipe.hset(keys.backfill(bid), mapping=mapping)
         pipe.execute()
 
@@ -591,13 +608,29 @@ def process_chunk(service: SyncService, store: BackfillStore, bid: str, n: int) 
         if failures >= IN_CHUNK_RETRIES or time.monotonic() > deadline:
             why = f"backfill chunk {n}: not synced after {failures} transient failure(s) / lock waits"
             service.give_up(pending, b.run, why)
-            gone = len(pending)
-            total = merge_results(total, ChunkResult(gone, 0, gone, {"dead_lettered": gone}, {}, {}))
+            total = merge_results(total, ChunkResult.dead_lettered(len(pending)))
             break
         time.sleep(min(0.25 * 2 ** min(failures, 4), 3.0) if failures else 1.0)
     store.finish_chunk(bid, n, total, planned)
     store.maybe_finish(bid)
     return total
+
+
+def give_up_piece(service: SyncService, store: BackfillStore, bid: str, piece: str, why: str) -> None:
+    """The backfill watch gave up on a piece whose worker died too often: a chunk's keys are
+    dead-lettered (an operator resyncs them) and the chunk counted; a dead enumeration fails the
+    backfill (``resume`` sends it again)."""
+    got = store.spec_and_state(bid)
+    if got is None or got[1] not in RUNNING:
+        return
+    if not piece.isdigit():
+        store.set_state(bid, "failed", f"the enumeration {why}")
+        return
+    n = int(piece)
+    pending = store.chunk_keys(bid, n)
+    service.give_up(pending, Run(bid, "backfill"), f"backfill chunk {n}: {why}")
+    store.finish_chunk(bid, n, ChunkResult.dead_lettered(len(pending)))
+    store.maybe_finish(bid)
 
 
 def merge_results(a: ChunkResult | None, b: ChunkResult) -> ChunkResult:
@@ -644,6 +677,7 @@ def enumerate_scope(service: SyncService, store: BackfillStore, bid: str, send: 
                 return
             for n in numbers:
                 send(n)
+                store.mark_sent(bid, n)
             before = after
         if store.add_chunks(bid, target, [], before, END) is None:
             return

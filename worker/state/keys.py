@@ -32,6 +32,7 @@ crmsync:lastpoll:{crm}                   string  the last poll's result JSON (``
 crmsync:backfill:{id}                    hash    a backfill: ``spec``, counters, ``state`` (``ops.py``)
 crmsync:backfill:{id}:chunks             hash    ``k:n`` a chunk's keys, ``r:n`` its result, ``p:n`` planned
 crmsync:backfill:{id}:people             hash    person → the chunk that syncs it (multi-target scopes)
+crmsync:backfill:{id}:leases             zset    ``enum`` / chunk n being worked, scored by lease expiry
 crmsync:backfills                        zset    backfill ids by start time (epoch ms)
 crmsync:redbeat:…                        various celery-redbeat's schedule and its beat lock
 crmsync:ratelimit:{portal}:…             various HubSpot shared rate limiter (``ratelimit.py``)
@@ -127,6 +128,10 @@ def backfill_chunks(backfill_id: str) -> str:
 
 def backfill_people(backfill_id: str) -> str:
     return f"{PREFIX}:backfill:{backfill_id}:people"
+
+
+def backfill_leases(backfill_id: str) -> str:
+    return f"{PREFIX}:backfill:{backfill_id}:leases"
 
 
 def text(value: bytes | str | None) -> str | None:
