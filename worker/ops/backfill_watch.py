@@ -92,9 +92,12 @@ class Leases:
         self.redis.zrem(keys.backfill_leases(bid), member)
 
     @contextmanager
-    def held(self, bid: str, member: str, ttl_s: float) -> Iterator[None]:
+    def held(
+        self, bid: str, member: str, ttl_s: float, handed_over: tuple[type[BaseException], ...] = ()
+    ) -> Iterator[None]:
         """Lease ``member`` while the block runs, renewed every third of ``ttl_s`` by a thread; dropped
-        when the block ends normally, left to expire when it raises."""
+        when the block ends normally or raises one of ``handed_over`` (the task layer sends the work
+        again itself: a retry), left to expire when it raises anything else."""
         self.renew(bid, member, ttl_s)
         stop = threading.Event()
 
@@ -106,6 +109,9 @@ class Leases:
         thread.start()
         try:
             yield
+        except handed_over:
+            self.drop(bid, member)
+            raise
         finally:
             stop.set()
             thread.join()

@@ -9,6 +9,7 @@ from typing import Any
 from celery.signals import task_received
 
 from worker.celery_app import app
+from worker.errors import RetriableError
 from worker.ops import backfill as bf
 from worker.ops.backfill_watch import ENUM, Leases, Senders, watch
 from worker.tasks import CrmSyncTask, runtime
@@ -61,7 +62,7 @@ def _send(task: Any, args: list[Any], broker: str | None) -> None:
 def backfill_enumerate(self: CrmSyncTask, bid: str) -> dict[str, Any]:
     rt = runtime()
     store = bf.BackfillStore(rt.redis)
-    with Leases(rt.redis).held(bid, ENUM, rt.settings.backfill_lease_seconds):
+    with Leases(rt.redis).held(bid, ENUM, rt.settings.backfill_lease_seconds, (RetriableError,)):
         bf.enumerate_scope(rt.service, store, bid, lambda n: send_chunk(bid, n))
     return {"backfill": bid, "state": store.state_of(bid)}
 
@@ -70,7 +71,7 @@ def backfill_enumerate(self: CrmSyncTask, bid: str) -> dict[str, Any]:
 def backfill_chunk(self: CrmSyncTask, bid: str, n: int) -> dict[str, Any]:
     """Sync one chunk (``worker.ops.backfill.process_chunk``); a paused CRM retries it later."""
     rt = runtime()
-    with Leases(rt.redis).held(bid, str(n), rt.settings.backfill_lease_seconds):
+    with Leases(rt.redis).held(bid, str(n), rt.settings.backfill_lease_seconds, (RetriableError,)):
         total = bf.process_chunk(rt.service, bf.BackfillStore(rt.redis), bid, n)
     if total is None:
         return {"backfill": bid, "chunk": n, "skipped": True}

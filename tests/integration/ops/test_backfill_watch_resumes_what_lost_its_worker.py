@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from worker.errors import RetriableError
 from worker.ops import backfill as bf
 from worker.ops.backfill_watch import ENUM, Leases, Resumed, Senders, resume_orphans, watch
 
@@ -95,12 +96,17 @@ def test_a_chunk_that_lost_its_worker_too_often_is_given_up(redis_client: Any) -
     assert sent.chunks == [(bid, 0), (bid, 0)] and sent.given_up == [(bid, "0")]
 
 
-def test_a_lease_is_dropped_when_its_work_ends_and_kept_when_it_raised(redis_client: Any) -> None:
+def test_a_lease_is_dropped_when_its_work_ends_or_is_retried_and_kept_when_it_failed(
+    redis_client: Any,
+) -> None:
     leases = Leases(redis_client)
     with leases.held("b", "0", ttl_s=0.3):
         time.sleep(0.5)  # renewed by its heartbeat meanwhile
         assert redis_client.zscore("crmsync:backfill:b:leases", "0") > time.time() * 1000
     assert redis_client.zscore("crmsync:backfill:b:leases", "0") is None
     with pytest.raises(RuntimeError), leases.held("b", "1", ttl_s=60):
-        raise RuntimeError("killed by the time limit")
+        raise RuntimeError("stopped by the time limit")  # unfinished, and no message left
     assert redis_client.zscore("crmsync:backfill:b:leases", "1") is not None
+    with pytest.raises(RetriableError), leases.held("b", "2", ttl_s=60, handed_over=(RetriableError,)):
+        raise RetriableError("hubspot paused")  # the task layer sends a retry: not the watch's
+    assert redis_client.zscore("crmsync:backfill:b:leases", "2") is None
