@@ -43,7 +43,7 @@ from worker.crm.salesforce import queries as sf_queries
 from worker.errors import CrmError, InputError, RetriableError
 from worker.plan.model import Plan
 from worker.state import keys
-from worker.sync import BatchOutcome, Disposition, RecordKey, Run, SyncService
+from worker.sync import BatchOutcome, Disposition, KeyOutcome, RecordKey, Run, SyncService
 
 SF_OBJECTS = ("Lead", "Contact")
 HS_OPERATORS = frozenset(
@@ -552,8 +552,8 @@ def run_chunk(
         wanted = [k for k in wanted if person[k] in mine]
     outcome = service.sync_batch(wanted, b.run, dry_run=b.spec.dry_run) if wanted else BatchOutcome(b.run)
     settled = {k: o for k, o in outcome.keys.items() if k not in set(outcome.again)}
-    if store is not None and b.dedupes:  # the person a record turned out to belong to is claimed too
-        store.claim_people(b.id, n, sorted({o.person for o in settled.values() if o.person}))
+    if store is not None and b.dedupes:  # whom the records turned out to be, and their partners, too
+        store.claim_people(b.id, n, sorted({k for o in settled.values() for k in _met(o)}))
     plans = {
         o.person or k: o.plan
         for k, o in settled.items()
@@ -631,6 +631,18 @@ def give_up_piece(service: SyncService, store: BackfillStore, bid: str, piece: s
     service.give_up(pending, Run(bid, "backfill"), f"backfill chunk {n}: {why}")
     store.finish_chunk(bid, n, ChunkResult.dead_lettered(len(pending)))
     store.maybe_finish(bid)
+
+
+def _met(o: KeyOutcome) -> list[str]:
+    """The person a key settled as, and the records its plan paired (a dry run stores no link, so a
+    partner it matched is still its own person in Redis)."""
+    met = [o.person] if o.person else []
+    base = o.plan.new_base if o.plan is not None else None
+    if base is not None and base.salesforce_id and base.salesforce_object:
+        met.append(str(RecordKey.salesforce(base.salesforce_object, base.salesforce_id)))
+    if base is not None and base.hubspot_id:
+        met.append(str(RecordKey.hubspot(base.hubspot_id)))
+    return met
 
 
 def merge_results(a: ChunkResult | None, b: ChunkResult) -> ChunkResult:

@@ -11,6 +11,7 @@ from collections import Counter
 
 import pytest
 
+from sandbox.hubspot.models import SYSTEM
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
 from worker.ops import backfill as bf
@@ -77,3 +78,17 @@ def test_each_person_is_planned_once_and_the_outcome_is_unchanged(
     assert not state.redis.exists(keys.backfill_people(applied.id))  # claims dropped at the end
     again, _ = run_backfill(service, store)
     assert (again.writes, again.by_disposition) == (0, {"synced": PEOPLE, bf.SEEN: PEOPLE})
+
+
+def test_a_dry_run_plans_a_pair_never_linked_once_though_it_stores_no_link(
+    sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, service: SyncService, state: State
+) -> None:
+    hs_box.configure(index_lag_ms=0)
+    for i in range(PEOPLE):  # the same people in both CRMs, never synced: matched by email
+        sf_box.org.create(
+            "Lead", {"LastName": f"P{i}", "Company": "C", "Email": f"p{i}@example.com"}, sf_box.org.admin_id
+        )
+        hs_box.portal.stores["contacts"].create({"email": f"p{i}@example.com"}, SYSTEM)
+    dry, _ = run_backfill(service, bf.BackfillStore(state.redis), dry_run=True)
+    assert dry.by_disposition == {"planned": PEOPLE, bf.SEEN: PEOPLE}
+    assert state.links.person_of([f"hs:contacts:{c}" for c in hs_box.portal.stores["contacts"].records]) == {}
