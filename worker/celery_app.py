@@ -40,19 +40,27 @@ ROUTES = {
     "crmsync.dispatch": {"queue": "signals"},
     "crmsync.sync": {"queue": "sync"},
     "crmsync.backfill": {"queue": "backfill"},
+    "crmsync.backfill_chunk": {"queue": "backfill"},
+    "crmsync.backfill_watch": {"queue": "backfill"},
 }
 DISPATCH_SECONDS = 1.0
 EXIT_REFUSED = 2
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """A poll per enabled CRM at its interval, and the dispatcher that turns dirty keys into sync tasks."""
+    """A poll per enabled CRM at its interval, the dispatcher that turns dirty keys into sync tasks, and
+    the backfill watch that resumes backfill work whose worker died."""
     schedule: dict[str, dict[str, Any]] = {
         "dispatch": {
             "task": "crmsync.dispatch",
             "schedule": DISPATCH_SECONDS,
             "options": {"expires": DISPATCH_SECONDS * 5},
         }
+    }
+    schedule["backfill-watch"] = {  # consumed by the backfill workers: they resume what died
+        "task": "crmsync.backfill_watch",
+        "schedule": settings.backfill_watch_seconds,
+        "options": {"expires": settings.backfill_watch_seconds},
     }
     if settings.salesforce_enabled:
         schedule["poll-salesforce"] = {

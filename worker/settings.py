@@ -92,6 +92,18 @@ class Settings(BaseSettings):
         30.0, gt=0, description="The beat lock expires this long after its holder stops renewing it."
     )
     beat_max_loop_interval: float = Field(5.0, gt=0, description="The beat renews its lock this often.")
+    backfill_lease_seconds: float = Field(
+        60.0, gt=0, description="A backfill task's lease (renewed every third of it while it runs)."
+    )
+    backfill_watch_seconds: float = Field(
+        30.0, gt=0, description="How often beat re-sends backfill work whose lease expired unfinished."
+    )
+    audit_max_entries: int = Field(
+        1_000_000, ge=1, description="The audit stream keeps at most this many entries (trimmed on append)."
+    )
+    audit_max_age_days: float = Field(
+        0.0, ge=0, description="Audit entries older than this are trimmed; 0 keeps them (count only)."
+    )
     verify_map_on_start: bool = Field(
         True, description="Check the map against the live CRMs before a worker syncs anything."
     )

@@ -93,7 +93,13 @@ class Runtime:
 
     @cached_property
     def state(self) -> State:
-        return State.connect(self.redis, lock_ttl_s=self.settings.sync_settings.lock_ttl_s)
+        s = self.settings
+        return State.connect(
+            self.redis,
+            lock_ttl_s=s.sync_settings.lock_ttl_s,
+            audit_max_len=s.audit_max_entries,
+            audit_max_age_ms=int(s.audit_max_age_days * 86_400_000),
+        )
 
     @cached_property
     def service(self) -> SyncService:

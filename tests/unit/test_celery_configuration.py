@@ -90,3 +90,24 @@ def test_crm_credentials_are_only_needed_when_used(monkeypatch: pytest.MonkeyPat
     settings = load_settings()
     with pytest.raises(ConfigError, match="CRMSYNC_SALESFORCE_CONSUMER_KEY"):
         _ = settings.salesforce_settings
+
+
+def test_the_audit_retention_settings_reach_the_worker_s_audit_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from worker.tasks import Runtime
+
+    monkeypatch.setenv("CRMSYNC_AUDIT_MAX_ENTRIES", "5000")
+    monkeypatch.setenv("CRMSYNC_AUDIT_MAX_AGE_DAYS", "2")
+    audit = Runtime(load_settings()).state.audit
+    assert (audit.max_len, audit.max_age_ms) == (5000, 2 * 86_400_000)
+    monkeypatch.setenv("CRMSYNC_AUDIT_MAX_ENTRIES", "0")
+    with pytest.raises(ConfigError, match="CRMSYNC_AUDIT_MAX_ENTRIES"):
+        load_settings()
+
+
+def test_beat_sends_the_backfill_watch_to_the_backfill_workers() -> None:
+    conf = celery_config(Settings(backfill_watch_seconds=7))
+    watch = conf["beat_schedule"]["backfill-watch"]
+    assert (watch["task"], watch["schedule"]) == ("crmsync.backfill_watch", 7)
+    assert {ROUTES[t]["queue"] for t in ("crmsync.backfill_watch", "crmsync.backfill_chunk")} == {"backfill"}

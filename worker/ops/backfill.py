@@ -40,10 +40,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from redis.exceptions import WatchError
 
 from worker.crm.salesforce import queries as sf_queries
-from worker.errors import CrmError, InputError
+from worker.errors import CrmError, InputError, RetriableError
 from worker.plan.model import Plan
 from worker.state import keys
-from worker.sync import BatchOutcome, Disposition, RecordKey, Run, SyncService
+from worker.sync import BatchOutcome, Disposition, KeyOutcome, RecordKey, Run, SyncService
 
 SF_OBJECTS = ("Lead", "Contact")
 HS_OPERATORS = frozenset(
@@ -257,10 +257,17 @@ class Backfill:
     by_disposition: dict[str, int] = field(default_factory=dict)
     planned: dict[str, dict[str, int]] = field(default_factory=dict)  # dry run: per rule / per field
     detail: str = ""
+    resumed: int = 0  # pieces of work re-sent after their worker died (``backfill_watch``)
 
     @property
     def run(self) -> Run:
         return Run(self.id, "backfill")
+
+    @property
+    def dedupes(self) -> bool:
+        """Several targets can name one person (a lead and its contact in HubSpot, a converted lead and
+        its Contact): each person is then synced by the first chunk that meets it only."""
+        return len(self.spec.targets()) > 1
 
     def to_json(self) -> dict[str, Any]:
         elapsed = ((self.finished_ms or int(time.time() * 1000)) - self.created_ms) / 1000
@@ -286,6 +293,7 @@ class Backfill:
             "created_ms": self.created_ms,
             "finished_ms": self.finished_ms or None,
             "detail": self.detail,
+            "resumed": self.resumed,
         }
 
 
@@ -300,6 +308,10 @@ class ChunkResult:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def dead_lettered(cls, people: int) -> ChunkResult:
+        return cls(people, 0, people, {Disposition.DEAD_LETTERED.value: people}, {}, {})
 
 
 class BackfillStore:
@@ -348,6 +360,7 @@ class BackfillStore:
             int(raw.get("chunks") or 0),
             raw.get("enumerated") == "1",
             detail=raw.get("detail", ""),
+            resumed=int(raw.get("resumed") or 0),
         )
         rules: Counter[str] = Counter()
         fields: Counter[str] = Counter()
@@ -419,10 +432,31 @@ class BackfillStore:
     def chunk_done(self, bid: str, n: int) -> bool:
         return bool(self.redis.hexists(keys.backfill_chunks(bid), f"r:{n}"))
 
+    def mark_sent(self, bid: str, n: int) -> None:
+        """Chunks are numbered and sent in order: everything up to ``n`` is on the broker."""
+        self.redis.hset(keys.backfill(bid), "sent", n)
+
+    def unsent_chunks(self, bid: str) -> list[int]:
+        """Pending chunks an enumerator stored but did not send (it died in between)."""
+        sent = int(keys.text(self.redis.hget(keys.backfill(bid), "sent")) or -1)
+        return [n for n in self.pending_chunks(bid) if n > sent]
+
     def pending_chunks(self, bid: str) -> list[int]:
         b = self.redis.hgetall(keys.backfill_chunks(bid))
         names = {keys.text(k) or "" for k in b}
         return sorted(int(k[2:]) for k in names if k.startswith("k:") and f"r:{k[2:]}" not in names)
+
+    def claim_people(self, bid: str, n: int, people: Sequence[str]) -> set[str]:
+        """The people chunk ``n`` may sync: those no other chunk of the backfill claimed first (a
+        chunk delivered again, or retrying its busy keys, keeps its own claims)."""
+        if not people:
+            return set()
+        pipe = self.redis.pipeline(transaction=True)
+        for person in people:
+            pipe.hsetnx(keys.backfill_people(bid), person, n)
+        pipe.hmget(keys.backfill_people(bid), list(people))
+        owners = pipe.execute()[-1]
+        return {p for p, owner in zip(people, owners, strict=True) if keys.text(owner) == str(n)}
 
     def finish_chunk(self, bid: str, n: int, result: ChunkResult, planned: Sequence[str] = ()) -> None:
         pipe = self.redis.pipeline(transaction=True)
@@ -442,9 +476,13 @@ class BackfillStore:
         mapping: dict[str, Any] = {"state": state}
         if detail:
             mapping["detail"] = detail[:500]
+        pipe = self.redis.pipeline(transaction=True)
         if state in ("done", "canceled", "failed"):
             mapping["finished"] = int(time.time() * 1000)
-        self.redis.hset(keys.backfill(bid), mapping=mapping)
+            # the claims and leases matter only while chunks run
+            pipe.delete(keys.backfill_people(bid), keys.backfill_leases(bid))
+        pipe.hset(keys.backfill(bid), mapping=mapping)
+        pipe.execute()
 
     def mark_enumerated(self, bid: str) -> None:
         self.redis.hset(keys.backfill(bid), mapping={"enumerated": 1, "state": "running"})
@@ -496,13 +534,26 @@ def planned_lines(
     return lines, rules, fields
 
 
+SEEN = "seen_in_backfill"  # a key whose person another chunk of the backfill synced
+
+
 def run_chunk(
-    service: SyncService, b: Backfill, chunk: Sequence[str]
+    service: SyncService, b: Backfill, chunk: Sequence[str], store: BackfillStore | None = None, n: int = 0
 ) -> tuple[ChunkResult, list[str], dict[str, Disposition]]:
     """Sync (or plan) one chunk; returns its result, the dry run's planned lines, and the keys to try
-    again with why (busy, retry, paused)."""
-    outcome = service.sync_batch(list(chunk), b.run, dry_run=b.spec.dry_run)
+    again with why (busy, retry, paused). With ``store`` and a backfill that ``dedupes``, a key whose
+    person another chunk claimed is not synced again (counted as ``seen_in_backfill``)."""
+    wanted, seen = list(chunk), []
+    if store is not None and b.dedupes:
+        owners = service.state.links.person_of(wanted)
+        person = {k: owners.get(k, k) for k in wanted}  # an unlinked record is its own person so far
+        mine = store.claim_people(b.id, n, sorted(set(person.values())))
+        seen = [k for k in wanted if person[k] not in mine]
+        wanted = [k for k in wanted if person[k] in mine]
+    outcome = service.sync_batch(wanted, b.run, dry_run=b.spec.dry_run) if wanted else BatchOutcome(b.run)
     settled = {k: o for k, o in outcome.keys.items() if k not in set(outcome.again)}
+    if store is not None and b.dedupes:  # whom the records turned out to be, and their partners, too
+        store.claim_people(b.id, n, sorted({k for o in settled.values() for k in _met(o)}))
     plans = {
         o.person or k: o.plan
         for k, o in settled.items()
@@ -510,9 +561,11 @@ def run_chunk(
     }
     lines, rules, fields = planned_lines(outcome, plans) if b.spec.dry_run else ([], Counter(), Counter())
     states = Counter(o.disposition.value for o in settled.values())
+    if seen:
+        states[SEEN] = len(seen)
     writes = {o.person or k: o.writes for k, o in settled.items()}
     result = ChunkResult(
-        people=len(settled),
+        people=len(settled) + len(seen),
         writes=sum(writes.values()),
         errors=states.get(Disposition.DEAD_LETTERED.value, 0) + states.get(Disposition.INVALID.value, 0),
         by_disposition=dict(states),
@@ -520,6 +573,76 @@ def run_chunk(
         planned_fields=dict(fields),
     )
     return result, lines, {k: outcome.keys[k].disposition for k in outcome.again}
+
+
+IN_CHUNK_RETRIES = 5
+
+
+def process_chunk(service: SyncService, store: BackfillStore, bid: str, n: int) -> ChunkResult | None:
+    """Sync chunk ``n`` and store its result once (``None``: nothing to do, the chunk is done or the
+    backfill is not running). Keys answered busy/retry are tried again a few times, then dead-lettered
+    (an operator resyncs them); a paused CRM raises ``RetriableError`` (the whole chunk later)."""
+    got = store.spec_and_state(bid)
+    if got is None or got[1] not in RUNNING or store.chunk_done(bid, n):
+        store.maybe_finish(bid)
+        return None
+    b = Backfill(bid, got[0], got[1])
+    pending = store.chunk_keys(bid, n)
+    total: ChunkResult | None = None
+    planned: list[str] = []
+    # a person whose lock a killed worker still holds is busy until the lock expires: wait that out
+    deadline = time.monotonic() + service.settings.lock_ttl_s + 5
+    failures = 0
+    pauses = service.state.pauses
+    while True:
+        result, lines, again = run_chunk(service, b, pending, store, n)
+        total, planned = merge_results(total, result), planned + lines
+        if not again:
+            break
+        paused = [crm for crm in ("salesforce", "hubspot") if pauses.paused(crm)]
+        if paused:
+            wait = max(pauses.remaining_s(crm) for crm in paused)
+            raise RetriableError(f"backfill chunk {n}: {', '.join(paused)} paused", wait_seconds=wait)
+        failures += any(d is not Disposition.BUSY for d in again.values())
+        pending = list(again)
+        if failures >= IN_CHUNK_RETRIES or time.monotonic() > deadline:
+            why = f"backfill chunk {n}: not synced after {failures} transient failure(s) / lock waits"
+            service.give_up(pending, b.run, why)
+            total = merge_results(total, ChunkResult.dead_lettered(len(pending)))
+            break
+        time.sleep(min(0.25 * 2 ** min(failures, 4), 3.0) if failures else 1.0)
+    store.finish_chunk(bid, n, total, planned)
+    store.maybe_finish(bid)
+    return total
+
+
+def give_up_piece(service: SyncService, store: BackfillStore, bid: str, piece: str, why: str) -> None:
+    """The backfill watch gave up on a piece whose worker died too often: a chunk's keys are
+    dead-lettered (an operator resyncs them) and the chunk counted; a dead enumeration fails the
+    backfill (``resume`` sends it again)."""
+    got = store.spec_and_state(bid)
+    if got is None or got[1] not in RUNNING:
+        return
+    if not piece.isdigit():
+        store.set_state(bid, "failed", f"the enumeration {why}")
+        return
+    n = int(piece)
+    pending = store.chunk_keys(bid, n)
+    service.give_up(pending, Run(bid, "backfill"), f"backfill chunk {n}: {why}")
+    store.finish_chunk(bid, n, ChunkResult.dead_lettered(len(pending)))
+    store.maybe_finish(bid)
+
+
+def _met(o: KeyOutcome) -> list[str]:
+    """The person a key settled as, and the records its plan paired (a dry run stores no link, so a
+    partner it matched is still its own person in Redis)."""
+    met = [o.person] if o.person else []
+    base = o.plan.new_base if o.plan is not None else None
+    if base is not None and base.salesforce_id and base.salesforce_object:
+        met.append(str(RecordKey.salesforce(base.salesforce_object, base.salesforce_id)))
+    if base is not None and base.hubspot_id:
+        met.append(str(RecordKey.hubspot(base.hubspot_id)))
+    return met
 
 
 def merge_results(a: ChunkResult | None, b: ChunkResult) -> ChunkResult:
@@ -566,6 +689,7 @@ def enumerate_scope(service: SyncService, store: BackfillStore, bid: str, send: 
                 return
             for n in numbers:
                 send(n)
+                store.mark_sent(bid, n)
             before = after
         if store.add_chunks(bid, target, [], before, END) is None:
             return

@@ -22,7 +22,7 @@ from typing import Literal
 from worker.crm.port import WriteOp
 from worker.errors import InputError
 from worker.ops.audit import cause_parts
-from worker.state.audit import AuditEntry
+from worker.state.audit import AuditEntry, AuditHold
 from worker.state.locks import LockBusyError
 from worker.sync import Run, SyncService
 
@@ -83,12 +83,22 @@ def _restores(entries: list[AuditEntry], person: PersonRollback) -> list[Restore
 
 
 def rollback(service: SyncService, run_id: str, *, dry_run: bool = False) -> RollbackReport:
+    """Under an audit hold: the trimmer keeps the run's entries and everything after them (read for
+    the later-writes check) until the rollback ends, whatever the retention."""
+    with service.state.audit.holding(f"rollback:{run_id}") as hold:
+        return _rollback(service, run_id, dry_run, hold)
+
+
+def _rollback(service: SyncService, run_id: str, dry_run: bool, hold: AuditHold) -> RollbackReport:
     state = service.state
     by_person: dict[str, list[AuditEntry]] = defaultdict(list)
+    first_id = ""
     for e in state.audit.entries(run=run_id):
+        first_id = first_id or e.entry_id
         by_person[e.person].append(e)
     if not by_person:
         raise InputError(f"no audit entries for run {run_id!r} (trimmed, or no such run)")
+    hold.keep_from(first_id)
     report = RollbackReport(run_id, Run.new("rollback"), dry_run, [])
     run_end_ms = max(e.at_ms for es in by_person.values() for e in es)
     later: dict[str, set[tuple[str, str]]] = defaultdict(set)
@@ -96,6 +106,7 @@ def rollback(service: SyncService, run_id: str, *, dry_run: bool = False) -> Rol
         if e.run != run_id and e.person in by_person:
             later[e.person].add((e.side, e.field))
     for pid, entries in by_person.items():
+        hold.renew()
         person = PersonRollback(pid)
         report.people.append(person)
         person.restores = _restores(entries, person)

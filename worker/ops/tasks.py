@@ -4,19 +4,41 @@ daemon's task base class (attempt counting, retries, quota pauses: ``worker.task
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
+
+from celery.signals import task_received
 
 from worker.celery_app import app
 from worker.errors import RetriableError
 from worker.logs import bound
 from worker.ops import backfill as bf
-from worker.sync import Disposition
+from worker.ops.backfill_watch import ENUM, Leases, Senders, watch
 from worker.tasks import CrmSyncTask, runtime
 
 log = logging.getLogger("crmsync.backfill")
 QUEUE = "backfill"
-IN_CHUNK_RETRIES = 5
+
+
+_receipts: dict[str, Any] = {}
+
+
+@task_received.connect  # type: ignore[untyped-decorator]
+def _lease_on_receipt(request: Any = None, **_: Any) -> None:
+    """A backfill message is leased as soon as a worker takes it, before a pool process starts it: a
+    worker killed with messages taken but not started leaves leases that expire, so the watch resends
+    them (the broker would only after its visibility timeout). Runs in the worker's main process."""
+    if request is None or request.name not in (backfill_enumerate.name, backfill_chunk.name):
+        return
+    args = list(request.args or [])
+    if not args:
+        return
+    settings = app.conf.crmsync_settings
+    if "redis" not in _receipts:
+        import redis
+
+        _receipts["redis"] = redis.Redis.from_url(settings.redis)
+    member = ENUM if request.name == backfill_enumerate.name else str(args[1])
+    Leases(_receipts["redis"]).renew(str(args[0]), member, settings.backfill_lease_seconds)
 
 
 def send_enumerate(bid: str, broker: str | None = None) -> None:
@@ -46,51 +68,47 @@ def backfill_enumerate(self: CrmSyncTask, bid: str) -> dict[str, Any]:
 def _enumerate(bid: str) -> dict[str, Any]:
     rt = runtime()
     store = bf.BackfillStore(rt.redis)
-    bf.enumerate_scope(rt.service, store, bid, lambda n: send_chunk(bid, n))
+    with Leases(rt.redis).held(bid, ENUM, rt.settings.backfill_lease_seconds, (RetriableError,)):
+        bf.enumerate_scope(rt.service, store, bid, lambda n: send_chunk(bid, n))
     return {"backfill": bid, "state": store.state_of(bid)}
 
 
 @app.task(name="crmsync.backfill_chunk", base=CrmSyncTask, bind=True)  # type: ignore[untyped-decorator]
 def backfill_chunk(self: CrmSyncTask, bid: str, n: int) -> dict[str, Any]:
-    """Sync one chunk; keys answered busy/retry are tried again a few times, then dead-lettered (an
-    operator resyncs them); a paused CRM retries the whole chunk later (nothing counted twice)."""
+    """Sync one chunk (``worker.ops.backfill.process_chunk``); a paused CRM retries it later."""
     with bound(run_id=bid):
         return _chunk(bid, n)
 
 
 def _chunk(bid: str, n: int) -> dict[str, Any]:
     rt = runtime()
-    store = bf.BackfillStore(rt.redis)
-    got = store.spec_and_state(bid)
-    if got is None or got[1] not in bf.RUNNING or store.chunk_done(bid, n):
-        store.maybe_finish(bid)
+    with Leases(rt.redis).held(bid, str(n), rt.settings.backfill_lease_seconds, (RetriableError,)):
+        total = bf.process_chunk(rt.service, bf.BackfillStore(rt.redis), bid, n)
+    if total is None:
         return {"backfill": bid, "chunk": n, "skipped": True}
-    b = bf.Backfill(bid, got[0], got[1])
-    pending = store.chunk_keys(bid, n)
-    total: bf.ChunkResult | None = None
-    planned: list[str] = []
-    # a person whose lock a killed worker still holds is busy until the lock expires: wait that out
-    deadline = time.monotonic() + rt.settings.sync_settings.lock_ttl_s + 5
-    failures = 0
-    while True:
-        result, lines, again = bf.run_chunk(rt.service, b, pending)
-        total, planned = bf.merge_results(total, result), planned + lines
-        if not again:
-            break
-        paused = [crm for crm in ("salesforce", "hubspot") if rt.state.pauses.paused(crm)]
-        if paused:
-            wait = max(rt.state.pauses.remaining_s(crm) for crm in paused)
-            raise RetriableError(f"backfill chunk {n}: {', '.join(paused)} paused", wait_seconds=wait)
-        failures += any(d is not Disposition.BUSY for d in again.values())
-        pending = list(again)
-        if failures >= IN_CHUNK_RETRIES or time.monotonic() > deadline:
-            why = f"backfill chunk {n}: not synced after {failures} transient failure(s) / lock waits"
-            rt.service.give_up(pending, b.run, why)
-            gone = len(pending)
-            total = bf.merge_results(total, bf.ChunkResult(gone, 0, gone, {"dead_lettered": gone}, {}, {}))
-            break
-        time.sleep(min(0.25 * 2 ** min(failures, 4), 3.0) if failures else 1.0)
-    assert total is not None
-    store.finish_chunk(bid, n, total, planned)
-    store.maybe_finish(bid)
     return {"backfill": bid, "chunk": n, "people": total.people, "writes": total.writes}
+
+
+@app.task(name="crmsync.backfill_watch", base=CrmSyncTask, bind=True)  # type: ignore[untyped-decorator]
+def backfill_watch(self: CrmSyncTask) -> dict[str, Any]:
+    """Re-send backfill work whose worker died (``worker.ops.backfill_watch``)."""
+    rt = runtime()
+    store = bf.BackfillStore(rt.redis)
+    died = f"lost its worker more than {rt.settings.max_attempts} times"
+    senders = Senders(
+        send_enumerate,
+        send_chunk,
+        lambda bid, piece: bf.give_up_piece(rt.service, store, bid, piece, died),
+    )
+    resumed = watch(
+        store, Leases(rt.redis), senders, rt.settings.backfill_lease_seconds, rt.settings.max_attempts
+    )
+    for r in resumed:
+        log.warning(
+            "backfill %s: resumed %s%d chunk(s) whose worker died; gave up on %s",
+            r.backfill,
+            "the enumeration and " if r.enumerate else "",
+            len(r.chunks),
+            r.given_up or "none",
+        )
+    return {"resumed": {r.backfill: r.chunks for r in resumed}}

@@ -109,3 +109,25 @@ class DeadLetterStore:
 
     def count(self) -> int:
         return int(self.redis.zcard(keys.DEAD_INDEX))
+
+
+class DraftDeadLetters(DeadLetterStore):
+    """What a dry run would dead-letter, kept in memory (reads see the stored entries and these)."""
+
+    def __init__(self, stored: DeadLetterStore) -> None:
+        self.redis = stored.redis
+        self.drafts: dict[str, DeadLetter] = {}
+
+    def put(self, letter: DeadLetter) -> DeadLetter:
+        self.drafts[letter.person] = letter
+        return letter
+
+    def get(self, person_id: str) -> DeadLetter | None:
+        return self.drafts.get(person_id) or super().get(person_id)
+
+    def clear(self, person_id: str) -> bool:
+        return self.drafts.pop(person_id, None) is not None
+
+    def clear_many(self, person_ids: Sequence[str]) -> None:
+        for pid in person_ids:
+            self.drafts.pop(pid, None)

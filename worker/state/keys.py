@@ -22,7 +22,8 @@ crmsync:lock:{name}                      string  fencing token of the holder (PX
 crmsync:fence                            string  last fencing token issued for any lock (INCR)
 crmsync:dead:entries                     hash    person id → dead-letter JSON
 crmsync:dead:index                       zset    person id scored by last dead-letter time (epoch ms)
-crmsync:audit                            stream  one entry per field written, JSON in field ``e`` (MAXLEN ~)
+crmsync:audit                            stream  one entry per field written, JSON in field ``e`` (retention)
+crmsync:audit:holds                      hash    holder → ``expiry ms|oldest entry id`` the trimmer keeps
 crmsync:cursor:{crm}:{name}              string  a change reader's cursor JSON
 crmsync:pause:{crm}                      string  reason a CRM's work is paused (TTL = until it resumes)
 crmsync:intent:{person id}               hash    run id → JSON of the creates that run is sending (TTL)
@@ -32,7 +33,9 @@ crmsync:slot:{queue}:{n}                 string  a sync task is queued or runnin
 crmsync:runlock:{name}                   string  token of the one running poll of a CRM (PX expiry)
 crmsync:lastpoll:{crm}                   string  the last poll's result JSON (``ops.py``; status)
 crmsync:backfill:{id}                    hash    a backfill: ``spec``, counters, ``state`` (``ops.py``)
-crmsync:backfill:{id}:chunks             hash    chunk number → done / failed (a resumed run skips done)
+crmsync:backfill:{id}:chunks             hash    ``k:n`` a chunk's keys, ``r:n`` its result, ``p:n`` planned
+crmsync:backfill:{id}:people             hash    person → the chunk that syncs it (multi-target scopes)
+crmsync:backfill:{id}:leases             zset    ``enum`` / chunk n being worked, scored by lease expiry
 crmsync:backfills                        zset    backfill ids by start time (epoch ms)
 crmsync:redbeat:…                        various celery-redbeat's schedule and its beat lock
 crmsync:ratelimit:{portal}:…             various HubSpot shared rate limiter (``ratelimit.py``)
@@ -86,6 +89,7 @@ FENCE = f"{PREFIX}:fence"
 DEAD_ENTRIES = f"{PREFIX}:dead:entries"
 DEAD_INDEX = f"{PREFIX}:dead:index"
 AUDIT = f"{PREFIX}:audit"
+AUDIT_HOLDS = f"{PREFIX}:audit:holds"
 
 
 def cursor(crm: str, name: str) -> str:
@@ -130,6 +134,14 @@ def backfill(backfill_id: str) -> str:
 
 def backfill_chunks(backfill_id: str) -> str:
     return f"{PREFIX}:backfill:{backfill_id}:chunks"
+
+
+def backfill_people(backfill_id: str) -> str:
+    return f"{PREFIX}:backfill:{backfill_id}:people"
+
+
+def backfill_leases(backfill_id: str) -> str:
+    return f"{PREFIX}:backfill:{backfill_id}:leases"
 
 
 def text(value: bytes | str | None) -> str | None:

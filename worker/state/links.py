@@ -89,3 +89,50 @@ class LinkStore:
 
     def forget(self, record_key: str) -> None:
         self.redis.delete(keys.link(record_key))
+
+
+class DraftLinks(LinkStore):
+    """Links a dry run makes, kept in memory over the stored ones: within the run it reads exactly as
+    if they were stored (a later key of the batch finds the person), and Redis never sees them."""
+
+    def __init__(self, stored: LinkStore) -> None:
+        self.redis = stored.redis
+        self._stored = stored
+        self._owner: dict[str, str] = {}
+        self._people: dict[str, dict[str, str | None]] = {}
+
+    def person_of(self, record_keys: Sequence[str]) -> dict[str, str]:
+        out = self._stored.person_of([k for k in record_keys if k not in self._owner])
+        return out | {k: self._owner[k] for k in record_keys if k in self._owner}
+
+    def people(self, person_ids: Sequence[str]) -> dict[str, Person]:
+        out = self._stored.people(person_ids)
+        for pid in person_ids:
+            draft = self._people.get(pid)
+            if draft is None:
+                continue
+            was = out.get(pid, Person(pid))
+            fields = {
+                "salesforce": was.salesforce,
+                "hubspot": was.hubspot,
+                "hubspot_merged_into": was.hubspot_merged_into,
+            } | draft
+            out[pid] = Person(pid, fields["salesforce"], fields["hubspot"], fields["hubspot_merged_into"])
+        return out
+
+    def link(self, person_id: str, side: Side, record_key: str) -> str:
+        current = self.person_of([record_key]).get(record_key)
+        if current is not None and current != person_id:
+            return current
+        self._owner[record_key] = person_id
+        self._people.setdefault(person_id, {})[side] = record_key
+        return person_id
+
+    def unlink_side(self, person_id: str, side: Side, *, merged_into: str | None = None) -> None:
+        draft = self._people.setdefault(person_id, {})
+        draft[side] = None
+        if merged_into is not None:
+            draft[f"{side}_merged_into"] = merged_into
+
+    def forget(self, record_key: str) -> None:
+        self._owner.pop(record_key, None)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from worker.state.audit import AuditLog
 from worker.state.bases import BaseStore
 from worker.state.cursors import CursorStore
-from worker.state.deadletters import DeadLetterStore
+from worker.state.deadletters import DeadLetterStore, DraftDeadLetters
 from worker.state.dirty import DirtySet
 from worker.state.intents import IntentStore
-from worker.state.links import LinkStore
+from worker.state.links import DraftLinks, LinkStore
 from worker.state.locks import Locks
 from worker.state.pauses import PauseStore
 
@@ -29,18 +29,30 @@ class State:
     intents: IntentStore
 
     @classmethod
-    def connect(cls, redis: Any, *, lock_ttl_s: float = 120.0, audit_max_len: int = 1_000_000) -> State:
+    def connect(
+        cls,
+        redis: Any,
+        *,
+        lock_ttl_s: float = 120.0,
+        audit_max_len: int = 1_000_000,
+        audit_max_age_ms: int = 0,
+    ) -> State:
         return cls(
             redis=redis,
             links=LinkStore(redis),
             bases=BaseStore(redis),
             locks=Locks(redis, ttl_s=lock_ttl_s),
             dead=DeadLetterStore(redis),
-            audit=AuditLog(redis, max_len=audit_max_len),
+            audit=AuditLog(redis, max_len=audit_max_len, max_age_ms=audit_max_age_ms),
             cursors=CursorStore(redis),
             pauses=PauseStore(redis),
             intents=IntentStore(redis),
         )
+
+    def drafting(self) -> State:
+        """The stores a dry run uses: links and dead letters it would record stay in memory (reads see
+        them, Redis never does); the rest is shared (a dry run stores no base, audit or intent)."""
+        return replace(self, links=DraftLinks(self.links), dead=DraftDeadLetters(self.dead))
 
     def dirty(self, crm: str) -> DirtySet:
         return DirtySet(self.redis, crm)

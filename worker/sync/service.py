@@ -42,6 +42,7 @@ each person's outcome line its person (``worker.logs``).
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -206,10 +207,15 @@ class SyncService:
 
     def sync_batch(self, keys: Sequence[str], run: Run, *, dry_run: bool = False) -> BatchOutcome:
         """``dry_run``: everything up to the plan (locks, reads, linking), then ``planned``: no write,
-        no base, no audit, no dead letter (the resync command's and a backfill's ``--dry-run``).
-        Every line logged meanwhile carries ``run.id`` (``worker.logs``)."""
+        no base, no audit, no dead letter, and the links it finds stay in memory (the resync command's
+        and a backfill's ``--dry-run`` record nothing about anyone). Every line logged meanwhile
+        carries ``run.id`` (``worker.logs``)."""
         with bound(run_id=run.id):
-            return self._sync_batch(keys, run, dry_run=dry_run)
+            if dry_run:
+                drafting = copy.copy(self)
+                drafting.state = self.state.drafting()
+                return drafting._sync_batch(keys, run, dry_run=True)
+            return self._sync_batch(keys, run, dry_run=False)
 
     def _sync_batch(self, keys: Sequence[str], run: Run, *, dry_run: bool) -> BatchOutcome:
         out = BatchOutcome(run)

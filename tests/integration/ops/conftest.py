@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from typer.testing import CliRunner
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
 from tests.conftest import MAPPINGS, ROOT
-from tests.e2e.conftest import Service
+from tests.e2e.conftest import Service, wait_until
 from tests.integration.sync.conftest import (  # noqa: F401  (fixtures)
     _hs_server,
     _sf_server,
@@ -29,6 +31,8 @@ from tests.integration.sync.conftest import (  # noqa: F401  (fixtures)
     synced_lead,
 )
 from worker.cli import app
+from worker.ops.backfill import BackfillStore
+from worker.state.store import State
 
 
 def broker_of(redis_url: str) -> str:
@@ -120,3 +124,45 @@ def start_worker(svc: Service, concurrency: int = 2) -> Any:
     return svc.start(
         "worker", "--queues", "backfill", "-c", str(concurrency), "-n", f"bf{len(svc.procs)}@test"
     )
+
+
+def lead_backfill_killed_mid_way(crmsync: Crmsync, workers: Service, redis_client: Any, people: int) -> str:
+    """Start a worker and a lead backfill in chunks of 200; SIGKILL the worker and its pool children
+    once a quarter is done (mid-chunk). Returns the backfill's id."""
+    first = start_worker(workers, concurrency=2)
+    started = crmsync("backfill", "start", "--object", "Lead", "--chunk-size", "200", "--detach")
+    assert started.exit_code == 0, started.output
+    bid = str(started.stdout.strip())
+    store = BackfillStore(redis_client)
+
+    def progress() -> int:
+        b = store.get(bid)
+        return b.done if b is not None else 0
+
+    wait_until("a quarter of the backfill", lambda: progress() >= people // 4, timeout=240, every=0.5)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    at_kill = store.get(bid)
+    assert at_kill is not None and at_kill.state in ("enumerating", "running") and at_kill.done < people
+    return bid
+
+
+def assert_each_lead_backfilled_once(
+    sf_sandbox: SalesforceSandbox, hs_sandbox: HubSpotSandbox, stores: State, bid: str, people: int
+) -> None:
+    """Nothing lost (every lead linked to its own HubSpot contact, every person's base stored) and
+    nothing doubled (one contact per lead and per email, at most one create per person in the audit)."""
+    leads = sf_sandbox.org.stores["Lead"].records
+    contacts = hs_sandbox.portal.stores["contacts"].records.values()
+    assert len(leads) == len(contacts) == people
+    by_email = Counter(str(c.props.get("email")) for c in contacts)
+    assert max(by_email.values()) == 1
+    lead_ids = {str(r["Id"]): str(r.get("HubSpot_Contact_ID__c") or "") for r in leads.values()}
+    assert all(lead_ids.values())
+    assert len(set(lead_ids.values())) == people
+    assert len(stores.bases.get_many([f"sf:Lead:{i}" for i in lead_ids])) == people
+    created: dict[str, set[str]] = {}
+    for e in stores.audit.entries(run=bid):
+        if e.op == "create" and e.side == "hubspot":
+            created.setdefault(e.person, set()).add(e.record)
+    assert created and {len(records) for records in created.values()} == {1}

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.hubspot.models import SYSTEM
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
 from worker.state.store import State
@@ -125,6 +126,46 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
     assert dict(hs_box.portal.stores["contacts"].records[int(cid)].props) == props_before
     assert sf_box.org.get("Lead", lead)["Lead_Stage__c"] == "Lead"
     assert state.bases.get(f"sf:Lead:{lead}") == before_base and state.audit.length() == audit_before
+
+
+# bookkeeping of calls and locks, not a record of anyone: the HubSpot limiter's windows, the
+# Salesforce API usage reading, and the fencing counter every lock (a dry run plans under them) bumps
+CALL_BOOKKEEPING = ("crmsync:ratelimit:", "crmsync:salesforce:api-usage:", "crmsync:fence")
+
+
+def redis_snapshot(r: Any) -> dict[bytes, bytes | None]:
+    """Every key and its serialised value, but the call bookkeeping."""
+    names = [k for k in r.scan_iter(count=1000) if not k.decode().startswith(CALL_BOOKKEEPING)]
+    return {k: r.dump(k) for k in sorted(names)}
+
+
+def crm_snapshot(sf_box: SalesforceSandbox, hs_box: HubSpotSandbox) -> dict[str, Any]:
+    return {
+        "leads": {i: dict(r) for i, r in sf_box.org.stores["Lead"].records.items()},
+        "contacts": {i: dict(r.props) for i, r in hs_box.portal.stores["contacts"].records.items()},
+    }
+
+
+def test_a_dry_run_records_nothing_in_redis_not_even_the_link_it_finds(
+    crmsync: Crmsync,
+    sf_box: SalesforceSandbox,
+    hs_box: HubSpotSandbox,
+    state: State,
+    synced_lead: Callable[..., tuple[str, str]],
+) -> None:
+    synced_lead("ada@example.com", Status="Working", Lead_Stage__c="Lead")  # state exists already
+    lead = new_lead(sf_box, "grace@example.com", Status="Qualified", Lead_Stage__c="Lead")
+    contact = hs_box.portal.stores["contacts"].create({"email": "grace@example.com"}, SYSTEM)
+    before, crms_before = redis_snapshot(state.redis), crm_snapshot(sf_box, hs_box)
+    code, doc = crmsync.json("resync", "--sf", lead, "--dry-run")
+    assert code == 0, doc
+    [person] = doc["people"]  # the lead was matched with the contact by email…
+    [update] = person["plan"]["writes"]["hubspot"]
+    assert (update["op"], update["id"]) == ("update", str(contact.id))
+    assert person["disposition"] == "planned"
+    assert redis_snapshot(state.redis) == before  # …and the link was not stored, nor anything else
+    assert crm_snapshot(sf_box, hs_box) == crms_before
+    assert state.links.person_of([f"sf:Lead:{lead}", f"hs:contacts:{contact.id}"]) == {}
 
 
 def test_a_rejected_write_exits_1_with_the_crm_message_then_resync_failed_by_code_fixes_it(
