@@ -32,7 +32,7 @@ from sandbox.hubspot.models import (
 )
 from sandbox.hubspot.responses import Ctx
 from sandbox.hubspot.routes import ROUTES, Handler
-from sandbox.hubspot.seed import seed_portal
+from sandbox.hubspot.seed import DAY_MS, seed_portal
 from sandbox.hubspot.webhooks import WebhookDispatcher
 
 JSON_TYPE = "application/json;charset=utf-8"
@@ -204,8 +204,9 @@ def _control_routes(sandbox: HubSpotSandbox) -> list[Route]:
         doc = await _control_json(request)
         contacts = _int_field(doc, "contacts", 0, maximum=2_000_000)
         seed_value = _int_field(doc, "seed", 0)
+        span_ms = _int_field(doc, "span_ms", DAY_MS * 30, minimum=0, maximum=DAY_MS * 365)
         with backend.lock:
-            seed_portal(backend.portal, contacts, seed_value)
+            seed_portal(backend.portal, contacts, seed_value, span_ms=span_ms)
         return JSONResponse({"ok": True, "contacts": len(backend.portal.stores["contacts"].records)})
 
     async def faults(request: Request) -> Response:
