@@ -134,6 +134,9 @@ def test_two_linked_contacts_merged_dead_letter_the_loser_s_lead_until_the_leads
     lead_a, cid_a = synced_lead("a@example.com")
     lead_b, cid_b = synced_lead("b@example.com")
     hs_box.client().crm.contacts.basic_api.merge({"primaryObjectId": cid_b, "objectIdToMerge": cid_a})
+    dry = service.sync_one(f"sf:Lead:{lead_a}", Run.new("test"), dry_run=True)
+    assert dry.disposition is Disposition.SKIPPED and "merge it into" in dry.detail
+    assert state.dead.count() == 0  # a dry run files nothing
     for _ in range(2):
         outcome = service.sync_batch([f"sf:Lead:{lead_a}", f"sf:Lead:{lead_b}"], Run.new("test"))
         assert outcome.keys[f"sf:Lead:{lead_a}"].disposition is Disposition.DEAD_LETTERED
