@@ -9,8 +9,8 @@
   ``SystemModstamp`` older than the poller's cursor (the sandbox's ``late_commit``). The poll re-reads
   its lookback window (60 s here) and the change reaches HubSpot.
 
-Both end converged: one record per person per side, linked, nothing dead-lettered, every create
-audited, and a re-sync writes nothing."""
+Both end converged: one record per person per side, linked, nothing dead-lettered, every create and
+every carried edit audited, and a re-sync writes nothing."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from tests.faults.conftest import (
     start_daemon,
 )
 from worker.crm.salesforce.cursor import parse_sf_datetime
+from worker.state.audit import AuditLog
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 LAG_MS = 15_000
@@ -42,6 +43,10 @@ LATE_S = 20  # the late commit's SystemModstamp, seconds before now (inside the 
 
 def _sf_phone(sf_box: SalesforceSandbox, email: str) -> str | None:
     return sf_leads(sf_box, {email})[email][0].get("Phone")
+
+
+def _lead_id(sf_box: SalesforceSandbox, email: str) -> str:
+    return str(sf_leads(sf_box, {email})[email][0]["Id"])
 
 
 def test_hubspot_edits_hidden_by_a_lagging_search_index_still_reach_salesforce(
@@ -86,6 +91,8 @@ def test_hubspot_edits_hidden_by_a_lagging_search_index_still_reach_salesforce(
         timeout=60,
     )
     assert_converged(sf_box, hs_box, redis_client, work)
+    audited = {(e.record, e.after) for e in AuditLog(redis_client).entries() if e.field == "Phone"}
+    assert {(_lead_id(sf_box, e), phones[e]) for e in emails} <= audited
 
 
 def test_a_salesforce_commit_older_than_the_cursor_reaches_hubspot(
@@ -119,3 +126,5 @@ def test_a_salesforce_commit_older_than_the_cursor_reaches_hubspot(
     )
     assert contact_id == str(hs_contacts(hs_box, {late})[late][0].id)
     assert_converged(sf_box, hs_box, redis_client, work)
+    audited = {(e.record, e.after) for e in AuditLog(redis_client).entries() if e.field == "phone"}
+    assert (contact_id, "+1 555 0199") in audited
