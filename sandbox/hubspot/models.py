@@ -240,6 +240,10 @@ class Settings:
 
     lifecycle_mode: str = "silent"  # silent | reject | allow
     index_lag_ms: int = DEFAULT_INDEX_LAG_MS
+    # each write's lag is index_lag_ms plus up to this much more (seeded): the index shows writes out of
+    # the order they were made, as an eventually consistent index does [inferred: HubSpot documents
+    # no order]; a record's later version never shows before its earlier one
+    index_lag_jitter_ms: int = 0
     batch_order_seed: int = 0
     tier: limits.RateLimitTier = field(default_factory=limits.RateLimitTier)
     # the deal pipelines' closed stages → won? (a stage's metadata isClosed, and probability 1.0 for won);
@@ -530,8 +534,11 @@ class ObjectStore:
         for prop in self._by_value:
             self._track(prop, rec)
         lag = self.portal.settings.index_lag_ms
-        visible_at = rec.updated_ms + lag
-        if lag <= 0 or visible_at <= self.portal.clock.now_ms():
+        jitter = self.portal.settings.index_lag_jitter_ms
+        if jitter > 0:
+            lag += self.portal.lag_rng.randint(0, jitter)
+        visible_at = max(rec.updated_ms + lag, self.index.due.get(rec.id, 0))
+        if visible_at <= self.portal.clock.now_ms():
             self.index.put_now(rec.doc())
         else:
             self.index.enqueue(visible_at, rec.id, rec.doc())
@@ -840,6 +847,7 @@ class Portal:
         self.associations: dict[tuple[str, int], dict[tuple[str, int], set[int]]] = {}
         self.outbox: deque[dict[str, Any]] = deque()
         self._order = random.Random(self.settings.batch_order_seed)
+        self.lag_rng = random.Random(0)  # the index lag's jitter: the same run every reset
 
     def next_id(self) -> int:
         return next(self._ids)

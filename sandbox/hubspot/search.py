@@ -308,15 +308,23 @@ class SearchIndex:
         self.by_updated = SortedList()
         self.eq: dict[str, dict[str, set[int]]] = {p: {} for p in EQ_INDEXED}
         self._pending: list[tuple[int, int, int, Doc | None]] = []
+        self.due: dict[int, int] = {}  # record id -> when its latest queued version becomes visible
+        self._last: dict[int, int] = {}  # record id -> the sequence number of that version
         self._seq = itertools.count()
         self._cache: dict[str, list[int]] = {}
 
     def enqueue(self, due_ms: int, record_id: int, doc: Doc | None) -> None:
-        heapq.heappush(self._pending, (due_ms, next(self._seq), record_id, doc))
+        """Queue a version; callers keep ``due_ms`` at or after ``due[record_id]``, so a record's
+        versions become visible in the order written."""
+        seq = next(self._seq)
+        self.due[record_id], self._last[record_id] = max(due_ms, self.due.get(record_id, 0)), seq
+        heapq.heappush(self._pending, (due_ms, seq, record_id, doc))
 
     def catch_up(self, now_ms: int) -> None:
         while self._pending and self._pending[0][0] <= now_ms:
-            _, _, rid, doc = heapq.heappop(self._pending)
+            _, seq, rid, doc = heapq.heappop(self._pending)
+            if self._last.get(rid) == seq:
+                del self._last[rid], self.due[rid]
             self._apply(rid, doc)
 
     def put_now(self, doc: Doc) -> None:

@@ -48,9 +48,12 @@ def seed_contacts(portal: Portal, count: int, seed: int = 0, *, span_ms: int = 3
     return ids
 
 
-def seed_portal(portal: Portal, contacts: int, seed: int = 0) -> None:
-    """Contacts plus one company per 50 contacts, associated, as ``crmsync sandbox hubspot --seed N`` does."""
-    ids = seed_contacts(portal, contacts, seed)
+def seed_portal(portal: Portal, contacts: int, seed: int = 0, *, span_ms: int = 30 * DAY_MS) -> None:
+    """Contacts plus one company per 50 contacts, associated, as ``crmsync sandbox hubspot --seed N`` does.
+
+    ``span_ms``: the contacts' creation (and last modification) times are spread over this long before
+    now (a bulk import into one search window: a short span)."""
+    ids = seed_contacts(portal, contacts, seed, span_ms=span_ms)
     companies = portal.stores["companies"]
     rng = random.Random(seed + 1)
     for start in range(0, len(ids), 50):

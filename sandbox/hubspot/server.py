@@ -32,7 +32,7 @@ from sandbox.hubspot.models import (
 )
 from sandbox.hubspot.responses import Ctx
 from sandbox.hubspot.routes import ROUTES, Handler
-from sandbox.hubspot.seed import seed_portal
+from sandbox.hubspot.seed import DAY_MS, seed_portal
 from sandbox.hubspot.webhooks import WebhookDispatcher
 
 JSON_TYPE = "application/json;charset=utf-8"
@@ -204,8 +204,9 @@ def _control_routes(sandbox: HubSpotSandbox) -> list[Route]:
         doc = await _control_json(request)
         contacts = _int_field(doc, "contacts", 0, maximum=2_000_000)
         seed_value = _int_field(doc, "seed", 0)
+        span_ms = _int_field(doc, "span_ms", DAY_MS * 30, minimum=0, maximum=DAY_MS * 365)
         with backend.lock:
-            seed_portal(backend.portal, contacts, seed_value)
+            seed_portal(backend.portal, contacts, seed_value, span_ms=span_ms)
         return JSONResponse({"ok": True, "contacts": len(backend.portal.stores["contacts"].records)})
 
     async def faults(request: Request) -> Response:
@@ -220,7 +221,8 @@ def _control_routes(sandbox: HubSpotSandbox) -> list[Route]:
 
     async def settings(request: Request) -> Response:
         doc = await _control_json(request)
-        unknown = set(doc) - {"lifecycle_mode", "index_lag_ms", "tier", "batch_order_seed"}
+        known = {"lifecycle_mode", "index_lag_ms", "index_lag_jitter_ms", "tier", "batch_order_seed"}
+        unknown = set(doc) - known
         if unknown:
             raise ControlError(f"unknown settings: {sorted(unknown)}")
         try:
@@ -233,6 +235,7 @@ def _control_routes(sandbox: HubSpotSandbox) -> list[Route]:
                 {
                     "lifecycle_mode": s.lifecycle_mode,
                     "index_lag_ms": s.index_lag_ms,
+                    "index_lag_jitter_ms": s.index_lag_jitter_ms,
                     "batch_order_seed": s.batch_order_seed,
                     "tier": asdict(s.tier),
                 }
@@ -369,14 +372,13 @@ class HubSpotSandbox:
         index_lag_ms: int | None = None,
         tier: str | dict[str, Any] | limits.RateLimitTier | None = None,
         batch_order_seed: int | None = None,
+        index_lag_jitter_ms: int | None = None,
     ) -> None:
         """Change portal switches; a bad value raises ``ValueError`` and changes nothing."""
-        if index_lag_ms is not None and (
-            isinstance(index_lag_ms, bool)
-            or not isinstance(index_lag_ms, int)
-            or not 0 <= index_lag_ms <= 600_000
-        ):
-            raise ValueError("index_lag_ms must be an integer between 0 and 600000")
+        for name, lag in (("index_lag_ms", index_lag_ms), ("index_lag_jitter_ms", index_lag_jitter_ms)):
+            bad = isinstance(lag, bool) or not isinstance(lag, int) or not 0 <= lag <= 600_000
+            if lag is not None and bad:
+                raise ValueError(f"{name} must be an integer between 0 and 600000")
         if batch_order_seed is not None and (
             isinstance(batch_order_seed, bool) or not isinstance(batch_order_seed, int)
         ):
@@ -395,6 +397,8 @@ class HubSpotSandbox:
                 s.lifecycle_mode = lifecycle_mode
             if index_lag_ms is not None:
                 s.index_lag_ms = index_lag_ms
+            if index_lag_jitter_ms is not None:
+                s.index_lag_jitter_ms = index_lag_jitter_ms
             if batch_order_seed is not None:
                 s.batch_order_seed = batch_order_seed
                 self.backend.portal.reseed_order()

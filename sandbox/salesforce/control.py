@@ -119,6 +119,20 @@ def late_commit_args(body: Any) -> tuple[str, str, dict[str, Any], float]:
     return obj, record_id, changes, float(seconds)
 
 
+def merge_args(body: Any) -> tuple[str, str, list[str]]:
+    """``{"object", "master", "losers": [id, id?]}``: a merge as the UI makes it."""
+    values = object_body(body, "merge")
+    obj, master, losers = values.get("object"), values.get("master"), values.get("losers")
+    if (
+        not isinstance(obj, str)
+        or not isinstance(master, str)
+        or not isinstance(losers, list)
+        or not all(isinstance(i, str) for i in losers)
+    ):
+        raise bad("merge: object and master must be strings and losers a list of ids")
+    return obj, master, list(losers)
+
+
 def field_security_args(body: Any) -> tuple[str | None, str, str, str]:
     """``{"user"?, "object", "field", "access"}``: ``user`` is a username or User id (default: the
     admin, who is also the connected app's run-as user); ``access`` none | read | edit."""

@@ -35,6 +35,7 @@ from sandbox.salesforce.ids import (
 from sandbox.salesforce.schema import (
     CLOSED_TASK_STATUSES,
     INDEXED_FIELDS,
+    MERGEABLE_OBJECTS,
     OPPORTUNITY_STAGES,
     READ_ONLY_OBJECTS,
     SCHEMA,
@@ -1188,6 +1189,50 @@ class Org:
             "opportunityId": opp_id,
             "success": True,
         }
+
+    def merge(self, obj_name: str, master_id: str, loser_ids: list[str], user_id: str) -> dict[str, Any]:
+        """A merge as the UI or SOAP ``merge()`` makes it (api sforce_api_calls_merge.htm): up to two
+        records of the master's type are deleted with ``MasterRecordId`` set to the master (queryAll
+        shows them; ``sobjects/X/deleted`` lists them), their Tasks and Events move to the master, and
+        the master is saved (its own values kept). UNVERIFIED: the master's fields are not filled from
+        the losers (the caller picks values on the real call), converted leads are refused with the
+        text below."""
+        obj = self.object_def(obj_name)
+        if obj.name not in MERGEABLE_OBJECTS:
+            raise err.SalesforceApiError(f"merge is not supported for {obj.name}", [])
+        if not 1 <= len(loser_ids) <= 2:
+            raise err.SalesforceApiError("merge takes one or two records besides the master", [])
+        store = self.stores[obj.name]
+        with self.lock:
+            master = self.get(obj.name, master_id)
+            losers = [self.get(obj.name, i) for i in loser_ids]
+            if any(r["Id"] == master["Id"] for r in losers):
+                raise err.SalesforceApiError("a record cannot be merged into itself", [])
+            if any(r.get("IsConverted") for r in [master, *losers]):
+                raise err.SalesforceApiError("converted leads cannot be merged", [])
+            now = self.now_ms()
+            for old in losers:
+                rec = {**old, "IsDeleted": True, "MasterRecordId": master["Id"]}
+                self._stamp(rec, user_id, now, creating=False)
+                store.records[rec["Id"]] = rec
+                store.index(rec, old)
+                store.deleted_log.append((now, rec["Id"]))
+            gone = {r["Id"] for r in losers}
+            for child in ("Task", "Event"):
+                kids = self.stores[child]
+                for kid in [r for r in kids.records.values() if r.get("WhoId") in gone]:
+                    moved = {**kid, "WhoId": master["Id"]}
+                    self._stamp(moved, user_id, now, creating=False)
+                    kids.records[kid["Id"]] = moved
+                    kids.index(moved, kid)
+            saved = dict(master)
+            self._stamp(saved, user_id, now, creating=False)
+            store.records[saved["Id"]] = saved
+            store.index(saved, master)
+        for old in losers:
+            self._notify(obj.name, "deleted", store.records[old["Id"]])
+        self._notify(obj.name, "updated", saved)
+        return {"id": saved["Id"], "mergedRecordIds": sorted(gone), "success": True}
 
     def late_commit(self, obj_name: str, record_id: str, values: dict[str, Any], seconds_ago: float) -> None:
         """Commit a change whose ``SystemModstamp`` is older than ones already returned (airbyte#27146)."""

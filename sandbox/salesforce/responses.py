@@ -1262,6 +1262,13 @@ def control_late_commit(ctx: Ctx) -> Reply:
     return Reply(200, {"ok": True})
 
 
+def control_merge(ctx: Ctx) -> Reply:
+    """Control surface: merge records as the UI does (the losers deleted with ``MasterRecordId``)."""
+    obj, master, losers = control.merge_args(ctx.json())
+    org = ctx.backend.default_org
+    return Reply(200, org.merge(obj, master, losers, org.admin_id))
+
+
 def _record_type(item: Any) -> str:
     """The ``attributes.type`` of one collection record; Salesforce's INVALID_TYPE when it has none."""
     if (

@@ -99,6 +99,7 @@ ROUTES: list[Route] = [
     Route("POST", "/_sandbox/field_security", resp.control_field_security, rest=False),
     Route("POST", "/_sandbox/sessions/expire", resp.control_expire_sessions, rest=False),
     Route("POST", "/_sandbox/late_commit", resp.control_late_commit, rest=False),
+    Route("POST", "/_sandbox/merge", resp.control_merge, rest=False),
 ]
 
 COMPILED: list[tuple[Route, re.Pattern[str]]] = [(r, r.compile()) for r in ROUTES]

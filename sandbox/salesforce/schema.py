@@ -256,10 +256,18 @@ def _activity_fields() -> list[FieldDef]:
     ]
 
 
+#: objects merge() takes (api sforce_api_calls_merge.htm: "The only supported object types are Lead,
+#: Contact and Account"); their records carry ``MasterRecordId``, set on the records a merge deleted
+MERGEABLE_OBJECTS = frozenset({"Lead", "Contact", "Account"})
+
+
 def _obj(
     name: str, plural: str, fields: list[FieldDef], children: dict[str, tuple[str, str]] | None = None
 ) -> ObjectDef:
     all_fields = _system_fields() + fields
+    if name in MERGEABLE_OBJECTS:
+        master = _ref("MasterRecordId", name, "MasterRecord", "Master Record ID", **_NOT_WRITABLE)
+        all_fields.append(master)
     return ObjectDef(name, {f.name: f for f in all_fields}, plural, children or {})
 
 
@@ -527,7 +535,6 @@ INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
 READ_ONLY_OBJECTS = frozenset({"Organization", "RecordType"})  # not createable/updateable over the API
 COMPOUND_PARTS = {"FirstName": "Name", "LastName": "Name", "Salutation": "Name"}
 FEED_OBJECTS = frozenset({"Lead", "Contact", "Account", "Opportunity", "User", "Group"})
-MERGEABLE_OBJECTS = frozenset({"Lead", "Contact", "Account"})
 
 
 def describe_field(f: FieldDef, obj_name: str = "") -> dict[str, Any]:

@@ -322,6 +322,10 @@ class SalesforceSandbox:
     def clear_faults(self) -> None:
         self.org.faults.clear()
 
+    def merge(self, obj: str, master: str, losers: list[str]) -> dict[str, Any]:
+        """Merge records as the UI does, as the admin (``POST /_sandbox/merge``)."""
+        return self.org.merge(obj, master, losers, self.org.admin_id)
+
     def enable_outbound(self, url: str, *, initial_delay: float = 0.05, max_delay: float = 2.0) -> Any:
         """Send Outbound Messages for Lead/Contact changes to ``url`` (returns the sender)."""
         from sandbox.salesforce.outbound import OutboundSender

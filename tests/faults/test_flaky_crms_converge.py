@@ -19,8 +19,8 @@ import pytest
 from sandbox.hubspot.limits import TIERS, RateLimitTier
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
-from tests.e2e.conftest import Service, wait_until
-from tests.faults.conftest import Workload, assert_converged, sf_api
+from tests.e2e.conftest import Service
+from tests.faults.conftest import Workload, assert_converged, sf_api, start_daemon
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 EVERY = 20  # one failing call in EVERY: 5 %
@@ -82,13 +82,7 @@ class Injector:
 def test_both_crms_converge_while_one_call_in_twenty_fails_and_429s_burst(
     faults: Service, sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, redis_client: Any
 ) -> None:
-    faults.start("beat")
-    faults.start("worker", "-c", "2")
-    wait_until(
-        "the first polls",
-        lambda: redis_client.exists("crmsync:cursor:salesforce:Lead", "crmsync:cursor:hubspot:contacts") == 2,
-        timeout=60,
-    )
+    start_daemon(faults, redis_client)
     work = Workload(sf_api(sf_box), hs_box.client())
     work.make(leads=30, contacts=10)
     hs_box.arm_fault(**LOST_ANSWER)

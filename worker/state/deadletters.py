@@ -32,7 +32,7 @@ class FailedWrite:
 @dataclass(frozen=True)
 class DeadLetter:
     person: str
-    reason: str  # rejected | retries_exhausted | unknown_outcome | error | duplicate | blocked
+    reason: str  # rejected | retries_exhausted | unknown_outcome | error | duplicate | blocked | merged
     writes: tuple[FailedWrite, ...] = ()
     plan: dict[str, Any] | None = None
     run_id: str = ""

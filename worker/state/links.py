@@ -3,7 +3,8 @@
 - ``crmsync:link:{record key}`` → the person id the record belongs to (kept after a conversion or a
   merge re-points the person, so late signals about the old record still find the person);
 - ``crmsync:person:{person id}`` → hash ``salesforce`` / ``hubspot``: the person's current record keys
-  (and ``hubspot_merged_into`` when its HubSpot contact was merged into another person's contact).
+  (and ``hubspot_merged_into`` / ``salesforce_merged_into`` when its record on that side was merged
+  into another person's record).
 
 Linking is compare-and-set in one script: a record already linked to another person is never linked
 a second time, so two workers meeting the same pair from both sides end with one person. The link ids
@@ -37,6 +38,7 @@ class Person:
     salesforce: str | None = None  # record key, e.g. sf:Lead:00Q…
     hubspot: str | None = None  # record key, e.g. hs:contacts:123
     hubspot_merged_into: str | None = None
+    salesforce_merged_into: str | None = None
 
     def side(self, side: Side) -> str | None:
         return self.salesforce if side == "salesforce" else self.hubspot
@@ -64,7 +66,11 @@ class LinkStore:
                 continue
             fields = {keys.text(k) or "": keys.text(v) or None for k, v in doc.items()}
             out[pid] = Person(
-                pid, fields.get("salesforce"), fields.get("hubspot"), fields.get("hubspot_merged_into")
+                pid,
+                fields.get("salesforce"),
+                fields.get("hubspot"),
+                fields.get("hubspot_merged_into"),
+                fields.get("salesforce_merged_into"),
             )
         return out
 

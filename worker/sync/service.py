@@ -127,7 +127,8 @@ class _Person:
     sf_key: RecordKey | None = None
     hs_key: RecordKey | None = None
     complete: bool = False  # linked on both sides before this run
-    merged_into: str | None = None
+    merged_into: str | None = None  # its HubSpot contact was merged into this one, another person's
+    sf_merged_into: str | None = None  # its Salesforce record was merged into this one, another person's
     email: str | None = None
     candidates: list[RecordKey] = field(default_factory=list)
     leases: list[Lease] = field(default_factory=list)
@@ -239,7 +240,7 @@ class SyncService:
             people = self._people(parsed)
             self._lock(people)
             active = [p for p in people if p.disposition is None]
-            self._read(active, run)
+            self._read(active, run, dry_run=dry_run)
             active = [p for p in active if p.disposition is None]
             self._plan(active)
             if dry_run:
@@ -320,6 +321,7 @@ class SyncService:
                         RecordKey.parse(person.salesforce) if person.salesforce else None,
                         RecordKey.parse(person.hubspot) if person.hubspot else None,
                         merged_into=person.hubspot_merged_into,
+                        sf_merged_into=person.salesforce_merged_into,
                     )
                     p.complete = p.sf_key is not None and p.hs_key is not None
                 p.keys.append(raw)
@@ -359,7 +361,7 @@ class SyncService:
                 p.settle(Disposition.BUSY, str(exc))
 
     # ------------------------------------------------------------------ 4-5. read and link
-    def _read(self, people: list[_Person], run: Run) -> None:
+    def _read(self, people: list[_Person], run: Run, *, dry_run: bool = False) -> None:
         loose = [p for p in people if not p.complete]
         if loose:  # someone may have linked these between our link lookup and our lock
             owners = self.state.links.person_of([str(k) for p in loose for k in (p.sf_key, p.hs_key) if k])
@@ -368,15 +370,11 @@ class SyncService:
                     if k is not None and owners.get(str(k), p.pid) != p.pid:
                         p.settle(Disposition.BUSY, f"{k} was linked to {owners[str(k)]} meanwhile")
         live = [p for p in people if p.disposition is None]
-        for p in live:
-            if p.merged_into is not None:
-                p.settle(
-                    Disposition.SKIPPED,
-                    f"its HubSpot contact was merged into {p.merged_into}, which belongs to another person",
-                )
-        live = [p for p in live if p.disposition is None]
         self._read_salesforce(live)
         self._read_hubspot(live)
+        merged = [p for p in live if p.merged_into is not None or p.sf_merged_into is not None]
+        self._merged(merged, dry_run=dry_run)
+        live = [p for p in live if p.disposition is None]
         self._lock_matching([p for p in live if p.disposition is None and (p.sf is None or p.hs is None)])
         self._match([p for p in live if p.disposition is None and (p.sf is None or p.hs is None)])
         for p in loose:
@@ -459,10 +457,20 @@ class SyncService:
                     obj, [k.id for _, k in mine], columns
                 ),
             )
-            for p, k in mine:
+            for p, asked in mine:
+                k = asked
                 row = report.records.get(k.id)
                 if row is None:
-                    continue  # deleted (or merged away): the side is gone
+                    continue  # deleted: the side is gone
+                survivor = report.redirected.get(k.id)
+                if survivor is not None:  # merged away: follow the survivor, unless it is someone else's
+                    key = RecordKey.salesforce(obj, survivor)
+                    owner = self.state.links.link(p.pid, SF, str(key))
+                    if owner != p.pid:
+                        self.state.links.unlink_side(p.pid, SF, merged_into=str(key))
+                        p.sf_key, p.sf_merged_into = None, str(key)
+                        continue
+                    k = key
                 try:
                     p.sf_key, p.sf_row, p.sf = k, row, salesforce_record(row)
                 except InputError as exc:
@@ -485,13 +493,9 @@ class SyncService:
                 key = RecordKey.hubspot(survivor)
                 owner = self.state.links.link(p.pid, HS, str(key))
                 if owner != p.pid:
-                    # two people's contacts were merged: the survivor stays with its person; this one
-                    # keeps its Salesforce record and is never given a second HubSpot contact
+                    # two people's contacts were merged: the survivor stays with its person (see _merged)
                     self.state.links.unlink_side(p.pid, HS, merged_into=str(key))
-                    p.settle(
-                        Disposition.SKIPPED,
-                        f"HubSpot contact {p.hs_key.id} was merged into {survivor}, linked to {owner}",
-                    )
+                    p.hs_key, p.merged_into = None, str(key)
                     continue
                 p.hs_key = key
             try:
@@ -512,7 +516,7 @@ class SyncService:
                     rows = self._side(SF, lambda obj=obj, ids=ids: self.sf.fetch(obj, ids, ["Id"])).records
                     for p, k in sf_wanted:
                         if k.object_type == obj and k.id in rows and id(p) not in found:
-                            found[id(p)] = k
+                            found[id(p)] = RecordKey.salesforce(obj, str(rows[k.id]["Id"]))  # a survivor
         if hs_wanted:
             rows = self._side(
                 HS, lambda: self.hs.fetch("contacts", sorted({k.id for _, k in hs_wanted}), [HS_EMAIL])
@@ -583,6 +587,45 @@ class SyncService:
             if k.crm == "hs":
                 p.hs_key = k
         self._read_hubspot(hs_people)
+
+    def _merged(self, people: list[_Person], *, dry_run: bool = False) -> None:
+        """People a CRM merge folded into another person's record, on one side or both.
+
+        A record is linked with one partner only, so the worker never links a second record to the
+        survivor, and never creates one either. When nothing of the person is left on either side (both
+        of its records were merged into the other person's, or the other one is gone), the other person
+        carries it on: its dead letter is cleared. While one side still has its own record, that
+        record's changes cannot be synced (invariant: synced or dead-lettered, never silently dropped):
+        the person is dead-lettered ``merged``, naming what to merge on the other side (a dry run only
+        says so)."""
+        for p in people:
+            if p.disposition is not None:
+                continue
+            survivors = [k for k in (p.sf_merged_into, p.merged_into) if k]
+            if p.sf is None and p.hs is None:
+                if not dry_run:
+                    self.state.dead.clear(p.pid)
+                p.settle(Disposition.SKIPPED, f"merged into {', '.join(survivors)}: nothing left to sync")
+                continue
+            mine = p.sf_key if p.sf is not None else p.hs_key
+            survivor = survivors[0]
+            owner = self.state.links.person_of([survivor]).get(survivor)
+            other = self.state.links.person(owner) if owner else None
+            theirs = other.side(HS if mine is not None and mine.crm == "hs" else SF) if other else None
+            merged = "HubSpot contact" if survivor.startswith("hs:") else "Salesforce record"
+            crm = "HubSpot" if mine is not None and mine.crm == "hs" else "Salesforce"
+            target = theirs or "the other person's record"
+            detail = (
+                f"its {merged} was merged into {survivor}, which belongs to {owner}; {mine} is still its "
+                f"own: merge it into {target} in {crm} too (one record is synced with one partner only)"
+            )
+            if dry_run:
+                p.settle(Disposition.SKIPPED, detail)
+                continue
+            self.state.dead.put(
+                DeadLetter(p.pid, "merged", detail=detail, record_keys=tuple(str(k) for k in (mine,) if k))
+            )
+            p.settle(Disposition.DEAD_LETTERED, detail)
 
     def _join(self, p: _Person, owner: str) -> bool:
         """Make ``p``'s own record part of ``owner``, a person with no record on that side (e.g. a

@@ -44,6 +44,27 @@ def test_the_lag_is_a_setting_of_the_control_surface_and_of_the_server() -> None
         assert search_email(hs, "later@example.com") == []
 
 
+def test_a_jittered_index_shows_writes_out_of_order_but_each_record_s_versions_in_order(
+    hs: Any, sandbox: HubSpotSandbox
+) -> None:
+    sandbox.configure(index_lag_ms=1000, index_lag_jitter_ms=8000)
+    api = hs.crm.contacts.basic_api
+    ids = [api.create({"properties": {"email": f"j{n}@example.com"}}).id for n in range(20)]
+    api.update(ids[0], {"properties": {"firstname": "Second"}})
+    sandbox.advance_clock(5000)
+    ours = {"propertyName": "email", "operator": "CONTAINS_TOKEN", "value": "j*"}
+    window = {"filterGroups": [{"filters": [ours]}], "properties": ["firstname"], "limit": 100}
+    visible = {r.id for r in hs.crm.contacts.search_api.do_search(window).results}
+    assert visible and len(visible) < len(ids)
+    assert visible != set(ids[: len(visible)])  # not a prefix of the order written
+    sandbox.advance_clock(10_000)
+    results = hs.crm.contacts.search_api.do_search(window).results
+    found = {r.id: r.properties.get("firstname") for r in results}
+    assert set(found) == set(ids) and found[ids[0]] == "Second"
+    answer = requests.post(f"{sandbox.base_url}/_sandbox/settings", json={"index_lag_jitter_ms": -1})
+    assert answer.status_code == 400 and sandbox.portal.settings.index_lag_jitter_ms == 8000
+
+
 # ---------------------------------------------------------------- 8. batch results unordered
 def test_batch_results_come_back_shuffled_with_their_trace_ids(hs: Any, sandbox: HubSpotSandbox) -> None:
     ids = [

@@ -120,20 +120,85 @@ def test_a_merged_hubspot_contact_is_followed_to_the_survivor(
     assert list(contacts(hs_box)) == [int(survivor)]
 
 
-def test_two_linked_contacts_merged_leave_the_loser_s_lead_without_a_new_contact(
+def test_two_linked_contacts_merged_dead_letter_the_loser_s_lead_until_the_leads_are_merged(
     sf_box: SalesforceSandbox,
     hs_box: HubSpotSandbox,
     service: SyncService,
+    state: State,
+    synced_lead: Callable[..., tuple[str, str]],
+) -> None:
+    """HubSpot says the two are one human while Salesforce still holds two leads: the loser's lead is
+    never given a second contact nor linked to the survivor's (one partner per record), and its changes
+    cannot be synced, so it is dead-lettered ``merged`` naming the leads to merge. Once sales merges the
+    leads too, nothing of that person is left: its dead letter is cleared."""
+    lead_a, cid_a = synced_lead("a@example.com")
+    lead_b, cid_b = synced_lead("b@example.com")
+    hs_box.client().crm.contacts.basic_api.merge({"primaryObjectId": cid_b, "objectIdToMerge": cid_a})
+    dry = service.sync_one(f"sf:Lead:{lead_a}", Run.new("test"), dry_run=True)
+    assert dry.disposition is Disposition.SKIPPED and "merge it into" in dry.detail
+    assert state.dead.count() == 0  # a dry run files nothing
+    for _ in range(2):
+        outcome = service.sync_batch([f"sf:Lead:{lead_a}", f"sf:Lead:{lead_b}"], Run.new("test"))
+        assert outcome.keys[f"sf:Lead:{lead_a}"].disposition is Disposition.DEAD_LETTERED
+        assert outcome.keys[f"sf:Lead:{lead_b}"].disposition is Disposition.SYNCED
+    assert list(contacts(hs_box)) == [int(cid_b)]
+    assert contacts(hs_box)[int(cid_b)]["salesforce_lead_id"] == lead_b
+    [letter] = state.dead.newest(5)
+    assert letter.reason == "merged" and letter.attempts == 2
+    assert f"hs:contacts:{cid_b}" in letter.detail
+    assert f"merge it into sf:Lead:{lead_b} in Salesforce" in letter.detail
+
+    sf_box.merge("Lead", lead_b, [lead_a])
+    outcome = service.sync_batch([f"sf:Lead:{lead_a}", f"sf:Lead:{lead_b}"], Run.new("test"))
+    assert outcome.keys[f"sf:Lead:{lead_a}"].disposition is Disposition.SKIPPED
+    assert outcome.keys[f"sf:Lead:{lead_b}"].disposition in (Disposition.SYNCED, Disposition.SKIPPED)
+    assert state.dead.count() == 0
+    assert list(contacts(hs_box)) == [int(cid_b)] and [r["Id"] for r in leads(sf_box)] == [lead_b]
+
+
+def test_a_merged_salesforce_lead_is_followed_to_a_survivor_nobody_else_has(
+    sf_box: SalesforceSandbox,
+    hs_box: HubSpotSandbox,
+    service: SyncService,
+    state: State,
+    synced_lead: Callable[..., tuple[str, str]],
+) -> None:
+    lead, cid = synced_lead(Status="Working")
+    survivor = sf_box.org.create(
+        "Lead", {"LastName": "Lovelace", "Company": "Engines", "Status": "Qualified"}, sf_box.org.admin_id
+    )
+    sf_box.merge("Lead", survivor, [lead])
+    outcome = service.sync_one(f"sf:Lead:{lead}", Run.new("test"))
+    assert outcome.disposition is Disposition.SYNCED, outcome.detail
+    person = state.links.person(f"sf:Lead:{lead}")
+    assert person is not None and person.salesforce == f"sf:Lead:{survivor}"
+    assert contacts(hs_box)[int(cid)]["salesforce_lead_id"] == survivor
+    assert contacts(hs_box)[int(cid)]["hs_lead_status"] == "OPEN_DEAL"  # the survivor's status
+    assert sf_box.org.get("Lead", survivor)["HubSpot_Contact_ID__c"] == cid
+    assert list(contacts(hs_box)) == [int(cid)]
+
+
+def test_two_linked_leads_merged_dead_letter_the_loser_s_contact_until_the_contacts_are_merged(
+    sf_box: SalesforceSandbox,
+    hs_box: HubSpotSandbox,
+    service: SyncService,
+    state: State,
     synced_lead: Callable[..., tuple[str, str]],
 ) -> None:
     lead_a, cid_a = synced_lead("a@example.com")
     lead_b, cid_b = synced_lead("b@example.com")
+    sf_box.merge("Lead", lead_b, [lead_a])
+    outcome = service.sync_batch([f"sf:Lead:{lead_a}", f"hs:contacts:{cid_a}"], Run.new("test"))
+    assert outcome.keys[f"sf:Lead:{lead_a}"].disposition is Disposition.DEAD_LETTERED
+    [letter] = state.dead.newest(5)
+    assert letter.reason == "merged"
+    assert f"merge it into hs:contacts:{cid_b} in HubSpot" in letter.detail
+    assert len(leads(sf_box)) == 1 and sorted(contacts(hs_box)) == sorted([int(cid_a), int(cid_b)])
+
     hs_box.client().crm.contacts.basic_api.merge({"primaryObjectId": cid_b, "objectIdToMerge": cid_a})
-    for _ in range(2):
-        outcome = service.sync_batch([f"sf:Lead:{lead_a}", f"sf:Lead:{lead_b}"], Run.new("test"))
-        assert outcome.keys[f"sf:Lead:{lead_a}"].disposition is Disposition.SKIPPED
-        assert outcome.keys[f"sf:Lead:{lead_b}"].disposition is Disposition.SYNCED
-    assert list(contacts(hs_box)) == [int(cid_b)]
+    outcome = service.sync_one(f"hs:contacts:{cid_a}", Run.new("test"))
+    assert outcome.disposition is Disposition.SKIPPED, outcome.detail
+    assert state.dead.count() == 0
     assert contacts(hs_box)[int(cid_b)]["salesforce_lead_id"] == lead_b
 
 

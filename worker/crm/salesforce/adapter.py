@@ -133,6 +133,8 @@ def _not_applied(exc: CrmError) -> bool:
     return exc.status is not None and exc.status < 500
 
 
+#: objects a merge can delete records of (api sforce_api_calls_merge.htm)
+MERGEABLE_OBJECTS = frozenset({"Lead", "Contact", "Account"})
 _ID_RE = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
@@ -604,18 +606,50 @@ class SalesforceAdapter:
 
     def fetch(self, object_type: str, ids: Sequence[str], fields: Sequence[str]) -> ReadReport:
         """Records by id (see ``read_by_ids``) as the port's ``ReadReport``: ids not returned are missing
-        (deleted or never existed), malformed ids are rejected without being sent."""
+        (deleted or never existed), malformed ids are rejected without being sent. A record a merge
+        deleted answers with its survivor, keyed by the id asked for and listed in ``redirected``
+        (see ``merge_survivors``), as HubSpot answers a merged-away id."""
         invalid: dict[str, CrmError] = {}
-        rows = self.read_by_ids(object_type, ids, fields, invalid=invalid)
-        records = {str(r["Id"]): r for r in rows}
-        by_prefix = {rid[:15]: rid for rid in records}
-        out: dict[str, Record] = {}
-        for rid in dict.fromkeys(ids):
-            full = records.get(rid) or records.get(by_prefix.get(rid[:15], ""))
-            if full is not None:
-                out[rid] = full
+        out = _by_asked_id(ids, _by_id(self.read_by_ids(object_type, ids, fields, invalid=invalid)))
+        gone = [i for i in dict.fromkeys(ids) if i not in out and i not in invalid]
+        redirected: dict[str, str] = {}
+        for rid, row in self.merge_survivors(object_type, gone, fields).items():
+            out[rid], redirected[rid] = row, str(row["Id"])
         missing = frozenset(i for i in ids if i not in out and i not in invalid)
-        return ReadReport(records=out, missing=missing, rejected=invalid)
+        return ReadReport(records=out, missing=missing, redirected=redirected, rejected=invalid)
+
+    def merge_survivors(
+        self, object_type: str, ids: Sequence[str], fields: Sequence[str], *, hops: int = 3
+    ) -> dict[str, Record]:
+        """The surviving record of each id a merge deleted, keyed by the id asked for.
+
+        A merge deletes the losing Leads/Contacts/Accounts with ``MasterRecordId`` set to the survivor;
+        ``sobjects/X/deleted`` lists only their ids and deletion times, so the master is read with
+        ``queryAll`` (api sforce_api_calls_merge.htm: "use queryAll() to view records that have been
+        deleted during a merge"). A survivor merged away later is followed, up to ``hops`` merges.
+        Ids deleted without a merge (or not found) are absent. One query per id chunk, only for ids the
+        caller found missing."""
+        if not ids or hops <= 0 or object_type not in MERGEABLE_OBJECTS:
+            return {}
+        master_of: dict[str, str] = {}
+
+        def build(chunk: list[str]) -> str:
+            return queries.select(
+                ["Id", "MasterRecordId"], object_type, "IsDeleted = true AND Id IN {}", [chunk]
+            )
+
+        for _, soql in _fitting(self._valid_ids(ids, None), self.settings.id_chunk_size, build):
+            for row in self.query(soql, include_deleted=True):
+                if row.get("MasterRecordId"):
+                    master_of[str(row["Id"])] = str(row["MasterRecordId"])
+        if not master_of:
+            return {}
+        masters = sorted(set(master_of.values()))
+        found = _by_asked_id(masters, _by_id(self.read_by_ids(object_type, masters, fields)))
+        found.update(
+            self.merge_survivors(object_type, [m for m in masters if m not in found], fields, hops=hops - 1)
+        )
+        return _by_asked_id(ids, {rid: found[m] for rid, m in master_of.items() if m in found})
 
     def apply(self, ops: Sequence[WriteOp], *, allow_duplicates: bool = False) -> WriteReport:
         """Run explicit write operations; one result per op, keyed by ``op.key``.
@@ -1080,6 +1114,21 @@ def _same(a: Any, b: Any) -> bool:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _by_id(rows: Sequence[Record]) -> dict[str, Record]:
+    return {str(r["Id"]): r for r in rows}
+
+
+def _by_asked_id(ids: Sequence[str], rows: Mapping[str, Record]) -> dict[str, Record]:
+    """``rows`` (keyed by their 18-character ids) keyed by the ids asked for (15 or 18 characters)."""
+    by_prefix = {rid[:15]: rid for rid in rows}
+    out: dict[str, Record] = {}
+    for rid in dict.fromkeys(ids):
+        full = rows.get(rid) or rows.get(by_prefix.get(rid[:15], ""))
+        if full is not None:
+            out[rid] = full
+    return out
 
 
 def _fitting(
