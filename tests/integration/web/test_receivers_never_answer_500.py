@@ -62,12 +62,8 @@ hubspot_event = st.fixed_dictionaries(
 
 
 @pytest.fixture(scope="module")
-def store(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+def store(module_redis: redis.Redis) -> redis.Redis:
+    return module_redis
 
 
 @pytest.fixture(scope="module")
