@@ -18,7 +18,8 @@ Scanned:
   ``CRMSYNC_TEST_SECRET_SCAN_DEBUG=1`` lowers the root logger to DEBUG for a thorough run);
 - every test report's captured stdout, stderr and log sections and failure text;
 - the process logs harnesses register (``watch``: worker, beat, web) and every ``*.log`` file under
-  the session's temporary directory, at the end of the session;
+  the session's temporary directory, at the end of the session; the output of ``crmsync`` commands
+  the tests run as processes (``watch_text``);
 - the audit stream, dead letters and backfill records in the test Redis before a fixture flushes it
   (``scan_redis``).
 
@@ -115,6 +116,12 @@ class SecretScan:
         self.files.add(path)
         if env is not None:
             self.add_env(env, f"environment of {path.name}")
+
+    def watch_text(self, text: str, where: str, env: Mapping[str, str] | None = None) -> None:
+        """A subprocess's captured output (scanned when the test ends), and the environment it ran in."""
+        if env is not None:
+            self.add_env(env, f"environment of {where}")
+        self.later(text, where)
 
     def find(self, text: str, where: str, test: str | None = None) -> list[Leak]:
         """Scan one text now (with the secrets known now)."""

@@ -108,9 +108,14 @@ class BackfillSpec(BaseModel):
     @field_validator("since")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
-        return value
+        try:
+            return value.astimezone(UTC)  # the queries send UTC: a time with no UTC form is refused here
+        except OverflowError:
+            raise ValueError("has no UTC time (before year 1 or after year 9999 once converted)") from None
 
     @model_validator(mode="after")
     def _coherent(self) -> BackfillSpec:

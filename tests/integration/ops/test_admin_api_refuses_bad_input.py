@@ -34,6 +34,7 @@ from .conftest import broker_of
 pytestmark = pytest.mark.integration
 TOKEN = "fuzz-admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+OUT_OF_RANGE = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,9 @@ scope_like = st.fixed_dictionaries(
     optional={
         "crm": st.sampled_from(["salesforce", "hubspot", "both", "sap", ""]) | json_leaf,
         "object": st.sampled_from(["Lead", "Contact", "contacts", "Opportunity", "lead"]) | json_leaf,
-        "since": st.sampled_from(["2026-01-01", "2026-13-01", "2026-01-01T00:00:00+14:00", "yesterday"])
+        "since": st.sampled_from(
+            ["2026-01-01", "2026-13-01", "2026-01-01T00:00:00+14:00", "yesterday", *OUT_OF_RANGE]
+        )
         | json_leaf,
         "where": hostile_soql | json_leaf,
         "hubspot_filters": st.lists(hubspot_filter, max_size=7) | json_leaf,
@@ -145,7 +148,8 @@ def test_a_scope_shaped_document_is_refused_naming_the_problem_or_started(
     base: str, http: requests.Session, store: redis.Redis, scope: dict[str, Any]
 ) -> None:
     before = started(store)
-    answer = http.post(base + "/admin/backfills", json=scope, headers=AUTH, timeout=30)
+    body = json.dumps(scope).encode()  # NaN and Infinity included, as a hostile client sends them
+    answer = http.post(base + "/admin/backfills", data=body, headers=AUTH, timeout=30)
     if answer.status_code == 202:
         assert started(store) == before + 1
         return
@@ -177,6 +181,18 @@ def test_a_where_clause_that_would_change_the_walk_s_query_is_refused(
     assert problem in answer.json()["message"] and started(store) == before
     with pytest.raises(Exception, match=problem):
         parse_spec({"object": "Lead", "where": where})
+
+
+@pytest.mark.parametrize("since", OUT_OF_RANGE)
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_a_since_with_no_utc_time_is_422(
+    base: str, http: requests.Session, store: redis.Redis, since: str, crm: str
+) -> None:
+    """Found by fuzzing: formatting it for SOQL raised OverflowError (a 500)."""
+    before = started(store)
+    answer = http.post(base + "/admin/backfills", json={"crm": crm, "since": since}, headers=AUTH)
+    assert_refusal(answer, 422)
+    assert "since: Value error, has no UTC time" in answer.json()["message"] and started(store) == before
 
 
 def test_parentheses_and_quotes_inside_string_literals_are_fine() -> None:

@@ -26,6 +26,7 @@ from worker.sync.outcome import Run
 pytestmark = pytest.mark.integration
 MQL = "marketingqualifiedlead"
 MB = 1_000_000
+INJECTED_ID = "00Q' OR Id != null OR Id = '"
 POLICY = DrainPolicy(batch_size=50, lease_s=60, max_attempts=3, backoff_s=0.2, backoff_max_s=0.5, budget_s=60)
 
 #: name -> (HubSpot contact properties, what must happen: ("synced", Salesforce Lead fields it must
@@ -50,6 +51,11 @@ CASES: dict[str, tuple[dict[str, str], tuple[Any, ...]]] = {
     "no_name": (
         {"email": "noname@example.com"},
         ("synced", {"LastName": "[not provided]", "Company": "[not provided]"}),
+    ),
+    # a link property holding SOQL: read as no Salesforce id at all
+    "id_injection": (
+        {"email": "linkid@example.com", "lastname": "Link", "salesforce_lead_id": INJECTED_ID},
+        ("synced", {"LastName": "Link"}),
     ),
     "good": ({"email": "good@example.com", "lastname": "Good"}, ("synced", {"LastName": "Good"})),
 }  # fmt: skip
