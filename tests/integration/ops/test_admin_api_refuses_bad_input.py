@@ -282,6 +282,26 @@ def test_a_note_in_the_page_is_escaped(base: str, http: requests.Session) -> Non
     )
 
 
+near_tokens = st.sampled_from(
+    [f"Bearer {TOKEN[:k]}" for k in (0, 1, 8, len(TOKEN) - 1)]
+    + [f"Bearer {TOKEN}x", f"Bearer {TOKEN.upper()}", f"Token {TOKEN}", f"Bearer{TOKEN}", f"{TOKEN}"]
+)
+latin1 = st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_characters="\x7f")
+
+
+@fuzz(60)
+@given(header=near_tokens | st.text(alphabet=latin1, max_size=80).filter(lambda h: h == h.lstrip()))
+def test_any_other_authorization_header_is_401_and_shows_no_token(
+    base: str, http: requests.Session, store: redis.Redis, header: str
+) -> None:
+    before = started(store)
+    for method, path in (("GET", "/admin/status"), ("POST", "/admin/backfills")):
+        answer = http.request(method, base + path, headers={"Authorization": header}, json={}, timeout=30)
+        assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
+        assert answer.json()["error"] == "unauthorized" and TOKEN not in answer.text
+    assert started(store) == before
+
+
 def test_every_token_check_is_constant_time(
     base: str, http: requests.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
