@@ -239,7 +239,10 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     # while the test's monkeypatched environment and its fixtures are still there
     SCAN.add_env(os.environ, "test environment")
     for value in getattr(item, "funcargs", {}).values():
-        SCAN.add_sandbox(value)
+        try:
+            SCAN.add_sandbox(value)
+        except Exception:  # a fixture value whose attributes do I/O or refuse: it holds no sandbox
+            continue
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
