@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.secretscan import SCAN
+
 ROOT = Path(__file__).resolve().parent.parent
 MAPPINGS = ROOT / "mappings"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -31,9 +33,9 @@ def redis_url() -> str:
     return os.environ.get("CRMSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
-@pytest.fixture
-def redis_client(redis_url: str) -> Iterator[object]:
-    """A real Redis connection on a test database, flushed before and after each test."""
+def _flushed_redis(redis_url: str) -> Iterator[Any]:
+    """A real Redis connection on the test database, flushed before and after (what it held scanned
+    for secrets first)."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
@@ -43,8 +45,21 @@ def redis_client(redis_url: str) -> Iterator[object]:
         require_service("redis-server", f"{redis_url}: {exc}")
     client.flushdb()
     yield client
+    SCAN.scan_redis(client)
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[object]:
+    """A real Redis connection on a test database, flushed before and after each test."""
+    yield from _flushed_redis(redis_url)
+
+
+@pytest.fixture(scope="module")
+def module_redis(redis_url: str) -> Iterator[Any]:
+    """The same for a whole module (a server fixture shared by hypothesis examples)."""
+    yield from _flushed_redis(redis_url)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.secretscan import SCAN
+
 BIN = Path(sys.executable).parent / "crmsync"
 
 
@@ -51,4 +53,5 @@ def crmsync(*args: str, cwd: Path | None = None, timeout: float = 60, **env: str
         env=clean_env(**env),
         timeout=timeout,
     )
+    SCAN.watch_text(done.stdout + done.stderr, f"output of crmsync {' '.join(args)[:60]}", env)
     return Run(done.returncode, done.stdout, done.stderr)

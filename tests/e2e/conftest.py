@@ -21,6 +21,7 @@ from sandbox.hubspot.limits import TIERS
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
 from tests.conftest import ROOT, require_service
+from tests.secretscan import SCAN
 from worker.demo import demo_env
 
 CRMSYNC = str(Path(sys.executable).parent / "crmsync")
@@ -66,6 +67,7 @@ class Service:
             start_new_session=True,
         )
         self.procs.append((proc, log))
+        SCAN.watch(log, {**self.env, **env})
         return proc
 
     def log_of(self, proc: subprocess.Popen[bytes]) -> str:
@@ -123,6 +125,7 @@ def running(
         yield svc
     finally:
         svc.stop_all()
+        SCAN.scan_redis(state, "Redis after an e2e run")
         broker_client.flushdb()
         broker_client.close()
         state.close()

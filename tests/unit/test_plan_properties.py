@@ -10,6 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tests.fuzzing import examples
 from tests.unit.journeys import HS_ID, SF_ID, hubspot_reading, replan, shipped, written
 from worker.plan import plan
 from worker.records import Base, Facts, Opportunity, hubspot_record, salesforce_record
@@ -106,7 +107,7 @@ def scenario(draw: st.DrawFn) -> tuple[str, Any, Any, Base | None, Facts]:
 
 # CRMSYNC_PROPERTY_EXAMPLES=6000 for a deeper run (about 3.5 CPU-minutes); CI runs the default.
 PROPERTY_SETTINGS = settings(
-    max_examples=int(os.environ.get("CRMSYNC_PROPERTY_EXAMPLES", "400")),
+    max_examples=examples(int(os.environ.get("CRMSYNC_PROPERTY_EXAMPLES", "400"))),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -159,7 +160,7 @@ def test_no_plan_moves_a_stage_backward_against_the_transitions(case: Any) -> No
 FIELDS = {"email": ("Email", "email"), "phone": ("Phone", "phone"), "first_name": ("FirstName", "firstname")}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     map_name=st.sampled_from(MAPS),
     field_id=st.sampled_from(sorted(FIELDS)),
@@ -206,7 +207,7 @@ def one_sided_stage_move(draw: st.DrawFn) -> tuple[str, str, str, str]:
     return map_name, side, old, new
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(one_sided_stage_move())
 def test_a_stage_changed_on_one_side_only_reaches_the_other(case: tuple[str, str, str, str]) -> None:
     map_name, side, old, new = case

@@ -69,7 +69,10 @@ def format_path(path: Path) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            text = str(part)
+            if not text or not text.isprintable() or text != text.strip() or any(c in text for c in ".[]"):
+                text = repr(text)  # a key that would not be seen as written (blank, invisible, dotted)
+            out += f".{text}" if out else text
     return out or "(top level)"
 
 

@@ -28,6 +28,7 @@ or a filter it refuses comes back as ``ScopeError`` with the CRM's message (a 42
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections import Counter
@@ -67,6 +68,7 @@ HS_MAX_FILTERS = 6  # per filter group [HubSpot CRM search docs]; one is the id 
 HS_PAGE = 200
 SF_PAGE = 2000
 RUNNING = ("enumerating", "running")
+BACKFILL_ID = re.compile(r"backfill-[0-9a-f]{12}")
 
 
 class ScopeError(InputError):
@@ -106,9 +108,14 @@ class BackfillSpec(BaseModel):
     @field_validator("since")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
-        return value
+        try:
+            return value.astimezone(UTC)  # the queries send UTC: a time with no UTC form is refused here
+        except OverflowError:
+            raise ValueError("has no UTC time (before year 1 or after year 9999 once converted)") from None
 
     @model_validator(mode="after")
     def _coherent(self) -> BackfillSpec:
@@ -128,8 +135,9 @@ class BackfillSpec(BaseModel):
         if self.where is not None:
             if self.crm != "salesforce":
                 raise ValueError("a SOQL where clause needs crm salesforce (or object Lead/Contact)")
-            if ";" in self.where or not self.where.strip():
-                raise ValueError("where must be one SOQL condition (no ';', not empty)")
+            problem = where_problem(self.where)
+            if problem:
+                raise ValueError(f"where must be one SOQL condition: {problem}")
         if self.hubspot_filters is not None:
             if self.crm != "hubspot":
                 raise ValueError("hubspot_filters need crm hubspot (or object contacts)")
@@ -145,6 +153,39 @@ class BackfillSpec(BaseModel):
         if self.crm in ("hubspot", "both"):
             out.append(("hubspot", "contacts"))
         return out
+
+
+def where_problem(where: str) -> str | None:
+    """Why an operator's WHERE clause cannot be one condition, or None. The walk wraps it in
+    parentheses and ANDs its own conditions (``Id > last``, ``SystemModstamp >= since``) to it, so a
+    ``)`` closing more than the clause opened, a string left open or a second statement would change
+    what those conditions mean; string literals (with their backslash escapes) are skipped."""
+    if not where.strip():
+        return "it is empty"
+    depth, quoted, escaped = 0, False, False
+    for ch in where:
+        if quoted:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == "'":
+                quoted = False
+        elif ch == "'":
+            quoted = True
+        elif ch == ";":
+            return "no ';' outside a string literal"
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                return "unbalanced parentheses (a ')' closes more than the clause opened)"
+    if quoted:
+        return "unterminated string literal"
+    if depth:
+        return "unbalanced parentheses (a '(' is never closed)"
+    return None
 
 
 def parse_spec(doc: Any) -> BackfillSpec:
@@ -323,7 +364,7 @@ class BackfillStore:
         self.redis = redis
 
     def create(self, spec: BackfillSpec, total: int) -> Backfill:
-        bid = f"backfill-{uuid.uuid4().hex[:12]}"
+        bid = f"backfill-{uuid.uuid4().hex[:12]}"  # the shape BACKFILL_ID accepts
         now = int(time.time() * 1000)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(
@@ -345,6 +386,8 @@ class BackfillStore:
         return got
 
     def get(self, bid: str) -> Backfill | None:
+        if not BACKFILL_ID.fullmatch(bid):  # an id from a URL never names another key (`…:chunks`)
+            return None
         raw = {
             keys.text(k) or "": keys.text(v) or "" for k, v in self.redis.hgetall(keys.backfill(bid)).items()
         }

@@ -16,6 +16,20 @@ from typing import Any
 
 from worker.state import keys
 
+#: a value longer than this is stored cut, saying how long it was: an entry is for an operator to read,
+#: and a CRM value of a megabyte (which the plan repeats several times) must not make one of megabytes
+MAX_VALUE_CHARS = 2_000
+
+
+def _capped(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+        return f"{value[:MAX_VALUE_CHARS]}… [cut: {len(value):,} characters]"
+    if isinstance(value, dict):
+        return {k: _capped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_capped(v) for v in value]
+    return value
+
 
 @dataclass(frozen=True)
 class FailedWrite:
@@ -44,7 +58,7 @@ class DeadLetter:
     record_keys: tuple[str, ...] = field(default_factory=tuple)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, default=str)
+        return json.dumps(_capped(asdict(self)), sort_keys=True, default=str)
 
     @classmethod
     def from_json(cls, raw: str) -> DeadLetter:

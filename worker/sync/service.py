@@ -94,9 +94,17 @@ LEAD_SYSTEM = ("IsConverted", "ConvertedContactId", "ConvertedAccountId", "Conve
 HS_SYSTEM = ("email", "createdate", "lastmodifieddate", "hs_merged_object_ids")
 
 
+#: the longest address a mail path holds (RFC 5321 4.5.3.1.3: 256 octets with the angle brackets); a
+#: longer value from a CRM is no email to match a person by (nor to name a lock after)
+MAX_EMAIL = 254
+#: Salesforce's Lead and Contact Email fields hold 80 characters (field reference): a longer address
+#: cannot be there, so it is never sent in a query (where a megabyte would make the query too long)
+SF_EMAIL_LENGTH = 80
+
+
 def normalise_email(value: object) -> str | None:
     text = str(value or "").strip().lower()
-    return text if "@" in text else None
+    return text if "@" in text and len(text) <= MAX_EMAIL else None
 
 
 @dataclass
@@ -654,12 +662,14 @@ class SyncService:
         """A Contact with the email, else the most recently changed unconverted Lead."""
         out: dict[str, RecordKey] = {}
         for obj, extra in (("Contact", ""), ("Lead", " AND IsConverted = false")):
-            rest = [e for e in emails if e not in out]
-            for start in range(0, len(rest), 200):
-                chunk = rest[start : start + 200]
-                soql = sf_queries.select(
+            rest = [e for e in emails if e not in out and len(e) <= SF_EMAIL_LENGTH]
+
+            def build(chunk: list[str], obj: str = obj, extra: str = extra) -> str:
+                return sf_queries.select(
                     ["Id", SF_EMAIL], obj, "Email IN {}" + extra, [chunk], tail="ORDER BY SystemModstamp DESC"
                 )
+
+            for soql in sf_queries.fitting(rest, build, max_items=200):
                 for row in self.sf.query(soql):
                     email = normalise_email(row.get(SF_EMAIL))
                     if email and email not in out:

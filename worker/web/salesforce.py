@@ -147,6 +147,8 @@ def parse_notifications(body: bytes) -> OutboundMessage:
         raise BadMessageError("DTDs and entities are not accepted in a SOAP message") from None
     except ParseError as exc:
         raise BadMessageError(f"body is not well-formed XML: {exc}") from None
+    except (LookupError, ValueError) as exc:  # an XML declaration naming an unknown or multi-byte encoding
+        raise BadMessageError(f"body's XML encoding is not supported: {exc}") from None
     if root.tag != f"{{{SOAP_NS}}}Envelope":
         raise BadMessageError("root element is not a SOAP 1.1 Envelope")
     soap_body = root.find(f"{{{SOAP_NS}}}Body")

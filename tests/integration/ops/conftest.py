@@ -30,6 +30,7 @@ from tests.integration.sync.conftest import (  # noqa: F401  (fixtures)
     state,
     synced_lead,
 )
+from tests.secretscan import SCAN
 from worker.cli import app
 from worker.ops.backfill import BackfillStore
 from worker.state.store import State
@@ -92,7 +93,7 @@ class Crmsync:
 
     def subprocess(self, *args: str) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")} | self.env
-        return subprocess.run(
+        done = subprocess.run(
             [str(Path(sys.executable).parent / "crmsync"), *args],
             check=False,
             cwd=ROOT,
@@ -101,6 +102,8 @@ class Crmsync:
             text=True,
             timeout=120,
         )
+        SCAN.watch_text(done.stdout + done.stderr, f"output of crmsync {' '.join(args)[:60]}", env)
+        return done
 
 
 @pytest.fixture

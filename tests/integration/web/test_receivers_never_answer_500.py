@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 import redis
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from sandbox.salesforce.ids import make_id
+from tests.fuzzing import fuzz
 from worker.crm.hubspot.settings import HubSpotSettings
 from worker.web.app import create_app
 from worker.web.settings import WebSettings
@@ -25,7 +26,7 @@ from .hubspot_requests import SECRET, post
 pytestmark = pytest.mark.integration
 CALLOUT = "callout-secret-for-fuzzing-0123456"
 ORG = make_id("00D", 1)
-FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = fuzz(100)
 
 leaf = (
     st.none()
@@ -62,12 +63,8 @@ hubspot_event = st.fixed_dictionaries(
 
 
 @pytest.fixture(scope="module")
-def store(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+def store(module_redis: redis.Redis) -> redis.Redis:
+    return module_redis
 
 
 @pytest.fixture(scope="module")

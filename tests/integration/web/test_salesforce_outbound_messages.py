@@ -156,6 +156,14 @@ def test_entity_expansion_and_external_entities_are_refused(
     assert dirty.size("Lead") == 0
 
 
+@pytest.mark.parametrize("encoding", ["nope", "UTF-7"])
+def test_an_unsupported_xml_encoding_is_a_client_fault(endpoint: str, dirty: DirtySet, encoding: str) -> None:
+    body = envelope().replace(b'encoding="UTF-8"', f'encoding="{encoding}"'.encode())
+    r = requests.post(endpoint, data=body, headers=XML)
+    assert r.status_code == 400 and fault_of(r)[0] == "soapenv:Client"
+    assert "encoding is not supported" in fault_of(r)[1] and dirty.size("Lead") == 0
+
+
 def _many(n: int) -> str:
     return "".join(notification(make_id("04l", i), "Lead", make_id("00Q", i)) for i in range(1, n + 1))
 

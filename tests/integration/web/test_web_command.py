@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from sandbox.salesforce.ids import make_id
 from sandbox.salesforce.server import free_port
+from tests.secretscan import SCAN
 from worker.cli import app
 
 from .hubspot_requests import SECRET, event, post
@@ -70,6 +71,7 @@ def crmsync_web(env: dict[str, str], *args: str) -> Iterator[tuple[str, list[str
             proc.kill()
             out, _ = proc.communicate()
         output.extend(out.splitlines())
+        SCAN.watch_text(out, "output of crmsync web", env)
 
 
 @pytest.mark.slow

@@ -4,12 +4,13 @@ and keywords inside it — is one literal that never changes the query's meaning
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from simple_salesforce.format import format_soql
 
 from sandbox.salesforce.errors import SalesforceApiError
 from sandbox.salesforce.soql import Comparison, Literal, Query, parse
+from tests.fuzzing import fuzz
 
 SOQL_BITS = st.sampled_from(
     [
@@ -54,7 +55,7 @@ HOSTILE = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=400, deadline=None)
+@fuzz(400)
 @given(st.one_of(st.text(max_size=300), st.lists(SOQL_BITS, max_size=25).map(" ".join)))
 def test_any_text_is_a_query_or_salesforces_own_error(text: str) -> None:
     try:
@@ -65,7 +66,7 @@ def test_any_text_is_a_query_or_salesforces_own_error(text: str) -> None:
         assert isinstance(query, Query) and query.object
 
 
-@settings(max_examples=400, deadline=None)
+@fuzz(400)
 @given(HOSTILE)
 def test_an_escaped_value_is_one_literal_whatever_it_contains(value: str) -> None:
     query = parse(format_soql("SELECT Id FROM Lead WHERE Email = {} LIMIT 5", value))
@@ -75,7 +76,7 @@ def test_an_escaped_value_is_one_literal_whatever_it_contains(value: str) -> Non
     assert query.where.value == Literal("string", value)
 
 
-@settings(max_examples=200, deadline=None)
+@fuzz(200)
 @given(st.lists(HOSTILE, min_size=1, max_size=5))
 def test_escaped_values_in_an_in_list_stay_that_many_literals(values: list[str]) -> None:
     query = parse(format_soql("SELECT Id FROM Contact WHERE Email IN {}", values))

@@ -8,9 +8,10 @@ import contextlib
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.fuzzing import fuzz
 from worker.web.hubspot import BadPayloadError, changes_of, is_hubspot_id, parse_events
 from worker.web.salesforce import (
     OUTBOUND_NS,
@@ -22,7 +23,7 @@ from worker.web.salesforce import (
     salesforce_id18,
 )
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = fuzz(300)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),

@@ -4,8 +4,8 @@ as ``o'brien@example.com`` is safe); names are checked against the identifier gr
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from simple_salesforce.format import format_soql
@@ -16,11 +16,29 @@ from worker.errors import ConfigError
 # itself exceeds this limit, the request returns a 414 URI Too Long error" (help.salesforce.com article
 # 000386264). Queries go as GET ``…/query/?q=``; 4 KB is left for the host, path and headers.
 MAX_QUERY_PARAM_BYTES = 16_384 - 4_096
+T = TypeVar("T")
 
 
 def query_param_bytes(soql: str) -> int:
     """Bytes the ``q=`` parameter takes once URL-encoded (what counts against the URI limit)."""
     return len(urlencode({"q": soql}))
+
+
+def fitting(values: Sequence[T], build: Callable[[list[T]], str], *, max_items: int = 200) -> Iterator[str]:
+    """Queries ``build(chunk)`` over consecutive chunks of ``values``, each at most ``max_items`` long
+    and short enough for a GET URL (``MAX_QUERY_PARAM_BYTES``) whatever the values' lengths, so data
+    with long or escape-heavy values never makes a query Salesforce answers with 414. A single value
+    too long on its own still yields its query (the adapter refuses it, naming the size)."""
+    chunk: list[T] = []
+    for value in values:
+        if chunk and (
+            len(chunk) >= max_items or query_param_bytes(build([*chunk, value])) > MAX_QUERY_PARAM_BYTES
+        ):
+            yield build(chunk)
+            chunk = []
+        chunk.append(value)
+    if chunk:
+        yield build(chunk)
 
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*$")
