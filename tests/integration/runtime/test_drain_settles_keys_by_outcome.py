@@ -13,36 +13,20 @@ from simple_salesforce.api import Salesforce
 
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
-from tests.conftest import MAPPINGS
-from tests.integration.runtime.conftest import hubspot_settings, salesforce_settings
-from worker.crm.hubspot import HubSpotAdapter
-from worker.crm.salesforce import SalesforceAdapter
+from tests.integration.sandboxes import make_service
 from worker.drain import DrainPolicy, drain
-from worker.mapping import load_map
 from worker.state.dirty import DirtySet
 from worker.state.runtime import TaskAttempts
 from worker.state.store import State
-from worker.sync import Run, SyncService, SyncSettings
+from worker.sync import Run, SyncService
 
 pytestmark = pytest.mark.integration
 POLICY = DrainPolicy(batch_size=10, lease_s=60, max_attempts=2, backoff_s=0.3, backoff_max_s=1, budget_s=5)
 
 
 @pytest.fixture
-def state(redis_client: Any) -> State:
-    return State.connect(redis_client)
-
-
-@pytest.fixture
 def service(boxes: tuple[SalesforceSandbox, HubSpotSandbox], state: State) -> SyncService:
-    sf_box, hs_box = boxes
-    return SyncService(
-        load_map(MAPPINGS / "default.yaml"),
-        SalesforceAdapter(salesforce_settings(sf_box)),
-        HubSpotAdapter(hubspot_settings(hs_box, backoff_max_s=0.05, max_attempts=2)),
-        state,
-        SyncSettings(),
-    )
+    return make_service(*boxes, state, hs={"backoff_max_s": 0.05, "max_attempts": 2})
 
 
 def _dirty_lead(sf_api: Salesforce, state: State) -> str:
