@@ -266,5 +266,6 @@ def sync(self: CrmSyncTask, slot: int | None = None) -> dict[str, Any]:
         "outcomes": report.by_disposition,
         "batches": report.batches,
         "api_calls": report.api_calls,
+        "least_calls": report.least_calls,
         "paused": report.paused,
     }
