@@ -11,9 +11,10 @@ sandboxes through their models, already linked both ways, and the daemon syncs e
 every API call counted is the worker's). The audit stream says when each value was written to the other
 side. Printed: changes/s sustained, p50/p95 change-to-write latency on the poll path against the
 targets (Salesforce: poll interval + 2 s; HubSpot: interval + index-lag margin + 2 s), API calls per
-change for the syncs against their batches' minimum (2 reads + 1 write call per side written, for
-each batch that wrote something; a batch that wrote nothing — only echoes of earlier writes — needed
-no call), every API call by kind from the sandboxes' request logs, poll calls per interval, and the
+change for the syncs against their batches' minimum (a batch that wrote: 2 reads + 1 write call per
+side written; one that wrote nothing — the echoes of earlier writes — 1 read per CRM its keys name, as
+a change signal carries ids, not values), every API call by kind from the sandboxes' request logs,
+poll calls per interval, and the
 worker's RSS (main process + pool). ``--webhooks`` adds ``crmsync web`` (HubSpot webhooks and Salesforce
 Outbound Messages from the sandboxes) and polls every 60 s, so the latencies are the webhook path's
 (target p95 <= 2 s).
@@ -323,8 +324,9 @@ def main() -> None:
     per_change = sync_calls / max(1, len(written))
     print(
         f"  API calls by syncs: {sync_calls} = {per_change:.2f} per change, in {batches} batches (echo "
-        f"checks included); batch minimum {minimum} (2 reads + 1 write per side written, per batch that "
-        f"wrote; none for a batch that wrote nothing): {sync_calls / max(1, minimum):.2f}x (target <= 1.1x)"
+        f"checks included); batch minimum {minimum} (a batch that wrote: 2 reads + 1 write per side written; "
+        f"one that wrote nothing: 1 read per CRM its keys name): {sync_calls / max(1, minimum):.2f}x "
+        "(target <= 1.1x)"
     )
     sync_kinds = ("by Id", "/batch/", "/composite/sobjects")
     logged = sum(n for kind, n in kinds.items() if any(k in kind for k in sync_kinds))
