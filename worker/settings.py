@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -24,7 +24,20 @@ from worker.maps import MAP_ENV, resolve_map
 from worker.sync.settings import SyncSettings
 
 DEFAULT_MAP = Path("default")  # the shipped map of that name (package data)
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 S = TypeVar("S", bound=BaseSettings)
+
+
+def redis_url_field(*env_names: str) -> Any:
+    """The Redis URL setting, defined once for every settings class that reaches Redis (the daemon's
+    ``Settings``, the receivers' ``WebSettings``): read from the first of ``env_names`` that is set; a
+    secret, since it may carry a password."""
+    return Field(
+        SecretStr(DEFAULT_REDIS_URL),
+        validation_alias=AliasChoices(*env_names, "redis_url"),
+        description="Redis holding the state (cursors, dirty sets, event markers, bases, locks, audit); "
+        "every process shares it. May carry a password (shown redacted).",
+    )
 
 
 def redact_url(url: str) -> str:
@@ -44,10 +57,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CRMSYNC_", extra="ignore", populate_by_name=True)
 
-    redis_url: SecretStr = Field(
-        SecretStr("redis://127.0.0.1:6379/0"),
-        description="The state store (cursors, dirty set, bases, locks, audit). May carry a password.",
-    )
+    redis_url: SecretStr = redis_url_field("CRMSYNC_REDIS_URL")
     broker_url: SecretStr | None = Field(
         None,
         description="Celery broker; default: the Redis URL. RabbitMQ works too (amqp://…).",

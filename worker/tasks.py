@@ -279,5 +279,6 @@ def _sync(rt: Runtime, run: Run, slot: int | None) -> dict[str, Any]:
         "outcomes": report.by_disposition,
         "batches": report.batches,
         "api_calls": report.api_calls,
+        "least_calls": report.least_calls,
         "paused": report.paused,
     }

@@ -188,6 +188,21 @@ def resolve_type(name: str) -> str:
         raise ObjectNotFoundError(f"Unable to infer object type from: {name}") from None
 
 
+REQUEST_LOG_SIZE = 100_000  # the request log keeps this many of the latest accepted requests
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One accepted API request in the request log (ours, not HubSpot's: tests and benches count the
+    worker's calls by kind with it)."""
+
+    method: str
+    path: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"method": self.method, "path": self.path}
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who made a change: drives history ``sourceType``/``sourceId`` and webhook ``changeSource``.
@@ -846,6 +861,7 @@ class Portal:
         # (from type, from id) -> {(to type, to id): {type ids}}
         self.associations: dict[tuple[str, int], dict[tuple[str, int], set[int]]] = {}
         self.outbox: deque[dict[str, Any]] = deque()
+        self.requests: deque[ApiRequest] = deque(maxlen=REQUEST_LOG_SIZE)  # accepted API requests
         self._order = random.Random(self.settings.batch_order_seed)
         self.lag_rng = random.Random(0)  # the index lag's jitter: the same run every reset
 

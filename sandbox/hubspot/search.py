@@ -24,24 +24,8 @@ from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from sandbox.hubspot import limits
 from sandbox.hubspot.errors import ValidationError
+from worker.crm.hubspot.search_operators import FILTER_OPERATORS
 
-OPERATORS = frozenset(
-    {
-        "EQ",
-        "NEQ",
-        "LT",
-        "LTE",
-        "GT",
-        "GTE",
-        "BETWEEN",
-        "IN",
-        "NOT_IN",
-        "HAS_PROPERTY",
-        "NOT_HAS_PROPERTY",
-        "CONTAINS_TOKEN",
-        "NOT_CONTAINS_TOKEN",
-    }
-)
 RANGE_OPS = frozenset({"LT", "LTE", "GT", "GTE", "BETWEEN", "EQ"})
 TIME_PROPS = frozenset({"createdate", "lastmodifieddate", "hs_lastmodifieddate"})
 # Properties with an equality index (the ones the worker and operators look up by value).
@@ -121,7 +105,7 @@ def parse_request(body: dict[str, Any]) -> SearchRequest:
         filters = []
         for f in raw_filters:
             op = str(f.get("operator", "EQ"))
-            if op not in OPERATORS:
+            if op not in FILTER_OPERATORS:
                 raise ValidationError(f"Unknown operator: {op}")
             prop = f.get("propertyName")
             if not prop:

@@ -27,6 +27,7 @@ from sandbox.hubspot.errors import HubSpotError, InternalError, ValidationError
 from sandbox.hubspot.models import (
     DEFAULT_PRIVATE_APP_TOKEN,
     Actor,
+    ApiRequest,
     Backend,
     Portal,
 )
@@ -69,6 +70,7 @@ def _endpoint(backend: Backend, handler: Handler, kind: str) -> Any:
                     rate_headers = portal.limiter.check(
                         portal.settings.tier, search=kind == "search", oauth=oauth, app_id=app_id
                     )
+                    portal.requests.append(ApiRequest(request.method, request.url.path))
                 actor = Actor("INTEGRATION", str(app_id), app_id)
                 try:
                     status, doc = handler(Ctx(request, portal, actor, body))
@@ -263,6 +265,15 @@ def _control_routes(sandbox: HubSpotSandbox) -> list[Route]:
         access, refresh = sandbox.issue_oauth_tokens(ttl)
         return JSONResponse({"access_token": access, "refresh_token": refresh})
 
+    async def requests(request: Request) -> Response:
+        """The request log: every accepted API request, oldest first; DELETE clears it."""
+        with backend.lock:
+            log = backend.portal.requests
+            if request.method == "DELETE":
+                log.clear()
+                return JSONResponse({"ok": True})
+            return JSONResponse([r.as_json() for r in log])
+
     async def stats(request: Request) -> Response:
         with backend.lock:
             lim = backend.portal.limiter
@@ -280,6 +291,7 @@ def _control_routes(sandbox: HubSpotSandbox) -> list[Route]:
         Route("/_sandbox/webhooks/deliveries", deliveries, methods=["GET"]),
         Route("/_sandbox/oauth/tokens", oauth, methods=["POST"]),
         Route("/_sandbox/stats", stats, methods=["GET"]),
+        Route("/_sandbox/requests", requests, methods=["GET", "DELETE"]),
     ]
 
 

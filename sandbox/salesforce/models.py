@@ -15,6 +15,7 @@ import re
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,7 @@ DELETED_RETENTION_DAYS = 15
 # "The specified startDate must chronologically precede the specified endDate value by more than one
 # minute" (SOAP getDeleted rules, 264.0 copy); applied to getUpdated too (inferred, UNVERIFIED).
 REPLICATION_MIN_WINDOW_MS = 60_000
+REQUEST_LOG_SIZE = 100_000  # the request log keeps this many of the latest counted requests
 
 
 def format_datetime(ms: int | None) -> str | None:
@@ -74,6 +76,18 @@ def format_datetime(ms: int | None) -> str | None:
         return None
     value = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+0000"
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One counted API request in the request log: method, path and, for a query, its SOQL."""
+
+    method: str
+    path: str
+    soql: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {"method": self.method, "path": self.path, "soql": self.soql}
 
 
 @dataclass
@@ -267,6 +281,9 @@ class Org:
         # Limits: DailyApiRequests (reference §7; Enterprise base allocation 100,000).
         self.api_max = 100_000
         self.api_used = 0
+        # Every counted API request, oldest first (the control surface's request log: tests and benches
+        # count the worker's calls by kind from it; ours, not Salesforce's).
+        self.requests: deque[ApiRequest] = deque(maxlen=REQUEST_LOG_SIZE)
         self.session_seconds = 7200.0  # userInfo.sessionSecondsValid default
         # Org switches (each one an org setting on a real org).
         self.validation_rule_active = True
@@ -380,12 +397,14 @@ class Org:
         return None
 
     # -- limits and faults ---------------------------------------------------------------------
-    def count_api_call(self) -> None:
-        """Count one API request or refuse it (403 REQUEST_LIMIT_EXCEEDED "TotalRequests Limit exceeded.")."""
+    def count_api_call(self, method: str, path: str, soql_text: str = "") -> None:
+        """Count one API request or refuse it (403 REQUEST_LIMIT_EXCEEDED "TotalRequests Limit exceeded.");
+        a counted request goes into the request log."""
         with self.lock:
             if self.api_used >= self.api_max:
                 raise err.RequestLimitExceeded()
             self.api_used += 1
+            self.requests.append(ApiRequest(method, path, soql_text))
 
     def limit_info(self) -> str:
         return f"api-usage={self.api_used}/{self.api_max}"

@@ -142,7 +142,7 @@ class SalesforceApp:
                 token = auth[7:] if auth[:7].lower() == "bearer " else ""
                 org, ctx.session = self.backend.org_for_token(token)
                 ctx.org = org
-                org.count_api_call()
+                org.count_api_call(method, path, ctx.query.get("q", [""])[0])
                 fault = org.take_fault(method, path, FAULT_KINDS)
             elif soap:  # SOAP calls take the same injected faults (answered as SOAP faults below)
                 fault = self.backend.default_org.take_fault(method, path, FAULT_KINDS)

@@ -271,12 +271,12 @@ def test_4_unqualified_without_a_reason_is_dead_lettered_naming_the_requirement(
 def test_5_a_converted_leads_later_changes_go_to_its_contact(
     sf_api: Salesforce, hs_api: Any, sf_box: SalesforceSandbox
 ) -> None:
-    from tests.integration.runtime.conftest import salesforce_settings
+    from tests.integration.sandboxes import sf_settings
     from worker.crm.salesforce import SalesforceAdapter
     from worker.crm.salesforce.soap import LeadConversion
 
     lead_id, contact_id = _linked_pair(sf_api, hs_api, Status="Qualified")
-    [converted] = SalesforceAdapter(salesforce_settings(sf_box)).convert_leads(
+    [converted] = SalesforceAdapter(sf_settings(sf_box)).convert_leads(
         [LeadConversion(lead_id, "Converted", do_not_create_opportunity=True)]
     )
     assert converted.success and converted.contact_id

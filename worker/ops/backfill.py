@@ -40,6 +40,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from redis.exceptions import WatchError
 
+from worker.crm.hubspot.search_operators import FILTER_OPERATORS
 from worker.crm.salesforce import queries as sf_queries
 from worker.errors import CrmError, InputError, RetriableError
 from worker.plan.model import Plan
@@ -47,23 +48,6 @@ from worker.state import keys
 from worker.sync import BatchOutcome, Disposition, KeyOutcome, RecordKey, Run, SyncService
 
 SF_OBJECTS = ("Lead", "Contact")
-HS_OPERATORS = frozenset(
-    {
-        "EQ",
-        "NEQ",
-        "LT",
-        "LTE",
-        "GT",
-        "GTE",
-        "BETWEEN",
-        "IN",
-        "NOT_IN",
-        "HAS_PROPERTY",
-        "NOT_HAS_PROPERTY",
-        "CONTAINS_TOKEN",
-        "NOT_CONTAINS_TOKEN",
-    }
-)
 HS_MAX_FILTERS = 6  # per filter group [HubSpot CRM search docs]; one is the id walk's own
 HS_PAGE = 200
 SF_PAGE = 2000
@@ -87,8 +71,8 @@ class HubSpotFilter(BaseModel):
     @field_validator("operator")
     @classmethod
     def _known(cls, value: str) -> str:
-        if value not in HS_OPERATORS:
-            raise ValueError(f"unknown operator {value!r} (one of {', '.join(sorted(HS_OPERATORS))})")
+        if value not in FILTER_OPERATORS:
+            raise ValueError(f"unknown operator {value!r} (one of {', '.join(sorted(FILTER_OPERATORS))})")
         return value
 
 

@@ -46,6 +46,10 @@ _SIDE_LABEL = {SF: "Salesforce", HS: "HubSpot"}
 _MAX_RULE_STEPS = 64
 # Salesforce refuses a Lead without these; HubSpot's own connector fills them the same way.
 SALESFORCE_LEAD_REQUIRED = {"LastName": "[not provided]", "Company": "[not provided]"}
+# "When creating a new contact, you should include at least one of the following properties: email,
+# firstname, or lastname" (developers.hubspot.com/docs/api/CRM/Contacts). The email is not required:
+# creates are upserts on the worker's own create key, so a contact without one is never duplicated.
+HUBSPOT_CONTACT_NAMED_BY = frozenset({"email", "firstname", "lastname"})
 _PLACEHOLDERS = frozenset(SALESFORCE_LEAD_REQUIRED.values())  # read as blank: never synced onwards
 _HUMAN_EVENTS = ("stage_changed", "status_changed")
 _NO_BASE = Base(values={}, salesforce_values={}, hubspot_values={})
@@ -1064,13 +1068,15 @@ class _Planner:
             )
             return ()
         changes = self._changes_for(HS, None, {}, self.hs_final)
-        if not any(c.field == "email" and c.value for c in changes):
+        if not any(c.field in HUBSPOT_CONTACT_NAMED_BY and c.value for c in changes):
+            # not a silent skip: the service dead-letters a ``blocked`` plan, naming what is missing
             self.skipped.append(
                 Skip(
-                    "not_included",
+                    "blocked",
                     "email",
                     HS,
-                    "no email: HubSpot contacts are created by email, so none is created",
+                    "HubSpot contact not created: HubSpot needs one of email, firstname or lastname "
+                    f"(the map fills none of them from Salesforce {sf.object_type} {sf.id})",
                 )
             )
             return ()

@@ -76,6 +76,7 @@ from worker.state.intents import CreateIntent
 from worker.state.locks import Lease, LockBusyError
 from worker.state.metrics import Tally
 from worker.state.store import State
+from worker.sync.echo import hubspot_unchanged, salesforce_unchanged
 from worker.sync.facts import HUBSPOT_DEAL_PROPERTIES, hubspot_deal, salesforce_facts, with_deals
 from worker.sync.keys import RecordKey
 from worker.sync.outcome import DONE, BatchOutcome, Disposition, KeyOutcome, Run
@@ -378,8 +379,19 @@ class SyncService:
                     if k is not None and owners.get(str(k), p.pid) != p.pid:
                         p.settle(Disposition.BUSY, f"{k} was linked to {owners[str(k)]} meanwhile")
         live = [p for p in people if p.disposition is None]
-        self._read_salesforce(live)
-        self._read_hubspot(live)
+        # the daemon's keys are change signals of their own side; any other run (a resync, a backfill,
+        # a rollback) asks for the whole person, whichever record names it
+        sides = {RecordKey.parse(raw).crm for p in live for raw in p.keys} if run.kind == "live" else set()
+        if sides == {"hs"}:
+            self._read_hubspot(live)
+            self._settle_echoes(live, HS)
+            self._read_salesforce([p for p in live if p.disposition is None])
+        else:
+            self._read_salesforce(live)
+            if sides == {"sf"}:
+                self._settle_echoes(live, SF)
+            self._read_hubspot([p for p in live if p.disposition is None])
+        live = [p for p in live if p.disposition is None]
         merged = [p for p in live if p.merged_into is not None or p.sf_merged_into is not None]
         self._merged(merged, dry_run=dry_run)
         live = [p for p in live if p.disposition is None]
@@ -398,6 +410,37 @@ class SyncService:
             p.base = bases.get(p.pid)
             p.facts = with_deals(self._facts(p, now_ms, run), deals.get(p.pid, ()))
         self._converted_contacts([p for p in live if p.base is None and p.facts is not None])
+
+    def _settle_echoes(self, people: list[_Person], side: Side) -> None:
+        """A live batch (the daemon's: its keys are change signals) whose keys all name ``side`` read that
+        side first: a person linked on both sides whose record there holds nothing its base does not
+        know (``worker.sync.echo``: the echo of our own write) is in agreement without a read of the
+        other side, which changes only with a signal of its own. Saves that read for a batch of
+        echoes; any other person is read and planned as ever."""
+        known = [p for p in people if p.disposition is None and p.complete]
+        bases = self.state.bases.get_many([p.pid for p in known]) if known else {}
+        for p in known:
+            base = bases.get(p.pid)
+            if base is None:
+                continue
+            if side == SF:
+                unchanged = (
+                    p.sf is not None
+                    and p.sf_row is not None
+                    and salesforce_unchanged(p.sf, self._salesforce_facts(p.sf_row, None), base, self.cmap)
+                )
+            else:
+                unchanged = (
+                    p.hs is not None
+                    and not self.settings.hubspot_deal_facts
+                    and hubspot_unchanged(p.hs, base, self.cmap)
+                )
+            if unchanged:
+                other = "HubSpot" if side == SF else "Salesforce"
+                p.settle(
+                    Disposition.SYNCED,
+                    f"in agreement: {side} unchanged since the last sync (an echo); {other} not read",
+                )
 
     def _converted_contacts(self, people: list[_Person]) -> None:
         """A Contact met for the first time that a Lead was converted into carries the conversion
@@ -704,15 +747,18 @@ class SyncService:
     def _facts(self, p: _Person, now_ms: int, run: Run) -> Facts | None:
         new = self._new_record(p, now_ms, run)
         if p.sf_row is not None:
-            return salesforce_facts(
-                p.sf_row,
-                new_record=new,
-                customer_types=self.settings.customer_account_types,
-                churned_types=self.settings.churned_account_types,
-            )
+            return self._salesforce_facts(p.sf_row, new)
         if p.base is None:
             return Facts(new_record=new)
         return None  # not loaded: the base's memory of the facts is kept
+
+    def _salesforce_facts(self, row: Record, new_record: bool | None) -> Facts:
+        return salesforce_facts(
+            row,
+            new_record=new_record,
+            customer_types=self.settings.customer_account_types,
+            churned_types=self.settings.churned_account_types,
+        )
 
     def _new_record(self, p: _Person, now_ms: int, run: Run) -> bool | None:
         """``None`` lets the planner derive it (first sight is new); ``False`` for a backfill and for a

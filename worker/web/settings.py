@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker.settings import redis_url_field
 
 _ORG_ID = re.compile(r"00D[a-zA-Z0-9]{12}(?:[a-zA-Z0-9]{3})?")
 
@@ -19,12 +21,7 @@ class WebSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CRMSYNC_WEB_", extra="ignore", populate_by_name=True)
 
-    redis_url: SecretStr = Field(
-        SecretStr("redis://127.0.0.1:6379/0"),
-        validation_alias=AliasChoices("CRMSYNC_WEB_REDIS_URL", "CRMSYNC_REDIS_URL"),
-        description="Redis holding the dirty sets and event markers; every web process shares it. "
-        "A secret because it may carry a password.",
-    )
+    redis_url: SecretStr = redis_url_field("CRMSYNC_WEB_REDIS_URL", "CRMSYNC_REDIS_URL")
     host: str = Field("127.0.0.1", description="Interface `crmsync web` binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port `crmsync web` binds to.")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")

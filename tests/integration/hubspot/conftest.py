@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
-from sandbox.hubspot.limits import TIERS
 from sandbox.hubspot.server import HubSpotSandbox
+from tests.integration.sandboxes import hs_settings
 from worker.crm.hubspot import HubSpotAdapter, HubSpotSettings
 
 
-@pytest.fixture(scope="session")
-def sandbox_server() -> Iterator[HubSpotSandbox]:
-    with HubSpotSandbox() as sb:
-        yield sb
-
-
 @pytest.fixture
-def sandbox(sandbox_server: HubSpotSandbox) -> HubSpotSandbox:
-    """The shared sandbox, reset to a fresh portal (unlimited rate tier unless a test sets one)."""
-    sandbox_server.reset()
-    sandbox_server.configure(tier=TIERS["unlimited"])
-    return sandbox_server
+def sandbox(hs_box: HubSpotSandbox) -> HubSpotSandbox:
+    """The shared sandbox (``tests/integration/conftest.py``), reset to a fresh portal (unlimited rate
+    tier unless a test sets one)."""
+    return hs_box
 
 
 @pytest.fixture
@@ -34,16 +25,8 @@ def hs(sandbox: HubSpotSandbox) -> Any:
 
 
 def make_settings(sandbox: HubSpotSandbox, **overrides: Any) -> HubSpotSettings:
-    fields: dict[str, Any] = {
-        "base_url": sandbox.base_url,
-        "access_token": SecretStr(sandbox.token),
-        "index_lag_margin_s": 0.0,
-        "lookback_s": 0.0,
-        "backoff_initial_s": 0.01,
-        "backoff_max_s": 2.0,
-    }
-    fields.update(overrides)
-    return HubSpotSettings(**fields)
+    """The shared settings with the adapter's retry waits up to 2 s (the rate-limit tests wait them out)."""
+    return hs_settings(sandbox, **{"backoff_max_s": 2.0, **overrides})
 
 
 @pytest.fixture

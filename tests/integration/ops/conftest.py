@@ -1,5 +1,5 @@
-"""Fixtures: the sync tests' sandboxes and service (one of each per session, reset per test), and the
-environment that points the ``crmsync`` operator commands at them and at the test Redis."""
+"""Fixtures: the environment that points the ``crmsync`` operator commands at the sandboxes and the
+test Redis (the sandboxes, adapters and sync service are ``tests/integration/conftest.py``'s)."""
 
 from __future__ import annotations
 
@@ -21,15 +21,6 @@ from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
 from tests.conftest import MAPPINGS, ROOT
 from tests.e2e.conftest import Service, wait_until
-from tests.integration.sync.conftest import (  # noqa: F401  (fixtures)
-    _hs_server,
-    _sf_server,
-    hs_box,
-    service,
-    sf_box,
-    state,
-    synced_lead,
-)
 from tests.secretscan import SCAN
 from worker.cli import app
 from worker.ops.backfill import BackfillStore
@@ -45,8 +36,8 @@ def broker_of(redis_url: str) -> str:
 
 @pytest.fixture
 def ops_env(
-    sf_box: SalesforceSandbox,  # noqa: F811  (the sync tests' fixture)
-    hs_box: HubSpotSandbox,  # noqa: F811
+    sf_box: SalesforceSandbox,
+    hs_box: HubSpotSandbox,
     redis_client: Any,
     redis_url: str,
 ) -> Iterator[dict[str, str]]:

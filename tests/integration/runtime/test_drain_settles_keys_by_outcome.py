@@ -13,36 +13,20 @@ from simple_salesforce.api import Salesforce
 
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
-from tests.conftest import MAPPINGS
-from tests.integration.runtime.conftest import hubspot_settings, salesforce_settings
-from worker.crm.hubspot import HubSpotAdapter
-from worker.crm.salesforce import SalesforceAdapter
+from tests.integration.sandboxes import make_service
 from worker.drain import DrainPolicy, drain
-from worker.mapping import load_map
 from worker.state.dirty import DirtySet
 from worker.state.runtime import TaskAttempts
 from worker.state.store import State
-from worker.sync import Run, SyncService, SyncSettings
+from worker.sync import Run, SyncService
 
 pytestmark = pytest.mark.integration
 POLICY = DrainPolicy(batch_size=10, lease_s=60, max_attempts=2, backoff_s=0.3, backoff_max_s=1, budget_s=5)
 
 
 @pytest.fixture
-def state(redis_client: Any) -> State:
-    return State.connect(redis_client)
-
-
-@pytest.fixture
 def service(boxes: tuple[SalesforceSandbox, HubSpotSandbox], state: State) -> SyncService:
-    sf_box, hs_box = boxes
-    return SyncService(
-        load_map(MAPPINGS / "default.yaml"),
-        SalesforceAdapter(salesforce_settings(sf_box)),
-        HubSpotAdapter(hubspot_settings(hs_box, backoff_max_s=0.05, max_attempts=2)),
-        state,
-        SyncSettings(),
-    )
+    return make_service(*boxes, state, hs={"backoff_max_s": 0.05, "max_attempts": 2})
 
 
 def _dirty_lead(sf_api: Salesforce, state: State) -> str:
@@ -113,3 +97,22 @@ def test_a_batch_interrupted_mid_sync_returns_its_keys_at_once(state: State, red
         drain(_Interrupted(), state.dirty, TaskAttempts(redis_client), Run.new("test"), POLICY)  # type: ignore[arg-type]
     dirty = state.dirty("salesforce")
     assert dirty.size("Lead") == 2 and dirty.leased("Lead") == {}
+
+
+def test_keys_of_a_person_whose_lead_was_deleted_settle_at_once_without_a_retry(
+    service: SyncService, state: State, sf_api: Salesforce, hs_api: Any, redis_client: Any
+) -> None:
+    # the e2e scenario 8 (a lead deleted, then its contact edited), as the daemon's drain meets it
+    lead_id = _dirty_lead(sf_api, state)
+    attempts = TaskAttempts(redis_client)
+    assert drain(service, state.dirty, attempts, Run.new("live"), POLICY).by_disposition == {"synced": 1}
+    contact_id = str(sf_api.Lead.get(lead_id)["HubSpot_Contact_ID__c"])
+    sf_api.Lead.delete(lead_id)
+    hs_api.crm.contacts.basic_api.update(contact_id, {"properties": {"phone": "+1 555 0100"}})
+    state.dirty("hubspot").add("contacts", [contact_id])  # the contact's change
+    state.dirty("salesforce").add("Lead", [lead_id])  # the deletion, from sobjects/Lead/deleted
+    report = drain(service, state.dirty, attempts, Run.new("live"), POLICY)
+    assert report.by_disposition == {"synced": 2}
+    for crm, obj in (("salesforce", "Lead"), ("hubspot", "contacts")):
+        assert state.dirty(crm).size(obj) == 0 and state.dirty(crm).leased(obj) == {}
+    assert sf_api.query("SELECT Id FROM Lead")["records"] == []  # not recreated

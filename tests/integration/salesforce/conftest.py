@@ -4,7 +4,7 @@ worker's adapter logged in by OAuth client credentials (its default)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,17 +22,10 @@ CONSUMER_KEY = "sandbox-consumer-key"
 CONSUMER_SECRET = "sandbox-consumer-secret"
 
 
-@pytest.fixture(scope="session")
-def _sandbox_server() -> Iterator[SalesforceSandbox]:
-    with SalesforceSandbox() as sandbox:
-        yield sandbox
-
-
 @pytest.fixture
-def sf_sandbox(_sandbox_server: SalesforceSandbox) -> SalesforceSandbox:
-    """The running sandbox, with a fresh org for this test."""
-    _sandbox_server.reset()
-    return _sandbox_server
+def sf_sandbox(sf_box: SalesforceSandbox) -> SalesforceSandbox:
+    """The shared sandbox (``tests/integration/conftest.py``), with a fresh org for this test."""
+    return sf_box
 
 
 @pytest.fixture

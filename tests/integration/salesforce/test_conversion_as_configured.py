@@ -10,14 +10,13 @@ from typing import Any
 import pytest
 
 from sandbox.salesforce.server import SalesforceSandbox
-from tests.integration.sync import conftest as sync_fixtures
+from tests.integration.sandboxes import make_service
 from worker.crm.salesforce import LeadConversion, SalesforceAdapter
 from worker.state.store import State
 from worker.sync import Disposition, Run, SyncService
 
 pytestmark = pytest.mark.integration
 MakeLead = Callable[..., str]
-_hs_server, hs_box = sync_fixtures._hs_server, sync_fixtures.hs_box
 
 
 def test_unmapped_custom_fields_stay_on_the_lead(
@@ -66,7 +65,7 @@ def test_duplicate_rules_run_on_the_contact_conversion_creates(
 
 @pytest.fixture
 def service(sf_sandbox: SalesforceSandbox, hs_box: Any, redis_client: Any) -> SyncService:
-    return sync_fixtures.make_service(sf_sandbox, hs_box, State.connect(redis_client))
+    return make_service(sf_sandbox, hs_box, State.connect(redis_client))
 
 
 def test_the_worker_does_not_rely_on_fields_being_copied(

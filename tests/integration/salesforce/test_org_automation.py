@@ -13,7 +13,7 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
-from tests.integration.sync import conftest as sync_fixtures
+from tests.integration.sandboxes import make_service
 from worker.crm.port import Outcome
 from worker.crm.salesforce import SalesforceAdapter
 from worker.errors import RecordRejectedError
@@ -22,8 +22,6 @@ from worker.sync import Disposition, Run, SyncService
 
 pytestmark = pytest.mark.integration
 MakeLead = Callable[..., str]
-# The HubSpot sandbox fixtures of the sync tests (one server per session, reset per test).
-_hs_server, hs_box = sync_fixtures._hs_server, sync_fixtures.hs_box
 
 
 def test_a_before_save_flow_rewrites_a_field_and_stamps_a_date(
@@ -95,7 +93,7 @@ def test_automation_that_refuses_a_save(
 # -- the worker against such an org, through the sync service -------------------------------------
 @pytest.fixture
 def service(sf_sandbox: SalesforceSandbox, hs_box: HubSpotSandbox, redis_client: Any) -> SyncService:
-    return sync_fixtures.make_service(sf_sandbox, hs_box, State.connect(redis_client))
+    return make_service(sf_sandbox, hs_box, State.connect(redis_client))
 
 
 def _lead_in_both(sf_sandbox: SalesforceSandbox, service: SyncService, **values: Any) -> tuple[str, str]:

@@ -12,13 +12,12 @@ import pytest
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
 from tests.conftest import MAPPINGS
+from tests.integration.sandboxes import hs_settings, sf_settings
 from worker.crm.hubspot import HubSpotAdapter
 from worker.crm.salesforce import SalesforceAdapter
 from worker.mapping import load_map
 from worker.state.store import State
 from worker.sync import Disposition, Run, SyncService, SyncSettings
-
-from .conftest import hs_settings, sf_settings
 
 pytestmark = pytest.mark.integration
 

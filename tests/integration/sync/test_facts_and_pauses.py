@@ -111,7 +111,7 @@ def test_a_write_whose_answer_is_lost_is_read_back_and_counts_as_applied(
     state: State,
     synced_lead: Callable[..., tuple[str, str]],
 ) -> None:
-    from .conftest import make_service
+    from tests.integration.sandboxes import make_service
 
     lead, cid = synced_lead(Status="Working")
     service = make_service(sf_box, hs_box, state, retry_attempts=1)
@@ -131,7 +131,7 @@ def test_a_won_hubspot_deal_makes_a_customer_when_deal_facts_are_on(
     state: State,
     synced_lead: Callable[..., tuple[str, str]],
 ) -> None:
-    from .conftest import make_service
+    from tests.integration.sandboxes import make_service
 
     lead, cid = synced_lead(Status="Qualified", Lead_Stage__c="Sales Qualified Lead")
     client = hs_box.client()

@@ -11,10 +11,9 @@ import pytest
 
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
+from tests.integration.sandboxes import make_service
 from worker.state.store import State
 from worker.sync import Disposition, Run
-
-from .conftest import make_service
 
 pytestmark = pytest.mark.integration
 SIGNED = "contract_signed_3049"  # a custom pipeline's closed-won stage: ids are portal-specific

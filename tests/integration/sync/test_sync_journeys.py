@@ -12,11 +12,10 @@ import pytest
 
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
+from tests.integration.sandboxes import make_service
 from worker.state.dirty import Change, DirtySet, Event
 from worker.state.store import State
 from worker.sync import Disposition, Run, SyncService
-
-from .conftest import make_service
 
 pytestmark = pytest.mark.integration
 

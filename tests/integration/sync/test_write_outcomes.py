@@ -9,11 +9,10 @@ import pytest
 
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
+from tests.integration.sandboxes import hs_settings, sf_settings
 from worker.crm.hubspot import HubSpotAdapter
 from worker.crm.port import CrmPort, Outcome, StopReason, WriteOp
 from worker.crm.salesforce import SalesforceAdapter
-
-from .conftest import hs_settings, sf_settings
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,6 @@
-"""Fixtures: both sandboxes over real HTTP(S) (one per session, reset per test) and the worker's
-adapters pointed at them through the real client libraries."""
+"""Fixtures of the sync, ops and runtime tests (and any integration test that wants them): both
+sandboxes over real HTTP(S) (one per session, reset per test), the worker's adapters pointed at them
+through the real client libraries, the state stores on the test Redis and a sync service."""
 
 from __future__ import annotations
 
@@ -7,17 +8,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from sandbox.hubspot.limits import TIERS
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
-from tests.conftest import MAPPINGS
-from worker.crm.hubspot import HubSpotAdapter, HubSpotSettings
-from worker.crm.salesforce import SalesforceAdapter, SalesforceSettings
-from worker.mapping import load_map
+from tests.integration.sandboxes import hs_settings, make_service, sf_settings
+from worker.crm.hubspot import HubSpotAdapter
+from worker.crm.salesforce import SalesforceAdapter
 from worker.state.store import State
-from worker.sync import Disposition, Run, SyncService, SyncSettings
+from worker.sync import Disposition, Run, SyncService
 
 
 @pytest.fixture(scope="session")
@@ -45,34 +44,6 @@ def hs_box(_hs_server: HubSpotSandbox) -> HubSpotSandbox:
     return _hs_server
 
 
-def sf_settings(box: SalesforceSandbox, **overrides: Any) -> SalesforceSettings:
-    values: dict[str, Any] = {
-        "auth_mode": "client_credentials",
-        "domain": "sandbox.my",  # client credentials need a My Domain (sent to the sandbox)
-        "consumer_key": "sandbox-consumer-key",
-        "consumer_secret": SecretStr("sandbox-consumer-secret"),
-        "login_url": box.instance_url,
-        "ca_bundle": box.ca_path,
-        "retry_initial_wait": 0.01,
-        "retry_max_wait": 0.05,
-    }
-    values.update(overrides)
-    return SalesforceSettings(**values)
-
-
-def hs_settings(box: HubSpotSandbox, **overrides: Any) -> HubSpotSettings:
-    values: dict[str, Any] = {
-        "base_url": box.base_url,
-        "access_token": SecretStr(box.token),
-        "index_lag_margin_s": 0.0,
-        "lookback_s": 0.0,
-        "backoff_initial_s": 0.01,
-        "backoff_max_s": 0.05,
-    }
-    values.update(overrides)
-    return HubSpotSettings(**values)
-
-
 @pytest.fixture
 def sf(sf_box: SalesforceSandbox) -> SalesforceAdapter:
     return SalesforceAdapter(sf_settings(sf_box))
@@ -86,18 +57,6 @@ def hs(hs_box: HubSpotSandbox) -> HubSpotAdapter:
 @pytest.fixture
 def state(redis_client: Any) -> State:
     return State.connect(redis_client)
-
-
-def make_service(
-    sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, state: State, map_name: str = "default.yaml", **sf: Any
-) -> SyncService:
-    return SyncService(
-        load_map(MAPPINGS / map_name),
-        SalesforceAdapter(sf_settings(sf_box, **sf)),
-        HubSpotAdapter(hs_settings(hs_box)),
-        state,
-        SyncSettings(),
-    )
 
 
 @pytest.fixture
