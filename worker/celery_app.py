@@ -98,7 +98,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_max_tasks_per_child": 1000,
         "worker_hijack_root_logger": False,
-        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "beat_scheduler": "worker.beat:Scheduler",
         "beat_schedule": beat_schedule(settings),
         "beat_max_loop_interval": settings.beat_max_loop_interval,
         "redbeat_redis_url": settings.redis,

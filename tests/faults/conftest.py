@@ -14,6 +14,8 @@ Convergence means, for every person the workload made:
 from __future__ import annotations
 
 import secrets
+import shutil
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -29,6 +31,7 @@ from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
 from tests.conftest import IN_CI, require_service
 from tests.e2e.conftest import Service, running, wait_until
+from worker.demo import free_port
 from worker.state.audit import AuditLog
 from worker.state.deadletters import DeadLetterStore
 from worker.state.dirty import Change, DirtySet, Event
@@ -263,3 +266,60 @@ def rabbitmq_url(tag: str) -> Iterator[str]:
 
 def state_client(redis_url: str) -> redis.Redis:
     return redis.Redis.from_url(redis_url)
+
+
+class OwnRedis:
+    """A redis-server of the test's own on a free loopback port (append-only, fsync always), for faults
+    that stop, freeze or restart Redis without touching the machine's shared server."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            require_service("redis-server", "not on PATH")
+        self.binary = str(binary)
+        self.port = free_port()
+        self.dir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", ""]
+        args += ["--appendonly", "yes", "--appendfsync", "always"]
+        self.proc = subprocess.Popen(
+            [self.binary, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        client = redis.Redis(port=self.port)
+        wait_until("redis-server to answer", lambda: _pings(client), timeout=20, every=0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a frozen server must run to exit
+            self.proc.terminate()  # SIGTERM: redis flushes the append-only file and exits
+            self.proc.wait(timeout=20)
+
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open and connects succeed, but nothing answers (a partition)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.exceptions.ConnectionError:
+        return False
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -35,7 +35,7 @@ def test_signals_sync_and_backfill_have_their_own_queues() -> None:
 def test_beat_polls_each_enabled_crm_at_its_interval_on_redbeat() -> None:
     settings = Settings(salesforce_poll_seconds=20, hubspot_poll_seconds=45)
     conf = celery_config(settings)
-    assert conf["beat_scheduler"] == "redbeat.RedBeatScheduler"
+    assert conf["beat_scheduler"] == "worker.beat:Scheduler"
     assert conf["redbeat_lock_timeout"] > conf["beat_max_loop_interval"]
     assert conf["beat_schedule"]["poll-salesforce"]["schedule"] == 20
     assert conf["beat_schedule"]["poll-hubspot"]["schedule"] == 45
