@@ -323,3 +323,27 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     server.start()
     yield server
     server.stop()
+
+
+def start_daemon(
+    svc: Service, state: Any, *worker_args: str, **env: str
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """A beat and a worker (``-c 2`` unless ``worker_args`` say otherwise), once both CRMs were polled."""
+    beat = svc.start("beat", **env)
+    worker = svc.start("worker", *(worker_args or ("-c", "2")), **env)
+    wait_until(
+        "the first polls",
+        lambda: state.exists("crmsync:cursor:salesforce:Lead", "crmsync:cursor:hubspot:contacts") == 2,
+        timeout=60,
+    )
+    return beat, worker
+
+
+def audited_twice(state: Any) -> list[tuple[str, str, str, str | None]]:
+    """Audit entries naming the same value written to the same field of the same record more than once:
+    a change applied (or counted) twice."""
+    seen: dict[tuple[str, str, str, str | None], int] = {}
+    for e in AuditLog(state).entries():
+        key = (e.side, e.record, e.field, e.after)
+        seen[key] = seen.get(key, 0) + 1
+    return [k for k, n in seen.items() if n > 1]
