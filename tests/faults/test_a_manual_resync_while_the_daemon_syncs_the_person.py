@@ -37,6 +37,7 @@ def _resync_during_the_daemons_create(
     wait_until("the daemon's create in flight", lambda: not hs_box.backend.faults, timeout=60, every=0.05)
     done = subprocess.run(
         [CRMSYNC, "resync", "--sf", lead, "--json"],
+        check=False,
         env={**faults.env, "CRMSYNC_SYNC_LOCK_WAIT_S": str(lock_wait_s)},
         capture_output=True,
         cwd=ROOT,
