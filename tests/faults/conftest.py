@@ -13,10 +13,12 @@ Convergence means, for every person the workload made:
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import signal
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -164,19 +166,29 @@ def settled(state: Any) -> bool:
 
 
 def wait_linked(sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, work: Workload, timeout: float) -> None:
-    def linked() -> bool:
+    def unlinked() -> dict[str, tuple[list[Any], list[Any]]]:
+        """Each person not (yet) linked both ways: its leads (id, HubSpot id) and contacts (id, lead id)."""
         contacts, leads = hs_contacts(hs_box, work.emails), sf_leads(sf_box, work.emails)
+        out = {}
         for email in work.emails:
-            if not contacts.get(email) or not leads.get(email):
-                return False
-            lead, contact = leads[email][0], contacts[email][0]
-            if lead.get("HubSpot_Contact_ID__c") != str(contact.id):
-                return False
-            if contact.props.get("salesforce_lead_id") != lead["Id"]:
-                return False
-        return True
+            ls, cs = leads.get(email, []), contacts.get(email, [])
+            if (
+                ls
+                and cs
+                and ls[0].get("HubSpot_Contact_ID__c") == str(cs[0].id)
+                and cs[0].props.get("salesforce_lead_id") == ls[0]["Id"]
+            ):
+                continue
+            out[email] = (
+                [(r["Id"], r.get("HubSpot_Contact_ID__c")) for r in ls],
+                [(c.id, c.props.get("salesforce_lead_id")) for c in cs],
+            )
+        return out
 
-    wait_until("every person linked in both CRMs", linked, timeout=timeout, every=1.0)
+    try:
+        wait_until("every person linked in both CRMs", lambda: not unlinked(), timeout=timeout, every=1.0)
+    except pytest.fail.Exception as exc:
+        raise AssertionError(f"{exc}; not linked: {unlinked()}") from None
 
 
 def assert_converged(
@@ -347,3 +359,75 @@ def audited_twice(state: Any) -> list[tuple[str, str, str, str | None]]:
         key = (e.side, e.record, e.field, e.after)
         seen[key] = seen.get(key, 0) + 1
     return [k for k, n in seen.items() if n > 1]
+
+
+class OwnRabbitMQ:
+    """A RabbitMQ node of the test's own (free AMQP and distribution ports, its own data directory),
+    for faults that stop the broker without touching the machine's shared RabbitMQ. The server drops
+    to the ``rabbitmq`` user, so its directory lives outside pytest's private temporary folder."""
+
+    def __init__(self) -> None:
+        binary, ctl = shutil.which("rabbitmq-server"), shutil.which("rabbitmqctl")
+        if binary is None or ctl is None:
+            require_service("rabbitmq-server", "not on PATH")
+        self.binary, self.ctl = str(binary), str(ctl)
+        self.node = f"crmsync-faults-{uuid.uuid4().hex[:8]}@localhost"
+        self.port, self.dist_port = free_port(), free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="crmsync-faults-rabbitmq-"))
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n")
+        for sub in ("mnesia", "log"):
+            (self.dir / sub).mkdir()
+        try:
+            for path in (self.dir, *self.dir.iterdir()):
+                shutil.chown(path, "rabbitmq", "rabbitmq")
+        except (LookupError, PermissionError) as exc:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            require_service("a RabbitMQ node of the test's own", f"cannot hand it a directory: {exc}")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("RABBITMQ_")},
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
+            "RABBITMQ_CONF_ENV_FILE": os.devnull,
+        }
+        log = (self.dir / "server.out").open("ab")
+        self.proc = subprocess.Popen(
+            [self.binary], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        wait_until("RabbitMQ to accept connections", self._answers, timeout=120, every=0.5)
+
+    def _answers(self) -> bool:
+        import socket
+
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """A clean shutdown (durable queues and persistent messages are kept on disk)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        subprocess.run([self.ctl, "-n", self.node, "shutdown"], check=False, capture_output=True, timeout=90)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
