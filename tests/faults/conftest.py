@@ -343,12 +343,17 @@ def start_daemon(
     """A beat and a worker (``-c 2`` unless ``worker_args`` say otherwise), once both CRMs were polled."""
     beat = svc.start("beat", **env)
     worker = svc.start("worker", *(worker_args or ("-c", "2")), **env)
+    wait_first_polls(state)
+    return beat, worker
+
+
+def wait_first_polls(state: Any, timeout: float = 60) -> None:
+    """Both CRMs polled once (their first cursors stored): changes made from now on are captured."""
     wait_until(
         "the first polls",
         lambda: state.exists("crmsync:cursor:salesforce:Lead", "crmsync:cursor:hubspot:contacts") == 2,
-        timeout=60,
+        timeout=timeout,
     )
-    return beat, worker
 
 
 def audited_twice(state: Any) -> list[tuple[str, str, str, str | None]]:

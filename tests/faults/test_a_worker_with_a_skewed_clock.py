@@ -20,7 +20,7 @@ from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
 from tests.conftest import require_service
 from tests.e2e.conftest import Service, wait_until
-from tests.faults.conftest import Workload, assert_converged, hs_contacts, sf_api, sf_leads
+from tests.faults.conftest import Workload, assert_converged, hs_contacts, sf_api, sf_leads, wait_first_polls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -40,11 +40,7 @@ def test_a_worker_five_minutes_off_captures_and_converges(
     skew = _faketime(offset)
     faults.start("beat")
     worker = faults.start("worker", "-c", "2", **skew)
-    wait_until(
-        "the first polls",
-        lambda: redis_client.exists("crmsync:cursor:salesforce:Lead", "crmsync:cursor:hubspot:contacts") == 2,
-        timeout=60,
-    )
+    wait_first_polls(redis_client)
     work = Workload(sf_api(sf_box), hs_box.client())
     work.make(leads=6, contacts=4)
     assert_converged(sf_box, hs_box, redis_client, work, timeout=90)

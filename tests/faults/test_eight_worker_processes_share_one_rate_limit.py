@@ -19,7 +19,7 @@ from sandbox.hubspot.limits import RateLimitTier
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
 from tests.e2e.conftest import Service, wait_until
-from tests.faults.conftest import Workload, assert_converged, sf_api
+from tests.faults.conftest import Workload, assert_converged, sf_api, wait_first_polls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PORTAL_PER_10S, BUDGET_PER_10S = 25, 20
@@ -78,11 +78,7 @@ def test_eight_processes_keep_to_the_shared_budget_and_converge(
     )
     faults.start("beat")
     nodes = [faults.start("worker", "-c", "4", "-n", f"crmsync-{n}@%h") for n in range(2)]
-    wait_until(
-        "the first polls",
-        lambda: redis_client.exists("crmsync:cursor:salesforce:Lead", "crmsync:cursor:hubspot:contacts") == 2,
-        timeout=90,
-    )
+    wait_first_polls(redis_client, timeout=90)
     wait_until("both nodes ready", lambda: all("ready." in faults.log_of(n) for n in nodes), timeout=60)
     calls = Calls(hs_box)  # after the nodes' start-up map checks, which run before the limiter exists
     work = Workload(sf_api(sf_box), hs_box.client(TEST_TOKEN))

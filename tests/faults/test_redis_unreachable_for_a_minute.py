@@ -19,7 +19,14 @@ import redis
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
 from tests.e2e.conftest import running, wait_until
-from tests.faults.conftest import FAST_RECOVERY, OwnRedis, Workload, assert_converged, sf_api
+from tests.faults.conftest import (
+    FAST_RECOVERY,
+    OwnRedis,
+    Workload,
+    assert_converged,
+    sf_api,
+    start_daemon,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 OUTAGE_S = 60
@@ -37,13 +44,7 @@ def test_both_crms_converge_after_redis_stops_answering_for_a_minute(
                 "CRMSYNC_BROKER_URL": own_redis.url.replace("/0", "/1"),
             }
         )
-        beat = svc.start("beat")
-        worker = svc.start("worker", "-c", "2")
-        wait_until(
-            "the first polls",
-            lambda: state.exists("crmsync:cursor:salesforce:Lead", "crmsync:cursor:hubspot:contacts") == 2,
-            timeout=60,
-        )
+        beat, worker = start_daemon(svc, state)
         hs_box.arm_fault(path_prefix="/crm/v3/objects/contacts/batch/upsert", delay_ms=1500, count=2)
         work = Workload(sf_api(sf_box), hs_box.client())
         work.make(leads=15, contacts=3)

@@ -15,8 +15,8 @@ import pytest
 
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
-from tests.e2e.conftest import Service, wait_until
-from tests.faults.conftest import Workload, assert_converged, audited_twice, sf_api
+from tests.e2e.conftest import Service
+from tests.faults.conftest import Workload, assert_converged, audited_twice, sf_api, wait_first_polls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SENT = "Scheduler: Sending due task"
@@ -28,11 +28,7 @@ def test_two_beats_started_at_once_send_one_schedule(
 ) -> None:
     beats = [faults.start("beat"), faults.start("beat")]
     worker = faults.start("worker", "-c", "2")
-    wait_until(
-        "the first polls",
-        lambda: redis_client.exists("crmsync:cursor:salesforce:Lead", "crmsync:cursor:hubspot:contacts") == 2,
-        timeout=60,
-    )
+    wait_first_polls(redis_client)
     started = time.monotonic()
     polls_before = len(POLL_RECEIVED.findall(faults.log_of(worker)))
     work = Workload(sf_api(sf_box), hs_box.client())
