@@ -436,3 +436,32 @@ class OwnRabbitMQ:
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+#: kombu's Redis transport can die on a connection lost mid-acknowledgement ("Unrecoverable error:
+#: AttributeError: 'NoneType' object has no attribute 'hostname'", the race of celery/kombu #582): the
+#: worker process exits and needs its supervisor (docker-compose ``restart:``, systemd) to come back.
+KOMBU_ACK_RACE = "Unrecoverable error: AttributeError(\"'NoneType' object has no attribute 'hostname'\")"
+
+
+def supervise_worker(svc: Service, worker: subprocess.Popen[bytes], *args: str) -> subprocess.Popen[bytes]:
+    """Start the worker again, as its supervisor would, only when it died of kombu's known ack race;
+    any other exit fails the test."""
+    if worker.poll() is None:
+        return worker
+    log = svc.log_of(worker)
+    assert KOMBU_ACK_RACE in log, f"the worker exited ({worker.returncode}):\n{log[-3000:]}"
+    return svc.start("worker", *(args or ("-c", "2")))
+
+
+def after_broker_outage(
+    svc: Service, worker: subprocess.Popen[bytes], *args: str, timeout: float = 90
+) -> subprocess.Popen[bytes]:
+    """Wait until the worker reconnected to its broker (or died of kombu's ack race: then it is started
+    again, as its supervisor would); returns the worker now running."""
+    wait_until(
+        "the worker to reconnect",
+        lambda: worker.poll() is not None or svc.log_of(worker).count("] Connected to ") >= 2,
+        timeout=timeout,
+    )
+    return supervise_worker(svc, worker, *args)
