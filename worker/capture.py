@@ -19,7 +19,6 @@ A CRM whose quota is exhausted raises ``QuotaExhaustedError`` out of ``poll``; t
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -204,13 +203,11 @@ class HubSpotCapture:
         cursors: CursorStore,
         dirty: DirtySet,
         *,
-        clock: Callable[[], float] = time.time,
         deals: bool = True,
     ) -> None:
         self.hs = adapter
         self.cursors = cursors
         self.dirty = dirty
-        self.clock = clock
         self.deals = deals
 
     def poll(self) -> PollReport:
@@ -231,7 +228,7 @@ class HubSpotCapture:
         if doc:
             cursor = Cursor.decode(str(doc["cursor"]))
         else:
-            cursor = Cursor(int(self.clock() * 1000), 0)  # a first poll starts now, durably
+            cursor = Cursor(int(self.hs.server_now() * 1000), 0)  # a first poll starts now, durably
             self.cursors.put("hubspot", object_type, {"cursor": cursor.encode()})
         for page in self.hs.changes_since(cursor, object_type=object_type, properties=properties):
             report.pages += 1

@@ -45,6 +45,12 @@ ROUTES = {
 }
 DISPATCH_SECONDS = 1.0
 EXIT_REFUSED = 2
+#: A scheduled message's ``expires`` is an absolute time set by the beat's clock and checked by the
+#: worker's: a worker whose clock runs ahead by more than the expiry discards every poll and dispatch as
+#: expired (found with a worker five minutes ahead: it did nothing at all). Ticks therefore expire no
+#: sooner than this, so worker clocks up to this far off still run them; the backlog a stopped worker
+#: finds is bounded by it (polls of a CRM run one at a time and dispatch is a few Redis calls).
+MIN_EXPIRES_S = 900.0
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -54,7 +60,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "dispatch": {
             "task": "crmsync.dispatch",
             "schedule": DISPATCH_SECONDS,
-            "options": {"expires": DISPATCH_SECONDS * 5},
+            "options": {"expires": MIN_EXPIRES_S},
         }
     }
     schedule["backfill-watch"] = {  # consumed by the backfill workers: they resume what died
@@ -66,13 +72,13 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         schedule["poll-salesforce"] = {
             "task": "crmsync.poll_salesforce",
             "schedule": settings.salesforce_poll_seconds,
-            "options": {"expires": settings.salesforce_poll_seconds},
+            "options": {"expires": max(settings.salesforce_poll_seconds, MIN_EXPIRES_S)},
         }
     if settings.hubspot_enabled:
         schedule["poll-hubspot"] = {
             "task": "crmsync.poll_hubspot",
             "schedule": settings.hubspot_poll_seconds,
-            "options": {"expires": settings.hubspot_poll_seconds},
+            "options": {"expires": max(settings.hubspot_poll_seconds, MIN_EXPIRES_S)},
         }
     return schedule
 
@@ -106,7 +112,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_max_tasks_per_child": 1000,
         "worker_hijack_root_logger": False,
-        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "beat_scheduler": "worker.beat:Scheduler",
         "beat_schedule": beat_schedule(settings),
         "beat_max_loop_interval": settings.beat_max_loop_interval,
         "redbeat_redis_url": settings.redis,

@@ -6,6 +6,9 @@ Retry bookkeeping, pauses and giving up live in one place, ``CrmSyncTask``:
 - ``RetriableError`` → ``retry`` with a short exponential countdown (capped, never a long ETA);
 - ``QuotaExhaustedError`` → the CRM is paused (a Redis key with a TTL) and the task ends: polls and the
   dispatcher skip a paused CRM until the key expires, so nothing spins;
+- ``FatalError`` / ``SessionExpiredError`` out of a poll (credentials refused, a token refresh or a
+  re-login that failed) → the same pause for ``fatal_pause_s``, as the sync service pauses on them: the
+  next polls do not call the CRM (nor its token endpoint) again until it expires;
 - ``SoftTimeLimitExceeded`` → the task ends; what it had claimed returns to the dirty set.
 """
 
@@ -23,7 +26,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from worker.capture import HubSpotCapture, PollReport, SalesforceCapture
 from worker.celery_app import app
 from worker.drain import DrainPolicy, drain, waiting
-from worker.errors import QuotaExhaustedError, RetriableError
+from worker.errors import FatalError, QuotaExhaustedError, RetriableError, SessionExpiredError
 from worker.logs import bound
 from worker.settings import Settings
 from worker.state.cursors import CursorStore
@@ -166,6 +169,14 @@ class CrmSyncTask(Task):  # type: ignore[misc]
             pause_s = rt.settings.sync_settings.quota_pause_s
             rt.pauses.pause(crm, f"{exc.code or 'QUOTA'}: {exc}", seconds=pause_s)
             log.warning("%s: %s quota exhausted; paused for %.0fs", self.name, crm, pause_s)
+            rt.attempts.done(task_id)
+            return None
+        except (FatalError, SessionExpiredError) as exc:
+            if self.crm is None:
+                raise
+            pause_s = rt.settings.sync_settings.fatal_pause_s
+            rt.pauses.pause(self.crm, f"{exc.code or 'FATAL'}: {exc}", seconds=pause_s)
+            log.warning("%s: %s cannot be used (%s); paused for %.0fs", self.name, self.crm, exc, pause_s)
             rt.attempts.done(task_id)
             return None
         except RetriableError as exc:

@@ -13,8 +13,12 @@ Convergence means, for every person the workload made:
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
+import signal
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +33,7 @@ from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
 from tests.conftest import IN_CI, require_service
 from tests.e2e.conftest import Service, running, wait_until
+from worker.demo import free_port
 from worker.state.audit import AuditLog
 from worker.state.deadletters import DeadLetterStore
 from worker.state.dirty import Change, DirtySet, Event
@@ -172,19 +177,29 @@ def settled(state: Any) -> bool:
 
 
 def wait_linked(sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, work: Workload, timeout: float) -> None:
-    def linked() -> bool:
+    def unlinked() -> dict[str, tuple[list[Any], list[Any]]]:
+        """Each person not (yet) linked both ways: its leads (id, HubSpot id) and contacts (id, lead id)."""
         contacts, leads = hs_contacts(hs_box, work.emails), sf_leads(sf_box, work.emails)
+        out = {}
         for email in work.emails:
-            if not contacts.get(email) or not leads.get(email):
-                return False
-            lead, contact = leads[email][0], contacts[email][0]
-            if lead.get("HubSpot_Contact_ID__c") != str(contact.id):
-                return False
-            if contact.props.get("salesforce_lead_id") != lead["Id"]:
-                return False
-        return True
+            ls, cs = leads.get(email, []), contacts.get(email, [])
+            if (
+                ls
+                and cs
+                and ls[0].get("HubSpot_Contact_ID__c") == str(cs[0].id)
+                and cs[0].props.get("salesforce_lead_id") == ls[0]["Id"]
+            ):
+                continue
+            out[email] = (
+                [(r["Id"], r.get("HubSpot_Contact_ID__c")) for r in ls],
+                [(c.id, c.props.get("salesforce_lead_id")) for c in cs],
+            )
+        return out
 
-    wait_until("every person linked in both CRMs", linked, timeout=timeout, every=1.0)
+    try:
+        wait_until("every person linked in both CRMs", lambda: not unlinked(), timeout=timeout, every=1.0)
+    except pytest.fail.Exception as exc:
+        raise AssertionError(f"{exc}; not linked: {unlinked()}") from None
 
 
 def assert_converged(
@@ -274,3 +289,190 @@ def rabbitmq_url(tag: str) -> Iterator[str]:
 
 def state_client(redis_url: str) -> redis.Redis:
     return redis.Redis.from_url(redis_url)
+
+
+class OwnRedis:
+    """A redis-server of the test's own on a free loopback port (append-only, fsync always), for faults
+    that stop, freeze or restart Redis without touching the machine's shared server."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            require_service("redis-server", "not on PATH")
+        self.binary = str(binary)
+        self.port = free_port()
+        self.dir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", ""]
+        args += ["--appendonly", "yes", "--appendfsync", "always"]
+        self.proc = subprocess.Popen(
+            [self.binary, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        client = redis.Redis(port=self.port)
+        wait_until("redis-server to answer", lambda: _pings(client), timeout=20, every=0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a frozen server must run to exit
+            self.proc.terminate()  # SIGTERM: redis flushes the append-only file and exits
+            self.proc.wait(timeout=20)
+
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open and connects succeed, but nothing answers (a partition)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.exceptions.ConnectionError:
+        return False
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def start_daemon(
+    svc: Service, state: Any, *worker_args: str, **env: str
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """A beat and a worker (``-c 2`` unless ``worker_args`` say otherwise), once both CRMs were polled."""
+    beat = svc.start("beat", **env)
+    worker = svc.start("worker", *(worker_args or ("-c", "2")), **env)
+    wait_first_polls(state)
+    return beat, worker
+
+
+def wait_first_polls(state: Any, timeout: float = 60) -> None:
+    """Both CRMs polled once (their first cursors stored): changes made from now on are captured."""
+    wait_until(
+        "the first polls",
+        lambda: state.exists("crmsync:cursor:salesforce:Lead", "crmsync:cursor:hubspot:contacts") == 2,
+        timeout=timeout,
+    )
+
+
+def audited_twice(state: Any) -> list[tuple[str, str, str, str | None]]:
+    """Audit entries naming the same value written to the same field of the same record more than once:
+    a change applied (or counted) twice."""
+    seen: dict[tuple[str, str, str, str | None], int] = {}
+    for e in AuditLog(state).entries():
+        key = (e.side, e.record, e.field, e.after)
+        seen[key] = seen.get(key, 0) + 1
+    return [k for k, n in seen.items() if n > 1]
+
+
+class OwnRabbitMQ:
+    """A RabbitMQ node of the test's own (free AMQP and distribution ports, its own data directory),
+    for faults that stop the broker without touching the machine's shared RabbitMQ. The server drops
+    to the ``rabbitmq`` user, so its directory lives outside pytest's private temporary folder."""
+
+    def __init__(self) -> None:
+        binary, ctl = shutil.which("rabbitmq-server"), shutil.which("rabbitmqctl")
+        if binary is None or ctl is None:
+            require_service("rabbitmq-server", "not on PATH")
+        self.binary, self.ctl = str(binary), str(ctl)
+        self.node = f"crmsync-faults-{uuid.uuid4().hex[:8]}@localhost"
+        self.port, self.dist_port = free_port(), free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="crmsync-faults-rabbitmq-"))
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n")
+        for sub in ("mnesia", "log"):
+            (self.dir / sub).mkdir()
+        try:
+            for path in (self.dir, *self.dir.iterdir()):
+                shutil.chown(path, "rabbitmq", "rabbitmq")
+        except (LookupError, PermissionError) as exc:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            require_service("a RabbitMQ node of the test's own", f"cannot hand it a directory: {exc}")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("RABBITMQ_")},
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
+            "RABBITMQ_CONF_ENV_FILE": os.devnull,
+        }
+        log = (self.dir / "server.out").open("ab")
+        self.proc = subprocess.Popen(
+            [self.binary], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        wait_until("RabbitMQ to accept connections", self._answers, timeout=120, every=0.5)
+
+    def _answers(self) -> bool:
+        import socket
+
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """A clean shutdown (durable queues and persistent messages are kept on disk)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        subprocess.run([self.ctl, "-n", self.node, "shutdown"], check=False, capture_output=True, timeout=90)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+#: kombu's Redis transport can die on a connection lost mid-acknowledgement ("Unrecoverable error:
+#: AttributeError: 'NoneType' object has no attribute 'hostname'", the race of celery/kombu #582): the
+#: worker process exits and needs its supervisor (docker-compose ``restart:``, systemd) to come back.
+KOMBU_ACK_RACE = "Unrecoverable error: AttributeError(\"'NoneType' object has no attribute 'hostname'\")"
+
+
+def supervise_worker(svc: Service, worker: subprocess.Popen[bytes], *args: str) -> subprocess.Popen[bytes]:
+    """Start the worker again, as its supervisor would, only when it died of kombu's known ack race;
+    any other exit fails the test."""
+    if worker.poll() is None:
+        return worker
+    log = svc.log_of(worker)
+    assert KOMBU_ACK_RACE in log, f"the worker exited ({worker.returncode}):\n{log[-3000:]}"
+    return svc.start("worker", *(args or ("-c", "2")))
+
+
+def after_broker_outage(
+    svc: Service, worker: subprocess.Popen[bytes], *args: str, timeout: float = 90
+) -> subprocess.Popen[bytes]:
+    """Wait until the worker reconnected to its broker (or died of kombu's ack race: then it is started
+    again, as its supervisor would); returns the worker now running."""
+    wait_until(
+        "the worker to reconnect",
+        lambda: worker.poll() is not None or svc.log_of(worker).count("] Connected to ") >= 2,
+        timeout=timeout,
+    )
+    return supervise_worker(svc, worker, *args)

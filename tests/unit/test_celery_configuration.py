@@ -35,11 +35,22 @@ def test_signals_sync_and_backfill_have_their_own_queues() -> None:
 def test_beat_polls_each_enabled_crm_at_its_interval_on_redbeat() -> None:
     settings = Settings(salesforce_poll_seconds=20, hubspot_poll_seconds=45)
     conf = celery_config(settings)
-    assert conf["beat_scheduler"] == "redbeat.RedBeatScheduler"
+    assert conf["beat_scheduler"] == "worker.beat:Scheduler"
     assert conf["redbeat_lock_timeout"] > conf["beat_max_loop_interval"]
     assert conf["beat_schedule"]["poll-salesforce"]["schedule"] == 20
     assert conf["beat_schedule"]["poll-hubspot"]["schedule"] == 45
     assert "poll-hubspot" not in beat_schedule(Settings(hubspot_enabled=False))
+
+
+def test_scheduled_ticks_outlive_a_worker_clock_minutes_off() -> None:
+    """``expires`` is absolute, set by the beat's clock and read by the worker's: a short one made a
+    worker five minutes ahead discard every tick (tests/faults/test_a_worker_with_a_skewed_clock.py)."""
+    schedule = beat_schedule(Settings(salesforce_poll_seconds=20, hubspot_poll_seconds=1800))
+    assert {name: entry["options"]["expires"] for name, entry in schedule.items()} == {
+        "dispatch": 900,
+        "poll-salesforce": 900,
+        "poll-hubspot": 1800,
+    }
 
 
 def test_default_poll_intervals_are_at_most_a_minute() -> None:

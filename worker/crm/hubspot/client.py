@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 from hubspot import HubSpot
@@ -120,6 +122,8 @@ class HubSpotTransport:
             )
         self._generation = 0
         self._apis = self._build(self._token)
+        #: HubSpot's clock minus ours (seconds), from the last answer's ``Date`` header; None until one
+        self.server_offset_s: float | None = None
 
     def _build(self, token: str) -> _Apis:
         base = self.settings.base_url.rstrip("/")
@@ -189,7 +193,20 @@ class HubSpotTransport:
             raise err from exc
         if self.limiter is not None:
             self.limiter.observe(headers)
+        self._note_server_clock(headers)
         return Answer(status, json.loads(data) if data else None, headers)
+
+    def _note_server_clock(self, headers: Mapping[str, str]) -> None:
+        """How far HubSpot's clock is from ours, from the answer's ``Date`` (RFC 9110 §6.6.1: whole
+        seconds, so the estimate of HubSpot's "now" is up to a second early, never late)."""
+        raw = next((v for k, v in headers.items() if k.lower() == "date"), None)
+        if not raw:
+            return
+        try:
+            server = parsedate_to_datetime(raw).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return
+        self.server_offset_s = server - time.time()
 
     def _refresh(self, failed_generation: int) -> None:
         """Refresh the OAuth token once per expiry, shared by every thread using this transport."""
