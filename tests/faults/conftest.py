@@ -99,17 +99,6 @@ def faults(
             assert not leaked, f"{log.name} contains {leaked}"
 
 
-def start_daemon(svc: Service, state: Any) -> None:
-    """``crmsync beat`` and ``crmsync worker -c 2``, once both CRMs' first polls stored their cursors."""
-    svc.start("beat")
-    svc.start("worker", "-c", "2")
-    wait_until(
-        "the first polls",
-        lambda: state.exists("crmsync:cursor:salesforce:Lead", "crmsync:cursor:hubspot:contacts") == 2,
-        timeout=60,
-    )
-
-
 def sf_api(box: SalesforceSandbox) -> Salesforce:
     return Salesforce(instance_url=box.instance_url, session_id=box.new_session_id(), session=box.session())
 
