@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sandbox.hubspot.models import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
-from tests.integration.runtime.conftest import hubspot_settings
+from tests.integration.sandboxes import hs_settings as hubspot_settings
 from worker import tasks
 from worker.settings import Settings
 from worker.sync.settings import SyncSettings
