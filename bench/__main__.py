@@ -263,6 +263,18 @@ def read_backfill(out: str) -> list[Row]:
     return rows
 
 
+def read_backfill_rss(out: str) -> list[Row]:
+    m = find(
+        rf"^chunk work for {NUM} people in \S+ s: peak RSS {NUM} MB \(limit 300 MB: {NUM}\); .*?"
+        rf"grew ([-+][\d.]+) MB",
+        out,
+    )
+    if not m:
+        return []
+    figure = f"peak RSS of a chunk's in-memory work over {num(m[1]):,.0f} people (grew {m[4]} MB)"
+    return [Row("backfill", figure, f"{num(m[2]):.0f} MB", "< 300 MB", f"{num(m[3]):.2f}")]
+
+
 def read_state_memory(out: str) -> list[Row]:
     rows = []
     for what, label in (("links \\+ bases", "links + bases"), ("audit", "audit")):
@@ -309,14 +321,7 @@ SCRIPTS = [
         read_backfill,
         redis_arg="--redis",
     ),
-    Script(
-        "backfill.py",
-        ["--people", "20000", "--workers", "1", "--modes", "off"],
-        ["--people", "1000000", "--workers", "2", "--modes", "off"],
-        read_backfill,
-        redis_arg="--redis",
-        label="backfill (peak RSS at size)",
-    ),
+    Script("backfill_rss.py", ["--people", "50000"], [], read_backfill_rss),
     Script("state_memory.py", ["--people", "20000", "--entries", "20000"], [], read_state_memory),
 ]
 
