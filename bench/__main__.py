@@ -11,11 +11,16 @@ their docstrings publish) against a throw-away ``redis-server`` on a free loopba
 - the daemon: change-to-write latency p50/p95 on the poll path and on the webhook path (``crmsync web``
   receiving the sandboxes' webhooks and Outbound Messages) against their targets;
 - the receivers: webhook answer p50/p95 against HubSpot's 5 s timeout;
+- the backfill through 1, 2 and 4 workers: people/s as a share of the HubSpot budget's bound with the
+  limits on (>= 90 %), without limits (scaling), with 150 ms per call (>= 90 %); API calls per person
+  per CRM against the batch minimum; the workers' peak RSS (< 300 MB), and that of a chunk's
+  in-memory work over 20,000 (``--full``: 1,000,000) people;
+- Redis memory per 1,000,000 people (links + bases) and per 1,000,000 audit entries, extrapolated
+  from 20,000 (``--full``: 100,000) written through the state stores;
 - peak RSS of every benchmark process (``wait4``), and the machine (cores, load) it ran on.
 
 A figure a script did not print (a crash, a renamed line) is shown as ``missing`` and the command
-exits 1, so a broken bench cannot pass silently. Backfill people/s (the operations bench) is listed
-when ``bench/backfill.py`` exists.
+exits 1, so a broken bench cannot pass silently.
 """
 
 from __future__ import annotations
@@ -321,7 +326,7 @@ SCRIPTS = [
         read_backfill,
         redis_arg="--redis",
     ),
-    Script("backfill_rss.py", ["--people", "50000"], [], read_backfill_rss),
+    Script("backfill_rss.py", ["--people", "20000"], [], read_backfill_rss),
     Script("state_memory.py", ["--people", "20000", "--entries", "20000"], [], read_state_memory),
 ]
 
