@@ -11,11 +11,16 @@ their docstrings publish) against a throw-away ``redis-server`` on a free loopba
 - the daemon: change-to-write latency p50/p95 on the poll path and on the webhook path (``crmsync web``
   receiving the sandboxes' webhooks and Outbound Messages) against their targets;
 - the receivers: webhook answer p50/p95 against HubSpot's 5 s timeout;
+- the backfill through 1, 2 and 4 workers: people/s as a share of the HubSpot budget's bound with the
+  limits on (>= 90 %), without limits (scaling), with 150 ms per call (>= 90 %); API calls per person
+  per CRM against the batch minimum; the workers' peak RSS (< 300 MB), and that of a chunk's
+  in-memory work over 20,000 (``--full``: 1,000,000) people;
+- Redis memory per 1,000,000 people (links + bases) and per 1,000,000 audit entries, extrapolated
+  from 20,000 (``--full``: 100,000) written through the state stores;
 - peak RSS of every benchmark process (``wait4``), and the machine (cores, load) it ran on.
 
 A figure a script did not print (a crash, a renamed line) is shown as ``missing`` and the command
-exits 1, so a broken bench cannot pass silently. Backfill people/s (the operations bench) is listed
-when ``bench/backfill.py`` exists.
+exits 1, so a broken bench cannot pass silently.
 """
 
 from __future__ import annotations
@@ -231,10 +236,63 @@ def read_web(out: str) -> list[Row]:
 
 
 def read_backfill(out: str) -> list[Row]:
-    return [
-        Row("backfill", f"people/s ({m[2]} workers)", f"{num(m[1]):,.0f}")
-        for m in re.finditer(rf"{NUM} people/s.*?(\d+) workers?", out)
-    ]
+    rows: list[Row] = []
+    pattern = (
+        rf"^(limits|off|latency)\s+(\d+) worker\(s\) \((.+?)\): {NUM} people in \S+ s = {NUM} people/s "
+        rf"\((.+?)\); .*?salesforce calls \S+ = (\S+)/person \(batch minimum \S+, {NUM}x\); "
+        rf"hubspot calls \S+ = (\S+)/person \(batch minimum \S+, {NUM}x\); HubSpot 429s (\d+); "
+        rf"peak RSS per worker process {NUM} MB .*?load average {NUM}"
+    )
+    calls: dict[str, tuple[float, float]] = {}
+    rss = 0.0
+    for m in re.finditer(pattern, out, re.MULTILINE):
+        mode, workers, people, rate, share = m[1], m[2], num(m[4]), num(m[5]), m[6]
+        figure = f"{mode}: {people:,.0f} people, {workers} worker(s) {m[3]} (load {num(m[13]):.1f})"
+        if mode == "off":
+            rows.append(Row("backfill", figure, f"{rate:,.0f} people/s", "", share.split(" ", 1)[0]))
+        else:
+            pct = num(share.split("%", 1)[0])
+            value = f"{rate:,.0f} people/s = {pct:.1f} % of bound"
+            rows.append(Row("backfill", figure, value, ">= 90 % of bound", f"{pct / 90:.2f}"))
+        sf, hs = calls.get(mode, (0.0, 0.0))
+        calls[mode] = (max(sf, num(m[8])), max(hs, num(m[10])))
+        if int(m[11]):
+            rows.append(Row("backfill", f"{mode}: HubSpot 429s ({workers} workers)", m[11], "0"))
+        rss = max(rss, num(m[12]))
+    for mode, (sf, hs) in calls.items():
+        figure = f"{mode}: API calls vs batch minimum, Salesforce / HubSpot (worst run)"
+        rows.append(Row("backfill", figure, "", "<= 1.1x", f"{sf:.2f}x / {hs:.2f}x"))
+    if rss:
+        figure = "peak RSS per worker process (all runs)"
+        rows.append(Row("backfill", figure, f"{rss:.0f} MB", "< 300 MB", f"{rss / 300:.2f}"))
+    return rows
+
+
+def read_backfill_rss(out: str) -> list[Row]:
+    m = find(
+        rf"^chunk work for {NUM} people in \S+ s: peak RSS {NUM} MB \(limit 300 MB: {NUM}\); .*?"
+        rf"grew ([-+][\d.]+) MB",
+        out,
+    )
+    if not m:
+        return []
+    figure = f"peak RSS of a chunk's in-memory work over {num(m[1]):,.0f} people (grew {m[4]} MB)"
+    return [Row("backfill", figure, f"{num(m[2]):.0f} MB", "< 300 MB", f"{num(m[3]):.2f}")]
+
+
+def read_state_memory(out: str) -> list[Row]:
+    rows = []
+    for what, label in (("links \\+ bases", "links + bases"), ("audit", "audit")):
+        m = find(
+            rf"^{what}: {NUM} (?:people|entries) = .*?= {NUM} B/\w+;.*?extrapolated: {NUM} MB per "
+            rf"1,000,000 (\w+) \(limit {NUM} MB: {NUM}\)",
+            out,
+        )
+        if m:
+            figure = f"{label} per 1,000,000 {m[4]} ({num(m[2]):.0f} B each; measured at {num(m[1]):,.0f})"
+            limit = f"{num(m[5]):,.0f} MB (reference)"
+            rows.append(Row("Redis", figure, f"{num(m[3]):,.0f} MB", limit, f"{num(m[6]):.2f}"))
+    return rows
 
 
 SCRIPTS = [
@@ -261,7 +319,15 @@ SCRIPTS = [
         label="sync_runtime --webhooks",
     ),
     Script("hubspot_webhooks.py", ["--requests", "100"], [], read_web),
-    Script("backfill.py", [], [], read_backfill),
+    Script(
+        "backfill.py",
+        ["--people", "4000", "--tier", "starter", "--budget", "40"],
+        [],
+        read_backfill,
+        redis_arg="--redis",
+    ),
+    Script("backfill_rss.py", ["--people", "20000"], [], read_backfill_rss),
+    Script("state_memory.py", ["--people", "20000", "--entries", "20000"], [], read_state_memory),
 ]
 
 
