@@ -66,7 +66,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     schedule["backfill-watch"] = {  # consumed by the backfill workers: they resume what died
         "task": "crmsync.backfill_watch",
         "schedule": settings.backfill_watch_seconds,
-        "options": {"expires": settings.backfill_watch_seconds},
+        "options": {"expires": max(settings.backfill_watch_seconds, MIN_EXPIRES_S)},
     }
     if settings.salesforce_enabled:
         schedule["poll-salesforce"] = {

@@ -48,6 +48,7 @@ def test_scheduled_ticks_outlive_a_worker_clock_minutes_off() -> None:
     schedule = beat_schedule(Settings(salesforce_poll_seconds=20, hubspot_poll_seconds=1800))
     assert {name: entry["options"]["expires"] for name, entry in schedule.items()} == {
         "dispatch": 900,
+        "backfill-watch": 900,
         "poll-salesforce": 900,
         "poll-hubspot": 1800,
     }
