@@ -75,7 +75,8 @@ def test_configure_leaves_the_root_and_third_party_loggers_alone(project_loggers
     assert (root.level, root.handlers, third.level, third.handlers) == before
     for name in logs.PROJECT_LOGGERS:
         lg = logging.getLogger(name)
-        assert len(lg.handlers) == 1 and lg.level == logging.DEBUG and not lg.propagate
+        ours = [h for h in lg.handlers if isinstance(h, logs._ProjectHandler)]
+        assert len(ours) == 1 and lg.level == logging.DEBUG and not lg.propagate
 
 
 def test_a_bad_format_is_refused_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
