@@ -6,6 +6,19 @@ Callers catch the narrowest class they can act on. ``CrmError`` subclasses are w
 
 from __future__ import annotations
 
+from celery.exceptions import SoftTimeLimitExceeded
+
+#: Exceptions raised into a call from outside (Celery's soft time limit interrupting the task): never
+#: a CRM's failure, so never classified. ``raise_interrupt`` re-raises them from a ``classify``; the task
+#: ends and what it claimed returns to the dirty set (``worker.tasks``).
+INTERRUPTS: tuple[type[BaseException], ...] = (SoftTimeLimitExceeded,)
+
+
+def raise_interrupt(exc: BaseException) -> None:
+    """Re-raise ``exc`` when it interrupts the task rather than reporting a CRM failure."""
+    if isinstance(exc, INTERRUPTS):
+        raise exc
+
 
 class CrmSyncError(Exception):
     """Root of every error this project raises on purpose."""

@@ -39,6 +39,7 @@ from worker.errors import (
     RecordRejectedError,
     RetriableError,
     SessionExpiredError,
+    raise_interrupt,
 )
 
 MAX_MESSAGE = 500
@@ -161,6 +162,7 @@ def retry_wait_seconds(exc: BaseException) -> float | None:
 
 def classify(exc: BaseException, *, can_refresh: bool = False) -> CrmError:
     """Map any exception from a HubSpot call to the project's error tree (already-classified pass through)."""
+    raise_interrupt(exc)  # a task's time limit is not the CRM's failure
     if isinstance(exc, CrmError):
         return exc
     status = getattr(exc, "status", None)

@@ -32,6 +32,7 @@ from worker.errors import (
     RecordRejectedError,
     RetriableError,
     SessionExpiredError,
+    raise_interrupt,
 )
 
 RETRIABLE_CODES = frozenset(
@@ -103,6 +104,7 @@ def classify_code(
 
 def classify(exc: BaseException, *, concurrent_limit_wait: float | None = None) -> CrmError:
     """Map any exception from a Salesforce call to the project's error tree."""
+    raise_interrupt(exc)  # a task's time limit is not the CRM's failure
     if isinstance(exc, CrmError):
         return exc
     if isinstance(exc, SalesforceAuthenticationFailed):
