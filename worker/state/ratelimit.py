@@ -2,7 +2,7 @@
 
 HubSpot limits an app to N requests per rolling 10 seconds (100/190/250 by tier), search to about
 5 requests per second per account, and an account to a daily total [A, DOCS-USAGE; B, search limit].
-Each worker asks ``acquire()`` before a call and ``release()``\\ s the ticket when the answer is back;
+Each worker asks ``acquire()`` before a call and hands the ticket to ``release()`` with the answer;
 Lua scripts (atomic in Redis, timed by Redis's own clock so processes on different hosts agree) keep
 one log per window of the calls that HubSpot may still be counting. HubSpot counts a call when it
 arrives, some time between the grant and the answer (later still on a loaded machine, where a granted
