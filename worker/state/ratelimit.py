@@ -18,6 +18,7 @@ keep the daily budget below the limit to absorb the difference).
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -25,7 +26,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from worker.errors import QuotaExhaustedError, RetriableError
+
+log = logging.getLogger(__name__)
 
 # Redis's clock in ms, and a window's wait: entries scored after ``now`` are in flight, and free a slot
 # no sooner than one window after their answer, so no sooner than one window from now.
@@ -160,10 +165,18 @@ class RedisRateLimiter:
 
     def release(self, ticket: str | None, headers: Mapping[str, str] | None = None) -> int:
         """The call is answered (or failed): it counts for one window from now, no longer as in flight;
-        ``headers`` are observed in the same step. Returns the calls entered by the observation."""
+        ``headers`` are observed in the same step. Returns the calls entered by the observation. Redis
+        unreachable here is logged, not raised: the call is done (its answer must not be lost), and an
+        unreleased ticket only holds its slot longer."""
         seen = _window_count(headers or {}, self.budget.per_ten_seconds)
+        if not ticket and seen <= 0:
+            return 0
         keys, args = self._keys()[:2], [ticket or "", seen, uuid.uuid4().hex, self.hold_ms]
-        return int(self._release(keys=keys, args=args)) if ticket or seen > 0 else 0
+        try:
+            return int(self._release(keys=keys, args=args))
+        except RedisError as exc:
+            log.warning("rate limiter %s: could not release a call (%s)", self.name, type(exc).__name__)
+            return 0
 
     def observe(self, headers: Mapping[str, str]) -> int:
         """Correct the log by HubSpot's count of its 10-second window (see ``_window_count``)."""

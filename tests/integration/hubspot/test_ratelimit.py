@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
@@ -9,6 +10,9 @@ import time
 from typing import Any
 
 import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from sandbox.hubspot.limits import RateLimitTier
 from sandbox.hubspot.server import HubSpotSandbox
@@ -95,6 +99,15 @@ def test_headers_counting_more_calls_than_the_log_enter_the_difference(redis_cli
     assert a.observe({"X-HubSpot-RateLimit-Remaining": "0"}) == 0  # no interval: not the 10 s window
 
 
+def test_a_release_with_redis_unreachable_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    """The call is done when it is released: its answer must not be lost to a Redis outage."""
+    down = redis.Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))
+    limiter = RedisRateLimiter(down, "t6", RateBudget())
+    with caplog.at_level(logging.WARNING, logger="worker.state.ratelimit"):
+        assert limiter.release("a-ticket") == 0
+    assert "could not release" in caplog.text
+
+
 class LateSender(RedisRateLimiter):
     """The real limiter, with the gap a loaded machine puts between a grant and the request leaving:
     the first ``late`` grants of this process go out ``delay_s`` after them, the rest at once."""
@@ -174,6 +187,8 @@ CHILD = """
 import sys
 from pydantic import SecretStr
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from worker.crm.hubspot import HubSpotAdapter, HubSpotSettings
 from worker.state.ratelimit import RateBudget, RedisRateLimiter
 
