@@ -83,9 +83,11 @@ def test_both_crms_converge_while_one_call_in_twenty_fails_and_429s_burst(
     faults: Service, sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, redis_client: Any
 ) -> None:
     start_daemon(faults, redis_client)
+    # armed before the people are made: the daemon may sync them before a later arm (the workload's own
+    # HubSpot calls are single creates, not the batch upsert this fault waits for)
+    hs_box.arm_fault(**LOST_ANSWER)
     work = Workload(sf_api(sf_box), hs_box.client())
     work.make(leads=30, contacts=10)
-    hs_box.arm_fault(**LOST_ANSWER)
     with Injector(sf_box, hs_box) as inj:
         hs_box.configure(tier=RateLimitTier(per_ten_seconds=15, daily=None, search_per_second=None))
         time.sleep(12)
