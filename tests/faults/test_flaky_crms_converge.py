@@ -87,7 +87,7 @@ def test_both_crms_converge_while_one_call_in_twenty_fails_and_429s_burst(
     # HubSpot calls are single creates, not the batch upsert this fault waits for)
     hs_box.arm_fault(**LOST_ANSWER)
     work = Workload(sf_api(sf_box), hs_box.client())
-    work.make(leads=30, contacts=10)
+    work.make(leads=60, contacts=20)  # enough calls on each side for several faults to fire
     with Injector(sf_box, hs_box) as inj:
         hs_box.configure(tier=RateLimitTier(per_ten_seconds=15, daily=None, search_per_second=None))
         time.sleep(12)
