@@ -294,6 +294,9 @@ class SearchIndex:
         self._pending: list[tuple[int, int, int, Doc | None]] = []
         self.due: dict[int, int] = {}  # record id -> when its latest queued version becomes visible
         self._last: dict[int, int] = {}  # record id -> the sequence number of that version
+        # record id -> the sequence number of a version made visible at once while older versions
+        # were still queued: those must not overwrite it when they fall due
+        self._floor: dict[int, int] = {}
         self._seq = itertools.count()
         self._cache: dict[str, list[int]] = {}
 
@@ -309,9 +312,19 @@ class SearchIndex:
             _, seq, rid, doc = heapq.heappop(self._pending)
             if self._last.get(rid) == seq:
                 del self._last[rid], self.due[rid]
+            floor = self._floor.get(rid)
+            if floor is not None:
+                if seq < floor:
+                    continue  # an older version than the one already shown: the index never goes back
+                del self._floor[rid]
             self._apply(rid, doc)
 
     def put_now(self, doc: Doc) -> None:
+        """Show ``doc`` at once. Versions of the record still queued are older (a version is put now
+        only when every queued one is due): they are dropped when they fall due, not applied over it."""
+        if doc.id in self._last:
+            self._floor[doc.id] = next(self._seq)
+            del self._last[doc.id], self.due[doc.id]
         self._apply(doc.id, doc)
 
     def _apply(self, rid: int, doc: Doc | None) -> None:

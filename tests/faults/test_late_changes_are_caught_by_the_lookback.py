@@ -49,12 +49,6 @@ def _lead_id(sf_box: SalesforceSandbox, email: str) -> str:
     return str(sf_leads(sf_box, {email})[email][0]["Id"])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known flaky since the HubSpot window moved to HubSpot's clock (whole-second Date headers): "
-    "the poller's cursor does not always pass the lagged edits while they are hidden, so the "
-    "scenario's precondition fails (passes alone, failed 2 of 3 full runs on 2026-11-30); open",
-)
 def test_hubspot_edits_hidden_by_a_lagging_search_index_still_reach_salesforce(
     faults: Service, sf_box: SalesforceSandbox, hs_box: HubSpotSandbox, redis_client: Any
 ) -> None:

@@ -260,6 +260,22 @@ def test_search_index_lag_hides_fresh_changes(hs: Any, sandbox: HubSpotSandbox) 
     assert [r.id for r in search(hs, filterGroups=flt).results] == [rec.id]
 
 
+def test_the_search_index_never_goes_back_to_an_older_version(hs: Any, sandbox: HubSpotSandbox) -> None:
+    """A version queued behind the lag and due, but not yet applied when a newer version is shown at
+    once, must not replace that newer version when it is applied (it did: the poller then never saw
+    the edit, tests/faults/test_late_changes_are_caught_by_the_lookback.py)."""
+    sandbox.configure(index_lag_ms=300)
+    rec = create(hs, email="older@example.com", phone="+1 555 0100")
+    time.sleep(0.4)  # the create's version is due; no search has applied it yet
+    sandbox.configure(index_lag_ms=0)
+    hs.crm.contacts.basic_api.update(rec.id, {"properties": {"phone": "+1 555 0111"}})
+    flt = [{"filters": [{"propertyName": "phone", "operator": "EQ", "value": "+1 555 0111"}]}]
+    assert [r.id for r in search(hs, filterGroups=flt, properties=["phone"]).results] == [rec.id]
+    time.sleep(0.4)
+    found = search(hs, filterGroups=flt, properties=["phone", "lastmodifieddate"]).results
+    assert [(r.id, r.properties["phone"]) for r in found] == [(rec.id, "+1 555 0111")]
+
+
 def test_search_rate_limit_is_429_secondly(hs: Any, sandbox: HubSpotSandbox) -> None:
     sandbox.configure(tier=RateLimitTier(per_ten_seconds=None, daily=None, search_per_second=5))
     for _ in range(5):
