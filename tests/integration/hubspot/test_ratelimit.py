@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
 import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from sandbox.hubspot.limits import RateLimitTier
 from sandbox.hubspot.server import HubSpotSandbox
@@ -33,8 +38,8 @@ def test_no_slot_in_time_is_a_classified_retriable_error(redis_client: Any, sand
     from .conftest import make_settings
 
     class ShortLimiter(RedisRateLimiter):
-        def acquire(self, *, search: bool = False, timeout_s: float = 120.0) -> None:
-            super().acquire(search=search, timeout_s=0.05)
+        def acquire(self, *, search: bool = False, timeout_s: float = 120.0) -> str:
+            return super().acquire(search=search, timeout_s=0.05)
 
     budget = RateBudget(per_ten_seconds=1, search_per_second=10, daily=100)
     limiter = ShortLimiter(redis_client, "t-timeout", budget)
@@ -67,17 +72,123 @@ def test_daily_budget_raises_quota_exhausted(redis_client: Any) -> None:
     assert limiter.used_today() == 2
 
 
-def test_server_reporting_zero_remaining_pauses_everyone(redis_client: Any) -> None:
-    a = RedisRateLimiter(redis_client, "t4", RateBudget())
-    b = RedisRateLimiter(redis_client, "t4", RateBudget())
-    a.observe({"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"})
-    assert b.try_acquire() > 9.0
+def test_a_call_counts_from_its_answer_not_its_grant(redis_client: Any) -> None:
+    """In flight, a call holds its slot (the next is at least a window away); answered a second after
+    its grant, it frees the slot a window after the answer, not after the grant."""
+    limiter = RedisRateLimiter(
+        redis_client, "t5", RateBudget(per_ten_seconds=1, search_per_second=2, daily=100)
+    )
+    ticket = limiter.acquire()
+    assert limiter.try_acquire() >= 9.99  # in flight: frees no sooner than a window after its answer
+    time.sleep(1.0)
+    limiter.release(ticket)
+    assert limiter.try_acquire() > 9.9  # would be ~9.0 counted from the grant
+
+
+def test_headers_counting_more_calls_than_the_log_enter_the_difference(redis_client: Any) -> None:
+    """HubSpot's Max - Remaining above the log's count (calls made outside the limiter) is entered as
+    calls made now: the workers wait for the window to roll, not for a fixed pause."""
+    budget = RateBudget(per_ten_seconds=9, search_per_second=2, daily=100)
+    a, b = RedisRateLimiter(redis_client, "t4", budget), RedisRateLimiter(redis_client, "t4", budget)
+    mine = [a.acquire() for _ in range(3)]
+    headers = {"X-HubSpot-RateLimit-Interval-Milliseconds": "10000", "X-HubSpot-RateLimit-Max": "10"}
+    assert a.release(mine[0], {**headers, "X-HubSpot-RateLimit-Remaining": "7"}) == 0  # our own 3
+    assert a.observe({**headers, "X-HubSpot-RateLimit-Remaining": "4"}) == 3  # 3 more than ours
+    assert [b.try_acquire() for _ in range(3)] == [0, 0, 0]  # 9 in the log
+    assert b.try_acquire() >= 9.9
+    assert a.observe({"X-HubSpot-RateLimit-Remaining": "0"}) == 0  # no interval: not the 10 s window
+
+
+def test_a_release_with_redis_unreachable_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    """The call is done when it is released: its answer must not be lost to a Redis outage."""
+    down = redis.Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))
+    limiter = RedisRateLimiter(down, "t6", RateBudget())
+    with caplog.at_level(logging.WARNING, logger="worker.state.ratelimit"):
+        assert limiter.release("a-ticket") == 0
+    assert "could not release" in caplog.text
+
+
+class LateSender(RedisRateLimiter):
+    """The real limiter, with the gap a loaded machine puts between a grant and the request leaving:
+    the first ``late`` grants of this process go out ``delay_s`` after them, the rest at once."""
+
+    def __init__(self, *args: Any, late: int, delay_s: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.late, self.delay_s, self._lock = late, delay_s, threading.Lock()
+
+    def acquire(self, *, search: bool = False, timeout_s: float = 120.0) -> str:
+        ticket = super().acquire(search=search, timeout_s=timeout_s)
+        with self._lock:
+            self.late -= 1
+            delay = self.delay_s if self.late >= 0 else 0.0
+        time.sleep(delay)
+        return ticket
+
+
+@pytest.mark.slow
+def test_threads_whose_calls_leave_late_stay_within_the_portal_limit(
+    redis_client: Any, sandbox: HubSpotSandbox
+) -> None:
+    """Six threads share a budget of 10 calls per 10 s against a portal allowing 11. The first window's
+    calls reach HubSpot 0.5 s after their grants, the second's at once: counted from the grant, the
+    second window's calls would arrive while HubSpot still counts the first's (429s). No 429, every call
+    accepted, and no 10 s of arrivals holds more than the budget."""
+    from worker.crm.hubspot import HubSpotAdapter
+
+    from .conftest import make_settings
+
+    budget, portal, calls = 10, 11, 20
+    sandbox.configure(tier=RateLimitTier(per_ten_seconds=portal, daily=None, search_per_second=None))
+    arrivals: list[int] = []
+    real_check = sandbox.portal.limiter.check
+
+    def check(*args: Any, **kwargs: Any) -> dict[str, str]:
+        headers = real_check(*args, **kwargs)
+        arrivals.append(sandbox.portal.limiter.clock.now_ms())
+        return headers
+
+    sandbox.portal.limiter.check = check  # type: ignore[method-assign]
+    limiter = LateSender(
+        redis_client,
+        "late",
+        RateBudget(per_ten_seconds=budget, search_per_second=4, daily=1000),
+        late=budget,
+        delay_s=0.5,
+    )
+    adapter = HubSpotAdapter(make_settings(sandbox, max_attempts=1), limiter=limiter)
+    left = iter(range(calls))
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        while True:
+            with lock:
+                if next(left, None) is None:
+                    return
+            try:
+                adapter.read(["1001"])
+            except Exception as exc:  # collected and asserted below
+                failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not failures, failures
+    assert sandbox.portal.limiter.throttled == 0
+    assert sandbox.portal.limiter.accepted == calls
+    times = sorted(arrivals)
+    busiest = max(sum(1 for u in times if t <= u < t + 10_000) for t in times)
+    assert busiest <= budget, busiest
 
 
 CHILD = """
 import sys
 from pydantic import SecretStr
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from worker.crm.hubspot import HubSpotAdapter, HubSpotSettings
 from worker.state.ratelimit import RateBudget, RedisRateLimiter
 

@@ -56,9 +56,11 @@ def _logger_levels_kept() -> Iterator[None]:
 
 
 class RateLimiter(Protocol):
-    def acquire(self, *, search: bool = False, timeout_s: float = 120.0) -> None: ...
+    """Grants a call (``acquire`` returns a ticket, or None) and is told when its answer is in."""
 
-    def observe(self, headers: Mapping[str, str]) -> None: ...
+    def acquire(self, *, search: bool = False, timeout_s: float = 120.0) -> str | None: ...
+
+    def release(self, ticket: str | None, headers: Mapping[str, str] | None = None) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -155,9 +157,10 @@ class HubSpotTransport:
         return taken
 
     def _once(self, op: Op, search: bool, state: _CallState) -> Answer:
+        ticket: str | None = None
         if self.limiter is not None:
             try:
-                self.limiter.acquire(search=search)
+                ticket = self.limiter.acquire(search=search)
             except TimeoutError as exc:  # a limiter that does not raise CrmError itself
                 raise classify(exc) from exc
         with self._lock:
@@ -176,9 +179,9 @@ class HubSpotTransport:
                 resp.release_conn()
         except Exception as exc:
             err = classify(exc, can_refresh=self.can_refresh)
-            exc_headers = getattr(exc, "headers", None)
-            if exc_headers and self.limiter is not None:
-                self.limiter.observe({str(k): str(v) for k, v in exc_headers.items()})
+            if self.limiter is not None:  # answered (or failed): the call counts from now, not in flight
+                exc_headers = getattr(exc, "headers", None) or {}
+                self.limiter.release(ticket, {str(k): str(v) for k, v in exc_headers.items()})
             if isinstance(err, RetriableError):
                 self.stats.retried += 1
                 self.stats.throttled += int(err.status == 429)
@@ -192,7 +195,7 @@ class HubSpotTransport:
                 raise RetriableError("access token refreshed; repeating the call", wait_seconds=0.0) from exc
             raise err from exc
         if self.limiter is not None:
-            self.limiter.observe(headers)
+            self.limiter.release(ticket, headers)
         self._note_server_clock(headers)
         return Answer(status, json.loads(data) if data else None, headers)
 
