@@ -178,10 +178,10 @@ class HubSpotTransport:
             finally:
                 resp.release_conn()
         except Exception as exc:
-            err = classify(exc, can_refresh=self.can_refresh)
             if self.limiter is not None:  # answered (or failed): the call counts from now, not in flight
                 exc_headers = getattr(exc, "headers", None) or {}
                 self.limiter.release(ticket, {str(k): str(v) for k, v in exc_headers.items()})
+            err = classify(exc, can_refresh=self.can_refresh)  # re-raises a task's time limit
             if isinstance(err, RetriableError):
                 self.stats.retried += 1
                 self.stats.throttled += int(err.status == 429)
