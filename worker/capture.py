@@ -89,13 +89,15 @@ class SalesforceCapture:
         cursors: CursorStore,
         dirty: DirtySet,
         *,
-        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        now: Callable[[], dt.datetime] | None = None,
         related: Sequence[str] = RELATED,
     ) -> None:
+        """``now``: Salesforce's clock (default: the adapter's ``server_now``, from its answers' ``Date``),
+        which first cursors and the still-open second are measured on, like ``SystemModstamp``."""
         self.sf = adapter
         self.cursors = cursors
         self.dirty = dirty
-        self.now = now
+        self.now = now or adapter.server_now
         self.related = related
 
     def poll(self) -> PollReport:

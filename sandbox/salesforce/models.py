@@ -217,6 +217,9 @@ class Store:
     def __init__(self, obj: ObjectDef) -> None:
         self.obj = obj
         self.records: dict[str, Record] = {}
+        # Every id (deleted records included: they stay in ``records`` for queryAll) in Id order, for
+        # ``Id > X ORDER BY Id`` reads; ids from ``make_id`` sort in creation order, so this is an append.
+        self.ids: list[str] = []
         self.counter = 0
         self.modstamp = ModstampIndex()
         self.indexed = INDEXED_FIELDS.get(obj.name, ())
@@ -253,6 +256,12 @@ class Store:
                     held.add(rec["Id"])
                 elif held != rec["Id"]:
                     index[new_v] = {held, rec["Id"]}
+        if old is None:
+            rid = rec["Id"]
+            if not self.ids or rid > self.ids[-1]:
+                self.ids.append(rid)
+            elif (at := bisect.bisect_left(self.ids, rid)) == len(self.ids) or self.ids[at] != rid:
+                self.ids.insert(at, rid)
         if old is None or old["SystemModstamp"] != rec["SystemModstamp"]:
             self.modstamp.add(rec["SystemModstamp"], rec["Id"])
             self.modstamp.maybe_compact(self.records)

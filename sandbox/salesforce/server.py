@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from email.utils import formatdate
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -89,6 +90,10 @@ class SalesforceApp:
             reply, drop = await self.handle(method, path, query_string, headers, body)
         payload = reply.encode()
         out_headers = [
+            # The org's clock (``clock_offset_ms`` moves it), not the host's: every HTTP answer carries
+            # ``Date`` (RFC 9110 §6.6.1; api_rest headers_api_usage.htm shows it on a REST answer), and
+            # the worker reads Salesforce's "now" from it. Uvicorn's own Date header is switched off.
+            (b"date", formatdate(self.backend.default_org.now_ms() / 1000, usegmt=True).encode()),
             (b"content-type", reply.content_type.encode()),
             (b"content-length", str(len(payload)).encode()),
         ]
@@ -264,6 +269,7 @@ class SalesforceSandbox:
             log_level="critical",
             lifespan="off",
             access_log=False,
+            date_header=False,
             timeout_keep_alive=30,
             timeout_graceful_shutdown=1,
             h11_max_incomplete_event_size=64 * 1024,
@@ -377,6 +383,7 @@ def serve(host: str, port: int, seed: int, sock: socket.socket | None = None) ->
             ssl_keyfile=str(sandbox.certs.key_path),
             log_level="info",
             lifespan="off",
+            date_header=False,
             h11_max_incomplete_event_size=64 * 1024,
         )
         uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)

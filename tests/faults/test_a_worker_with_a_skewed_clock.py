@@ -3,8 +3,10 @@
 The only worker runs under libfaketime (Debian's ``faketime`` package: ``FAKETIME=±5m`` preloaded),
 the beat and Redis on the true time. Leases, locks, pauses and the rate budget are timed by Redis, so
 they do not move; change cursors are the ones at risk (a window closed by the worker's "now" would skip
-or delay changes). People are made in both CRMs, then edited in both after the skewed worker stored
-its cursors: every edit reaches the other side within a minute, and both CRMs converge."""
+or delay changes). People are made in both CRMs right after the skewed worker stored its first
+cursors, then edited in both: every edit reaches the other side within a minute, and both CRMs
+converge. The Salesforce lookback is cut to one minute, so it cannot hide a first cursor taken from the
+worker's clock five minutes ahead (cursors start at each CRM's own clock, read from its ``Date``)."""
 
 from __future__ import annotations
 
@@ -39,10 +41,10 @@ def test_a_worker_five_minutes_off_captures_and_converges(
 ) -> None:
     skew = _faketime(offset)
     faults.start("beat")
-    worker = faults.start("worker", "-c", "2", **skew)
+    worker = faults.start("worker", "-c", "2", CRMSYNC_SALESFORCE_LOOKBACK_SECONDS="60", **skew)
     wait_first_polls(redis_client)
     work = Workload(sf_api(sf_box), hs_box.client())
-    work.make(leads=6, contacts=4)
+    work.make(leads=6, contacts=4)  # right after start: before the worker's clock, not Salesforce's
     assert_converged(sf_box, hs_box, redis_client, work, timeout=90)
 
     # edits made after the skewed worker stored its cursors

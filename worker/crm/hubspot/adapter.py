@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from worker.crm.clock import corrected
 from worker.crm.hubspot.classify import HubSpotRejectedError
 from worker.crm.hubspot.client import Answer, HubSpotTransport, Op, RateLimiter
 from worker.crm.hubspot.cursor import (
@@ -57,7 +58,6 @@ from worker.crm.port import (
 )
 from worker.errors import CrmError, RecordRejectedError
 
-CLOCK_RESOLUTION_S = 2.0  # how far apart a Date header can show two agreeing clocks
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
@@ -143,9 +143,8 @@ class HubSpotAdapter:
         changes (tests/faults/test_a_worker_with_a_skewed_clock.py)."""
         if self.transport.server_offset_s is None:
             self.transport.call(lambda apis: apis.basic["contacts"].get_page(limit=1, **apis.kw))
-        offset = self.transport.server_offset_s or 0.0
         # ``Date`` has whole seconds (and the answer's latency): within that, the clocks agree
-        return self.clock() + (offset if abs(offset) > CLOCK_RESOLUTION_S else 0.0)
+        return corrected(self.clock(), self.transport.server_offset_s)
 
     # ------------------------------------------------------------------ reads
     def changes_since(

@@ -20,12 +20,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
+from worker.crm.clock import offset_from_headers
 from worker.crm.hubspot.classify import classify
 from worker.crm.hubspot.retry import RetryPolicy
 from worker.crm.hubspot.settings import HubSpotSettings
@@ -202,14 +202,9 @@ class HubSpotTransport:
     def _note_server_clock(self, headers: Mapping[str, str]) -> None:
         """How far HubSpot's clock is from ours, from the answer's ``Date`` (RFC 9110 §6.6.1: whole
         seconds, so the estimate of HubSpot's "now" is up to a second early, never late)."""
-        raw = next((v for k, v in headers.items() if k.lower() == "date"), None)
-        if not raw:
-            return
-        try:
-            server = parsedate_to_datetime(raw).timestamp()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return
-        self.server_offset_s = server - time.time()
+        offset = offset_from_headers(headers, time.time())
+        if offset is not None:
+            self.server_offset_s = offset
 
     def _refresh(self, failed_generation: int) -> None:
         """Refresh the OAuth token once per expiry, shared by every thread using this transport."""

@@ -7,6 +7,7 @@ Retriable failures are retried by the policy in ``retry.py``; everything else is
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -23,6 +24,7 @@ import requests
 from simple_salesforce.api import Salesforce
 from simple_salesforce.bulk2 import Operation, SFBulk2Handler, _Bulk2Client
 
+from worker.crm.clock import corrected, offset_from_headers
 from worker.crm.port import (
     Outcome,
     ReadReport,
@@ -170,6 +172,8 @@ class SalesforceAdapter:
         self.calls = 0  # HTTP requests made (logins included)
         self.retries: Counter[str] = Counter()  # calls and per-record re-sends retried, by reason
         self._describe_cache: dict[str, dict[str, str]] = {}
+        #: Salesforce's clock minus ours (seconds), from the last answer's ``Date``; None until one
+        self.server_offset_s: float | None = None
         self.calls_subquery = queries.calls_subquery(settings.call_task_field, settings.call_task_values)
 
     def __repr__(self) -> str:
@@ -180,6 +184,24 @@ class SalesforceAdapter:
         with self._count_lock:
             self.calls += 1
         self.budget.observe(parse_limit_info(response.headers.get("Sforce-Limit-Info")))
+        offset = offset_from_headers(response.headers, time.time())
+        if offset is not None:
+            self.server_offset_s = offset
+
+    def server_now(self) -> dt.datetime:
+        """Salesforce's "now": our clock corrected by the offset the last answer's ``Date`` showed
+        (when none was seen yet, the login's answer, else one ``GET /services/data/``, which needs no
+        session and does not count against the org's API limit: api_rest headers_api_usage.htm). First
+        cursors and read windows are positions on Salesforce's clock (``SystemModstamp``); taken from a
+        worker clock minutes off they skipped (ahead) or delayed (behind) the last minutes' changes."""
+        if self.server_offset_s is None:
+            self._client()  # logs in if needed (its answer has a Date)
+        if self.server_offset_s is None:
+            url = f"{self.connection.instance_url}/services/data/"
+            # no answer, no Date: our own clock it is (the next answer corrects it)
+            with contextlib.suppress(requests.RequestException):
+                self.http.get(url, headers={"Accept": "application/json"})
+        return dt.datetime.fromtimestamp(corrected(time.time(), self.server_offset_s), dt.UTC)
 
     def _note_retry(self, exc: BaseException, n: int = 1) -> None:
         with self._count_lock:
@@ -320,13 +342,13 @@ class SalesforceAdapter:
                 scanned = max(scanned or start, Watermark(window_end, ""))
                 current = max(current, scanned)
                 yield ChangePage([], current)
-                if window_end >= dt.datetime.now(dt.UTC):
+                if window_end >= self.server_now():
                     return
                 assert span is not None
                 span *= 2
             except CrmError as exc:
                 if exc.code == "QUERY_TIMEOUT":
-                    span = _narrower(span, after.modstamp)
+                    span = _narrower(span, after.modstamp, self.server_now())
                     continue
                 # A query locator dies with its session (re-login mid-pagination) or when the user's
                 # 10-cursor limit evicts it; the compound cursor lets the scan resume exactly there.
@@ -437,7 +459,7 @@ class SalesforceAdapter:
         the window is widened to more than a minute, and a start the org can no longer serve
         (older than the bound, before ``earliestDateAvailable``, or refused with
         INVALID_REPLICATION_DATE) comes back as ``gap=True`` with what could be listed."""
-        now = dt.datetime.now(dt.UTC)
+        now = self.server_now()
         end = (end or now).astimezone(dt.UTC).replace(microsecond=0)
         asked = start.astimezone(dt.UTC)
         oldest = now - GET_UPDATED_MAX_AGE
@@ -1092,13 +1114,13 @@ def _not_query_timeout(exc: CrmError) -> bool:
     return exc.code != "QUERY_TIMEOUT"
 
 
-def _narrower(span: dt.timedelta | None, since: dt.datetime) -> dt.timedelta:
+def _narrower(span: dt.timedelta | None, since: dt.datetime, now: dt.datetime) -> dt.timedelta:
     """The next window after a QUERY_TIMEOUT: half the one that timed out (the first: half the time
-    from ``since`` to now). Salesforce's answer to a heavy query is a narrower one (sfdecoded
-    QUERY_TIMEOUT: "add indexed field filters"; SystemModstamp is indexed); a one-second window that
-    still times out cannot be narrowed and is raised."""
+    from ``since`` to ``now``, Salesforce's). Salesforce's answer to a heavy query is a narrower one
+    (sfdecoded QUERY_TIMEOUT: "add indexed field filters"; SystemModstamp is indexed); a one-second
+    window that still times out cannot be narrowed and is raised."""
     if span is None:
-        span = max(dt.datetime.now(dt.UTC) - since, dt.timedelta(seconds=2))
+        span = max(now - since, dt.timedelta(seconds=2))
     if span <= dt.timedelta(seconds=1):
         raise FatalError(
             "Salesforce timed out on a one-second SystemModstamp window; nothing narrower to try",
