@@ -17,6 +17,10 @@ their docstrings publish) against a throw-away ``redis-server`` on a free loopba
   in-memory work over 20,000 (``--full``: 1,000,000) people;
 - Redis memory per 1,000,000 people (links + bases) and per 1,000,000 audit entries, extrapolated
   from 20,000 (``--full``: 100,000) written through the state stores;
+- the workers' metrics: Redis round trips per sync batch of 50 (first sight; status change) against
+  the README's published counts, and the metrics' own work per batch against 1 ms;
+- the admin API's token check: time to refuse a token wrong at its last byte over one wrong at its
+  first (1.00 ± 0.05), beside a byte-by-byte control that must show a clear ratio;
 - peak RSS of every benchmark process (``wait4``), and the machine (cores, load) it ran on.
 
 A figure a script did not print (a crash, a renamed line) is shown as ``missing`` and the command
@@ -295,6 +299,39 @@ def read_state_memory(out: str) -> list[Row]:
     return rows
 
 
+ROUND_TRIPS = {"first sight": 117, "status changed": 14}  # per batch of 50 (README, metrics)
+
+
+def read_metrics_cost(out: str) -> list[Row]:
+    rows = []
+    trips_line = rf"^sync (first sight|status changed)\s+{NUM} Redis round trips per batch of (\d+)"
+    for m in re.finditer(trips_line, out, re.MULTILINE):
+        trips, ref = num(m[2]), ROUND_TRIPS[m[1]]
+        figure = f"Redis round trips per sync batch of {m[3]}: {m[1]}"
+        rows.append(Row("metrics", figure, f"{trips:.1f}", f"{ref} (published)", f"{trips / ref:.2f}"))
+    pattern = rf"^per batch of (\d+): (.+?)\s+{NUM} us\s+\(limit {NUM} us: {NUM}\)"
+    for m in re.finditer(pattern, out, re.MULTILINE):
+        value, limit = f"{num(m[3]):,.0f} us", f"{num(m[4]):,.0f} us"
+        rows.append(Row("metrics", f"per batch of {m[1]}: {m[2]}", value, limit, m[5]))
+    return rows
+
+
+def read_admin_token(out: str) -> list[Row]:
+    rows = []
+    m = find(rf"wrong first byte: {NUM} ns; wrong last byte only: {NUM} ns", out)
+    r = find(rf"\(last/first wrong byte\): {NUM} \(limit 1.00 ± {NUM}: {NUM} of the allowance\)", out)
+    if m and r:
+        value = f"{num(m[1]):,.0f} / {num(m[2]):,.0f} ns = {num(r[1]):.3f}"
+        figure, limit = "token check: wrong first / last byte", f"1.00 ± {num(r[2]):.2f}"
+        rows.append(Row("admin API", figure, value, limit, f"{num(r[3]):.2f}"))
+    c = find(rf"control, a byte-by-byte comparison: {NUM} ns vs {NUM} ns, ratio {NUM}", out)
+    if c:
+        figure = "control (byte-by-byte compare): first / last byte"
+        value = f"{num(c[1]):,.0f} / {num(c[2]):,.0f} ns"
+        rows.append(Row("admin API", figure, value, "well past 1.05", f"{num(c[3]):.2f}x"))
+    return rows
+
+
 SCRIPTS = [
     Script("plan.py", ["--pairs", "20000"], [], read_plan),
     Script("salesforce_adapter.py", ["--leads", "10000"], [], read_salesforce),
@@ -328,6 +365,8 @@ SCRIPTS = [
     ),
     Script("backfill_rss.py", ["--people", "20000"], [], read_backfill_rss),
     Script("state_memory.py", ["--people", "20000", "--entries", "20000"], [], read_state_memory),
+    Script("metrics_cost.py", ["--people", "200"], [], read_metrics_cost, redis_arg="--redis"),
+    Script("admin_token_timing.py", ["--checks", "50000", "--rounds", "10"], [], read_admin_token),
 ]
 
 

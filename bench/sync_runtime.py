@@ -118,13 +118,14 @@ def wait_drained(state: Any, timeout: float) -> None:
     raise SystemExit(f"the daemon did not drain the dirty set within {timeout:g}s")
 
 
-def sync_results(log: Path, since: float) -> list[dict[str, Any]]:
-    """The results of the sync tasks that started at ``since`` or later (the log's time of the answer
-    less the task's run time; the log is flushed late, so counting its lines would not do)."""
+def sync_results(log: Path, since: float, task: str = "sync") -> list[dict[str, Any]]:
+    """The results of the ``task`` tasks (default: syncs) that started at ``since`` or later (the log's
+    time of the answer less the task's run time; the log is flushed late, so counting its lines would
+    not do)."""
     out = []
     pattern = (
         r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}): [^\]]*\] "
-        r"Task crmsync\.sync\[[^\]]+\] succeeded in ([0-9.]+)s: (\{.*\})"
+        rf"Task crmsync\.{task}\[[^\]]+\] succeeded in ([0-9.]+)s: (\{{.*\}})"
     )
     for m in re.finditer(pattern, log.read_text(errors="replace"), re.MULTILINE):
         done = time.mktime(time.strptime(m[1], "%Y-%m-%d %H:%M:%S")) + int(m[2]) / 1000
@@ -284,6 +285,9 @@ def main() -> None:
             rss = rss_mb(procs[0].pid)
             sf_calls, hs_calls = sf_box.org.api_used - sf_calls0, hs_box.portal.limiter.accepted - hs_calls0
             results = sync_results(worker_log, start)
+            polled = {
+                crm: sync_results(worker_log, start, f"poll_{crm}") for crm in ("salesforce", "hubspot")
+            }
             kinds = call_kinds(sf_box, hs_box)
             writes_total = audit.length() - audit_before
         finally:
@@ -328,6 +332,14 @@ def main() -> None:
         f"one that wrote nothing: 1 read per CRM its keys name): {sync_calls / max(1, minimum):.2f}x "
         "(target <= 1.1x)"
     )
+    keys = sum(r.get("keys", 0) for r in results)
+    marked = {crm: sum(r.get("marked", 0) for r in rs) for crm, rs in polled.items()}
+    echoes = sum(r.get("echoes", 0) for rs in polled.values() for r in rs)
+    print(
+        f"  keys synced: {keys} = {keys / max(1, len(written)):.2f} per change; people queued by polls: "
+        f"Salesforce {marked['salesforce']}, HubSpot {marked['hubspot']}; HubSpot rows not queued as "
+        f"echoes: {echoes}"
+    )
     sync_kinds = ("by Id", "/batch/", "/composite/sobjects")
     logged = sum(n for kind, n in kinds.items() if any(k in kind for k in sync_kinds))
     reads = sum(n for kind, n in kinds.items() if "by Id" in kind or kind.endswith("/batch/read"))
@@ -345,7 +357,11 @@ def main() -> None:
     print(f"  worker RSS (main + 2 pool processes) at the end: {rss:.0f} MB")
     if not args.webhooks:
         print("  webhook path: run with --webhooks")
-    print(f"machine: {os.cpu_count()} cores, shared with other sessions' work while measured")
+    load = os.getloadavg()
+    print(
+        f"machine: {os.cpu_count()} cores, shared with other sessions' work while measured; load average "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
 
 
 if __name__ == "__main__":

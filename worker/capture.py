@@ -12,7 +12,12 @@ What counts as a change to a person:
   ``WhoId``) and Accounts (their Contacts), because those fire the automation rules; deletions from
   ``sobjects/X/deleted`` (whole minutes only; a merge's losers come this way, its survivor as a change).
 - HubSpot: contacts (a merge survivor also marks the ids merged into it) and deals (their associated
-  contacts).
+  contacts). Given ``HubSpotEchoes``, a contact whose polled row holds nothing its person's base does
+  not know (``worker.sync.echo.hubspot_unchanged``: every synced property, the link property, no merge;
+  the search asks for those properties, so the row carries them at no extra call) is the echo of the
+  worker's own write and is not queued; any doubt queues it. Salesforce rows are always queued: a Lead
+  or Contact row carries none of the related facts (opportunities, completed calls, meetings, account)
+  the echo check needs, so it cannot prove there is no new fact.
 A CRM whose quota is exhausted raises ``QuotaExhaustedError`` out of ``poll``; the task pauses it.
 """
 
@@ -28,9 +33,15 @@ from worker.crm.hubspot.cursor import Cursor
 from worker.crm.salesforce import queries
 from worker.crm.salesforce.adapter import SalesforceAdapter
 from worker.crm.salesforce.cursor import Watermark, parse_sf_datetime
+from worker.errors import InputError
+from worker.mapping import CompiledMap
+from worker.records import hubspot_record
 from worker.state.cursors import CursorStore
 from worker.state.dirty import Change, DirtySet
 from worker.state.runtime import SeenChanges
+from worker.state.store import State
+from worker.sync.echo import hubspot_unchanged
+from worker.sync.keys import RecordKey
 
 Record = dict[str, Any]
 PEOPLE = ("Lead", "Contact")
@@ -50,6 +61,7 @@ class PollReport:
     seen: dict[str, int] = field(default_factory=dict)
     marked: int = 0
     pages: int = 0
+    echoes: int = 0  # rows not queued: the echoes of the worker's own writes
 
     def count(self, object_type: str, n: int) -> None:
         self.seen[object_type] = self.seen.get(object_type, 0) + n
@@ -196,6 +208,53 @@ class SalesforceCapture:
         self.cursors.put("salesforce", name, {"latest_covered": result.latest_covered.isoformat()})
 
 
+class HubSpotEchoes:
+    """Which polled contacts are provably the echo of the worker's own write: the row (read with
+    ``properties``) adds nothing to its person's stored base, by the same check the sync service makes
+    on a fresh read (``hubspot_unchanged``), for a person linked on both sides and merged into nobody.
+    Three Redis round trips per page (links, people, bases). Not for a map that takes deals as facts
+    (a deal changes a person's facts without changing the contact; the service reads such a person).
+
+    A row the search index serves is one version of the contact, values and ``lastmodifieddate``
+    together: if the index is behind, the newer version comes later with a later date, or (once the
+    cursor has passed it) through the lookback, as any change indexed late does. A row written back by
+    a sync still storing its base, or edited since, differs from the stored base and is queued."""
+
+    def __init__(self, state: State, cmap: CompiledMap) -> None:
+        self.state = state
+        self.cmap = cmap
+        synced = {name for _, _, _, _, name, *_ in cmap.merge_walk if name is not None}
+        self.properties = sorted(synced | {cmap.link_hs_lead_id, cmap.link_hs_contact_id})
+
+    def of(self, records: list[Record]) -> set[str]:
+        """The ids of ``records`` (search rows carrying ``properties``) that are echoes."""
+        rows = {str(RecordKey.hubspot(str(r["id"]))): r for r in records}
+        owners = self.state.links.person_of(list(rows))
+        if not owners:
+            return set()
+        pids = sorted(set(owners.values()))
+        people, bases = self.state.links.people(pids), self.state.bases.get_many(pids)
+        out: set[str] = set()
+        for key, pid in owners.items():
+            person, base = people.get(pid), bases.get(pid)
+            if (
+                person is None
+                or base is None
+                or person.hubspot != key
+                or not person.salesforce
+                or person.hubspot_merged_into
+                or person.salesforce_merged_into
+            ):
+                continue
+            try:
+                record = hubspot_record(rows[key])
+            except InputError:
+                continue  # the sync dead-letters it, naming the problem
+            if hubspot_unchanged(record, base, self.cmap):
+                out.add(record.id)
+        return out
+
+
 class HubSpotCapture:
     """Polls one portal. Cursors (crm ``hubspot``): ``contacts``, ``deals`` as ``{"cursor": <encoded>}``."""
 
@@ -206,15 +265,28 @@ class HubSpotCapture:
         dirty: DirtySet,
         *,
         deals: bool = True,
+        echoes: HubSpotEchoes | None = None,
     ) -> None:
         self.hs = adapter
         self.cursors = cursors
         self.dirty = dirty
         self.deals = deals
+        self.echoes = echoes
 
     def poll(self) -> PollReport:
         report = PollReport("hubspot")
-        self._changes("contacts", ["lastmodifieddate", "hs_merged_object_ids"], self._contacts, report)
+        contact_props = ["lastmodifieddate", "hs_merged_object_ids"]
+        if self.echoes is not None:
+            contact_props += [p for p in self.echoes.properties if p not in contact_props]
+
+        def contacts(records: list[Record]) -> list[Change]:
+            if self.echoes is not None and records:
+                echoes = self.echoes.of(records)
+                report.echoes += len(echoes)
+                records = [r for r in records if str(r["id"]) not in echoes]
+            return self._contacts(records)
+
+        self._changes("contacts", contact_props, contacts, report)
         if self.deals:
             self._changes("deals", ["hs_lastmodifieddate"], self._deal_contacts, report)
         return report

@@ -23,11 +23,12 @@ from typing import Any
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from worker.capture import HubSpotCapture, PollReport, SalesforceCapture
+from worker.capture import HubSpotCapture, HubSpotEchoes, PollReport, SalesforceCapture
 from worker.celery_app import app
 from worker.drain import DrainPolicy, drain, waiting
 from worker.errors import FatalError, QuotaExhaustedError, RetriableError, SessionExpiredError
 from worker.logs import bound
+from worker.mapping import CompiledMap
 from worker.settings import Settings
 from worker.state.cursors import CursorStore
 from worker.state.dirty import DirtySet
@@ -105,11 +106,15 @@ class Runtime:
         )
 
     @cached_property
-    def service(self) -> SyncService:
+    def cmap(self) -> CompiledMap:
         from worker.mapping import load_map
 
+        return load_map(self.settings.map_path)
+
+    @cached_property
+    def service(self) -> SyncService:
         return SyncService(
-            cmap=load_map(self.settings.map_path),
+            cmap=self.cmap,
             salesforce=self.salesforce,
             hubspot=self.hubspot,
             state=self.state,
@@ -131,7 +136,10 @@ class Runtime:
     def capture(self, crm: str) -> SalesforceCapture | HubSpotCapture:
         if crm == "salesforce":
             return SalesforceCapture(self.salesforce, self.cursors, self.dirty("salesforce"))
-        return HubSpotCapture(self.hubspot, self.cursors, self.dirty("hubspot"))
+        # deals as facts change a person without changing its contact: then every contact row is queued
+        deal_facts = self.settings.sync_settings.hubspot_deal_facts
+        echoes = None if deal_facts else HubSpotEchoes(self.state, self.cmap)
+        return HubSpotCapture(self.hubspot, self.cursors, self.dirty("hubspot"), echoes=echoes)
 
 
 _runtime: Runtime | None = None
@@ -212,8 +220,14 @@ def _poll(crm: str, task_id: str | None) -> dict[str, Any]:
         if not mine:
             return {"crm": crm, "skipped": "another poll of this CRM is running"}
         report: PollReport = rt.capture(crm).poll()
-    log.info("poll %s: %s changed, %d people marked", crm, report.seen, report.marked)
-    result = {"crm": crm, "seen": report.seen, "marked": report.marked}
+    log.info(
+        "poll %s: %s changed, %d people marked, %d echoes not queued",
+        crm,
+        report.seen,
+        report.marked,
+        report.echoes,
+    )
+    result = {"crm": crm, "seen": report.seen, "marked": report.marked, "echoes": report.echoes}
     PollLog(rt.redis).record(crm, result)  # for `crmsync status` (worker/ops)
     return result
 
