@@ -19,7 +19,7 @@ import pytest
 from sandbox.hubspot.limits import TIERS, RateLimitTier
 from sandbox.hubspot.server import HubSpotSandbox
 from sandbox.salesforce.server import SalesforceSandbox
-from tests.e2e.conftest import Service
+from tests.e2e.conftest import Service, wait_until
 from tests.faults.conftest import Workload, assert_converged, sf_api, start_daemon
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -93,7 +93,12 @@ def test_both_crms_converge_while_one_call_in_twenty_fails_and_429s_burst(
         time.sleep(12)
         hs_box.configure(tier=TIERS["unlimited"])
         time.sleep(10)  # faults keep firing while the daemon works and polls
+        # a fault is re-armed only after the previous one fired: wait (the daemon's polls keep calling
+        # both CRMs) until at least two fired on each side, however few calls the workload itself made
+        wait_until(
+            "two faults fired on each side",
+            lambda: inj.armed["hubspot"] >= 3 and inj.armed["salesforce"] >= 3,
+            timeout=90,
+        )
         assert_converged(sf_box, hs_box, redis_client, work)
         assert not any(f.get("drop_after") for f in hs_box.backend.faults), "no create answer was lost"
-    # a fault is re-armed only after the previous one fired: at least two fired on each side
-    assert inj.armed["hubspot"] >= 3 and inj.armed["salesforce"] >= 3, inj.armed
