@@ -40,7 +40,7 @@ from worker.state.cursors import CursorStore
 from worker.state.dirty import Change, DirtySet
 from worker.state.runtime import SeenChanges
 from worker.state.store import State
-from worker.sync.echo import hubspot_unchanged
+from worker.sync.echo import hubspot_echo_properties, hubspot_unchanged
 from worker.sync.keys import RecordKey
 
 Record = dict[str, Any]
@@ -223,8 +223,7 @@ class HubSpotEchoes:
     def __init__(self, state: State, cmap: CompiledMap) -> None:
         self.state = state
         self.cmap = cmap
-        synced = {name for _, _, _, _, name, *_ in cmap.merge_walk if name is not None}
-        self.properties = sorted(synced | {cmap.link_hs_lead_id, cmap.link_hs_contact_id})
+        self.properties = hubspot_echo_properties(cmap)
 
     def of(self, records: list[Record]) -> set[str]:
         """The ids of ``records`` (search rows carrying ``properties``) that are echoes."""

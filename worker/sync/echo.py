@@ -49,6 +49,12 @@ def salesforce_unchanged(
     )
 
 
+def hubspot_echo_properties(cmap: CompiledMap) -> list[str]:
+    """The contact properties ``hubspot_unchanged`` reads: a row carrying them can be checked as it is."""
+    synced = {name for _, _, _, _, name, *_ in cmap.merge_walk if name is not None}
+    return sorted(synced | {cmap.link_hs_lead_id, cmap.link_hs_contact_id, "hs_merged_object_ids"})
+
+
 def hubspot_unchanged(record: HubSpotRecord, base: Base, cmap: CompiledMap) -> bool:
     """The HubSpot contact adds nothing to ``base`` (see the module docstring)."""
     if record.archived or record.id != base.hubspot_id or record.get("hs_merged_object_ids"):
